@@ -1,0 +1,123 @@
+"""`shift`, the one hot operation of mean shift, and its engines.
+
+    shift(Y, X, bandwidth, kernel, weights=None) -> (Y_new, density)
+
+For each query row ``y_i``: the kernel-weighted mean of the data rows ``x_j``,
+and the kernel density (the denominator) at ``y_i``. Blurring mean shift calls
+it with ``Y is X``; standard mean shift with seeds ``Y`` over fixed data ``X``.
+
+Every engine computes the same thing and is tested against ``dense`` on one
+table of cases; `select_engine` picks one from the kernel, the device and the
+data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor
+
+from shiftkit._array import as_tensor, check_bandwidth, check_weights
+from shiftkit._shift._attention import attention_is_accurate, shift_attention
+from shiftkit._shift._dense import shift_dense
+from shiftkit.kernels import Kernel, get_kernel
+
+__all__ = ["DEFAULT_MEMORY_BUDGET", "ENGINES", "select_engine", "shift", "shift_tensors"]
+
+# Bytes of temporary memory one shift step may use (the chunks of the dense engine).
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+Engine = Callable[[Tensor, Tensor, float, Kernel, "Tensor | None", int], "tuple[Tensor, Tensor]"]
+
+ENGINES: dict[str, Engine] = {
+    "dense": shift_dense,
+    "attention": shift_attention,
+}
+
+
+def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str:
+    """The engine `shift` uses with ``engine='auto'``.
+
+    - Gaussian kernel: ``attention`` (fused softmax kernels, O(n) memory) unless
+      the data's spread is so large against the bandwidth that float rounding of
+      the attention scores would matter; then ``dense``.
+    - Compact kernels: ``dense``.
+    """
+    if kernel.exponential and attention_is_accurate(Y, X, bandwidth):
+        return "attention"
+    return "dense"
+
+
+def shift_tensors(
+    Y: Tensor,
+    X: Tensor,
+    bandwidth: float,
+    kernel: Kernel,
+    weights: Tensor | None = None,
+    *,
+    engine: str = "auto",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> tuple[Tensor, Tensor]:
+    """`shift` on checked tensors of one dtype and device; no validation."""
+    name = select_engine(Y, X, bandwidth, kernel) if engine == "auto" else engine
+    return ENGINES[name](Y, X, bandwidth, kernel, weights, memory_budget)
+
+
+def shift(
+    Y: Any,
+    X: Any,
+    bandwidth: float,
+    kernel: str | Kernel = "gaussian",
+    weights: Any = None,
+    *,
+    engine: str = "auto",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    dtype: Any = "float32",
+    device: Any = None,
+) -> tuple[Tensor, Tensor]:
+    """One mean-shift step of the queries ``Y`` over the data ``X``.
+
+    Parameters
+    ----------
+    Y : array-like of shape (n_queries, n_features)
+        The points to move.
+    X : array-like of shape (n_samples, n_features)
+        The data whose kernel-weighted means they move to.
+    bandwidth : float
+        Kernel bandwidth (see `shiftkit.kernels` for its meaning per kernel).
+    kernel : str or Kernel, default='gaussian'
+    weights : array-like of shape (n_samples,), optional
+        Non-negative weights of the data rows.
+    engine : {'auto', 'dense', 'attention'}, default='auto'
+    memory_budget : int, default=256 MiB
+        Bytes of temporaries a step may use; the work is chunked to fit.
+    dtype : {'float32', 'float64'}, default='float32'
+    device : str or torch.device, optional
+        Where to compute; by default the device of a tensor ``X``, else CUDA
+        when available, else CPU.
+
+    Returns
+    -------
+    Y_new : Tensor of shape (n_queries, n_features)
+        The weighted means. A query with no data in the kernel's support stays put.
+    density : Tensor of shape (n_queries,)
+        ``sum_j K(|y_i - x_j|) w_j`` with ``K(0) = 1``.
+    """
+    kern = get_kernel(kernel)
+    h = check_bandwidth(bandwidth)
+    if engine != "auto" and engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose 'auto' or one of {sorted(ENGINES)}")
+    if engine == "attention" and not kern.exponential:
+        raise ValueError(f"the attention engine needs the Gaussian kernel, not {kern.name!r}")
+    if not isinstance(memory_budget, int) or memory_budget <= 0:
+        raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+    X_t = as_tensor(X, name="X", dtype=dtype, device=device)
+    Y_t = as_tensor(Y, name="Y", dtype=dtype, device=X_t.device)
+    if Y_t.shape[1] != X_t.shape[1]:
+        raise ValueError(
+            f"Y and X must have the same number of features, got Y of shape "
+            f"{tuple(Y_t.shape)} and X of shape {tuple(X_t.shape)}"
+        )
+    w = check_weights(weights, X_t.shape[0], dtype=X_t.dtype, device=X_t.device)
+    return shift_tensors(Y_t, X_t, h, kern, w, engine=engine, memory_budget=memory_budget)

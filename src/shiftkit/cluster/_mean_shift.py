@@ -1,0 +1,524 @@
+"""Mean shift clustering: the estimator, the function, and the loops under them.
+
+Three layers, as in scikit-learn: `shiftkit._shift` does one step with no
+checks; `_blur` and `_climb` own the buffers and the convergence test; the
+`MeanShift` estimator validates its input and stores what it learned.
+
+The data are centred on their (weighted) mean before any step: mean shift is
+translation invariant, and centred coordinates keep float32 exact for data far
+from the origin.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import Tensor
+
+from shiftkit._array import (
+    as_tensor,
+    check_bandwidth,
+    check_non_numeric_columns,
+    check_weights,
+    resolve_device,
+    resolve_dtype,
+    to_numpy,
+)
+from shiftkit._shift import DEFAULT_MEMORY_BUDGET, ENGINES, select_engine, shift_tensors
+from shiftkit._shift._dense import rows_per_chunk, sq_distances
+from shiftkit.bandwidth import estimate_bandwidth, mean_gap_to_distinct
+from shiftkit.kernels import Kernel, get_kernel
+
+__all__ = ["MeanShift", "mean_shift"]
+
+ALGORITHMS = ("blurring", "standard")
+ASSIGN_LABELS = ("mode", "nearest")
+
+
+@dataclass
+class _Modes:
+    """Where the moving points ended: positions, densities, iterations used."""
+
+    positions: Tensor  # (m, d), centred coordinates
+    density: Tensor  # (m,)
+    n_iter: int
+    converged: bool
+
+
+def _blur(
+    X: Tensor,
+    weights: Tensor | None,
+    bandwidth: float,
+    kernel: Kernel,
+    *,
+    engine: str,
+    max_iter: int,
+    tol: float,
+    memory_budget: int,
+) -> _Modes:
+    """Blurring mean shift: every point moves to the weighted mean of the *moved* data.
+
+    Stops when no point moves more than ``tol * bandwidth`` in a step.
+    """
+    Y = X
+    density = X.new_zeros(X.shape[0])
+    n_iter, converged = 0, False
+    while n_iter < max_iter:
+        Y_new, density = shift_tensors(
+            Y, Y, bandwidth, kernel, weights, engine=engine, memory_budget=memory_budget
+        )
+        largest_move = float((Y_new - Y).square().sum(1).max().sqrt())
+        Y = Y_new
+        n_iter += 1
+        if largest_move <= tol * bandwidth:
+            converged = True
+            break
+    return _Modes(Y, density, n_iter, converged)
+
+
+def _climb(
+    seeds: Tensor,
+    X: Tensor,
+    weights: Tensor | None,
+    bandwidth: float,
+    kernel: Kernel,
+    *,
+    engine: str,
+    max_iter: int,
+    tol: float,
+    memory_budget: int,
+) -> _Modes:
+    """Standard mean shift: seeds climb the kernel density of the fixed data ``X``.
+
+    A seed stops when its step is at most ``tol * bandwidth`` (or when it has no
+    data within the kernel's support); stopped seeds cost nothing afterwards.
+    """
+    Y = seeds.clone()
+    density = seeds.new_zeros(seeds.shape[0])
+    active = torch.arange(seeds.shape[0], device=seeds.device)
+    n_iter = 0
+    while active.numel() and n_iter < max_iter:
+        y_i = Y[active]  # (a, d)
+        y_new, dens = shift_tensors(
+            y_i, X, bandwidth, kernel, weights, engine=engine, memory_budget=memory_budget
+        )
+        moved = (y_new - y_i).square().sum(1) > (tol * bandwidth) ** 2  # (a,)
+        Y[active] = y_new
+        density[active] = dens
+        active = active[moved & (dens > 0)]
+        n_iter += 1
+    return _Modes(Y, density, n_iter, active.numel() == 0)
+
+
+def _strongest_first(positions: Tensor, density: Tensor) -> Tensor:
+    """Order by decreasing density, ties by decreasing coordinates (as scikit-learn)."""
+    order = torch.arange(positions.shape[0], device=positions.device)
+    keys = [positions[:, j] for j in reversed(range(positions.shape[1]))] + [density]
+    for key in keys:  # stable sorts, least significant key first
+        order = order[torch.sort(key[order], descending=True, stable=True).indices]
+    return order
+
+
+def _merge_modes(modes: _Modes, radius: float) -> tuple[Tensor, Tensor]:
+    """Greedy merge of modes, strongest first: a mode within ``radius`` of a kept one joins it.
+
+    Returns the indices of the kept modes, strongest first, and for every mode
+    the index of the cluster it joined (-1 for modes with zero density: seeds
+    that saw no data).
+    """
+    cluster_of_mode = torch.full(
+        (modes.positions.shape[0],), -1, dtype=torch.long, device=modes.positions.device
+    )
+    order = _strongest_first(modes.positions, modes.density)
+    remaining = order[modes.density[order] > 0]
+    kept = []
+    while remaining.numel():
+        top = remaining[0]
+        near = (modes.positions[remaining] - modes.positions[top]).square().sum(1) <= radius**2
+        cluster_of_mode[remaining[near]] = len(kept)
+        kept.append(top)
+        remaining = remaining[~near]
+    return torch.stack(kept), cluster_of_mode
+
+
+def _nearest(X: Tensor, centres: Tensor, memory_budget: int) -> tuple[Tensor, Tensor]:
+    """Index of, and squared distance to, the nearest centre of each row of ``X``."""
+    rows = rows_per_chunk(centres.shape[0], X.shape[1], X.element_size(), memory_budget)
+    best = [sq_distances(X[s : s + rows], centres).min(1) for s in range(0, X.shape[0], rows)]
+    return torch.cat([b.indices for b in best]), torch.cat([b.values for b in best])
+
+
+def _bin_seeds(
+    X: Tensor, weights: Tensor | None, bin_size: float, min_bin_freq: float
+) -> tuple[Tensor, Tensor]:
+    """Seeds at the centres of the grid cells of side ``bin_size`` holding enough (weighted) points.
+
+    Returns the seeds and, for each row of ``X``, the index of its seed (-1 when
+    its cell holds too few points). The grid is anchored at the origin of the
+    input coordinates, as scikit-learn's ``get_bin_seeds``.
+    """
+    cells = torch.round(X.double() / bin_size).long()  # (n, d)
+    cell_ids, cell_of_point = torch.unique(cells, dim=0, return_inverse=True)
+    freq = torch.zeros(cell_ids.shape[0], dtype=torch.float64, device=X.device)
+    freq.index_add_(0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double())
+    keep = freq >= min_bin_freq
+    seed_of_cell = torch.cumsum(keep.long(), 0) - 1
+    seed_of_cell[~keep] = -1
+    seeds = (cell_ids[keep].double() * bin_size).to(X.dtype)
+    return seeds, seed_of_cell[cell_of_point]
+
+
+class MeanShift(ClusterMixin, BaseEstimator):
+    """Mean shift clustering, exact, on CPU or GPU; the number of clusters is found, not given.
+
+    Each point (blurring) or seed (standard) moves to the kernel-weighted mean of
+    the data around it until it stops moving; the places where they stop are the
+    modes of the kernel density, merged into cluster centres.
+
+    Parameters
+    ----------
+    bandwidth : float, default=None
+        Kernel bandwidth: the Gaussian's standard deviation, or the support
+        radius of the compact kernels. None estimates it with
+        `shiftkit.estimate_bandwidth` (scikit-learn's rule, subsampled).
+    kernel : {'gaussian', 'flat', 'triangular', 'epanechnikov'}, default='gaussian'
+        See `shiftkit.kernels`. ``'flat'`` with ``algorithm='standard'`` is
+        scikit-learn's MeanShift.
+    algorithm : {'blurring', 'standard'}, default='blurring'
+        ``'blurring'`` (the fast.ai lesson's): the data itself moves, every point
+        to the weighted mean of the moved data; it converges in a few steps.
+        ``'standard'`` (scikit-learn's): seeds climb the density of the fixed data.
+    seeds : array-like of shape (n_seeds, n_features), default=None
+        Starting points for ``algorithm='standard'``; default: the data itself,
+        or the bins of ``bin_seeding``.
+    bin_seeding : bool, default=False
+        With ``algorithm='standard'``: start from the centres of the cells of a
+        grid of side ``bandwidth`` that hold at least ``min_bin_freq`` points.
+    min_bin_freq : float, default=1
+        Least (weighted) number of points in a cell for it to give a seed.
+    assign_labels : {'mode', 'nearest'}, default='mode'
+        How points get their cluster. ``'mode'``: the cluster of the mode the
+        point (or its seed) reached, which is the mean-shift partition into
+        basins of attraction; points without a mode fall back to the nearest
+        centre. ``'nearest'``: the nearest centre, as scikit-learn does.
+    cluster_all : bool, default=True
+        Points labelled by the nearest centre join it whatever the distance. If
+        False, those farther than ``bandwidth`` from every centre get the label
+        -1.
+    max_iter : int, default=300
+        Most steps (blurring) or most steps of any seed (standard).
+    tol : float, default=1e-3
+        A point has converged when its step is at most ``tol * bandwidth``.
+    engine : {'auto', 'dense', 'attention'}, default='auto'
+        The engine of the shift step; ``'auto'`` chooses by kernel and data
+        (see `shiftkit.select_engine`).
+    device : str or torch.device, default=None
+        Where to compute: None means the device of a tensor ``X``, else CUDA when
+        torch sees it, else CPU.
+    dtype : {'float32', 'float64'}, default='float32'
+        Precision of the computation and of ``cluster_centers_``.
+    memory_budget : int, default=256 MiB
+        Bytes of temporaries one step may use; the work is chunked to fit, so
+        no n x n matrix is ever allocated.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        The modes kept after merging, strongest first.
+    cluster_densities_ : ndarray of shape (n_clusters,)
+        The kernel density at each centre, ``sum_j K(|c - x_j|) w_j`` with
+        ``K(0) = 1`` (a weighted count of nearby points), in decreasing order.
+    labels_ : ndarray of shape (n_samples,)
+        The cluster of each point: the centre its mode (or its seed's mode)
+        joined (see ``assign_labels``); -1 for outliers when ``cluster_all=False``.
+    bandwidth_ : float
+        The bandwidth used (given or estimated).
+    engine_ : str
+        The engine that ran the shift steps.
+    n_iter_ : int
+        Steps taken (blurring), or the most steps any seed took (standard).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string column names.
+
+    See Also
+    --------
+    mean_shift : The function form.
+    estimate_bandwidth : The automatic bandwidth.
+
+    Notes
+    -----
+    Modes closer than ``bandwidth`` are merged, strongest (highest density)
+    first, ties broken by coordinates, as in scikit-learn. A step costs
+    ``n_moving x n_samples`` kernel evaluations; memory stays
+    O((n_moving + n_samples) x n_features) plus ``memory_budget``.
+
+    Examples
+    --------
+    >>> from shiftkit import MeanShift
+    >>> from shiftkit.datasets import make_blobs
+    >>> X, y, centroids = make_blobs()
+    >>> ms = MeanShift(bandwidth=2.5).fit(X)
+    >>> len(ms.cluster_centers_)
+    6
+    """
+
+    def __init__(
+        self,
+        *,
+        bandwidth: float | None = None,
+        kernel: str = "gaussian",
+        algorithm: str = "blurring",
+        seeds: Any = None,
+        bin_seeding: bool = False,
+        min_bin_freq: float = 1,
+        assign_labels: str = "mode",
+        cluster_all: bool = True,
+        max_iter: int = 300,
+        tol: float = 1e-3,
+        engine: str = "auto",
+        device: Any = None,
+        dtype: Any = "float32",
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    ) -> None:
+        self.bandwidth = bandwidth
+        self.kernel = kernel
+        self.algorithm = algorithm
+        self.seeds = seeds
+        self.bin_seeding = bin_seeding
+        self.min_bin_freq = min_bin_freq
+        self.assign_labels = assign_labels
+        self.cluster_all = cluster_all
+        self.max_iter = max_iter
+        self.tol = tol
+        self.engine = engine
+        self.device = device
+        self.dtype = dtype
+        self.memory_budget = memory_budget
+
+    # -- checks -----------------------------------------------------------
+
+    def _check_params(self) -> Kernel:
+        kernel = get_kernel(self.kernel)
+        if self.algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+        if self.algorithm == "blurring" and (self.seeds is not None or self.bin_seeding):
+            raise ValueError("seeds and bin_seeding apply to algorithm='standard' only")
+        if self.assign_labels not in ASSIGN_LABELS:
+            raise ValueError(f"assign_labels must be one of {ASSIGN_LABELS}, got {self.assign_labels!r}")
+        if self.engine != "auto" and self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r}; choose 'auto' or one of {sorted(ENGINES)}")
+        if self.engine == "attention" and not kernel.exponential:
+            raise ValueError(f"the attention engine needs the Gaussian kernel, not {kernel.name!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, Integral) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
+        if not isinstance(self.tol, (int, float)) or not 0 <= self.tol < np.inf:
+            raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+        if not isinstance(self.min_bin_freq, (int, float)) or not self.min_bin_freq >= 0:
+            raise ValueError(f"min_bin_freq must be >= 0, got {self.min_bin_freq!r}")
+        if isinstance(self.memory_budget, bool) or not isinstance(self.memory_budget, Integral) or self.memory_budget <= 0:
+            raise ValueError(f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}")
+        if self.bandwidth is not None:
+            check_bandwidth(self.bandwidth)
+        return kernel
+
+    def _validate_X(self, X: Any, *, reset: bool) -> Tensor:
+        dtype = resolve_dtype(self.dtype)
+        if isinstance(X, Tensor):
+            X_t = as_tensor(X, dtype=dtype, device=self.device)
+            if reset:
+                self.n_features_in_ = X_t.shape[1]
+                if hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            elif X_t.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X_t.shape[1]} features, but {type(self).__name__} "
+                    f"is expecting {self.n_features_in_} features as input."
+                )
+            return X_t
+        check_non_numeric_columns(X)
+        array = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        if not array.flags.writeable:  # torch cannot wrap read-only memory
+            array = array.copy()
+        return torch.from_numpy(np.ascontiguousarray(array)).to(
+            device=resolve_device(self.device), dtype=dtype
+        )
+
+    # -- fitting ------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> MeanShift:
+        """Cluster ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Lists, numpy arrays, pandas DataFrames or torch tensors (which stay
+            on their device unless ``device`` says otherwise).
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of k counts as k copies of the row.
+            Rows of weight 0 take no part and are labelled as points without a
+            seed (see ``cluster_all``).
+
+        Returns
+        -------
+        self : MeanShift
+        """
+        kernel = self._check_params()
+        X_t = self._validate_X(X, reset=True)
+        w = check_weights(sample_weight, X_t.shape[0], dtype=X_t.dtype, device=X_t.device)
+        taking_part = None if w is None else torch.nonzero(w > 0)[:, 0]
+        X_fit = X_t if taking_part is None else X_t[taking_part]
+        w_fit = None if w is None or bool((w == 1).all()) else w[taking_part]
+
+        bandwidth = self._bandwidth_for(X_fit, w_fit)
+        origin = X_fit.mean(0) if w_fit is None else (w_fit @ X_fit) / w_fit.sum()
+        X_c = X_fit - origin  # (n_fit, d)
+        seeds_c, seed_of_point = self._seeds_for(X_fit, w_fit, bandwidth, origin)
+        engine = self.engine if self.engine != "auto" else select_engine(
+            X_c if seeds_c is None else seeds_c, X_c, bandwidth, kernel
+        )
+        loop_args = dict(engine=engine, max_iter=self.max_iter, tol=self.tol, memory_budget=self.memory_budget)
+        if seeds_c is None:
+            modes = _blur(X_c, w_fit, bandwidth, kernel, **loop_args)
+        else:
+            modes = _climb(seeds_c, X_c, w_fit, bandwidth, kernel, **loop_args)
+        if not modes.converged:
+            warnings.warn(
+                f"MeanShift did not converge in max_iter={self.max_iter} steps; "
+                "raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        if not bool((modes.density > 0).any()):
+            raise ValueError(
+                f"No seed has any data within bandwidth={bandwidth:g}; "
+                "use other seeds or a larger bandwidth."
+            )
+        kept, cluster_of_mode = _merge_modes(modes, bandwidth)
+        centres_c = modes.positions[kept]  # (k, d)
+
+        labels = self._labels(X_t, origin, centres_c, bandwidth, cluster_of_mode, seed_of_point, taking_part)
+        self.cluster_centers_ = to_numpy(centres_c + origin)
+        self.cluster_densities_ = to_numpy(modes.density[kept])
+        self.labels_ = to_numpy(labels)
+        self.bandwidth_ = bandwidth
+        self.engine_ = engine
+        self.n_iter_ = modes.n_iter
+        return self
+
+    def _bandwidth_for(self, X: Tensor, w: Tensor | None) -> float:
+        if self.bandwidth is not None:
+            return check_bandwidth(self.bandwidth)
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"estimating the bandwidth needs at least 2 samples, got n_samples = {X.shape[0]}; "
+                "pass bandwidth=..."
+            )
+        bandwidth = estimate_bandwidth(X, sample_weight=w)
+        if bandwidth == 0:  # most samples coincide: fall back to the gaps between distinct ones
+            bandwidth = mean_gap_to_distinct(X, sample_weight=w)
+        if bandwidth == 0:
+            raise ValueError("all samples are equal: there is no scale to estimate; pass bandwidth=...")
+        return bandwidth
+
+    def _seeds_for(
+        self, X: Tensor, w: Tensor | None, bandwidth: float, origin: Tensor
+    ) -> tuple[Tensor | None, Tensor]:
+        """Centred seeds (None for blurring) and the seed of each point (-1: none)."""
+        n = X.shape[0]
+        identity = torch.arange(n, device=X.device)
+        if self.algorithm == "blurring":
+            return None, identity
+        if self.seeds is not None:
+            seeds = as_tensor(self.seeds, name="seeds", dtype=X.dtype, device=X.device)
+            if seeds.shape[1] != X.shape[1]:
+                raise ValueError(
+                    f"seeds have {seeds.shape[1]} features but X has {X.shape[1]}"
+                )
+            return seeds - origin, torch.full((n,), -1, device=X.device)
+        if self.bin_seeding:
+            seeds, seed_of_point = _bin_seeds(X, w, bandwidth, self.min_bin_freq)
+            if seeds.shape[0] == 0:
+                raise ValueError(
+                    f"no grid cell holds min_bin_freq={self.min_bin_freq} points; "
+                    "lower min_bin_freq or use bin_seeding=False"
+                )
+            return seeds - origin, seed_of_point
+        return X - origin, identity
+
+    def _labels(
+        self,
+        X: Tensor,
+        origin: Tensor,
+        centres_c: Tensor,
+        bandwidth: float,
+        cluster_of_mode: Tensor,
+        seed_of_point: Tensor,
+        taking_part: Tensor | None,
+    ) -> Tensor:
+        """The cluster of each row of ``X``: through its mode where it has one, else the nearest centre."""
+        nearest, sq_dist = _nearest(X - origin, centres_c, self.memory_budget)  # (n,), (n,)
+        if not self.cluster_all:
+            nearest = torch.where(sq_dist <= bandwidth**2, nearest, -1)
+        if self.assign_labels == "nearest":
+            return nearest
+        via_mode = torch.where(
+            seed_of_point >= 0, cluster_of_mode[seed_of_point.clamp_min(0)], -1
+        )  # (n_fit,)
+        labels = nearest.clone()
+        rows = torch.arange(X.shape[0], device=X.device) if taking_part is None else taking_part
+        labels[rows] = torch.where(via_mode >= 0, via_mode, nearest[rows])
+        return labels
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The nearest cluster centre of each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X_t = self._validate_X(X, reset=False)
+        centres = torch.as_tensor(self.cluster_centers_, device=X_t.device, dtype=X_t.dtype)
+        return to_numpy(_nearest(X_t, centres, self.memory_budget)[0])
+
+
+def mean_shift(
+    X: Any, *, sample_weight: Any = None, **params: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean shift clustering, the function form of `MeanShift`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    sample_weight : array-like of shape (n_samples,), default=None
+    **params
+        The parameters of `MeanShift` (bandwidth, kernel, algorithm, ...).
+
+    Returns
+    -------
+    cluster_centers : ndarray of shape (n_clusters, n_features)
+    labels : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from shiftkit import mean_shift
+    >>> centres, labels = mean_shift([[0.0, 0.0], [0.1, 0.0], [5.0, 5.0]], bandwidth=1.0)
+    >>> labels.tolist()
+    [0, 0, 1]
+    """
+    estimator = MeanShift(**params).fit(X, sample_weight=sample_weight)
+    return estimator.cluster_centers_, estimator.labels_
