@@ -19,6 +19,7 @@ from torch import Tensor
 __all__ = [
     "as_tensor",
     "check_bandwidth",
+    "check_finite",
     "check_non_numeric_columns",
     "check_weights",
     "resolve_device",
@@ -77,10 +78,16 @@ def _check_tensor(X: Tensor, name: str) -> None:
     if X.shape[1] == 0:
         raise ValueError(f"{name} has 0 features (shape={tuple(X.shape)})")
     if X.is_floating_point():
-        finite = torch.isfinite(X)
-        if not bool(finite.all()):
-            kind = "NaN" if bool(torch.isnan(X).any()) else "infinity"
-            raise ValueError(f"Input {name} contains {kind}.")
+        check_finite(X, name)
+
+
+def check_finite(X: Tensor | np.ndarray, name: str = "X") -> None:
+    """Raise a ValueError naming the first NaN or infinite entry of a 2-D array."""
+    bad = ~(torch.isfinite(X) if isinstance(X, Tensor) else np.isfinite(X))
+    if bool(bad.any()):
+        row, col = (int(i) for i in (bad.nonzero()[0] if isinstance(X, Tensor) else np.argwhere(bad)[0]))
+        kind = "NaN" if bool(X[row, col] != X[row, col]) else "infinity"
+        raise ValueError(f"Input {name} contains {kind} (first at row {row}, column {col}).")
 
 
 def as_tensor(
@@ -121,12 +128,11 @@ def as_tensor(
         target = X.device if device is None else resolve_device(device)
         return X.to(device=target, dtype=dtype)
     check_non_numeric_columns(X, name)
-    array = check_array(X, dtype=[np.float64, np.float32], input_name=name)
+    array = check_array(X, dtype=[np.float64, np.float32], input_name=name, ensure_all_finite=False)
+    check_finite(array, name)
     if not array.flags.writeable:  # torch cannot wrap read-only memory
         array = array.copy()
-    return torch.from_numpy(np.ascontiguousarray(array)).to(
-        device=resolve_device(device), dtype=dtype
-    )
+    return torch.from_numpy(np.ascontiguousarray(array)).to(device=resolve_device(device), dtype=dtype)
 
 
 def check_weights(
@@ -143,9 +149,7 @@ def check_weights(
         except (TypeError, ValueError):
             raise TypeError("sample_weight must hold real numbers") from None
     if w.ndim != 1 or w.shape[0] != n_samples:
-        raise ValueError(
-            f"sample_weight must have shape ({n_samples},), got {tuple(w.shape)}"
-        )
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {tuple(w.shape)}")
     if not bool(torch.isfinite(w).all()):
         raise ValueError("sample_weight contains NaN or infinity")
     if bool((w < 0).any()):

@@ -112,6 +112,4 @@ def get_kernel(kernel: str | Kernel) -> Kernel:
     try:
         return KERNELS[kernel]
     except KeyError:
-        raise ValueError(
-            f"unknown kernel {kernel!r}; choose one of {sorted(KERNELS)}"
-        ) from None
+        raise ValueError(f"unknown kernel {kernel!r}; choose one of {sorted(KERNELS)}") from None

@@ -52,9 +52,7 @@ def _queries_keys_values(
 
 def _logsumexp_chunked(q: Tensor, k: Tensor, memory_budget: int) -> Tensor:
     rows = rows_per_chunk(k.shape[0], 0, q.element_size(), memory_budget)
-    return torch.cat(
-        [torch.logsumexp(q[s : s + rows] @ k.T, dim=1) for s in range(0, q.shape[0], rows)]
-    )
+    return torch.cat([torch.logsumexp(q[s : s + rows] @ k.T, dim=1) for s in range(0, q.shape[0], rows)])
 
 
 def shift_attention(

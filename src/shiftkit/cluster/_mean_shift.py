@@ -26,6 +26,7 @@ from torch import Tensor
 from shiftkit._array import (
     as_tensor,
     check_bandwidth,
+    check_finite,
     check_non_numeric_columns,
     check_weights,
     resolve_device,
@@ -43,6 +44,16 @@ ALGORITHMS = ("blurring", "standard")
 ASSIGN_LABELS = ("mode", "nearest")
 
 
+@dataclass(frozen=True)
+class _LoopSettings:
+    """What the loops need besides the data: engine, stopping rule, memory budget."""
+
+    engine: str
+    max_iter: int
+    tol: float
+    memory_budget: int
+
+
 @dataclass
 class _Modes:
     """Where the moving points ended: positions, densities, iterations used."""
@@ -58,11 +69,7 @@ def _blur(
     weights: Tensor | None,
     bandwidth: float,
     kernel: Kernel,
-    *,
-    engine: str,
-    max_iter: int,
-    tol: float,
-    memory_budget: int,
+    settings: _LoopSettings,
 ) -> _Modes:
     """Blurring mean shift: every point moves to the weighted mean of the *moved* data.
 
@@ -71,14 +78,14 @@ def _blur(
     Y = X
     density = X.new_zeros(X.shape[0])
     n_iter, converged = 0, False
-    while n_iter < max_iter:
+    while n_iter < settings.max_iter:
         Y_new, density = shift_tensors(
-            Y, Y, bandwidth, kernel, weights, engine=engine, memory_budget=memory_budget
+            Y, Y, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
         )
         largest_move = float((Y_new - Y).square().sum(1).max().sqrt())
         Y = Y_new
         n_iter += 1
-        if largest_move <= tol * bandwidth:
+        if largest_move <= settings.tol * bandwidth:
             converged = True
             break
     return _Modes(Y, density, n_iter, converged)
@@ -90,11 +97,7 @@ def _climb(
     weights: Tensor | None,
     bandwidth: float,
     kernel: Kernel,
-    *,
-    engine: str,
-    max_iter: int,
-    tol: float,
-    memory_budget: int,
+    settings: _LoopSettings,
 ) -> _Modes:
     """Standard mean shift: seeds climb the kernel density of the fixed data ``X``.
 
@@ -105,12 +108,12 @@ def _climb(
     density = seeds.new_zeros(seeds.shape[0])
     active = torch.arange(seeds.shape[0], device=seeds.device)
     n_iter = 0
-    while active.numel() and n_iter < max_iter:
+    while active.numel() and n_iter < settings.max_iter:
         y_i = Y[active]  # (a, d)
         y_new, dens = shift_tensors(
-            y_i, X, bandwidth, kernel, weights, engine=engine, memory_budget=memory_budget
+            y_i, X, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
         )
-        moved = (y_new - y_i).square().sum(1) > (tol * bandwidth) ** 2  # (a,)
+        moved = (y_new - y_i).square().sum(1) > (settings.tol * bandwidth) ** 2  # (a,)
         Y[active] = y_new
         density[active] = dens
         active = active[moved & (dens > 0)]
@@ -139,7 +142,7 @@ def _merge_modes(modes: _Modes, radius: float) -> tuple[Tensor, Tensor]:
     )
     order = _strongest_first(modes.positions, modes.density)
     remaining = order[modes.density[order] > 0]
-    kept = []
+    kept: list[Tensor] = []
     while remaining.numel():
         top = remaining[0]
         near = (modes.positions[remaining] - modes.positions[top]).square().sum(1) <= radius**2
@@ -168,7 +171,9 @@ def _bin_seeds(
     cells = torch.round(X.double() / bin_size).long()  # (n, d)
     cell_ids, cell_of_point = torch.unique(cells, dim=0, return_inverse=True)
     freq = torch.zeros(cell_ids.shape[0], dtype=torch.float64, device=X.device)
-    freq.index_add_(0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double())
+    freq.index_add_(
+        0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double()
+    )
     keep = freq >= min_bin_freq
     seed_of_cell = torch.cumsum(keep.long(), 0) - 1
     seed_of_cell[~keep] = -1
@@ -324,7 +329,11 @@ class MeanShift(ClusterMixin, BaseEstimator):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
         if not isinstance(self.min_bin_freq, (int, float)) or not self.min_bin_freq >= 0:
             raise ValueError(f"min_bin_freq must be >= 0, got {self.min_bin_freq!r}")
-        if isinstance(self.memory_budget, bool) or not isinstance(self.memory_budget, Integral) or self.memory_budget <= 0:
+        if (
+            isinstance(self.memory_budget, bool)
+            or not isinstance(self.memory_budget, Integral)
+            or self.memory_budget <= 0
+        ):
             raise ValueError(f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}")
         if self.bandwidth is not None:
             check_bandwidth(self.bandwidth)
@@ -345,7 +354,8 @@ class MeanShift(ClusterMixin, BaseEstimator):
                 )
             return X_t
         check_non_numeric_columns(X)
-        array = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        array = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False)
+        check_finite(array)
         if not array.flags.writeable:  # torch cannot wrap read-only memory
             array = array.copy()
         return torch.from_numpy(np.ascontiguousarray(array)).to(
@@ -383,25 +393,25 @@ class MeanShift(ClusterMixin, BaseEstimator):
         origin = X_fit.mean(0) if w_fit is None else (w_fit @ X_fit) / w_fit.sum()
         X_c = X_fit - origin  # (n_fit, d)
         seeds_c, seed_of_point = self._seeds_for(X_fit, w_fit, bandwidth, origin)
-        engine = self.engine if self.engine != "auto" else select_engine(
-            X_c if seeds_c is None else seeds_c, X_c, bandwidth, kernel
+        engine = (
+            self.engine
+            if self.engine != "auto"
+            else select_engine(X_c if seeds_c is None else seeds_c, X_c, bandwidth, kernel)
         )
-        loop_args = dict(engine=engine, max_iter=self.max_iter, tol=self.tol, memory_budget=self.memory_budget)
+        settings = _LoopSettings(engine, self.max_iter, self.tol, self.memory_budget)
         if seeds_c is None:
-            modes = _blur(X_c, w_fit, bandwidth, kernel, **loop_args)
+            modes = _blur(X_c, w_fit, bandwidth, kernel, settings)
         else:
-            modes = _climb(seeds_c, X_c, w_fit, bandwidth, kernel, **loop_args)
+            modes = _climb(seeds_c, X_c, w_fit, bandwidth, kernel, settings)
         if not modes.converged:
             warnings.warn(
-                f"MeanShift did not converge in max_iter={self.max_iter} steps; "
-                "raise max_iter or tol.",
+                f"MeanShift did not converge in max_iter={self.max_iter} steps; raise max_iter or tol.",
                 ConvergenceWarning,
                 stacklevel=2,
             )
         if not bool((modes.density > 0).any()):
             raise ValueError(
-                f"No seed has any data within bandwidth={bandwidth:g}; "
-                "use other seeds or a larger bandwidth."
+                f"No seed has any data within bandwidth={bandwidth:g}; use other seeds or a larger bandwidth."
             )
         kept, cluster_of_mode = _merge_modes(modes, bandwidth)
         centres_c = modes.positions[kept]  # (k, d)
@@ -441,9 +451,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
         if self.seeds is not None:
             seeds = as_tensor(self.seeds, name="seeds", dtype=X.dtype, device=X.device)
             if seeds.shape[1] != X.shape[1]:
-                raise ValueError(
-                    f"seeds have {seeds.shape[1]} features but X has {X.shape[1]}"
-                )
+                raise ValueError(f"seeds have {seeds.shape[1]} features but X has {X.shape[1]}")
             return seeds - origin, torch.full((n,), -1, device=X.device)
         if self.bin_seeding:
             seeds, seed_of_point = _bin_seeds(X, w, bandwidth, self.min_bin_freq)
@@ -496,9 +504,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
         return to_numpy(_nearest(X_t, centres, self.memory_budget)[0])
 
 
-def mean_shift(
-    X: Any, *, sample_weight: Any = None, **params: Any
-) -> tuple[np.ndarray, np.ndarray]:
+def mean_shift(X: Any, *, sample_weight: Any = None, **params: Any) -> tuple[np.ndarray, np.ndarray]:
     """Mean shift clustering, the function form of `MeanShift`.
 
     Parameters

@@ -1,0 +1,122 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from shiftkit.cli import app
+from shiftkit.datasets import make_blobs
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, ["cluster", *map(str, args)])
+
+
+def test_default_runs_on_the_lesson_blobs(tmp_path):
+    result = _run("--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "6 clusters in 1500 points" in result.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n_clusters"] == 6 and summary["cluster_sizes"] == [250] * 6
+    assert summary["bandwidth"] == 2.5 and summary["seconds"] > 0
+    labels = np.loadtxt(tmp_path / "labels.csv", skiprows=1)
+    assert labels.shape == (1500,)
+    centres = np.loadtxt(tmp_path / "centers.csv", delimiter=",", skiprows=1)
+    assert centres.shape == (6, 2)
+    with Image.open(tmp_path / "clusters.png") as im:
+        assert im.size[0] > 300 and np.asarray(im.convert("L")).std() > 10
+
+
+def test_csv_in_higher_dimension_with_options(tmp_path):
+    X, _, _ = make_blobs(n_clusters=3, n_samples=50, n_features=4, random_state=5)
+    data = tmp_path / "data.csv"
+    np.savetxt(data, X, delimiter=",", header="a,b,c,d", comments="")
+    out = tmp_path / "out"
+    result = _run(
+        data,
+        "--out",
+        out,
+        "--bandwidth",
+        9,
+        "--kernel",
+        "flat",
+        "--algorithm",
+        "standard",
+        "--dtype",
+        "float64",
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_clusters"] == 3 and summary["n_features"] == 4 and summary["kernel"] == "flat"
+    assert (out / "clusters.png").exists()  # drawn on 2 principal components
+
+
+def test_no_plot(tmp_path):
+    result = _run("--out", tmp_path, "--no-plot")
+    assert result.exit_code == 0
+    assert not (tmp_path / "clusters.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("x,y\n1,2\n3,abc\n", [], "column 'y' is not numeric"),
+        ("x,y\n1,2\n3,nan\n", [], "contains NaN"),
+        ("", [], "holds no data"),
+        ("x,y\n1,2\n3,4\n", ["--bandwidth", "-1"], "bandwidth must be > 0"),
+        ("x,y\n1,2\n3,4\n", ["--kernel", "cosine"], "unknown kernel 'cosine'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, content, args, message):
+    data = tmp_path / "in.csv"
+    data.write_text(content)
+    result = _run(data, "--out", tmp_path / "out", *args)
+    assert result.exit_code == 1
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+    assert not (tmp_path / "out" / "labels.csv").exists()
+
+
+def test_missing_file(tmp_path):
+    result = _run(tmp_path / "nope.csv")
+    assert result.exit_code == 1
+    assert "no such file" in result.output
+
+
+def test_never_overwrites_its_input(tmp_path):
+    data = tmp_path / "labels.csv"
+    data.write_text("x,y\n1,2\n3,4\n5,6\n")
+    before = data.read_bytes()
+    result = _run(data, "--out", tmp_path, "--bandwidth", 1)
+    assert result.exit_code == 1 and "refusing to overwrite the input file" in result.output
+    assert data.read_bytes() == before
+
+
+def test_out_must_be_a_folder(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("")
+    result = _run("--out", f)
+    assert result.exit_code == 1 and "is not a folder" in result.output
+
+
+def test_installed_command_runs_as_a_subprocess(tmp_path):
+    exe = Path(sys.executable).parent / "shiftkit"
+    assert exe.exists(), "the package must install the shiftkit command"
+    proc = subprocess.run(
+        [str(exe), "cluster", "--out", str(tmp_path), "--no-plot"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "6 clusters" in proc.stdout
+    bad = subprocess.run([str(exe), "cluster", str(tmp_path / "missing.npy")], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.strip().startswith("error: no such file")
+    module = subprocess.run([sys.executable, "-m", "shiftkit", "--help"], capture_output=True, text=True)
+    assert module.returncode == 0 and "cluster" in module.stdout

@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from shiftkit.io import atomic_write, load_data, save_csv, save_json
+
+
+def test_csv_with_header(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("x,y\n1,2\n3.5,-4e2\n")
+    X, cols = load_data(p)
+    np.testing.assert_array_equal(X, [[1, 2], [3.5, -400]])
+    assert cols == ["x", "y"]
+
+
+def test_headerless_tsv_and_sniffed_text(tmp_path):
+    tsv = tmp_path / "d.tsv"
+    tsv.write_text("1\t2\n3\t4\n")
+    X, cols = load_data(tsv)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+    assert cols is None
+    txt = tmp_path / "d.txt"
+    txt.write_text("1;2\n3;4\n")
+    np.testing.assert_array_equal(load_data(txt)[0], [[1, 2], [3, 4]])
+
+
+def test_npy(tmp_path):
+    p = tmp_path / "d.npy"
+    np.save(p, np.arange(6, dtype=np.int16).reshape(3, 2))
+    X, cols = load_data(p)
+    assert X.dtype == np.float64 and X.shape == (3, 2) and cols is None
+    np.save(p, np.arange(4.0))
+    assert load_data(p)[0].shape == (4, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error", "match"),
+    [
+        ("a.csv", "x,name\n1,a\n2,b\n", ValueError, r"column 'name' is not numeric \(line 2: 'a'\)"),
+        ("b.csv", "1,2\n3,oops\n", ValueError, r"column 2 is not numeric \(line 2: 'oops'\)"),
+        ("c.csv", "", ValueError, "holds no data"),
+        ("d.csv", "x,y\n", ValueError, "header but no data"),
+        ("e.csv", "1,2\n3\n", ValueError, "line 2: 1 fields, expected 2"),
+    ],
+)
+def test_bad_text_files(tmp_path, name, content, error, match):
+    p = tmp_path / name
+    p.write_text(content)
+    with pytest.raises(error, match=match):
+        load_data(p)
+
+
+def test_bad_npy_and_missing(tmp_path):
+    p = tmp_path / "s.npy"
+    np.save(p, np.array(["a", "b"]))
+    with pytest.raises(ValueError, match="2-D numeric array"):
+        load_data(p)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_data(tmp_path / "missing.csv")
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as f:
+        f.write("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_save_csv_and_json_round_trip(tmp_path):
+    save_csv(tmp_path / "l.csv", np.array([0, 1, -1]), ["label"])
+    assert (tmp_path / "l.csv").read_text().splitlines() == ["label", "0", "1", "-1"]
+    save_csv(tmp_path / "c.csv", np.array([[0.5, 1.0]]), ["x0", "x1"])
+    np.testing.assert_array_equal(load_data(tmp_path / "c.csv")[0], [[0.5, 1.0]])
+    save_json(tmp_path / "s.json", {"a": [1, 2]})
+    assert json.loads((tmp_path / "s.json").read_text()) == {"a": [1, 2]}

@@ -1,0 +1,326 @@
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import MeanShift as SkMeanShift
+from sklearn.cluster import estimate_bandwidth as sk_estimate_bandwidth
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import shiftkit.cluster._mean_shift as ms_module
+from shiftkit import MeanShift, mean_shift
+from shiftkit.datasets import make_blobs
+from shiftkit.kernels import KERNELS
+
+
+@parametrize_with_checks([MeanShift(), MeanShift(kernel="flat", algorithm="standard")])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _digits_4d(n=None):
+    X = PCA(n_components=4, random_state=0).fit_transform(load_digits().data)
+    return X if n is None else X[:n]
+
+
+def _small_blobs():
+    return make_blobs(n_samples=80)[0].astype(np.float64)
+
+
+@pytest.mark.parametrize(
+    ("data", "bin_seeding"),
+    [
+        (lambda: make_blobs()[0].astype(np.float64), True),
+        (_small_blobs, False),
+        (_digits_4d, True),
+        (lambda: _digits_4d(400), False),
+    ],
+    ids=["blobs-bins", "blobs-small", "digits-bins", "digits-400"],
+)
+def test_flat_standard_agrees_with_sklearn(data, bin_seeding):
+    X = data()
+    bandwidth = 2.5 if X.shape[1] == 2 else sk_estimate_bandwidth(X, quantile=0.1)
+    sk = SkMeanShift(bandwidth=bandwidth, bin_seeding=bin_seeding).fit(X)
+    ours = MeanShift(
+        bandwidth=bandwidth,
+        kernel="flat",
+        algorithm="standard",
+        bin_seeding=bin_seeding,
+        assign_labels="nearest",
+        dtype="float64",
+    ).fit(X)
+    assert len(sk.cluster_centers_) > 1
+    assert ours.cluster_centers_.shape == sk.cluster_centers_.shape
+    np.testing.assert_allclose(ours.cluster_centers_, sk.cluster_centers_, rtol=0, atol=1e-3 * bandwidth)
+    np.testing.assert_array_equal(ours.labels_, sk.labels_)
+    # the default labels (the mode each point reached) use the same centres
+    mode_labels = MeanShift(
+        bandwidth=bandwidth, kernel="flat", algorithm="standard", bin_seeding=bin_seeding, dtype="float64"
+    ).fit(X)
+    np.testing.assert_allclose(mode_labels.cluster_centers_, sk.cluster_centers_, atol=1e-3 * bandwidth)
+
+
+def test_lesson_gaussian_blurring_finds_the_six_clusters(lesson_blobs):
+    X, y, centroids = lesson_blobs
+    ms = MeanShift(bandwidth=2.5).fit(X)
+    assert ms.cluster_centers_.shape == (6, 2)
+    assert adjusted_rand_score(y, ms.labels_) >= 0.99
+    # every true centroid has a found centre within one bandwidth
+    gaps = np.linalg.norm(centroids[:, None] - ms.cluster_centers_[None], axis=-1).min(1)
+    assert (gaps < 2.5).all()
+    assert ms.engine_ == "attention" and 1 < ms.n_iter_ < 20
+    assert ms.labels_.dtype == np.int64 and ms.cluster_centers_.dtype == np.float32
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize("algorithm", ["blurring", "standard"])
+def test_every_kernel_and_algorithm_clusters_separated_blobs(kernel, algorithm):
+    X, y, _ = make_blobs(n_clusters=4, n_samples=60, low=-60, high=60, variance=1.0, random_state=3)
+    ms = MeanShift(bandwidth=4.0, kernel=kernel, algorithm=algorithm).fit(X)
+    assert adjusted_rand_score(y, ms.labels_) == 1.0
+    assert len(ms.cluster_centers_) == 4
+    assert (np.diff(ms.cluster_densities_) <= 0).all()
+
+
+def _same_partition(a, b):
+    assert adjusted_rand_score(a, b) == 1.0
+
+
+def _sorted_rows(C):
+    """Centres in a canonical order, for comparing runs whose density ties break differently."""
+    C = np.asarray(C, dtype=np.float64)
+    return C[np.lexsort(C.T[::-1])]
+
+
+@pytest.mark.parametrize("algorithm", ["blurring", "standard"])
+def test_permuting_rows_permutes_labels(lesson_blobs, algorithm):
+    X, _, _ = lesson_blobs
+    perm = np.random.default_rng(1).permutation(len(X))
+    a = MeanShift(bandwidth=2.5, algorithm=algorithm, dtype="float64").fit(X)
+    b = MeanShift(bandwidth=2.5, algorithm=algorithm, dtype="float64").fit(X[perm])
+    _same_partition(a.labels_[perm], b.labels_)
+    np.testing.assert_allclose(_sorted_rows(a.cluster_centers_), _sorted_rows(b.cluster_centers_), atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "flat"])
+def test_translation_and_scaling_invariance(lesson_blobs, kernel):
+    X, _, _ = lesson_blobs
+    X = X.astype(np.float64)
+    base = MeanShift(bandwidth=2.5, kernel=kernel, dtype="float64").fit(X)
+    shifted = MeanShift(bandwidth=2.5, kernel=kernel, dtype="float64").fit(X + np.array([1e4, -3e3]))
+    _same_partition(base.labels_, shifted.labels_)
+    np.testing.assert_allclose(
+        _sorted_rows(shifted.cluster_centers_ - [1e4, -3e3]), _sorted_rows(base.cluster_centers_), atol=1e-6
+    )
+    scaled = MeanShift(bandwidth=2.5 * 7.0, kernel=kernel, dtype="float64").fit(X * 7.0)
+    _same_partition(base.labels_, scaled.labels_)
+    np.testing.assert_allclose(
+        _sorted_rows(scaled.cluster_centers_ / 7.0), _sorted_rows(base.cluster_centers_), atol=1e-6
+    )
+
+
+def test_float32_far_from_origin_matches_float64(lesson_blobs):
+    X, y, _ = lesson_blobs
+    far = X.astype(np.float64) + 1e6  # float32 spacing at 1e6 is 0.06: centring keeps it exact
+    a = MeanShift(bandwidth=2.5, dtype="float32").fit(far)
+    b = MeanShift(bandwidth=2.5, dtype="float64").fit(far)
+    _same_partition(a.labels_, b.labels_)
+    assert adjusted_rand_score(y, a.labels_) >= 0.99
+    np.testing.assert_allclose(_sorted_rows(a.cluster_centers_), _sorted_rows(b.cluster_centers_), atol=0.2)
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+def test_tiny_bandwidth_gives_singletons_not_nan(kernel):
+    X = np.random.default_rng(0).normal(size=(40, 2)) * 100
+    ms = MeanShift(bandwidth=1e-3, kernel=kernel).fit(X)
+    assert np.isfinite(ms.cluster_centers_).all()
+    assert len(ms.cluster_centers_) == 40
+    np.testing.assert_allclose(np.sort(ms.cluster_centers_, axis=0), np.sort(X, axis=0), atol=1e-3)
+
+
+def test_dtype_float32_and_float64_agree(lesson_blobs):
+    X, _, _ = lesson_blobs
+    a = MeanShift(bandwidth=2.5, dtype="float32").fit(X)
+    b = MeanShift(bandwidth=2.5, dtype=np.float64).fit(X)
+    assert b.cluster_centers_.dtype == np.float64
+    _same_partition(a.labels_, b.labels_)
+    np.testing.assert_allclose(_sorted_rows(a.cluster_centers_), _sorted_rows(b.cluster_centers_), atol=1e-3)
+
+
+def test_standard_mode_stops_paying_for_converged_seeds(lesson_blobs, monkeypatch):
+    sizes = []
+    real = ms_module.shift_tensors
+
+    def spy(Y, *args, **kwargs):
+        sizes.append(Y.shape[0])
+        return real(Y, *args, **kwargs)
+
+    monkeypatch.setattr(ms_module, "shift_tensors", spy)
+    X, _, _ = lesson_blobs
+    ms = MeanShift(bandwidth=2.5, algorithm="standard").fit(X)
+    assert sizes[0] == len(X)
+    assert all(b <= a for a, b in itertools.pairwise(sizes))
+    assert sizes[-1] < len(X) // 10
+    assert ms.n_iter_ == len(sizes)
+
+
+def test_sample_weight_equals_repetition(lesson_blobs):
+    X, _, _ = lesson_blobs
+    X = X[::5].astype(np.float64)
+    w = np.random.default_rng(0).integers(0, 4, size=len(X))
+    for algorithm in ("blurring", "standard"):
+        a = MeanShift(algorithm=algorithm, dtype="float64").fit(X, sample_weight=w)
+        b = MeanShift(algorithm=algorithm, dtype="float64").fit(np.repeat(X, w, axis=0))
+        assert a.bandwidth_ == pytest.approx(b.bandwidth_)
+        np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-6)
+        np.testing.assert_allclose(a.cluster_densities_, b.cluster_densities_, rtol=1e-6)
+        np.testing.assert_array_equal(a.labels_[w > 0].repeat(w[w > 0]), b.labels_)
+
+
+def test_predict_is_the_nearest_centre(lesson_blobs):
+    X, _, _ = lesson_blobs
+    ms = MeanShift(bandwidth=2.5).fit(X)
+    Q = np.random.default_rng(0).uniform(-40, 40, size=(300, 2))
+    expected = np.linalg.norm(Q[:, None] - ms.cluster_centers_[None], axis=-1).argmin(1)
+    np.testing.assert_array_equal(ms.predict(Q), expected)
+    np.testing.assert_array_equal(ms.predict(X), ms.labels_)
+
+
+def test_function_form_matches_estimator(lesson_blobs):
+    X, _, _ = lesson_blobs
+    centres, labels = mean_shift(X, bandwidth=2.5, kernel="epanechnikov")
+    ms = MeanShift(bandwidth=2.5, kernel="epanechnikov").fit(X)
+    np.testing.assert_array_equal(centres, ms.cluster_centers_)
+    np.testing.assert_array_equal(labels, ms.labels_)
+
+
+def test_cluster_all_false_marks_far_points_as_noise():
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [0.1, 0.1], [10.0, 10.0]])
+    seeds = [[0.05, 0.05]]
+    ms = MeanShift(bandwidth=1.0, kernel="flat", algorithm="standard", seeds=seeds, cluster_all=False).fit(X)
+    np.testing.assert_array_equal(ms.labels_, [0, 0, 0, 0, -1])
+    ms.set_params(cluster_all=True).fit(X)
+    np.testing.assert_array_equal(ms.labels_, [0, 0, 0, 0, 0])
+
+
+def test_bin_seeding_with_min_bin_freq_leaves_sparse_points_to_the_nearest_centre():
+    X = np.vstack([np.zeros((5, 2)), np.full((5, 2), 10.0), [[30.0, 30.0]]])
+    ms = MeanShift(bandwidth=1.0, kernel="flat", algorithm="standard", bin_seeding=True, min_bin_freq=2)
+    ms.fit(X)
+    assert len(ms.cluster_centers_) == 2
+    assert ms.labels_[-1] == ms.labels_[5]
+    ms.set_params(cluster_all=False).fit(X)
+    assert ms.labels_[-1] == -1
+
+
+def test_torch_input_and_dataframe_column_names(lesson_blobs):
+    pd = pytest.importorskip("pandas")
+    X, _, _ = lesson_blobs
+    a = MeanShift(bandwidth=2.5).fit(torch.from_numpy(X))
+    assert not hasattr(a, "feature_names_in_")
+    b = MeanShift(bandwidth=2.5).fit(pd.DataFrame(X, columns=["u", "v"]))
+    assert list(b.feature_names_in_) == ["u", "v"]
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_not_converging_warns():
+    X = make_blobs(n_samples=50)[0]
+    with pytest.warns(ConvergenceWarning, match="max_iter=1"):
+        MeanShift(bandwidth=2.5, max_iter=1).fit(X)
+
+
+def test_small_memory_budget_gives_the_same_result(lesson_blobs):
+    X, _, _ = lesson_blobs
+    a = MeanShift(bandwidth=2.5, kernel="triangular", dtype="float64").fit(X)
+    b = MeanShift(bandwidth=2.5, kernel="triangular", dtype="float64", memory_budget=2**14).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("X", "params", "error", "match"),
+    [
+        ([[0.0, np.nan], [1.0, 1.0]], {}, ValueError, r"Input X contains NaN \(first at row 0, column 1\)"),
+        ([[0.0, np.inf], [1.0, 1.0]], {}, ValueError, "Input X contains infinity"),
+        (np.empty((0, 2)), {}, ValueError, "0 sample"),
+        (np.empty((3, 0)), {}, ValueError, "0 feature"),
+        ([1.0, 2.0, 3.0], {}, ValueError, "Expected a 2-dimensional container|Reshape your data"),
+        ([["a", "b"], ["c", "d"]], {}, ValueError, "could not convert string to float"),
+        ([[1.0, 2.0]], {}, ValueError, "n_samples = 1"),
+        ([[1.0, 2.0]] * 3, {}, ValueError, "all samples are equal"),
+        ([[1.0], [2.0]], {"bandwidth": 0}, ValueError, "bandwidth must be > 0 and finite, got 0"),
+        ([[1.0], [2.0]], {"bandwidth": -2.5}, ValueError, "bandwidth must be > 0"),
+        ([[1.0], [2.0]], {"bandwidth": "wide"}, TypeError, "bandwidth must be a real number"),
+        ([[1.0], [2.0]], {"kernel": "cosine"}, ValueError, "unknown kernel 'cosine'"),
+        ([[1.0], [2.0]], {"algorithm": "fast"}, ValueError, "algorithm must be one of"),
+        ([[1.0], [2.0]], {"seeds": [[1.0]]}, ValueError, "algorithm='standard' only"),
+        (
+            [[1.0], [2.0]],
+            {"algorithm": "standard", "seeds": [[1.0, 2.0]]},
+            ValueError,
+            "seeds have 2 features",
+        ),
+        ([[1.0], [2.0]], {"engine": "attention", "kernel": "flat"}, ValueError, "needs the Gaussian"),
+        ([[1.0], [2.0]], {"max_iter": 0}, ValueError, "max_iter must be a positive integer"),
+        ([[1.0], [2.0]], {"tol": -1}, ValueError, "tol must be"),
+        ([[1.0], [2.0]], {"dtype": "int8"}, ValueError, "dtype must be 'float32' or 'float64'"),
+        ([[1.0], [2.0]], {"assign_labels": "x"}, ValueError, "assign_labels must be one of"),
+        (
+            [[0.0], [10.0]],
+            {"bandwidth": 1.0, "algorithm": "standard", "kernel": "flat", "seeds": [[5.0]]},
+            ValueError,
+            "No seed has any data within bandwidth=1",
+        ),
+        (
+            [[0.0], [10.0]],
+            {"bandwidth": 1.0, "algorithm": "standard", "bin_seeding": True, "min_bin_freq": 5},
+            ValueError,
+            "no grid cell holds min_bin_freq=5 points",
+        ),
+    ],
+)
+def test_bad_input_errors(X, params, error, match):
+    with pytest.raises(error, match=match):
+        MeanShift(**params).fit(X)
+
+
+def test_non_numeric_dataframe_column_is_named():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"x": [1.0, 2.0], "city": ["Oslo", "Lima"]})
+    with pytest.raises(TypeError, match=r"X has non-numeric columns: \['city'\]"):
+        MeanShift(bandwidth=1.0).fit(df)
+
+
+def test_sample_weight_errors():
+    X = [[0.0], [1.0], [2.0]]
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(3,\)"):
+        MeanShift(bandwidth=1.0).fit(X, sample_weight=[1, 1])
+    with pytest.raises(ValueError, match="non-negative"):
+        MeanShift(bandwidth=1.0).fit(X, sample_weight=[1, -1, 1])
+    with pytest.raises(ValueError, match="zero everywhere"):
+        MeanShift(bandwidth=1.0).fit(X, sample_weight=[0, 0, 0])
+
+
+def test_predict_checks_features(lesson_blobs):
+    X, _, _ = lesson_blobs
+    ms = MeanShift(bandwidth=2.5).fit(X)
+    with pytest.raises(ValueError, match="X has 3 features, but MeanShift is expecting 2 features"):
+        ms.predict(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="X has 3 features, but MeanShift is expecting 2 features"):
+        ms.predict(torch.zeros(2, 3))
+
+
+def test_fit_does_not_change_parameters_or_input(lesson_blobs):
+    X, _, _ = lesson_blobs
+    X_copy = X.copy()
+    ms = MeanShift(bandwidth=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ms.fit(X)
+    assert ms.bandwidth is None and ms.bandwidth_ > 0
+    np.testing.assert_array_equal(X, X_copy)

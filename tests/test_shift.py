@@ -1,0 +1,132 @@
+"""Every engine of `shift` against the plain reference, on one table of cases."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from shiftkit import ENGINES, select_engine, shift
+from shiftkit._shift import shift_tensors
+from shiftkit.kernels import KERNELS, get_kernel
+
+
+def plain_shift(Y, X, bandwidth, kernel, weights=None):
+    """The lesson's broadcast formula in float64, the whole matrix at once (small inputs only)."""
+    Y, X = torch.as_tensor(Y, dtype=torch.float64), torch.as_tensor(X, dtype=torch.float64)
+    D = ((Y[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    W = get_kernel(kernel)(D, bandwidth)
+    if weights is not None:
+        W = W * torch.as_tensor(weights, dtype=torch.float64)
+    den = W.sum(1)
+    return W @ X / den[:, None], den
+
+
+def engines_for(kernel):
+    return [e for e in ENGINES if e != "attention" or get_kernel(kernel).exponential]
+
+
+CASES = [  # (n_queries, n_data, n_features)
+    (1, 1, 1),
+    (37, 53, 1),
+    (100, 257, 2),
+    (65, 130, 3),
+    (129, 71, 8),
+    (33, 200, 64),
+]
+
+
+@pytest.mark.parametrize("kernel", sorted(KERNELS))
+@pytest.mark.parametrize(("m", "n", "d"), CASES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_engines_match_plain_reference(kernel, m, n, d, weighted, rng):
+    X = rng.normal(size=(n, d)) * 3
+    Y = X[rng.integers(0, n, size=m)] + rng.normal(size=(m, d)) * 0.5  # queries near the data
+    h = 1.5 * math.sqrt(d)
+    w = rng.uniform(0.2, 3.0, size=n) if weighted else None
+    ref_y, ref_den = plain_shift(Y, X, h, kernel, w)
+    found = ref_den > 0
+    for engine in engines_for(kernel):
+        for dtype, rtol in (("float64", 1e-9), ("float32", 2e-4)):
+            y_new, den = shift(Y, X, h, kernel, w, engine=engine, dtype=dtype, memory_budget=4096)
+            assert y_new.dtype == getattr(torch, dtype)
+            tol = rtol * 3 * math.sqrt(d)
+            torch.testing.assert_close(y_new.double()[found], ref_y[found], rtol=rtol, atol=tol)
+            torch.testing.assert_close(den.double(), ref_den, rtol=rtol * 10, atol=rtol)
+            # a query without data in the support stays where it is
+            torch.testing.assert_close(y_new.double()[~found], torch.as_tensor(Y)[~found])
+
+
+def test_dense_chunking_does_not_change_the_result(rng):
+    X = rng.normal(size=(300, 3))
+    full = shift(X, X, 0.7, "epanechnikov", engine="dense", dtype="float64")
+    tiny = shift(X, X, 0.7, "epanechnikov", engine="dense", dtype="float64", memory_budget=1)
+    for a, b in zip(full, tiny):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["dense", "attention"])
+def test_gaussian_tiny_bandwidth_does_not_underflow(engine):
+    # exp(-d^2 / 2h^2) underflows for every pair; the engines factor the nearest point out.
+    X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [100.0, 0.0]], dtype=torch.float64)
+    Y = torch.tensor([[50.0, 0.0], [0.4, 0.0]], dtype=torch.float64)
+    y_new, _ = shift(Y, X, 0.01, "gaussian", engine=engine, dtype="float64")
+    assert bool(torch.isfinite(y_new).all())
+    # the query at 0.4 is pulled to the nearest point, 0: exp(-(0.6^2 - 0.4^2) / 2e-4) ~ 0
+    torch.testing.assert_close(y_new[1], torch.tensor([0.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(y_new[0], torch.tensor([1.0, 0.0], dtype=torch.float64))
+
+
+def test_selection_prefers_attention_for_gaussian_and_dense_when_inaccurate():
+    X = torch.randn(100, 2)
+    k = get_kernel("gaussian")
+    assert select_engine(X, X, 1.0, k) == "attention"
+    assert select_engine(X, X, 1.0, get_kernel("flat")) == "dense"
+    far = X * 1e4  # spread / bandwidth = 1e4: float32 scores would lose every digit
+    assert select_engine(far, far, 1.0, k) == "dense"
+    assert select_engine(far.double(), far.double(), 1.0, k) == "attention"
+
+
+def test_auto_engine_stays_exact_for_wide_data(rng):
+    X = rng.normal(size=(200, 2)) * 5e3
+    y_auto, _ = shift(X, X, 1.0, "gaussian", dtype="float32")
+    y_ref, _ = plain_shift(X, X, 1.0, "gaussian")
+    torch.testing.assert_close(y_auto.double(), y_ref, rtol=0, atol=5e-3)
+
+
+def test_zero_weights_are_ignored(rng):
+    X = rng.normal(size=(50, 2))
+    w = np.ones(50)
+    w[10:20] = 0
+    for engine in engines_for("gaussian"):
+        a = shift(X, X, 1.0, "gaussian", w, engine=engine, dtype="float64")
+        b = shift(X, X[w > 0], 1.0, "gaussian", engine=engine, dtype="float64")
+        for u, v in zip(a, b):
+            torch.testing.assert_close(u, v)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda X: shift(X, X, 0.0), ValueError, "bandwidth must be > 0"),
+        (lambda X: shift(X, X, float("nan")), ValueError, "bandwidth must be > 0"),
+        (lambda X: shift(X, X, "1"), TypeError, "bandwidth must be a real number"),
+        (lambda X: shift(X[:, :1], X, 1.0), ValueError, r"same number of features.*\(5, 1\).*\(5, 2\)"),
+        (lambda X: shift(X, X, 1.0, engine="magic"), ValueError, "unknown engine 'magic'"),
+        (lambda X: shift(X, X, 1.0, "flat", engine="attention"), ValueError, "needs the Gaussian"),
+        (lambda X: shift(X, X, 1.0, weights=[1, 2]), ValueError, r"sample_weight must have shape \(5,\)"),
+        (lambda X: shift(X, X, 1.0, weights=-np.ones(5)), ValueError, "non-negative"),
+        (lambda X: shift(X, X, 1.0, memory_budget=0), ValueError, "memory_budget"),
+        (lambda X: shift(X[0], X, 1.0), ValueError, "Expected 2D array"),
+    ],
+)
+def test_bad_input(call, error, match):
+    X = np.arange(10.0).reshape(5, 2)
+    with pytest.raises(error, match=match):
+        call(X)
+
+
+def test_shift_tensors_keeps_device_and_dtype():
+    X = torch.randn(20, 3, dtype=torch.float64)
+    y, den = shift_tensors(X, X, 1.0, get_kernel("triangular"))
+    assert y.dtype == torch.float64 and den.shape == (20,) and y.device == X.device
