@@ -21,6 +21,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_meanshift.py
+	$(PYTHON) benchmarks/bench_engines.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

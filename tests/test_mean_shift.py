@@ -73,7 +73,7 @@ def test_lesson_gaussian_blurring_finds_the_six_clusters(lesson_blobs):
     # every true centroid has a found centre within one bandwidth
     gaps = np.linalg.norm(centroids[:, None] - ms.cluster_centers_[None], axis=-1).min(1)
     assert (gaps < 2.5).all()
-    assert ms.engine_ == "attention" and 1 < ms.n_iter_ < 20
+    assert ms.engine_ == "fused" and 1 < ms.n_iter_ < 20
     assert ms.labels_.dtype == np.int64 and ms.cluster_centers_.dtype == np.float32
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from shiftkit import ENGINES, select_engine, shift
-from shiftkit._shift import shift_tensors
-from shiftkit.kernels import KERNELS, get_kernel
+from shiftkit._shift import _cuda, _fused, shift_tensors
+from shiftkit.kernels import KERNELS, get_kernel, is_builtin
 
 
 def plain_shift(Y, X, bandwidth, kernel, weights=None):
@@ -22,8 +22,24 @@ def plain_shift(Y, X, bandwidth, kernel, weights=None):
     return W @ X / den[:, None], den
 
 
-def engines_for(kernel):
-    return [e for e in ENGINES if e != "attention" or get_kernel(kernel).exponential]
+def engines_for(kernel, d=2):
+    """The engines that can run ``kernel`` on CPU tensors here."""
+    k = get_kernel(kernel)
+    probe = torch.zeros(1, d)
+    runs = {
+        "dense": True,
+        "attention": is_builtin(k, "gaussian"),
+        "fused": _fused.supports(probe, probe, k),
+        "numba_cuda": _cuda.supports(probe, probe, k),
+    }
+    assert set(runs) == set(ENGINES), "a new engine must join the table"
+    return [e for e, ok in runs.items() if ok]
+
+
+def test_the_fused_engine_is_built():
+    # pip install compiles it on every supported machine; a silent fallback would hide a broken build
+    assert _fused.available()
+    assert "fused" in engines_for("gaussian")
 
 
 CASES = [  # (n_queries, n_data, n_features)
@@ -46,7 +62,7 @@ def test_engines_match_plain_reference(kernel, m, n, d, weighted, rng):
     w = rng.uniform(0.2, 3.0, size=n) if weighted else None
     ref_y, ref_den = plain_shift(Y, X, h, kernel, w)
     found = ref_den > 0
-    for engine in engines_for(kernel):
+    for engine in engines_for(kernel, d):
         for dtype, rtol in (("float64", 1e-9), ("float32", 2e-4)):
             y_new, den = shift(Y, X, h, kernel, w, engine=engine, dtype=dtype, memory_budget=4096)
             assert y_new.dtype == getattr(torch, dtype)
@@ -77,14 +93,20 @@ def test_gaussian_tiny_bandwidth_does_not_underflow(engine):
     torch.testing.assert_close(y_new[0], torch.tensor([1.0, 0.0], dtype=torch.float64))
 
 
-def test_selection_prefers_attention_for_gaussian_and_dense_when_inaccurate():
-    X = torch.randn(100, 2)
+def test_selection_by_kernel_dimension_and_accuracy():
     k = get_kernel("gaussian")
-    assert select_engine(X, X, 1.0, k) == "attention"
-    assert select_engine(X, X, 1.0, get_kernel("flat")) == "dense"
-    far = X * 1e4  # spread / bandwidth = 1e4: float32 scores would lose every digit
+    X = torch.randn(100, 2)
+    assert select_engine(X, X, 1.0, k) == "fused"
+    assert select_engine(X, X, 1.0, get_kernel("flat")) == "fused"
+    wide = torch.randn(100, 32)
+    assert select_engine(wide, wide, 1.0, k) == "attention"
+    far = wide * 1e4  # spread / bandwidth = 1e4: float32 attention scores would lose every digit
     assert select_engine(far, far, 1.0, k) == "dense"
     assert select_engine(far.double(), far.double(), 1.0, k) == "attention"
+    huge = torch.randn(10, 128)
+    assert select_engine(huge, huge, 1.0, get_kernel("epanechnikov")) == "dense"
+    custom = get_kernel("gaussian").__class__("mine", get_kernel("flat").profile, compact=True)
+    assert select_engine(X, X, 1.0, custom) == "dense"
 
 
 def test_auto_engine_stays_exact_for_wide_data(rng):
@@ -130,3 +152,41 @@ def test_shift_tensors_keeps_device_and_dtype():
     X = torch.randn(20, 3, dtype=torch.float64)
     y, den = shift_tensors(X, X, 1.0, get_kernel("triangular"))
     assert y.dtype == torch.float64 and den.shape == (20,) and y.device == X.device
+
+
+CUDA_SIMULATOR_SCRIPT = """
+import torch
+from shiftkit._shift import _cuda, shift_tensors
+from shiftkit.kernels import get_kernel
+
+assert _cuda.simulated() and _cuda.available()
+gen = torch.Generator().manual_seed(0)
+checked = 0
+for name in ("flat", "triangular", "epanechnikov"):
+    k = get_kernel(name)
+    for m, n, d in ((1, 1, 1), (130, 41, 2), (7, 30, 5)):  # 130 queries: two blocks of 128 threads
+        X = torch.randn(n, d, generator=gen, dtype=torch.float64) * 2
+        Y = torch.cat([X[:1] + 100.0, torch.randn(m - 1, d, generator=gen, dtype=torch.float64)])
+        w = torch.rand(n, generator=gen, dtype=torch.float64) + 0.1
+        for weights in (None, w):
+            got = shift_tensors(Y, X, 1.7, k, weights, engine="numba_cuda")
+            ref = shift_tensors(Y, X, 1.7, k, weights, engine="dense")
+            for a, b in zip(got, ref):
+                torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+            assert got[1][0] == 0 and torch.equal(got[0][0], Y[0])  # no data in reach: stays put
+            checked += 1
+print("checked", checked)
+"""
+
+
+def test_numba_cuda_engine_on_the_simulator():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", CUDA_SIMULATOR_SCRIPT], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "checked 18" in proc.stdout

@@ -31,6 +31,7 @@ __all__ = [
     "flat",
     "gaussian",
     "get_kernel",
+    "is_builtin",
     "triangular",
 ]
 
@@ -93,6 +94,11 @@ KERNELS: dict[str, Kernel] = {
     "triangular": Kernel("triangular", triangular, compact=True),
     "epanechnikov": Kernel("epanechnikov", epanechnikov, compact=True),
 }
+
+
+def is_builtin(kernel: Kernel, name: str) -> bool:
+    """Whether ``kernel`` is shiftkit's own kernel ``name`` (engines specialised for it check this)."""
+    return KERNELS.get(name) == kernel
 
 
 def get_kernel(kernel: str | Kernel) -> Kernel:

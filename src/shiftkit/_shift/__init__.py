@@ -19,9 +19,10 @@ from typing import Any
 from torch import Tensor
 
 from shiftkit._array import as_tensor, check_bandwidth, check_weights
+from shiftkit._shift import _cuda, _fused
 from shiftkit._shift._attention import attention_is_accurate, shift_attention
 from shiftkit._shift._dense import shift_dense
-from shiftkit.kernels import Kernel, get_kernel
+from shiftkit.kernels import Kernel, get_kernel, is_builtin
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "ENGINES", "select_engine", "shift", "shift_tensors"]
 
@@ -33,19 +34,34 @@ Engine = Callable[[Tensor, Tensor, float, Kernel, "Tensor | None", int], "tuple[
 ENGINES: dict[str, Engine] = {
     "dense": shift_dense,
     "attention": shift_attention,
+    "fused": _fused.shift_fused,
+    "numba_cuda": _cuda.shift_cuda,
 }
+
+# Largest dimension for which the fused CPU engine beats the others, by kernel
+# kind (measured with benchmarks/bench_engines.py; see the README's table).
+FUSED_MAX_FEATURES = {"gaussian": 8, "compact": 64}
 
 
 def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str:
     """The engine `shift` uses with ``engine='auto'``.
 
-    - Gaussian kernel: ``attention`` (fused softmax kernels, O(n) memory) unless
-      the data's spread is so large against the bandwidth that float rounding of
-      the attention scores would matter; then ``dense``.
-    - Compact kernels: ``dense``.
+    On the CPU, the compiled ``fused`` engine for the built-in kernels in low and
+    moderate dimension (up to `FUSED_MAX_FEATURES`). Otherwise the Gaussian goes
+    to ``attention`` (the platform's fused softmax kernels, O(n) memory) unless
+    the data's spread is so large against the bandwidth that float rounding of
+    the attention scores would matter; compact kernels on CUDA go to the
+    ``numba_cuda`` kernel; everything else to the exact ``dense`` engine.
     """
-    if kernel.exponential and attention_is_accurate(Y, X, bandwidth):
+    d = X.shape[1]
+    gaussian = is_builtin(kernel, "gaussian")
+    kind = "gaussian" if gaussian else "compact"
+    if Y.device.type == "cpu" and _fused.supports(Y, X, kernel) and d <= FUSED_MAX_FEATURES[kind]:
+        return "fused"
+    if gaussian and attention_is_accurate(Y, X, bandwidth):
         return "attention"
+    if Y.device.type == "cuda" and _cuda.supports(Y, X, kernel):
+        return "numba_cuda"
     return "dense"
 
 
@@ -89,7 +105,8 @@ def shift(
     kernel : str or Kernel, default='gaussian'
     weights : array-like of shape (n_samples,), optional
         Non-negative weights of the data rows.
-    engine : {'auto', 'dense', 'attention'}, default='auto'
+    engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda'}, default='auto'
+        See `select_engine`.
     memory_budget : int, default=256 MiB
         Bytes of temporaries a step may use; the work is chunked to fit.
     dtype : {'float32', 'float64'}, default='float32'
@@ -108,8 +125,6 @@ def shift(
     h = check_bandwidth(bandwidth)
     if engine != "auto" and engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose 'auto' or one of {sorted(ENGINES)}")
-    if engine == "attention" and not kern.exponential:
-        raise ValueError(f"the attention engine needs the Gaussian kernel, not {kern.name!r}")
     if not isinstance(memory_budget, int) or memory_budget <= 0:
         raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
     X_t = as_tensor(X, name="X", dtype=dtype, device=device)

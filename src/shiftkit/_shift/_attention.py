@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from shiftkit._shift._dense import rows_per_chunk
-from shiftkit.kernels import Kernel
+from shiftkit.kernels import Kernel, is_builtin
 
 # Largest tolerated relative error of a weight before the engine is not chosen.
 WEIGHT_ERROR_LIMIT = 1e-3
@@ -64,7 +64,7 @@ def shift_attention(
     memory_budget: int,
 ) -> tuple[Tensor, Tensor]:
     """One Gaussian mean-shift step as scaled dot-product attention; see the module docstring."""
-    if not kernel.exponential:
+    if not is_builtin(kernel, "gaussian"):
         raise ValueError(f"the attention engine needs the Gaussian kernel, not {kernel.name!r}")
     if weights is not None:
         keep = weights > 0

@@ -222,9 +222,9 @@ class MeanShift(ClusterMixin, BaseEstimator):
         Most steps (blurring) or most steps of any seed (standard).
     tol : float, default=1e-3
         A point has converged when its step is at most ``tol * bandwidth``.
-    engine : {'auto', 'dense', 'attention'}, default='auto'
-        The engine of the shift step; ``'auto'`` chooses by kernel and data
-        (see `shiftkit.select_engine`).
+    engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda'}, default='auto'
+        The engine of the shift step; ``'auto'`` chooses by kernel, device and
+        data (see `shiftkit.select_engine`).
     device : str or torch.device, default=None
         Where to compute: None means the device of a tensor ``X``, else CUDA when
         torch sees it, else CPU.
@@ -321,8 +321,6 @@ class MeanShift(ClusterMixin, BaseEstimator):
             raise ValueError(f"assign_labels must be one of {ASSIGN_LABELS}, got {self.assign_labels!r}")
         if self.engine != "auto" and self.engine not in ENGINES:
             raise ValueError(f"unknown engine {self.engine!r}; choose 'auto' or one of {sorted(ENGINES)}")
-        if self.engine == "attention" and not kernel.exponential:
-            raise ValueError(f"the attention engine needs the Gaussian kernel, not {kernel.name!r}")
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, Integral) or self.max_iter < 1:
             raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
         if not isinstance(self.tol, (int, float)) or not 0 <= self.tol < np.inf:

@@ -1,0 +1,83 @@
+"""Throughput of every engine of the shift step, in G point pairs per second.
+
+    python benchmarks/bench_engines.py [--quick] [--repeats 3]
+
+For each kernel, n data points and dimension d, one shift step of min(n, 2,048)
+queries over the n points is timed (median of repeats); G pairs/s =
+queries x n / time. Every engine that runs on this device is measured, with its
+ratio to the dense engine measured in the same run. The dense engine at
+n = 50,000 and d = 128 is slow; it is still measured, on fewer queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, markdown_table, median_time
+from shiftkit._shift import ENGINES, _cuda, _fused, select_engine, shift_tensors
+from shiftkit.kernels import KERNELS, is_builtin
+
+
+def engines_for(kernel, Y, X) -> list[str]:
+    names = ["dense"]
+    if is_builtin(kernel, "gaussian"):
+        names.append("attention")
+    if _fused.supports(Y, X, kernel):
+        names.append("fused")
+    if Y.device.type == "cuda" and _cuda.supports(Y, X, kernel):
+        names.append("numba_cuda")
+    return [n for n in names if n in ENGINES]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="n = 1,500 and 12,000, d = 2 and 16 only")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    sizes = (1_500, 12_000) if args.quick else (1_500, 12_000, 50_000)
+    dims = (2, 16) if args.quick else (2, 3, 8, 16, 128)
+    print(f"machine: {machine()}; device {args.device}, float32\n")
+    header = ["kernel", "n", "d", "auto picks"]
+    rows = []
+    all_engines = ["dense", "attention", "fused", "numba_cuda"]
+    for kernel_name in ("gaussian", "flat", "triangular", "epanechnikov"):
+        kernel = KERNELS[kernel_name]
+        for n in sizes:
+            for d in dims:
+                gen = torch.Generator().manual_seed(n + d)
+                X = (torch.randn(n, d, generator=gen) * 10).to(args.device)
+                h = 2.5 * (d / 2) ** 0.5
+                cells = {}
+                for engine in engines_for(kernel, X, X):
+                    m = min(n, 2048 if engine != "dense" or n * d < 2_000_000 else 256)
+                    Y = X[:m]
+                    t, _ = median_time(
+                        lambda e=engine, Y=Y, X=X, h=h, k=kernel: shift_tensors(Y, X, h, k, engine=e),
+                        args.repeats,
+                    )
+                    cells[engine] = m * n / t / 1e9
+                dense = cells["dense"]
+                row = [kernel_name, f"{n:,}", d, select_engine(X, X, h, kernel)]
+                for engine in all_engines:
+                    if engine in cells:
+                        ratio = "" if engine == "dense" else f" ({cells[engine] / dense:.0f}x)"
+                        row.append(f"{cells[engine]:.2f}{ratio}")
+                    else:
+                        row.append("-")
+                rows.append(row)
+                print(" | ".join(str(c) for c in row), flush=True)
+    print()
+    print(
+        f"G pairs/s per engine (ratio to dense in the same run); fused library built: {_fused.available()}\n"
+    )
+    print(markdown_table(header + all_engines, rows))
+
+
+if __name__ == "__main__":
+    main()

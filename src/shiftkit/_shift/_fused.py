@@ -1,0 +1,112 @@
+"""The fused CPU engine: a C++ loop over queries and data with no n x m temporaries.
+
+The library (``_csrc/fused_shift.cpp``) is compiled by ``pip install`` with
+OpenMP and the platform's vector ``expf``; it is loaded here with ctypes and
+called on the tensors' memory. If it was not built, `available` is False and
+the engine selection never picks it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+from functools import cache
+
+import torch
+from torch import Tensor
+
+from shiftkit.kernels import Kernel, is_builtin
+
+KERNEL_CODES = {"gaussian": 0, "flat": 1, "triangular": 2, "epanechnikov": 3}
+
+
+@cache
+def _library() -> ctypes.CDLL | None:
+    spec = importlib.util.find_spec("shiftkit._shift._fused_lib")
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+    except OSError:
+        return None
+    for name, real in (("shiftkit_shift_f32", ctypes.c_float), ("shiftkit_shift_f64", ctypes.c_double)):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = [
+            ctypes.c_int,  # kernel
+            ctypes.c_void_p,  # Y (m, d)
+            ctypes.c_int64,  # m
+            ctypes.c_void_p,  # XT (d, n)
+            ctypes.c_void_p,  # weights (n,) or NULL
+            ctypes.c_int64,  # n
+            ctypes.c_int,  # d
+            real,  # bandwidth
+            ctypes.c_void_p,  # Y_new (m, d)
+            ctypes.c_void_p,  # density (m,)
+            ctypes.c_int,  # threads
+        ]
+    lib.shiftkit_max_features.restype = ctypes.c_int
+    return lib
+
+
+def available() -> bool:
+    """Whether the compiled library is there."""
+    return _library() is not None
+
+
+def max_features() -> int:
+    """The largest dimension the library takes (0 when it is not built)."""
+    lib = _library()
+    return 0 if lib is None else int(lib.shiftkit_max_features())
+
+
+def supports(Y: Tensor, X: Tensor, kernel: Kernel) -> bool:
+    """Whether the fused engine can run this step: CPU tensors, a known kernel, d small enough."""
+    return (
+        Y.device.type == "cpu"
+        and X.device.type == "cpu"
+        and kernel.name in KERNEL_CODES
+        and is_builtin(kernel, kernel.name)
+        and X.shape[1] <= max_features()
+    )
+
+
+def shift_fused(
+    Y: Tensor,
+    X: Tensor,
+    bandwidth: float,
+    kernel: Kernel,
+    weights: Tensor | None,
+    memory_budget: int,
+) -> tuple[Tensor, Tensor]:
+    """One mean-shift step in the compiled loop; ``memory_budget`` is not needed (O(n d) memory)."""
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("the fused engine was not built (no C++ compiler at install time?)")
+    if not supports(Y, X, kernel):
+        raise ValueError(
+            f"the fused engine takes CPU tensors, the kernels {sorted(KERNEL_CODES)} and at most "
+            f"{max_features()} features"
+        )
+    fn = lib.shiftkit_shift_f32 if Y.dtype == torch.float32 else lib.shiftkit_shift_f64
+    Y = Y.contiguous()
+    XT = X.T.contiguous()  # (d, n): the inner loops run over points
+    w = None if weights is None else weights.to(Y.dtype).contiguous()
+    Y_new = torch.empty_like(Y)
+    density = Y.new_empty(Y.shape[0])
+    status = fn(
+        KERNEL_CODES[kernel.name],
+        Y.data_ptr(),
+        Y.shape[0],
+        XT.data_ptr(),
+        None if w is None else w.data_ptr(),
+        X.shape[0],
+        X.shape[1],
+        bandwidth,
+        Y_new.data_ptr(),
+        density.data_ptr(),
+        torch.get_num_threads(),
+    )
+    if status != 0:
+        raise RuntimeError(f"the fused engine failed with status {status}")
+    return Y_new, density
