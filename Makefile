@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_meanshift.py
 	$(PYTHON) benchmarks/bench_engines.py
+	$(PYTHON) benchmarks/bench_matmul.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
