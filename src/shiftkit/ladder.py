@@ -83,7 +83,7 @@ def _machine() -> str:
 
 
 def _median_seconds(fn: Callable[[], Any], repeats: int, budget: float) -> tuple[float, int]:
-    """Median of up to ``repeats`` timed calls; stops early once ``budget`` seconds are spent (one at least)."""
+    """Median of up to ``repeats`` timed calls, stopping once ``budget`` seconds are spent (one at least)."""
     times: list[float] = []
     while len(times) < repeats and (not times or sum(times) < budget):
         start = time.perf_counter()
