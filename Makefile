@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/shiftkit cluster --out $(OUT)
+	$(VENV)/bin/shiftkit cluster --out $(OUT) --animate $(OUT)/meanshift.gif
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q

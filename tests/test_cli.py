@@ -120,3 +120,17 @@ def test_installed_command_runs_as_a_subprocess(tmp_path):
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error: no such file")
     module = subprocess.run([sys.executable, "-m", "shiftkit", "--help"], capture_output=True, text=True)
     assert module.returncode == 0 and "cluster" in module.stdout
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".html"])
+def test_animate_option(tmp_path, suffix):
+    anim = tmp_path / f"steps{suffix}"
+    result = _run("--out", tmp_path, "--animate", anim)
+    assert result.exit_code == 0, result.output
+    assert anim.stat().st_size > 1000 and "the animation" in result.output
+
+
+def test_animate_refuses_other_formats(tmp_path):
+    result = _run("--out", tmp_path, "--animate", tmp_path / "a.avi")
+    assert result.exit_code == 1 and "must end in .gif, .mp4 or .html" in result.output
+    assert not (tmp_path / "labels.csv").exists()

@@ -324,3 +324,30 @@ def test_fit_does_not_change_parameters_or_input(lesson_blobs):
         ms.fit(X)
     assert ms.bandwidth is None and ms.bandwidth_ > 0
     np.testing.assert_array_equal(X, X_copy)
+
+
+@pytest.mark.parametrize("algorithm", ["blurring", "standard"])
+def test_history_and_callback_do_not_change_the_result(lesson_blobs, algorithm, capsys):
+    X, _, _ = lesson_blobs
+    plain = MeanShift(bandwidth=2.5, algorithm=algorithm).fit(X)
+    steps = []
+    watched = MeanShift(
+        bandwidth=2.5, algorithm=algorithm, record_history=True, callback=steps.append, verbose=True
+    ).fit(X)
+    np.testing.assert_array_equal(plain.labels_, watched.labels_)
+    np.testing.assert_array_equal(plain.cluster_centers_, watched.cluster_centers_)
+    assert len(watched.history_) == watched.n_iter_ + 1 == len(steps) + 1
+    np.testing.assert_allclose(watched.history_[0], X, atol=1e-5)  # frame 0: before any step
+    assert [s.iteration for s in steps] == list(range(1, watched.n_iter_ + 1))
+    np.testing.assert_array_equal(steps[-1].positions, watched.history_[-1])
+    assert steps[-1].n_moving == 0 and steps[0].n_moving == len(X)
+    assert steps[0].largest_move > steps[-1].largest_move
+    err = capsys.readouterr().err
+    assert err.count("MeanShift step") == watched.n_iter_
+    assert not hasattr(plain, "history_")
+
+
+def test_quiet_unless_verbose(lesson_blobs, capsys):
+    MeanShift(bandwidth=2.5).fit(lesson_blobs[0])
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""

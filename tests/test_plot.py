@@ -56,3 +56,110 @@ def test_plot_density_marks_the_modes(lesson_blobs):
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="needs 2-D data"):
         plot_density(np.zeros((4, 3)), 1.0)
+
+
+# -- animation ---------------------------------------------------------------
+
+pytestmark_unsaved = pytest.mark.filterwarnings("ignore:Animation was deleted without rendering")
+
+
+@pytest.fixture(scope="module")
+def fitted_with_history():
+    from shiftkit import MeanShift
+    from shiftkit.datasets import make_blobs
+
+    X, _, _ = make_blobs(n_samples=80)
+    return MeanShift(bandwidth=2.5, record_history=True).fit(X)
+
+
+def _frame_pixels(anim, i):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    anim._func(i)
+    canvas = FigureCanvasAgg(anim._fig)  # the figure is closed: draw it on a fresh Agg canvas
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3]
+
+
+@pytestmark_unsaved
+def test_one_frame_per_step_plus_the_start(fitted_with_history):
+    from shiftkit.plot import animate
+
+    ms = fitted_with_history
+    anim = animate(ms)
+    assert len(ms.history_) == ms.n_iter_ + 1
+    assert anim._save_count == ms.n_iter_ + 1
+    first = _frame_pixels(anim, 0)
+    last = _frame_pixels(anim, ms.n_iter_)
+    for px in (first, last):
+        assert px.std() > 5  # not blank
+    assert np.abs(first.astype(int) - last.astype(int)).sum() > 0  # the points moved
+    # each frame clears the axes: one scatter of the moving points, not one per frame so far
+    assert len(anim._fig.axes[0].collections) == 1
+
+
+def test_gif_has_every_frame(fitted_with_history, tmp_path):
+    from PIL import Image
+
+    from shiftkit.plot import animate, save_animation
+
+    ms = fitted_with_history
+    path = save_animation(animate(ms), tmp_path / "ms.gif")
+    with Image.open(path) as im:
+        assert im.n_frames == ms.n_iter_ + 1
+        im.seek(im.n_frames - 1)
+        assert np.asarray(im.convert("L")).std() > 5
+    assert [p.name for p in tmp_path.iterdir()] == ["ms.gif"]  # no temporary left behind
+
+
+@pytestmark_unsaved
+def test_html_holds_every_frame(fitted_with_history, tmp_path):
+    from shiftkit.plot import animate, save_animation
+
+    ms = fitted_with_history
+    html = save_animation(animate(ms), tmp_path / "ms.html").read_text()
+    assert html.count("frames[") - html.count("frames[i]") >= ms.n_iter_ + 1
+    assert "<script" in html and "data:image/png;base64" in html
+    assert animate(ms)._repr_html_().count("data:image/png;base64") == ms.n_iter_ + 1
+
+
+def test_mp4_and_its_missing_extra(fitted_with_history, tmp_path, monkeypatch):
+    from shiftkit.plot import animate, save_animation
+
+    pytest.importorskip("imageio_ffmpeg")
+    anim = animate(fitted_with_history)
+    path = save_animation(anim, tmp_path / "ms.mp4")
+    assert path.stat().st_size > 1000 and path.read_bytes()[4:8] == b"ftyp"
+    monkeypatch.setitem(__import__("sys").modules, "imageio_ffmpeg", None)
+    with pytest.raises(ImportError, match=r"pip install 'shiftkit\[video\]'"):
+        save_animation(anim, tmp_path / "again.mp4")
+    assert not (tmp_path / "again.mp4").exists()
+
+
+@pytestmark_unsaved
+def test_animation_errors(lesson_blobs, tmp_path):
+    from shiftkit import MeanShift
+    from shiftkit.plot import animate, save_animation
+
+    X, _, _ = lesson_blobs
+    with pytest.raises(ValueError, match="record_history=True"):
+        animate(MeanShift(bandwidth=2.5).fit(X))
+    with pytest.raises(ValueError, match="nothing to animate"):
+        animate([])
+    anim = animate([X, X * 0.5])
+    with pytest.raises(ValueError, match=r"use \.gif, \.mp4 or \.html"):
+        save_animation(anim, tmp_path / "a.avi")
+
+
+@pytestmark_unsaved
+def test_standard_mode_animates_seeds_over_grey_data(lesson_blobs):
+    from shiftkit import MeanShift
+    from shiftkit.plot import animate
+
+    X, _, _ = lesson_blobs
+    ms = MeanShift(bandwidth=2.5, algorithm="standard", bin_seeding=True, record_history=True).fit(X)
+    anim = animate(ms, X=X)
+    _frame_pixels(anim, 1)
+    ax = anim._fig.axes[0]
+    assert len(ax.collections) == 2 and len(ax.collections[0].get_offsets()) == len(X)
+    assert len(ax.collections[1].get_offsets()) == len(ms.history_[0])

@@ -5,7 +5,7 @@ The public API; everything else is private and may change.
 
 from shiftkit._shift import ENGINES, select_engine, shift
 from shiftkit.bandwidth import estimate_bandwidth
-from shiftkit.cluster import MeanShift, mean_shift
+from shiftkit.cluster import MeanShift, StepInfo, mean_shift
 from shiftkit.kernels import KERNELS, get_kernel
 
 __version__ = "0.1.0"
@@ -14,6 +14,7 @@ __all__ = [
     "ENGINES",
     "KERNELS",
     "MeanShift",
+    "StepInfo",
     "__version__",
     "estimate_bandwidth",
     "get_kernel",

@@ -14,9 +14,10 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from shiftkit import MeanShift
+from shiftkit import MeanShift, StepInfo
 from shiftkit.datasets import make_blobs
 from shiftkit.io import atomic_write, load_data, save_csv, save_json
 
@@ -95,12 +96,39 @@ def cluster(
         Path, typer.Option(help="Folder for labels.csv, centers.csv, summary.json, clusters.png.")
     ] = Path("shiftkit-output"),
     plot: Annotated[bool, typer.Option(help="Write clusters.png.")] = True,
+    animate: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write an animation of the steps: .gif, .mp4 (needs shiftkit[video]) or .html."
+        ),
+    ] = None,
 ) -> None:
     """Cluster DATA with mean shift and write labels, centres, a summary and a plot."""
     if data is not None and any((out / name).resolve() == data.resolve() for name in OUTPUT_FILES):
         raise _fail(f"refusing to overwrite the input file {data}")
     if out.exists() and not out.is_dir():
         raise _fail(f"--out {out} exists and is not a folder")
+    if animate is not None:
+        if animate.suffix.lower() not in (".gif", ".mp4", ".html"):
+            raise _fail(f"--animate {animate}: the file name must end in .gif, .mp4 or .html")
+        if data is not None and animate.resolve() == data.resolve():
+            raise _fail(f"refusing to overwrite the input file {data}")
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+    task = progress.add_task("mean shift", total=None)
+
+    def show_step(step: StepInfo) -> None:
+        progress.update(
+            task,
+            description=f"step {step.iteration}: largest move {step.largest_move:.3g}, "
+            f"{step.n_moving} points still moving",
+        )
+
     try:
         if data is None:
             X, _, _ = make_blobs()
@@ -123,9 +151,12 @@ def cluster(
             engine=engine,
             device=device,
             dtype=dtype,
+            record_history=animate is not None,
+            callback=show_step,
         )
         start = time.perf_counter()
-        estimator.fit(X)
+        with progress:
+            estimator.fit(X)
         seconds = time.perf_counter() - start
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
@@ -154,8 +185,14 @@ def cluster(
         if plot:
             title = f"{len(centres)} clusters, {kernel} kernel, bandwidth {estimator.bandwidth_:.3g}"
             _save_plot(out / "clusters.png", X, labels, centres, title)
-    except OSError as exc:
-        raise _fail(f"cannot write to {out}: {exc}") from None
+        if animate is not None:
+            from shiftkit.plot import animate as make_animation
+            from shiftkit.plot import save_animation
+
+            animate.parent.mkdir(parents=True, exist_ok=True)
+            save_animation(make_animation(estimator, X=X if algorithm == "standard" else None), animate)
+    except (OSError, ImportError) as exc:
+        raise _fail(f"cannot write the results: {exc}") from None
 
     console.print(_summary_table(summary, centres))
     console.print(
@@ -163,7 +200,9 @@ def cluster(
         f"{seconds:.3f} s ({estimator.engine_} engine)"
     )
     written = OUTPUT_FILES if plot else OUTPUT_FILES[:3]
-    console.print(f"wrote {', '.join(written)} to {out}/")
+    console.print(
+        f"wrote {', '.join(written)} to {out}/" + (f" and the animation to {animate}" if animate else "")
+    )
 
 
 def _format_seconds(seconds: float | None) -> str:

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_write", "load_data", "save_csv", "save_json"]
+__all__ = ["atomic_path", "atomic_write", "load_data", "save_csv", "save_json"]
 
 
 def _is_number(text: str) -> bool:
@@ -106,19 +106,38 @@ def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | Non
     return _read_delimited(p, delimiter)
 
 
+def _default_file_mode() -> int:
+    """What ``open()`` would give a new file: 0o666 less the umask (mkstemp makes files 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on success rename it to ``path``, else remove it."""
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix); on success it is renamed to ``path``, else removed.
+
+    For writers that want a file name rather than an open file (e.g. matplotlib's
+    animation writers).
+    """
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
+        yield Path(tmp)
+        os.chmod(tmp, _default_file_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success rename it to ``path``, else remove it."""
+    with atomic_path(path) as tmp, open(tmp, mode) as f:
+        yield f
 
 
 def save_csv(path: str | os.PathLike[str], array: np.ndarray, header: list[str]) -> None:

@@ -1,4 +1,6 @@
-"""Plots of data, kernels and densities. The only module that imports matplotlib.
+"""Plots of data, kernels and densities, and animations of mean shift.
+
+The only module that imports matplotlib.
 
 Every helper takes ``ax=None`` (a new figure is made) and returns the axes, as
 in the fast.ai lesson. No backend is forced: without a display matplotlib
@@ -8,17 +10,22 @@ inline one.
 
 from __future__ import annotations
 
+import itertools
+import os
+from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.animation import FFMpegWriter, FuncAnimation, PillowWriter
 from matplotlib.axes import Axes
 
 from shiftkit._array import as_tensor, check_bandwidth, to_numpy
+from shiftkit.io import atomic_path, atomic_write
 from shiftkit.kernels import Kernel, get_kernel
 
-__all__ = ["plot_data", "plot_density", "plot_kernel", "to_2d"]
+__all__ = ["ShiftAnimation", "animate", "plot_data", "plot_density", "plot_kernel", "save_animation", "to_2d"]
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (6, 6)) -> Axes:
@@ -185,3 +192,117 @@ def plot_density(
     ax.plot(M[:, 0], M[:, 1], markersize=5, marker="x", color="m", mew=2, linestyle="none")
     ax.set_title(f"{kern.name} density, bandwidth {h:g}")
     return ax
+
+
+class ShiftAnimation(FuncAnimation):
+    """A `FuncAnimation` that shows itself inline in a notebook (as a self-contained HTML player)."""
+
+    def _repr_html_(self) -> str:
+        return self.to_jshtml()
+
+
+def animate(
+    source: Any,
+    *,
+    X: Any = None,
+    labels: Any = None,
+    interval: int = 500,
+    figsize: tuple[float, float] = (6, 6),
+    s: float = 6.0,
+) -> ShiftAnimation:
+    """Animate mean shift one step per frame, as in the lesson.
+
+    Parameters
+    ----------
+    source : MeanShift fitted with ``record_history=True``, or a list of arrays
+        Frame ``i`` shows the positions after ``i`` steps; frame 0 is the start
+        (the data before any step, or the seeds).
+    X : array-like of shape (n_samples, n_features), optional
+        Data drawn in light grey under the moving points: useful for standard
+        mean shift, where the seeds move and the data stay.
+    labels : array-like of shape (n_moving_points,), optional
+        Colours of the moving points; for a fitted estimator, by default the
+        cluster each point ends in.
+    interval : int, default=500
+        Milliseconds between frames.
+    figsize : (float, float), default=(6, 6)
+    s : float, default=6
+        Marker size.
+
+    Returns
+    -------
+    ShiftAnimation
+        A matplotlib `FuncAnimation`: ``.save`` it (or use `save_animation`, which
+        picks GIF, MP4 or HTML from the file name); in a notebook it plays inline.
+    """
+    if hasattr(source, "cluster_centers_"):
+        if not hasattr(source, "history_"):
+            raise ValueError("the estimator has no history_: fit it with record_history=True")
+        frames = source.history_
+        centres = source.cluster_centers_
+        if labels is None:
+            labels = source.predict(frames[-1])
+    else:
+        frames, centres = list(source), None
+    if not frames:
+        raise ValueError("nothing to animate: the history is empty")
+    frames = [np.asarray(f, dtype=np.float64) for f in frames]
+    projected = to_2d(np.concatenate(frames), *(None if A is None else A for A in (X, centres)))
+    flat, back, C = projected[0], projected[1], projected[2]
+    assert flat is not None
+    sizes = np.cumsum([0] + [len(f) for f in frames])
+    points = [flat[a:b] for a, b in itertools.pairwise(sizes)]
+    lo, hi = flat.min(0), flat.max(0)
+    pad = 0.05 * (hi - lo) + 1e-9
+    fig, ax = plt.subplots(figsize=figsize)
+
+    def draw(i: int) -> None:
+        ax.clear()  # the lesson's point: without it every frame lands on the last one
+        if back is not None:
+            ax.scatter(back[:, 0], back[:, 1], s=s, c="lightgrey")
+        plot_data(points[i], labels, C if i == len(points) - 1 else None, ax=ax, s=s)
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        ax.set_title("start" if i == 0 else f"step {i}")
+
+    anim = ShiftAnimation(fig, draw, frames=len(points), interval=interval, repeat=True)
+    plt.close(fig)  # shown through the animation, not as a stray static figure
+    return anim
+
+
+def save_animation(anim: FuncAnimation, path: str | os.PathLike[str], *, fps: int | None = None) -> Path:
+    """Save ``anim`` as GIF (pillow), MP4 (imageio-ffmpeg) or a self-contained HTML page, by suffix.
+
+    The file is written to a temporary name beside ``path`` and renamed into
+    place, so an interrupted save leaves no half-written file.
+
+    Raises
+    ------
+    ValueError
+        For another suffix.
+    ImportError
+        For MP4 without the optional extra ``shiftkit[video]`` (imageio-ffmpeg).
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    interval = getattr(anim, "_interval", 500)
+    fps = fps if fps is not None else max(1, round(1000 / interval))
+    if suffix == ".html":
+        html = anim.to_jshtml(fps=fps)
+        with atomic_write(target) as f:
+            f.write(html)
+        return target
+    if suffix == ".gif":
+        writer: Any = PillowWriter(fps=fps)
+    elif suffix == ".mp4":
+        try:
+            import imageio_ffmpeg
+        except ImportError:
+            raise ImportError("writing MP4 needs imageio-ffmpeg: pip install 'shiftkit[video]'") from None
+        plt.rcParams["animation.ffmpeg_path"] = imageio_ffmpeg.get_ffmpeg_exe()
+        writer = FFMpegWriter(fps=fps)
+    else:
+        raise ValueError(f"cannot save an animation as {target.name!r}: use .gif, .mp4 or .html")
+    with atomic_path(target) as tmp:
+        anim.save(tmp, writer=writer)
+    return target

@@ -1,5 +1,5 @@
 """Clustering estimators, one algorithm per private module."""
 
-from shiftkit.cluster._mean_shift import MeanShift, mean_shift
+from shiftkit.cluster._mean_shift import MeanShift, StepInfo, mean_shift
 
-__all__ = ["MeanShift", "mean_shift"]
+__all__ = ["MeanShift", "StepInfo", "mean_shift"]

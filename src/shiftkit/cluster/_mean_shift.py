@@ -11,7 +11,9 @@ from the origin.
 
 from __future__ import annotations
 
+import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
@@ -38,20 +40,49 @@ from shiftkit._shift._dense import rows_per_chunk, sq_distances
 from shiftkit.bandwidth import estimate_bandwidth, mean_gap_to_distinct
 from shiftkit.kernels import Kernel, get_kernel
 
-__all__ = ["MeanShift", "mean_shift"]
+__all__ = ["MeanShift", "StepInfo", "mean_shift"]
 
 ALGORITHMS = ("blurring", "standard")
 ASSIGN_LABELS = ("mode", "nearest")
 
 
+OnStep = Callable[[int, Tensor, float, int], None]  # (iteration, positions, largest move, n still moving)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What a `MeanShift` ``callback`` receives after every step.
+
+    Attributes
+    ----------
+    iteration : int
+        1 after the first step.
+    positions : ndarray of shape (n_moving_points, n_features)
+        Where the moving points are now, in the input's coordinates: the data
+        itself (blurring) or the seeds (standard).
+    largest_move : float
+        The longest step any point took in this iteration.
+    n_moving : int
+        Points that have not converged yet (their step exceeded ``tol * bandwidth``).
+    bandwidth : float
+    """
+
+    iteration: int
+    positions: np.ndarray
+    largest_move: float
+    n_moving: int
+    bandwidth: float
+
+
 @dataclass(frozen=True)
 class _LoopSettings:
-    """What the loops need besides the data: engine, stopping rule, memory budget."""
+    """What the loops need besides the data: engine, stopping rule, memory budget, step hook."""
 
     engine: str
     max_iter: int
     tol: float
     memory_budget: int
+    on_step: OnStep | None = None
 
 
 @dataclass
@@ -82,9 +113,13 @@ def _blur(
         Y_new, density = shift_tensors(
             Y, Y, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
         )
-        largest_move = float((Y_new - Y).square().sum(1).max().sqrt())
+        moves = (Y_new - Y).square().sum(1)  # (n,), squared
+        largest_move = float(moves.max().sqrt())
         Y = Y_new
         n_iter += 1
+        if settings.on_step is not None:
+            n_moving = int((moves > (settings.tol * bandwidth) ** 2).sum())
+            settings.on_step(n_iter, Y, largest_move, n_moving)
         if largest_move <= settings.tol * bandwidth:
             converged = True
             break
@@ -113,11 +148,15 @@ def _climb(
         y_new, dens = shift_tensors(
             y_i, X, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
         )
-        moved = (y_new - y_i).square().sum(1) > (settings.tol * bandwidth) ** 2  # (a,)
+        moves = (y_new - y_i).square().sum(1)  # (a,), squared
         Y[active] = y_new
         density[active] = dens
-        active = active[moved & (dens > 0)]
         n_iter += 1
+        if settings.on_step is not None:
+            settings.on_step(
+                n_iter, Y, float(moves.max().sqrt()), int((moves > (settings.tol * bandwidth) ** 2).sum())
+            )
+        active = active[(moves > (settings.tol * bandwidth) ** 2) & (dens > 0)]
     return _Modes(Y, density, n_iter, active.numel() == 0)
 
 
@@ -233,6 +272,13 @@ class MeanShift(ClusterMixin, BaseEstimator):
     memory_budget : int, default=256 MiB
         Bytes of temporaries one step may use; the work is chunked to fit, so
         no n x n matrix is ever allocated.
+    record_history : bool, default=False
+        Keep the positions of the moving points after every step in
+        ``history_`` (for `shiftkit.plot.animate`). Costs a copy per step.
+    callback : callable, default=None
+        Called after every step with a `StepInfo`; e.g. a progress bar.
+    verbose : bool, default=False
+        Print one line per step to stderr. The estimator is silent otherwise.
 
     Attributes
     ----------
@@ -250,6 +296,10 @@ class MeanShift(ClusterMixin, BaseEstimator):
         The engine that ran the shift steps.
     n_iter_ : int
         Steps taken (blurring), or the most steps any seed took (standard).
+    history_ : list of ndarray of shape (n_moving_points, n_features)
+        With ``record_history=True``: the moving points (the data for blurring,
+        the seeds for standard) before the first step and after each of the
+        ``n_iter_`` steps.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string column names.
@@ -293,6 +343,9 @@ class MeanShift(ClusterMixin, BaseEstimator):
         device: Any = None,
         dtype: Any = "float32",
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        record_history: bool = False,
+        callback: Callable[[StepInfo], Any] | None = None,
+        verbose: bool = False,
     ) -> None:
         self.bandwidth = bandwidth
         self.kernel = kernel
@@ -308,6 +361,9 @@ class MeanShift(ClusterMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.memory_budget = memory_budget
+        self.record_history = record_history
+        self.callback = callback
+        self.verbose = verbose
 
     # -- checks -----------------------------------------------------------
 
@@ -396,7 +452,10 @@ class MeanShift(ClusterMixin, BaseEstimator):
             if self.engine != "auto"
             else select_engine(X_c if seeds_c is None else seeds_c, X_c, bandwidth, kernel)
         )
-        settings = _LoopSettings(engine, self.max_iter, self.tol, self.memory_budget)
+        start = X_c if seeds_c is None else seeds_c
+        history = [to_numpy(start + origin)] if self.record_history else None
+        on_step = self._step_hook(origin, bandwidth, history)
+        settings = _LoopSettings(engine, self.max_iter, self.tol, self.memory_budget, on_step)
         if seeds_c is None:
             modes = _blur(X_c, w_fit, bandwidth, kernel, settings)
         else:
@@ -421,7 +480,32 @@ class MeanShift(ClusterMixin, BaseEstimator):
         self.bandwidth_ = bandwidth
         self.engine_ = engine
         self.n_iter_ = modes.n_iter
+        if history is not None:
+            self.history_ = history
+        elif hasattr(self, "history_"):
+            del self.history_
         return self
+
+    def _step_hook(self, origin: Tensor, bandwidth: float, history: list[np.ndarray] | None) -> OnStep | None:
+        """The loops' per-step hook: history, callback and verbose lines; None when none is asked for."""
+        if history is None and self.callback is None and not self.verbose:
+            return None
+        callback = self.callback
+
+        def on_step(iteration: int, Y: Tensor, largest_move: float, n_moving: int) -> None:
+            positions = to_numpy(Y + origin)
+            if history is not None:
+                history.append(positions)
+            if callback is not None:
+                callback(StepInfo(iteration, positions, largest_move, n_moving, bandwidth))
+            if self.verbose:
+                print(
+                    f"MeanShift step {iteration}: largest move {largest_move:.4g} "
+                    f"({largest_move / bandwidth:.3g} bandwidths), {n_moving} points moving",
+                    file=sys.stderr,
+                )
+
+        return on_step
 
     def _bandwidth_for(self, X: Tensor, w: Tensor | None) -> float:
         if self.bandwidth is not None:
