@@ -351,3 +351,40 @@ def test_quiet_unless_verbose(lesson_blobs, capsys):
     MeanShift(bandwidth=2.5).fit(lesson_blobs[0])
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_grid_algorithm_finds_the_lesson_clusters(lesson_blobs):
+    X, y, _ = lesson_blobs
+    ms = MeanShift(bandwidth=2.5, algorithm="grid").fit(X)
+    exact = MeanShift(bandwidth=2.5).fit(X)
+    assert len(ms.cluster_centers_) == 6
+    assert adjusted_rand_score(y, ms.labels_) >= 0.99
+    _same_partition(ms.labels_, exact.labels_)
+    np.testing.assert_allclose(
+        _sorted_rows(ms.cluster_centers_), _sorted_rows(exact.cluster_centers_), atol=0.25
+    )
+
+
+def test_grid_algorithm_history_and_weights(lesson_blobs):
+    X, _, _ = lesson_blobs
+    ms = MeanShift(bandwidth=2.5, algorithm="grid", record_history=True).fit(X)
+    assert len(ms.history_) == ms.n_iter_ + 1 and ms.history_[-1].shape == X.shape
+    w = np.random.default_rng(0).integers(0, 3, size=len(X))
+    a = MeanShift(bandwidth=2.5, algorithm="grid", dtype="float64").fit(X, sample_weight=w)
+    b = MeanShift(bandwidth=2.5, algorithm="grid", dtype="float64").fit(np.repeat(X, w, axis=0))
+    np.testing.assert_allclose(_sorted_rows(a.cluster_centers_), _sorted_rows(b.cluster_centers_), atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"algorithm": "grid"},
+        {"algorithm": "standard", "bin_seeding": True, "kernel": "flat"},
+    ],
+    ids=["grid", "standard-bins-flat"],
+)
+def test_a_run_whose_n_by_n_matrix_could_not_fit_completes(params):
+    # 300,000 points: an n x n float32 matrix would take 360 GB; this machine has 24.
+    X, y, _ = make_blobs(n_clusters=10, n_samples=30_000, low=-150, high=150, random_state=2)
+    ms = MeanShift(bandwidth=2.5, memory_budget=32 * 2**20, **params).fit(X)
+    assert adjusted_rand_score(y, ms.labels_) > 0.95

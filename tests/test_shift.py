@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from shiftkit import ENGINES, select_engine, shift
-from shiftkit._shift import _cuda, _fused, shift_tensors
+from shiftkit._shift import _cuda, _fused, _grid, shift_tensors
 from shiftkit.kernels import KERNELS, get_kernel, is_builtin
 
 
@@ -31,6 +31,8 @@ def engines_for(kernel, d=2):
         "attention": is_builtin(k, "gaussian"),
         "fused": _fused.supports(probe, probe, k),
         "numba_cuda": _cuda.supports(probe, probe, k),
+        # exact for compact kernels; the truncated Gaussian has its own test
+        "grid": k.compact and is_builtin(k, k.name) and d <= _grid.MAX_FEATURES,
     }
     assert set(runs) == set(ENGINES), "a new engine must join the table"
     return [e for e, ok in runs.items() if ok]
@@ -190,3 +192,43 @@ def test_numba_cuda_engine_on_the_simulator():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "checked 18" in proc.stdout
+
+
+@pytest.mark.parametrize("kernel", ["flat", "triangular", "epanechnikov", "gaussian"])
+@pytest.mark.parametrize("d", [1, 2, 3, 5])
+def test_grid_torch_path_equals_compiled_path(kernel, d, rng):
+    X = torch.from_numpy(rng.normal(size=(700, d)) * 4)
+    w = torch.from_numpy(rng.uniform(0.5, 2.0, size=700))
+    Y = X[:333] + 0.3
+    k = get_kernel(kernel)
+    for weights in (None, w):
+        a = _grid.shift_grid(Y, X, 1.3, k, weights, 2**12, compiled=False)  # tiny budget: many chunks
+        b = _grid.shift_grid(Y, X, 1.3, k, weights, 2**12, compiled=True)
+        for u, v in zip(a, b):
+            torch.testing.assert_close(u, v, rtol=1e-10, atol=1e-10)
+
+
+def test_grid_gaussian_is_the_dense_gaussian_truncated(rng):
+    X = torch.from_numpy(rng.normal(size=(3000, 2)) * 10)
+    h = 1.5
+    y_grid, den_grid = shift(X, X, h, "gaussian", engine="grid", dtype="float64")
+    y_ref, den_ref = plain_shift(X, X, h, "gaussian")
+    assert float((y_grid - y_ref).abs().max()) / h < 1e-3  # the documented 5.6e-4 bandwidths
+    assert float(((den_grid - den_ref).abs() / den_ref).max()) < 5e-4
+    assert bool((den_grid <= den_ref * (1 + 1e-12)).all())  # truncation only ever drops weight
+
+
+def test_grid_refuses_what_it_cannot_do():
+    X = torch.randn(10, 7)
+    with pytest.raises(ValueError, match="at most 6 features"):
+        shift(X, X, 1.0, "flat", engine="grid")
+    wide = torch.tensor([[0.0], [1e30]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="cannot number the cells"):
+        shift(wide, wide, 1e-10, "flat", engine="grid", dtype="float64")
+
+
+def test_selection_takes_the_grid_for_large_sparse_steps():
+    X = torch.rand(20_000, 2) * 1000  # 1000 x 1000 box, bandwidth 1: a query's cells hold ~0.001% of it
+    assert select_engine(X, X, 1.0, get_kernel("flat")) == "grid"
+    assert select_engine(X[:100], X, 1.0, get_kernel("flat")) == "fused"  # small step: no index
+    assert select_engine(X, X, 1000.0, get_kernel("flat")) == "fused"  # every cell is a neighbour

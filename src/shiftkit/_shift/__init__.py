@@ -22,6 +22,7 @@ from shiftkit._array import as_tensor, check_bandwidth, check_weights
 from shiftkit._shift import _cuda, _fused
 from shiftkit._shift._attention import attention_is_accurate, shift_attention
 from shiftkit._shift._dense import shift_dense
+from shiftkit._shift._grid import grid_pays, shift_grid, support_of
 from shiftkit.kernels import Kernel, get_kernel, is_builtin
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "ENGINES", "select_engine", "shift", "shift_tensors"]
@@ -36,17 +37,24 @@ ENGINES: dict[str, Engine] = {
     "attention": shift_attention,
     "fused": _fused.shift_fused,
     "numba_cuda": _cuda.shift_cuda,
+    "grid": shift_grid,
 }
 
 # Largest dimension for which the fused CPU engine beats the others, by kernel
 # kind (measured with benchmarks/bench_engines.py; see the README's table).
 FUSED_MAX_FEATURES = {"gaussian": 8, "compact": 64}
+# Below this many (query, data) pairs a step is fast whatever the engine, and
+# the grid's index is not worth building.
+GRID_MIN_PAIRS = 200_000_000
 
 
 def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str:
     """The engine `shift` uses with ``engine='auto'``.
 
-    On the CPU, the compiled ``fused`` engine for the built-in kernels in low and
+    For large steps (``GRID_MIN_PAIRS``) in low dimension, where a query's
+    neighbouring grid cells hold a small share of the data, the ``grid`` engine
+    (exact for compact kernels; the Gaussian truncated at 4 bandwidths). On the
+    CPU, the compiled ``fused`` engine for the built-in kernels in low and
     moderate dimension (up to `FUSED_MAX_FEATURES`). Otherwise the Gaussian goes
     to ``attention`` (the platform's fused softmax kernels, O(n) memory) unless
     the data's spread is so large against the bandwidth that float rounding of
@@ -56,6 +64,9 @@ def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str
     d = X.shape[1]
     gaussian = is_builtin(kernel, "gaussian")
     kind = "gaussian" if gaussian else "compact"
+    builtin = gaussian or (kernel.compact and is_builtin(kernel, kernel.name))
+    if builtin and Y.shape[0] * X.shape[0] >= GRID_MIN_PAIRS and grid_pays(X, support_of(kernel, bandwidth)):
+        return "grid"
     if Y.device.type == "cpu" and _fused.supports(Y, X, kernel) and d <= FUSED_MAX_FEATURES[kind]:
         return "fused"
     if gaussian and attention_is_accurate(Y, X, bandwidth):
@@ -105,7 +116,7 @@ def shift(
     kernel : str or Kernel, default='gaussian'
     weights : array-like of shape (n_samples,), optional
         Non-negative weights of the data rows.
-    engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda'}, default='auto'
+    engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda', 'grid'}, default='auto'
         See `select_engine`.
     memory_budget : int, default=256 MiB
         Bytes of temporaries a step may use; the work is chunked to fit.

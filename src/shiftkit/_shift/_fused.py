@@ -43,6 +43,10 @@ def _library() -> ctypes.CDLL | None:
             real,  # bandwidth
             ctypes.c_void_p,  # Y_new (m, d)
             ctypes.c_void_p,  # density (m,)
+            ctypes.c_void_p,  # cell starts (k,) or NULL
+            ctypes.c_void_p,  # cell counts (k,) or NULL
+            ctypes.c_void_p,  # neighbour cells of each query (m, n_nbr) or NULL: all points
+            ctypes.c_int,  # n_nbr
             ctypes.c_int,  # threads
         ]
     lib.shiftkit_max_features.restype = ctypes.c_int
@@ -71,15 +75,20 @@ def supports(Y: Tensor, X: Tensor, kernel: Kernel) -> bool:
     )
 
 
-def shift_fused(
+def run(
     Y: Tensor,
     X: Tensor,
     bandwidth: float,
     kernel: Kernel,
     weights: Tensor | None,
-    memory_budget: int,
+    cells: tuple[Tensor, Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """One mean-shift step in the compiled loop; ``memory_budget`` is not needed (O(n d) memory)."""
+    """Call the library: every query over all of ``X``, or over its cells.
+
+    ``cells = (starts, counts, neighbours)``: ``X`` sorted by cell, cell ``c``
+    holding rows ``starts[c]`` to ``starts[c] + counts[c] - 1``, and
+    ``neighbours`` (m, n_nbr) the cells of each query (-1: none).
+    """
     lib = _library()
     if lib is None:
         raise RuntimeError("the fused engine was not built (no C++ compiler at install time?)")
@@ -94,6 +103,8 @@ def shift_fused(
     w = None if weights is None else weights.to(Y.dtype).contiguous()
     Y_new = torch.empty_like(Y)
     density = Y.new_empty(Y.shape[0])
+    if cells is not None:
+        starts, counts, neighbours = (c.contiguous() for c in cells)
     status = fn(
         KERNEL_CODES[kernel.name],
         Y.data_ptr(),
@@ -105,8 +116,24 @@ def shift_fused(
         bandwidth,
         Y_new.data_ptr(),
         density.data_ptr(),
+        None if cells is None else starts.data_ptr(),
+        None if cells is None else counts.data_ptr(),
+        None if cells is None else neighbours.data_ptr(),
+        0 if cells is None else neighbours.shape[1],
         torch.get_num_threads(),
     )
     if status != 0:
         raise RuntimeError(f"the fused engine failed with status {status}")
     return Y_new, density
+
+
+def shift_fused(
+    Y: Tensor,
+    X: Tensor,
+    bandwidth: float,
+    kernel: Kernel,
+    weights: Tensor | None,
+    memory_budget: int,
+) -> tuple[Tensor, Tensor]:
+    """One mean-shift step in the compiled loop; ``memory_budget`` is not needed (O(n d) memory)."""
+    return run(Y, X, bandwidth, kernel, weights)
