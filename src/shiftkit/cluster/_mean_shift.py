@@ -83,7 +83,7 @@ class _LoopSettings:
 
     engine: str
     max_iter: int
-    tol: float
+    stop: float  # a point has converged when its step is at most this long
     memory_budget: int
     on_step: OnStep | None = None
 
@@ -107,7 +107,7 @@ def _blur(
 ) -> _Modes:
     """Blurring mean shift: every point moves to the weighted mean of the *moved* data.
 
-    Stops when no point moves more than ``tol * bandwidth`` in a step.
+    Stops when no point moves more than ``settings.stop`` in a step.
     """
     Y = X
     density = X.new_zeros(X.shape[0])
@@ -121,9 +121,9 @@ def _blur(
         Y = Y_new
         n_iter += 1
         if settings.on_step is not None:
-            n_moving = int((moves > (settings.tol * bandwidth) ** 2).sum())
+            n_moving = int((moves > (settings.stop) ** 2).sum())
             settings.on_step(n_iter, Y, largest_move, n_moving)
-        if largest_move <= settings.tol * bandwidth:
+        if largest_move <= settings.stop:
             converged = True
             break
     return _Modes(Y, density, n_iter, converged)
@@ -139,7 +139,7 @@ def _climb(
 ) -> _Modes:
     """Standard mean shift: seeds climb the kernel density of the fixed data ``X``.
 
-    A seed stops when its step is at most ``tol * bandwidth`` (or when it has no
+    A seed stops when its step is at most ``settings.stop`` (or when it has no
     data within the kernel's support); stopped seeds cost nothing afterwards.
     """
     Y = seeds.clone()
@@ -156,10 +156,8 @@ def _climb(
         density[active] = dens
         n_iter += 1
         if settings.on_step is not None:
-            settings.on_step(
-                n_iter, Y, float(moves.max().sqrt()), int((moves > (settings.tol * bandwidth) ** 2).sum())
-            )
-        active = active[(moves > (settings.tol * bandwidth) ** 2) & (dens > 0)]
+            settings.on_step(n_iter, Y, float(moves.max().sqrt()), int((moves > (settings.stop) ** 2).sum()))
+        active = active[(moves > (settings.stop) ** 2) & (dens > 0)]
     return _Modes(Y, density, n_iter, active.numel() == 0)
 
 
@@ -192,13 +190,13 @@ def _binned(
         )
         moves = (C_new - C).square().sum(1)  # (k,), squared
         largest_move = float(moves.max().sqrt())
-        moving = moves > (settings.tol * bandwidth) ** 2  # (k,)
+        moving = moves > (settings.stop) ** 2  # (k,)
         C, W, regroup = aggregate_cells(C_new, W, bin_size)
         n_iter += 1
         if settings.on_step is not None:
             settings.on_step(n_iter, C[regroup][bin_of_point], largest_move, int(moving[bin_of_point].sum()))
         bin_of_point = regroup[bin_of_point]
-        if largest_move <= settings.tol * bandwidth:
+        if largest_move <= settings.stop:
             converged = True
             break
     _, density = shift_tensors(
@@ -311,7 +309,9 @@ class MeanShift(ClusterMixin, BaseEstimator):
     max_iter : int, default=300
         Most steps (blurring) or most steps of any seed (standard).
     tol : float, default=1e-3
-        A point has converged when its step is at most ``tol * bandwidth``.
+        A point has converged when its step is at most ``tol * bandwidth`` (or,
+        where that is finer than float rounding can resolve, at most 8 units in
+        the last place of the largest centred coordinate).
     engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda'}, default='auto'
         The engine of the shift step; ``'auto'`` chooses by kernel, device and
         data (see `shiftkit.select_engine`).
@@ -505,7 +505,9 @@ class MeanShift(ClusterMixin, BaseEstimator):
         start = X_c if seeds_c is None else seeds_c
         history = [to_numpy(start + origin)] if self.record_history else None
         on_step = self._step_hook(origin, bandwidth, history)
-        settings = _LoopSettings(engine, self.max_iter, self.tol, self.memory_budget, on_step)
+        settings = _LoopSettings(
+            engine, self.max_iter, self._stop(X_c, bandwidth), self.memory_budget, on_step
+        )
         if self.algorithm == "grid":
             modes, seed_of_point, engine = _binned(X_c, w_fit, bandwidth, kernel, settings)
         elif seeds_c is None:
@@ -537,6 +539,11 @@ class MeanShift(ClusterMixin, BaseEstimator):
         elif hasattr(self, "history_"):
             del self.history_
         return self
+
+    def _stop(self, X_c: Tensor, bandwidth: float) -> float:
+        """The convergence step: ``tol * bandwidth``, but no finer than float rounding of the coordinates."""
+        rounding = 8 * torch.finfo(X_c.dtype).eps * float(X_c.abs().max())
+        return max(self.tol * bandwidth, rounding)
 
     def _step_hook(self, origin: Tensor, bandwidth: float, history: list[np.ndarray] | None) -> OnStep | None:
         """The loops' per-step hook: history, callback and verbose lines; None when none is asked for."""
