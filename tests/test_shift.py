@@ -33,6 +33,8 @@ def engines_for(kernel, d=2):
         "numba_cuda": _cuda.supports(probe, probe, k),
         # exact for compact kernels; the truncated Gaussian has its own test
         "grid": k.compact and is_builtin(k, k.name) and d <= _grid.MAX_FEATURES,
+        # exact for compact kernels; the Gaussian is truncated to the k nearest (own test)
+        "knn": k.compact and is_builtin(k, k.name),
     }
     assert set(runs) == set(ENGINES), "a new engine must join the table"
     return [e for e, ok in runs.items() if ok]
@@ -232,3 +234,42 @@ def test_selection_takes_the_grid_for_large_sparse_steps():
     assert select_engine(X, X, 1.0, get_kernel("flat")) == "grid"
     assert select_engine(X[:100], X, 1.0, get_kernel("flat")) == "fused"  # small step: no index
     assert select_engine(X, X, 1000.0, get_kernel("flat")) == "fused"  # every cell is a neighbour
+
+
+@pytest.mark.parametrize("kernel", ["flat", "triangular", "epanechnikov"])
+@pytest.mark.parametrize("neighbours", [5, 40, 1000])
+def test_knn_engine_is_exact_for_compact_kernels(kernel, neighbours, rng):
+    from shiftkit._shift import _knn
+
+    X = torch.from_numpy(rng.normal(size=(600, 12)))
+    w = torch.from_numpy(rng.uniform(0.5, 2.0, size=600))
+    Y = X[:200] + 0.1
+    k = get_kernel(kernel)
+    for weights in (None, w):
+        got = _knn.shift_knn(Y, X, 3.5, k, weights, 2**16, neighbours=neighbours)
+        ref = plain_shift(Y, X, 3.5, kernel, weights)
+        torch.testing.assert_close(got[0], ref[0], rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(got[1], ref[1], rtol=1e-9, atol=1e-9)
+
+
+def test_knn_gaussian_is_truncated_to_the_nearest(rng):
+    from shiftkit._shift import _knn
+
+    X = torch.from_numpy(rng.normal(size=(500, 10)) * 5)
+    got = _knn.shift_knn(X, X, 1.0, get_kernel("gaussian"), None, 2**20, neighbours=500)
+    ref = plain_shift(X, X, 1.0, "gaussian")
+    torch.testing.assert_close(got[0], ref[0], rtol=1e-9, atol=1e-9)  # k = n: nothing truncated
+
+
+def test_knn_backends_agree(rng, monkeypatch):
+    from shiftkit._shift import _knn
+
+    X = torch.from_numpy(rng.normal(size=(300, 9)))
+    k = get_kernel("epanechnikov")
+    assert _knn.backend() == "faiss"  # the dev install has the extra
+    a = _knn.shift_knn(X, X, 2.5, k, None, 2**20, neighbours=20)
+    monkeypatch.setattr(_knn, "_faiss", lambda: None)
+    _knn._cached.clear()
+    assert _knn.backend() == "sklearn"
+    b = _knn.shift_knn(X, X, 2.5, k, None, 2**20, neighbours=20)
+    torch.testing.assert_close(a[0], b[0], rtol=1e-6, atol=1e-6)

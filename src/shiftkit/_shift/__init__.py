@@ -22,7 +22,10 @@ from shiftkit._array import as_tensor, check_bandwidth, check_weights
 from shiftkit._shift import _cuda, _fused
 from shiftkit._shift._attention import attention_is_accurate, shift_attention
 from shiftkit._shift._dense import shift_dense
+from shiftkit._shift._grid import MAX_FEATURES as GRID_MAX_FEATURES
 from shiftkit._shift._grid import grid_pays, shift_grid, support_of
+from shiftkit._shift._knn import backend as knn_backend
+from shiftkit._shift._knn import shift_knn
 from shiftkit.kernels import Kernel, get_kernel, is_builtin
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "ENGINES", "select_engine", "shift", "shift_tensors"]
@@ -38,6 +41,7 @@ ENGINES: dict[str, Engine] = {
     "fused": _fused.shift_fused,
     "numba_cuda": _cuda.shift_cuda,
     "grid": shift_grid,
+    "knn": shift_knn,
 }
 
 # Largest dimension for which the fused CPU engine beats the others, by kernel
@@ -46,6 +50,9 @@ FUSED_MAX_FEATURES = {"gaussian": 8, "compact": 64}
 # Below this many (query, data) pairs a step is fast whatever the engine, and
 # the grid's index is not worth building.
 GRID_MIN_PAIRS = 200_000_000
+# Beyond the grid's dimensions, compact kernels go to the knn engine (with faiss)
+# from this many pairs on: a fused step would take seconds.
+KNN_MIN_PAIRS = 10_000_000_000
 
 
 def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str:
@@ -53,7 +60,9 @@ def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str
 
     For large steps (``GRID_MIN_PAIRS``) in low dimension, where a query's
     neighbouring grid cells hold a small share of the data, the ``grid`` engine
-    (exact for compact kernels; the Gaussian truncated at 4 bandwidths). On the
+    (exact for compact kernels; the Gaussian truncated at 4 bandwidths). In
+    higher dimension, compact kernels on very large steps (``KNN_MIN_PAIRS``) go
+    to the ``knn`` engine when faiss is installed. On the
     CPU, the compiled ``fused`` engine for the built-in kernels in low and
     moderate dimension (up to `FUSED_MAX_FEATURES`). Otherwise the Gaussian goes
     to ``attention`` (the platform's fused softmax kernels, O(n) memory) unless
@@ -67,6 +76,14 @@ def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str
     builtin = gaussian or (kernel.compact and is_builtin(kernel, kernel.name))
     if builtin and Y.shape[0] * X.shape[0] >= GRID_MIN_PAIRS and grid_pays(X, support_of(kernel, bandwidth)):
         return "grid"
+    if (
+        kernel.compact
+        and builtin
+        and d > GRID_MAX_FEATURES
+        and Y.shape[0] * X.shape[0] >= KNN_MIN_PAIRS
+        and knn_backend() == "faiss"
+    ):
+        return "knn"
     if Y.device.type == "cpu" and _fused.supports(Y, X, kernel) and d <= FUSED_MAX_FEATURES[kind]:
         return "fused"
     if gaussian and attention_is_accurate(Y, X, bandwidth):
@@ -116,7 +133,7 @@ def shift(
     kernel : str or Kernel, default='gaussian'
     weights : array-like of shape (n_samples,), optional
         Non-negative weights of the data rows.
-    engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda', 'grid'}, default='auto'
+    engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda', 'grid', 'knn'}, default='auto'
         See `select_engine`.
     memory_budget : int, default=256 MiB
         Bytes of temporaries a step may use; the work is chunked to fit.

@@ -312,7 +312,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
         A point has converged when its step is at most ``tol * bandwidth`` (or,
         where that is finer than float rounding can resolve, at most 8 units in
         the last place of the largest centred coordinate).
-    engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda'}, default='auto'
+    engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda', 'grid', 'knn'}, default='auto'
         The engine of the shift step; ``'auto'`` chooses by kernel, device and
         data (see `shiftkit.select_engine`).
     device : str or torch.device, default=None
