@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_meanshift.py
 	$(PYTHON) benchmarks/bench_engines.py
 	$(PYTHON) benchmarks/bench_matmul.py
+	$(PYTHON) benchmarks/bench_bandwidth.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -50,3 +50,86 @@ def test_degenerate_data():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         estimate_bandwidth([[0.0], [1.0]], **kwargs)
+
+
+# -- the rules of select_bandwidth and the automatic default ------------------
+
+from sklearn import datasets as skd  # noqa: E402
+
+from shiftkit import MeanShift, select_bandwidth  # noqa: E402
+from shiftkit.bandwidth import (  # noqa: E402
+    BANDWIDTH_RULES,
+    gaussian_equivalent_radius,
+    scott_bandwidth,
+    silverman_bandwidth,
+)
+
+
+def test_scott_and_silverman_formulas(rng):
+    X = rng.normal(size=(400, 3)) * [1.0, 2.0, 3.0]
+    sigma = np.sqrt(X.var(axis=0).mean())
+    assert scott_bandwidth(X) == pytest.approx(sigma * 400 ** (-1 / 7))
+    assert silverman_bandwidth(X) == pytest.approx(sigma * (4 / 5) ** (1 / 7) * 400 ** (-1 / 7))
+    assert scott_bandwidth(X, n_samples=100) == pytest.approx(sigma * 100 ** (-1 / 7))  # n capped
+
+
+@pytest.mark.parametrize("rule", sorted(BANDWIDTH_RULES))
+def test_every_rule_honours_integer_weights_as_repetition(rule, rng):
+    X = rng.normal(size=(80, 2)) + rng.integers(0, 3, size=(80, 1)) * 6
+    w = rng.integers(0, 4, size=80)
+    a = select_bandwidth(X, rule, sample_weight=w)
+    b = select_bandwidth(np.repeat(X, w, axis=0), rule)
+    assert a > 0
+    assert a == pytest.approx(b, rel=1e-9)
+
+
+def test_auto_is_the_smaller_of_knn_and_scott(lesson_blobs):
+    X = lesson_blobs[0]
+    assert select_bandwidth(X) == pytest.approx(min(select_bandwidth(X, "knn"), select_bandwidth(X, "scott")))
+    assert select_bandwidth(X, "sklearn") == pytest.approx(estimate_bandwidth(X))
+
+
+def test_compact_kernels_get_the_radius_of_the_same_spread(lesson_blobs):
+    X = lesson_blobs[0]
+    assert gaussian_equivalent_radius("flat", 2) == pytest.approx(2.0)
+    assert select_bandwidth(X, kernel="epanechnikov") == pytest.approx(6**0.5 * select_bandwidth(X))
+    ms = MeanShift(kernel="flat").fit(X)
+    assert ms.bandwidth_ == pytest.approx(2 * select_bandwidth(X))
+    with pytest.raises(ValueError, match="unknown kernel"):
+        gaussian_equivalent_radius("cosine", 2)
+
+
+def test_unknown_rule():
+    with pytest.raises(ValueError, match="unknown bandwidth rule 'magic'"):
+        select_bandwidth([[0.0], [1.0]], "magic")
+
+
+def _blobs_at(centres, n_per, std=1.0, seed=0):
+    """Blobs around given centres: separation under our control, so the true count is well defined."""
+    centres = np.asarray(centres, dtype=float)
+    counts = [n_per] * len(centres) if np.isscalar(n_per) else n_per
+    return skd.make_blobs(n_samples=counts, centers=centres, cluster_std=std, random_state=seed)
+
+
+_circle = [[20 * np.cos(t), 20 * np.sin(t)] for t in np.linspace(0, 2 * np.pi, 8, endpoint=False)]
+_high_d = {d: np.random.default_rng(d).uniform(-10, 10, size=(5, d)) for d in (5, 10, 20)}
+
+AUTO_CASES = [  # (name, X, y, true number of clusters)
+    ("lesson blobs", *make_blobs()[:2], 6),
+    ("3 blobs, 300 points", *_blobs_at([[0, 0], [10, 0], [0, 10]], 100), 3),
+    ("3 blobs, 30,000 points", *_blobs_at([[0, 0], [10, 0], [0, 10]], 10_000), 3),
+    ("8 blobs on a circle", *_blobs_at(_circle, 300), 8),
+    ("sizes 1000 and 60", *_blobs_at([[0, 0], [12, 0]], [1000, 60]), 2),
+    ("5 blobs in 5-D", *_blobs_at(_high_d[5], 300), 5),
+    ("5 blobs in 10-D", *_blobs_at(_high_d[10], 300), 5),
+    ("5 blobs in 20-D", *_blobs_at(_high_d[20], 300), 5),
+]
+
+
+@pytest.mark.parametrize(("name", "X", "y", "k"), AUTO_CASES, ids=[c[0] for c in AUTO_CASES])
+def test_automatic_bandwidth_finds_the_right_number_of_clusters(name, X, y, k):
+    from sklearn.metrics import adjusted_rand_score
+
+    ms = MeanShift().fit(X)
+    assert len(ms.cluster_centers_) == k
+    assert adjusted_rand_score(y, ms.labels_) > 0.98

@@ -4,7 +4,7 @@ The public API; everything else is private and may change.
 """
 
 from shiftkit._shift import ENGINES, select_engine, shift
-from shiftkit.bandwidth import estimate_bandwidth
+from shiftkit.bandwidth import estimate_bandwidth, select_bandwidth
 from shiftkit.cluster import MeanShift, StepInfo, mean_shift
 from shiftkit.kernels import KERNELS, get_kernel
 
@@ -19,6 +19,7 @@ __all__ = [
     "estimate_bandwidth",
     "get_kernel",
     "mean_shift",
+    "select_bandwidth",
     "select_engine",
     "shift",
 ]

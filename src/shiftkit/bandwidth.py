@@ -6,20 +6,40 @@ samples. It runs on a random subsample of at most ``n_samples`` rows, so its
 cost is bounded by ``n_samples^2`` distance evaluations whatever the size of
 the data, and it honours sample weights exactly (integer weights give the
 same bandwidth as repeated rows).
+
+`select_bandwidth` offers the rules compared in ``benchmarks/bench_bandwidth.py``
+on a varied collection of generated and real data sets: scikit-learn's
+(quantile 0.3, which merges most data sets into one cluster), the
+nearest-neighbour rule at quantile 0.05, Scott's and Silverman's rules, a
+choice by stability of the clustering over a range of bandwidths, and the
+default ``'auto'``: the smaller of the quantile-0.05 rule and Scott's (with n
+capped at the 2,000 rows the neighbour rules see, so that it does not shrink
+with the size of the data), which had the best mean adjusted Rand index there
+(0.67, against 0.07 for scikit-learn's rule; the README has the table). Every rule is sub-quadratic:
+the neighbour rules run on a bounded subsample, Scott's and Silverman's are
+O(n d).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
 from shiftkit._array import as_tensor, check_weights
 from shiftkit._shift._dense import rows_per_chunk, sq_distances
 
-__all__ = ["estimate_bandwidth"]
+__all__ = [
+    "BANDWIDTH_RULES",
+    "estimate_bandwidth",
+    "scott_bandwidth",
+    "select_bandwidth",
+    "silverman_bandwidth",
+]
 
 _MEMORY_BUDGET = 64 * 2**20
 
@@ -118,3 +138,178 @@ def estimate_bandwidth(
     k = max(1, int(float(w.sum()) * quantile))
     r_i = _kth_neighbour_distance(X_t, w, k)  # (n,)
     return float((w * r_i).sum() / w.sum())
+
+
+def _spread(X: Any, sample_weight: Any) -> tuple[float, float, int]:
+    """(root mean variance over features, effective sample size, dimension), weighted."""
+    X_t = as_tensor(X, dtype=torch.float64, device="cpu")
+    w = check_weights(sample_weight, X_t.shape[0], dtype=torch.float64, device=X_t.device)
+    if w is None:
+        w = torch.ones(X_t.shape[0], dtype=torch.float64)
+    total = w.sum()
+    mean = (w @ X_t) / total
+    var = (w @ (X_t - mean).square()) / total  # (d,), population variance
+    return float(var.mean().sqrt()), float(total), X_t.shape[1]
+
+
+def _capped(n: float, n_samples: int | None) -> float:
+    return n if n_samples is None else min(n, float(n_samples))
+
+
+def scott_bandwidth(X: Any, *, sample_weight: Any = None, n_samples: int | None = 2000) -> float:
+    """Scott's rule, ``sigma * n^(-1 / (d + 4))``, sigma the root mean variance of the features.
+
+    A density-estimation rule: it assumes one Gaussian, so it oversmooths
+    well-separated clusters. For clustering, n is capped at ``n_samples`` (the
+    subsample size of the neighbour rules): the textbook rule keeps shrinking
+    as data grow and then splits clusters into noise modes (``None`` gives the
+    textbook rule). O(n d).
+    """
+    sigma, n, d = _spread(X, sample_weight)
+    return sigma * _capped(n, n_samples) ** (-1.0 / (d + 4))
+
+
+def silverman_bandwidth(X: Any, *, sample_weight: Any = None, n_samples: int | None = 2000) -> float:
+    """Silverman's rule, ``sigma * (4 / (d + 2))^(1 / (d + 4)) * n^(-1 / (d + 4))``, n capped as in Scott's."""
+    sigma, n, d = _spread(X, sample_weight)
+    return sigma * (4.0 / (d + 2)) ** (1.0 / (d + 4)) * _capped(n, n_samples) ** (-1.0 / (d + 4))
+
+
+def _stability_bandwidth(
+    X: Any,
+    *,
+    sample_weight: Any = None,
+    random_state: int | None = 0,
+    n_grid: int = 16,
+    n_samples: int = 1000,
+) -> float:
+    """The middle of the widest range of bandwidths over which the number of clusters stays the same.
+
+    Clusters the subsample with the default `MeanShift` at ``n_grid`` bandwidths,
+    geometrically spaced from the quantile-0.01 to the quantile-0.3 rule, and
+    counts clusters holding at least 2% of it. The longest run of equal counts
+    of 2 or more, at least 3 bandwidths long, wins (else the longest run of any
+    count); its geometric middle is returned.
+    """
+    from shiftkit.cluster import MeanShift  # the estimator imports this module
+
+    X_t, w = _checked_subsample(X, sample_weight, n_samples, random_state)
+    hi = estimate_bandwidth(X_t, quantile=0.3, n_samples=None, sample_weight=w)
+    if hi == 0:
+        return 0.0
+    lo = max(estimate_bandwidth(X_t, quantile=0.01, n_samples=None, sample_weight=w), 1e-3 * hi)
+    grid = np.geomspace(lo, hi, n_grid)
+    floor = max(2.0, 0.02 * float(w.sum()))
+    counts = []
+    for h in grid:
+        with warnings.catch_warnings():  # the smallest bandwidths may not converge; only counts matter
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            labels = MeanShift(bandwidth=float(h)).fit(X_t, sample_weight=w).labels_
+        sizes = np.bincount(labels, weights=w.numpy())
+        counts.append(int((sizes >= floor).sum()))
+    best, start = None, 0
+    for i in range(1, n_grid + 1):
+        if i == n_grid or counts[i] != counts[start]:
+            length = i - start
+            key = (counts[start] >= 1, counts[start] >= 2 and length >= 3, length)
+            if best is None or key > best[0]:
+                best = (key, start, i - 1)
+            start = i
+    assert best is not None
+    _, first, last = best
+    return float(np.sqrt(grid[first] * grid[last]))
+
+
+def _auto_bandwidth(X: Any, *, sample_weight: Any = None, random_state: int | None = 0) -> float:
+    return min(
+        estimate_bandwidth(X, quantile=0.05, sample_weight=sample_weight, random_state=random_state),
+        scott_bandwidth(X, sample_weight=sample_weight),
+    )
+
+
+BANDWIDTH_RULES: dict[str, Any] = {
+    "auto": _auto_bandwidth,
+    "knn": lambda X, sample_weight=None, random_state=0: estimate_bandwidth(
+        X, quantile=0.05, sample_weight=sample_weight, random_state=random_state
+    ),
+    "scott": lambda X, sample_weight=None, random_state=0: scott_bandwidth(X, sample_weight=sample_weight),
+    "silverman": lambda X, sample_weight=None, random_state=0: silverman_bandwidth(
+        X, sample_weight=sample_weight
+    ),
+    "sklearn": lambda X, sample_weight=None, random_state=0: estimate_bandwidth(
+        X, quantile=0.3, sample_weight=sample_weight, random_state=random_state
+    ),
+    "stability": _stability_bandwidth,
+}
+
+
+def gaussian_equivalent_radius(kernel: str, n_features: int) -> float:
+    """Support radius of a compact kernel with the spread of a unit Gaussian, in ``n_features`` dimensions.
+
+    The rules give a Gaussian standard deviation; a compact kernel's bandwidth
+    is its support radius. Matching the second moment of the weights in d
+    dimensions: flat ``sqrt(d + 2)``, Epanechnikov ``sqrt(d + 4)``, triangular
+    ``sqrt((d + 2)(d + 3) / (d + 1))`` (2, 2.45 and 2.58 in 2-D); 1 for the
+    Gaussian.
+    """
+    d = n_features
+    factors = {
+        "gaussian": 1.0,
+        "flat": (d + 2) ** 0.5,
+        "epanechnikov": (d + 4) ** 0.5,
+        "triangular": ((d + 2) * (d + 3) / (d + 1)) ** 0.5,
+    }
+    try:
+        return factors[kernel]
+    except KeyError:
+        raise ValueError(f"unknown kernel {kernel!r}; choose one of {sorted(factors)}") from None
+
+
+def select_bandwidth(
+    X: Any,
+    rule: str = "auto",
+    *,
+    kernel: str = "gaussian",
+    sample_weight: Any = None,
+    random_state: int | None = 0,
+) -> float:
+    """A mean-shift bandwidth for ``X`` by one of ``BANDWIDTH_RULES``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    rule : str, default='auto'
+        ``'auto'``: the smaller of ``'knn'`` and ``'scott'`` (the best of these
+        rules on the benchmark collection); ``'knn'``: `estimate_bandwidth` at
+        quantile 0.05; ``'scott'``, ``'silverman'``: the density-estimation
+        rules; ``'sklearn'``: `estimate_bandwidth` at quantile 0.3, scikit-learn's
+        default; ``'stability'``: the middle of the widest range of bandwidths
+        giving the same number of clusters (runs mean shift 16 times on a
+        1,000-row subsample).
+    kernel : str, default='gaussian'
+        The rules give a Gaussian's standard deviation; for a compact kernel
+        the result is scaled to the support radius of the same spread (see
+        `gaussian_equivalent_radius`).
+    sample_weight : array-like of shape (n_samples,), optional
+    random_state : int or None, default=0
+        Seed of the subsamples.
+
+    Returns
+    -------
+    bandwidth : float
+
+    Examples
+    --------
+    >>> from shiftkit.bandwidth import select_bandwidth
+    >>> from shiftkit.datasets import make_blobs
+    >>> round(select_bandwidth(make_blobs()[0]), 2)
+    2.89
+    """
+    try:
+        fn = BANDWIDTH_RULES[rule]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown bandwidth rule {rule!r}; choose one of {sorted(BANDWIDTH_RULES)}"
+        ) from None
+    scale = gaussian_equivalent_radius(kernel, np.shape(X)[1] if not isinstance(X, Tensor) else X.shape[1])
+    return scale * float(fn(X, sample_weight=sample_weight, random_state=random_state))

@@ -67,6 +67,16 @@ def _save_plot(path: Path, X: np.ndarray, labels: np.ndarray, centres: np.ndarra
     plt.close(fig)
 
 
+def _parse_bandwidth(text: str | None) -> float | str | None:
+    """A number stays a number; anything else is a rule name, checked by the estimator."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 @app.command()
 def cluster(
     data: Annotated[
@@ -74,7 +84,11 @@ def cluster(
         typer.Argument(help="CSV/TSV (header detected) or .npy file; default: the lesson's six blobs."),
     ] = None,
     bandwidth: Annotated[
-        float | None, typer.Option(help="Kernel bandwidth; default: estimated from the data.")
+        str | None,
+        typer.Option(
+            help="Kernel bandwidth: a number, or a rule (auto, knn, scott, silverman, sklearn, stability); "
+            "default: auto (2.5 for the built-in blobs)."
+        ),
     ] = None,
     kernel: Annotated[str, typer.Option(help="gaussian, flat, triangular or epanechnikov.")] = "gaussian",
     algorithm: Annotated[
@@ -130,17 +144,18 @@ def cluster(
         )
 
     try:
+        chosen_bandwidth: float | str | None = _parse_bandwidth(bandwidth)
         if data is None:
             X, _, _ = make_blobs()
             X = X.astype(np.float64)
             source = "built-in: the lesson's six blobs (make_blobs())"
-            if bandwidth is None:
-                bandwidth = 2.5  # the lesson's choice for its data
+            if chosen_bandwidth is None:
+                chosen_bandwidth = 2.5  # the lesson's choice for its data
         else:
             X, _ = load_data(data)
             source = str(data)
         estimator = MeanShift(
-            bandwidth=bandwidth,
+            bandwidth=chosen_bandwidth,
             kernel=kernel,
             algorithm=algorithm,
             bin_seeding=bin_seeding,

@@ -38,8 +38,13 @@ from shiftkit._array import (
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET, ENGINES, select_engine, shift_tensors
 from shiftkit._shift._dense import rows_per_chunk, sq_distances
 from shiftkit._shift._grid import aggregate_cells
-from shiftkit.bandwidth import estimate_bandwidth, mean_gap_to_distinct
-from shiftkit.kernels import Kernel, get_kernel
+from shiftkit.bandwidth import (
+    BANDWIDTH_RULES,
+    gaussian_equivalent_radius,
+    mean_gap_to_distinct,
+    select_bandwidth,
+)
+from shiftkit.kernels import Kernel, get_kernel, is_builtin
 
 __all__ = ["MeanShift", "StepInfo", "mean_shift"]
 
@@ -380,7 +385,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        bandwidth: float | None = None,
+        bandwidth: float | str | None = None,
         kernel: str = "gaussian",
         algorithm: str = "blurring",
         seeds: Any = None,
@@ -440,7 +445,13 @@ class MeanShift(ClusterMixin, BaseEstimator):
             or self.memory_budget <= 0
         ):
             raise ValueError(f"memory_budget must be a positive number of bytes, got {self.memory_budget!r}")
-        if self.bandwidth is not None:
+        if isinstance(self.bandwidth, str):
+            if self.bandwidth not in BANDWIDTH_RULES:
+                rules = sorted(BANDWIDTH_RULES)
+                raise ValueError(
+                    f"unknown bandwidth rule {self.bandwidth!r}; pass a number or one of {rules}"
+                )
+        elif self.bandwidth is not None:
             check_bandwidth(self.bandwidth)
         return kernel
 
@@ -567,16 +578,20 @@ class MeanShift(ClusterMixin, BaseEstimator):
         return on_step
 
     def _bandwidth_for(self, X: Tensor, w: Tensor | None) -> float:
-        if self.bandwidth is not None:
+        if self.bandwidth is not None and not isinstance(self.bandwidth, str):
             return check_bandwidth(self.bandwidth)
         if X.shape[0] < 2:
             raise ValueError(
                 f"estimating the bandwidth needs at least 2 samples, got n_samples = {X.shape[0]}; "
                 "pass bandwidth=..."
             )
-        bandwidth = estimate_bandwidth(X, sample_weight=w)
+        kernel = get_kernel(self.kernel)
+        name = kernel.name if is_builtin(kernel, kernel.name) else "gaussian"
+        bandwidth = select_bandwidth(X, self.bandwidth or "auto", kernel=name, sample_weight=w)
         if bandwidth == 0:  # most samples coincide: fall back to the gaps between distinct ones
-            bandwidth = mean_gap_to_distinct(X, sample_weight=w)
+            bandwidth = mean_gap_to_distinct(X, sample_weight=w) * gaussian_equivalent_radius(
+                name, X.shape[1]
+            )
         if bandwidth == 0:
             raise ValueError("all samples are equal: there is no scale to estimate; pass bandwidth=...")
         return bandwidth
