@@ -170,7 +170,7 @@ def scott_bandwidth(X: Any, *, sample_weight: Any = None, n_samples: int | None 
 
 
 def silverman_bandwidth(X: Any, *, sample_weight: Any = None, n_samples: int | None = 2000) -> float:
-    """Silverman's rule, ``sigma * (4 / (d + 2))^(1 / (d + 4)) * n^(-1 / (d + 4))``, n capped as in Scott's."""
+    """Silverman's rule, ``sigma (4 / (d + 2))^(1 / (d + 4)) n^(-1 / (d + 4))``, n capped as in Scott's."""
     sigma, n, d = _spread(X, sample_weight)
     return sigma * (4.0 / (d + 2)) ** (1.0 / (d + 4)) * _capped(n, n_samples) ** (-1.0 / (d + 4))
 
