@@ -139,7 +139,7 @@ def _blur(
 
 
 def _collapsed(Y: Tensor, bandwidth: float, tightness: float) -> bool:
-    """Whether the points of each grid cell (side ``bandwidth / 2``) lie within ``tightness`` of their mean."""
+    """Whether the points of each grid cell (side bandwidth / 2) lie within ``tightness`` of their mean."""
     means, _, cell = aggregate_cells(Y, Y.new_ones(Y.shape[0]), bandwidth / 2)
     return float((Y - means[cell]).square().sum(1).max()) <= tightness**2
 
