@@ -51,8 +51,9 @@ FUSED_MAX_FEATURES = {"gaussian": 8, "compact": 64}
 # the grid's index is not worth building.
 GRID_MIN_PAIRS = 200_000_000
 # Beyond the grid's dimensions, compact kernels go to the knn engine (with faiss)
-# from this many pairs on: a fused step would take seconds.
-KNN_MIN_PAIRS = 10_000_000_000
+# from this many pairs on: measured in 16-D, knn and fused break even near
+# 100,000 points (1e10 pairs), and knn pulls ahead beyond (bench_scale.py).
+KNN_MIN_PAIRS = 20_000_000_000
 
 
 def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str:

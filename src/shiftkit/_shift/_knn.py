@@ -5,7 +5,9 @@ neighbour index finds each query's ``k`` nearest points and the step is taken
 over those only, O(m k d) after the search:
 
 - faiss (the optional extra ``shiftkit[knn]``): an exact flat index below
-  ``HNSW_MIN_POINTS`` points, an HNSW graph (approximate, sub-quadratic) above;
+  ``HNSW_MIN_POINTS`` points, an HNSW graph above (sub-quadratic, but
+  approximate: a true neighbour can be missed, so steps there are approximate
+  for every kernel);
 - otherwise scikit-learn's ``NearestNeighbors`` (exact; trees in low dimension,
   chunked brute force in high).
 
@@ -33,7 +35,7 @@ from shiftkit._shift import _fused
 from shiftkit._shift._dense import rows_per_chunk, shift_dense
 from shiftkit.kernels import Kernel
 
-NEIGHBOURS = 128
+NEIGHBOURS = 64
 HNSW_MIN_POINTS = 50_000
 
 
@@ -64,8 +66,9 @@ class _Index:
             self.faiss = None
             return
         if self.n >= HNSW_MIN_POINTS:
-            index = faiss.IndexHNSWFlat(X.shape[1], 32)
-            index.hnsw.efConstruction = 80
+            # graph degree and effort measured on 100,000 x 16 (benchmarks/bench_scale.py)
+            index = faiss.IndexHNSWFlat(X.shape[1], 16)
+            index.hnsw.efConstruction = 40
         else:
             index = faiss.IndexFlatL2(X.shape[1])
         index.add(np.ascontiguousarray(X, dtype=np.float32))
@@ -77,7 +80,7 @@ class _Index:
         if self.faiss is None:
             return self.sklearn.kneighbors(Y, n_neighbors=k, return_distance=False)
         if hasattr(self.faiss, "hnsw"):
-            self.faiss.hnsw.efSearch = max(2 * k, 128)
+            self.faiss.hnsw.efSearch = max(k, 64)
         _, idx = self.faiss.search(np.ascontiguousarray(Y, dtype=np.float32), k)
         return idx
 
