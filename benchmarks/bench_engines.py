@@ -109,7 +109,9 @@ def accuracy(device: str) -> None:
                     row.append("-")
             rows.append(row)
     print("float32 accuracy: max |step - float64 dense step| / bandwidth, one step\n")
-    print(markdown_table(["data", "kernel", "dense", "attention", "fused", "numba_cuda", "grid", "knn"], rows))
+    print(
+        markdown_table(["data", "kernel", "dense", "attention", "fused", "numba_cuda", "grid", "knn"], rows)
+    )
 
 
 if __name__ == "__main__":
