@@ -108,7 +108,9 @@ def test_selection_by_kernel_dimension_and_accuracy():
     assert select_engine(far, far, 1.0, k) == "dense"
     assert select_engine(far.double(), far.double(), 1.0, k) == "attention"
     huge = torch.randn(10, 128)
-    assert select_engine(huge, huge, 1.0, get_kernel("epanechnikov")) == "dense"
+    assert select_engine(huge, huge, 1.0, get_kernel("epanechnikov")) == "fused"
+    assert select_engine(huge, torch.randn(60_000, 128), 1.0, get_kernel("epanechnikov")) == "knn"
+    assert select_engine(huge, huge.double() * 1e4, 1.0, get_kernel("gaussian")) == "dense"
     custom = get_kernel("gaussian").__class__("mine", get_kernel("flat").profile, compact=True)
     assert select_engine(X, X, 1.0, custom) == "dense"
 

@@ -15,7 +15,7 @@ choice by stability of the clustering over a range of bandwidths, and the
 default ``'auto'``: the smaller of the quantile-0.05 rule and Scott's (with n
 capped at the 2,000 rows the neighbour rules see, so that it does not shrink
 with the size of the data), which had the best mean adjusted Rand index there
-(0.67, against 0.07 for scikit-learn's rule; the README has the table). Every rule is sub-quadratic:
+(0.69, against 0.07 for scikit-learn's rule; the README has the table). Every rule is sub-quadratic:
 the neighbour rules run on a bounded subsample, Scott's and Silverman's are
 O(n d).
 """

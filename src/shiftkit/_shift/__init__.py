@@ -22,7 +22,6 @@ from shiftkit._array import as_tensor, check_bandwidth, check_weights
 from shiftkit._shift import _cuda, _fused
 from shiftkit._shift._attention import attention_is_accurate, shift_attention
 from shiftkit._shift._dense import shift_dense
-from shiftkit._shift._grid import MAX_FEATURES as GRID_MAX_FEATURES
 from shiftkit._shift._grid import grid_pays, shift_grid, support_of
 from shiftkit._shift._knn import backend as knn_backend
 from shiftkit._shift._knn import shift_knn
@@ -46,14 +45,15 @@ ENGINES: dict[str, Engine] = {
 
 # Largest dimension for which the fused CPU engine beats the others, by kernel
 # kind (measured with benchmarks/bench_engines.py; see the README's table).
-FUSED_MAX_FEATURES = {"gaussian": 8, "compact": 64}
+FUSED_MAX_FEATURES = {"gaussian": 8, "compact": 1024}
 # Below this many (query, data) pairs a step is fast whatever the engine, and
 # the grid's index is not worth building.
 GRID_MIN_PAIRS = 200_000_000
-# Beyond the grid's dimensions, compact kernels go to the knn engine (with faiss)
-# from this many pairs on: measured in 16-D, knn and fused break even near
-# 100,000 points (1e10 pairs), and knn pulls ahead beyond (bench_scale.py).
-KNN_MIN_PAIRS = 20_000_000_000
+# Compact kernels go to the knn engine (with faiss) only in high dimension on
+# large data: measured, it is 10x the fused engine at d = 128 and 50,000 points,
+# but in 16-D it loses up to 300,000 points (bench_engines.py, bench_scale.py).
+KNN_MIN_FEATURES = 64
+KNN_MIN_POINTS = 50_000
 
 
 def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str:
@@ -62,8 +62,8 @@ def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str
     For large steps (``GRID_MIN_PAIRS``) in low dimension, where a query's
     neighbouring grid cells hold a small share of the data, the ``grid`` engine
     (exact for compact kernels; the Gaussian truncated at 4 bandwidths). In
-    higher dimension, compact kernels on very large steps (``KNN_MIN_PAIRS``) go
-    to the ``knn`` engine when faiss is installed. On the
+    high dimension (``KNN_MIN_FEATURES``) on large data (``KNN_MIN_POINTS``),
+    compact kernels go to the ``knn`` engine when faiss is installed. On the
     CPU, the compiled ``fused`` engine for the built-in kernels in low and
     moderate dimension (up to `FUSED_MAX_FEATURES`). Otherwise the Gaussian goes
     to ``attention`` (the platform's fused softmax kernels, O(n) memory) unless
@@ -80,8 +80,8 @@ def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str
     if (
         kernel.compact
         and builtin
-        and d > GRID_MAX_FEATURES
-        and Y.shape[0] * X.shape[0] >= KNN_MIN_PAIRS
+        and d >= KNN_MIN_FEATURES
+        and X.shape[0] >= KNN_MIN_POINTS
         and knn_backend() == "faiss"
     ):
         return "knn"

@@ -139,9 +139,17 @@ def _blur(
 
 
 def _collapsed(Y: Tensor, bandwidth: float, tightness: float) -> bool:
-    """Whether the points of each grid cell (side bandwidth / 2) lie within ``tightness`` of their mean."""
-    means, _, cell = aggregate_cells(Y, Y.new_ones(Y.shape[0]), bandwidth / 2)
-    return float((Y - means[cell]).square().sum(1).max()) <= tightness**2
+    """Whether the points have collapsed into tight groups.
+
+    Groups are the grid cells of side ``bandwidth / 2``: each must lie within
+    ``tightness`` of its mean, and at least 90% of the points must share their
+    cell with another (a point alone in its cell has not collapsed with
+    anything; in sparse or high-dimensional data, before clusters form, most
+    points are alone).
+    """
+    means, counts, cell = aggregate_cells(Y, Y.new_ones(Y.shape[0]), bandwidth / 2)
+    grouped = float((counts[cell] >= 2).sum())
+    return grouped >= 0.9 * Y.shape[0] and float((Y - means[cell]).square().sum(1).max()) <= tightness**2
 
 
 def _climb(
