@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-import torch
+from shiftkit.ladder import describe_machine
 
 
 def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[float, Any]:
@@ -27,16 +25,7 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[f
 
 def machine() -> str:
     """One line naming the machine the figures come from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (
-        f"{cpu}, {os.cpu_count()} cores, {gpu}; torch {torch.__version__} ({torch.get_num_threads()} threads)"
-    )
+    return describe_machine()
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

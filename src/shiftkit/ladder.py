@@ -11,6 +11,7 @@ large float32 product, so each rung's GFLOP/s can be read as a share of it.
 from __future__ import annotations
 
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import torch
 
 from shiftkit import matmul as mm
 
-__all__ = ["LadderReport", "RungResult", "measure_peak_gflops", "run_ladder"]
+__all__ = ["LadderReport", "RungResult", "describe_machine", "measure_peak_gflops", "run_ladder"]
 
 SMALL = (5, 784, 10)
 LARGE = (50_000, 784, 10)
@@ -60,7 +61,7 @@ class LadderReport:
     rows: list[RungResult]
     peak_gflops: float
     data: str
-    machine: str = field(default_factory=lambda: _machine())
+    machine: str = field(default_factory=lambda: describe_machine())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,15 +72,18 @@ class LadderReport:
         }
 
 
-def _machine() -> str:
-    cpu = "unknown CPU"
+def describe_machine() -> str:
+    """One line naming the machine that figures come from: CPU, cores, GPU, torch and its threads."""
+    cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {gpu}; torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
 
 
 def _median_seconds(fn: Callable[[], Any], repeats: int, budget: float) -> tuple[float, int]:

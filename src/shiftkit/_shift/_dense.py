@@ -25,6 +25,12 @@ def sq_distances(Y: Tensor, X: Tensor) -> Tensor:
     return (Y[:, None, :] - X[None, :, :]).square_().sum(-1)
 
 
+def weighted_means(num: Tensor, den: Tensor, y_i: Tensor) -> Tensor:
+    """``num / den`` row by row; a query with no weight (``den == 0``) keeps its place ``y_i``."""
+    found = den > 0
+    return torch.where(found[:, None], num / torch.where(found, den, 1.0)[:, None], y_i)
+
+
 def shift_dense(
     Y: Tensor,
     X: Tensor,
@@ -58,9 +64,6 @@ def shift_dense(
             K_ij.mul_(weights)
         den = K_ij.sum(1)  # (b,)
         num = K_ij @ X  # (b, d)
-        found = den > 0
-        Y_new[start : start + rows] = torch.where(
-            found[:, None], num / torch.where(found, den, 1.0)[:, None], y_i
-        )
+        Y_new[start : start + rows] = weighted_means(num, den, y_i)
         density[start : start + rows] = den if scale is None else den * scale
     return Y_new, density

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from shiftkit._shift import _fused
+from shiftkit._shift._dense import weighted_means
 from shiftkit.kernels import Kernel
 
 GAUSSIAN_TRUNCATION = 4.0
@@ -179,8 +180,7 @@ def shift_grid(
         den = Y.new_zeros(b).index_add_(0, q, K)
         num = Y.new_zeros(b, d).index_add_(0, q, x_j * K[:, None])
         y_i = Y[start:stop]
-        found = den > 0
-        Y_new[start:stop] = torch.where(found[:, None], num / torch.where(found, den, 1.0)[:, None], y_i)
+        Y_new[start:stop] = weighted_means(num, den, y_i)
         density[start:stop] = den
     return Y_new, density
 

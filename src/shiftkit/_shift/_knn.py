@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from shiftkit._shift import _fused
-from shiftkit._shift._dense import rows_per_chunk, shift_dense
+from shiftkit._shift._dense import rows_per_chunk, shift_dense, weighted_means
 from shiftkit.kernels import Kernel
 
 NEIGHBOURS = 64
@@ -131,10 +131,7 @@ def shift_knn(
             K_ij = K_ij * weights[idx[start : start + rows]]
         den = K_ij.sum(1)
         num = torch.einsum("bk,bkd->bd", K_ij, x_ij)
-        found = den > 0
-        Y_new[start : start + rows] = torch.where(
-            found[:, None], num / torch.where(found, den, 1.0)[:, None], y_i
-        )
+        Y_new[start : start + rows] = weighted_means(num, den, y_i)
         density[start : start + rows] = den if scale is None else den * scale
     if kernel.compact and idx.shape[1] < X.shape[0]:
         # the k-th neighbour inside the support: there may be more; redo those queries over all the data
