@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import shiftkit.cluster._mean_shift as ms_module
+import shiftkit.cluster._loops as loops_module
 from shiftkit import MeanShift, mean_shift
 from shiftkit.datasets import make_blobs
 from shiftkit.kernels import KERNELS
@@ -154,13 +154,13 @@ def test_dtype_float32_and_float64_agree(lesson_blobs):
 
 def test_standard_mode_stops_paying_for_converged_seeds(lesson_blobs, monkeypatch):
     sizes = []
-    real = ms_module.shift_tensors
+    real = loops_module.shift_tensors
 
     def spy(Y, *args, **kwargs):
         sizes.append(Y.shape[0])
         return real(Y, *args, **kwargs)
 
-    monkeypatch.setattr(ms_module, "shift_tensors", spy)
+    monkeypatch.setattr(loops_module, "shift_tensors", spy)
     X, _, _ = lesson_blobs
     ms = MeanShift(bandwidth=2.5, algorithm="standard").fit(X)
     assert sizes[0] == len(X)

@@ -1,7 +1,7 @@
 """Mean shift clustering: the estimator, the function, and the loops under them.
 
 Three layers, as in scikit-learn: `shiftkit._shift` does one step with no
-checks; `_blur` and `_climb` own the buffers and the convergence test; the
+checks; `blur` and `climb` own the buffers and the convergence test; the
 `MeanShift` estimator validates its input and stores what it learned.
 
 The data are centred on their (weighted) mean before any step: mean shift is
@@ -14,7 +14,6 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
 
@@ -35,257 +34,30 @@ from shiftkit._array import (
     resolve_dtype,
     to_numpy,
 )
-from shiftkit._shift import DEFAULT_MEMORY_BUDGET, ENGINES, select_engine, shift_tensors
-from shiftkit._shift._dense import rows_per_chunk, sq_distances
-from shiftkit._shift._grid import aggregate_cells
+from shiftkit._shift import DEFAULT_MEMORY_BUDGET, ENGINES, select_engine
 from shiftkit.bandwidth import (
     BANDWIDTH_RULES,
     gaussian_equivalent_radius,
     mean_gap_to_distinct,
     select_bandwidth,
 )
+from shiftkit.cluster._loops import (
+    LoopSettings,
+    OnStep,
+    StepInfo,
+    bin_seeds,
+    binned,
+    blur,
+    climb,
+    merge_modes,
+    nearest_centre,
+)
 from shiftkit.kernels import Kernel, get_kernel, is_builtin
 
 __all__ = ["MeanShift", "StepInfo", "mean_shift"]
 
 ALGORITHMS = ("blurring", "standard", "grid")
-# Side of the bins of algorithm='grid', in bandwidths (MeanShift++ bins at one bandwidth).
-GRID_BIN_SIZE = 0.5
 ASSIGN_LABELS = ("mode", "nearest")
-
-
-OnStep = Callable[[int, Tensor, float, int], None]  # (iteration, positions, largest move, n still moving)
-
-
-@dataclass(frozen=True)
-class StepInfo:
-    """What a `MeanShift` ``callback`` receives after every step.
-
-    Attributes
-    ----------
-    iteration : int
-        1 after the first step.
-    positions : ndarray of shape (n_moving_points, n_features)
-        Where the moving points are now, in the input's coordinates: the data
-        itself (blurring) or the seeds (standard).
-    largest_move : float
-        The longest step any point took in this iteration.
-    n_moving : int
-        Points that have not converged yet (their step exceeded ``tol * bandwidth``).
-    bandwidth : float
-    """
-
-    iteration: int
-    positions: np.ndarray
-    largest_move: float
-    n_moving: int
-    bandwidth: float
-
-
-@dataclass(frozen=True)
-class _LoopSettings:
-    """What the loops need besides the data: engine, stopping rule, memory budget, step hook."""
-
-    engine: str
-    max_iter: int
-    stop: float  # a point has converged when its step is at most this long
-    memory_budget: int
-    on_step: OnStep | None = None
-
-
-@dataclass
-class _Modes:
-    """Where the moving points ended: positions, densities, iterations used."""
-
-    positions: Tensor  # (m, d), centred coordinates
-    density: Tensor  # (m,)
-    n_iter: int
-    converged: bool
-
-
-def _blur(
-    X: Tensor,
-    weights: Tensor | None,
-    bandwidth: float,
-    kernel: Kernel,
-    settings: _LoopSettings,
-) -> _Modes:
-    """Blurring mean shift: every point moves to the weighted mean of the *moved* data.
-
-    Stops when no point moves more than ``settings.stop`` in a step, or when the
-    points have collapsed into groups tighter than that (Carreira-Perpinan's
-    stopping rule for Gaussian blurring mean shift, 2006): from then on a
-    collapsed cluster only drifts, as one body, towards the others, and
-    blurring on would merge clusters one after the other until one is left.
-    """
-    Y = X
-    density = X.new_zeros(X.shape[0])
-    n_iter, converged = 0, False
-    while n_iter < settings.max_iter:
-        Y_new, density = shift_tensors(
-            Y, Y, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
-        )
-        moves = (Y_new - Y).square().sum(1)  # (n,), squared
-        largest_move = float(moves.max().sqrt())
-        Y = Y_new
-        n_iter += 1
-        if settings.on_step is not None:
-            n_moving = int((moves > (settings.stop) ** 2).sum())
-            settings.on_step(n_iter, Y, largest_move, n_moving)
-        if largest_move <= settings.stop or _collapsed(Y, bandwidth, settings.stop):
-            converged = True
-            break
-    return _Modes(Y, density, n_iter, converged)
-
-
-def _collapsed(Y: Tensor, bandwidth: float, tightness: float) -> bool:
-    """Whether the points have collapsed into tight groups.
-
-    Groups are the grid cells of side ``bandwidth / 2``: each must lie within
-    ``tightness`` of its mean, and at least 90% of the points must share their
-    cell with another (a point alone in its cell has not collapsed with
-    anything; in sparse or high-dimensional data, before clusters form, most
-    points are alone).
-    """
-    means, counts, cell = aggregate_cells(Y, Y.new_ones(Y.shape[0]), bandwidth / 2)
-    grouped = float((counts[cell] >= 2).sum())
-    return grouped >= 0.9 * Y.shape[0] and float((Y - means[cell]).square().sum(1).max()) <= tightness**2
-
-
-def _climb(
-    seeds: Tensor,
-    X: Tensor,
-    weights: Tensor | None,
-    bandwidth: float,
-    kernel: Kernel,
-    settings: _LoopSettings,
-) -> _Modes:
-    """Standard mean shift: seeds climb the kernel density of the fixed data ``X``.
-
-    A seed stops when its step is at most ``settings.stop`` (or when it has no
-    data within the kernel's support); stopped seeds cost nothing afterwards.
-    """
-    Y = seeds.clone()
-    density = seeds.new_zeros(seeds.shape[0])
-    active = torch.arange(seeds.shape[0], device=seeds.device)
-    n_iter = 0
-    while active.numel() and n_iter < settings.max_iter:
-        y_i = Y[active]  # (a, d)
-        y_new, dens = shift_tensors(
-            y_i, X, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
-        )
-        moves = (y_new - y_i).square().sum(1)  # (a,), squared
-        Y[active] = y_new
-        density[active] = dens
-        n_iter += 1
-        if settings.on_step is not None:
-            settings.on_step(n_iter, Y, float(moves.max().sqrt()), int((moves > (settings.stop) ** 2).sum()))
-        active = active[(moves > (settings.stop) ** 2) & (dens > 0)]
-    return _Modes(Y, density, n_iter, active.numel() == 0)
-
-
-def _binned(
-    X: Tensor,
-    weights: Tensor | None,
-    bandwidth: float,
-    kernel: Kernel,
-    settings: _LoopSettings,
-) -> tuple[_Modes, Tensor, str]:
-    """Binned blurring mean shift (after MeanShift++, Jang & Jiang, CVPR 2021).
-
-    Before every step the points are binned on a grid of side ``GRID_BIN_SIZE *
-    bandwidth`` and each occupied bin becomes one point at the weighted mean of
-    its points, weighted by their total; the bins then take one blurring step
-    over each other, and every point moves with its bin. Points that share a bin
-    move together from then on, so after the first step the work is over
-    occupied bins, not points. Returns the modes (one per final bin), the bin of
-    every point, and the engine of the steps (chosen for the bins when
-    ``settings.engine`` is ``'auto'``).
-    """
-    w = X.new_ones(X.shape[0]) if weights is None else weights
-    bin_size = GRID_BIN_SIZE * bandwidth
-    C, W, bin_of_point = aggregate_cells(X, w, bin_size)  # (k, d), (k,), (n,)
-    engine = settings.engine if settings.engine != "auto" else select_engine(C, C, bandwidth, kernel)
-    n_iter, converged = 0, False
-    while n_iter < settings.max_iter:
-        C_new, _ = shift_tensors(
-            C, C, bandwidth, kernel, W, engine=engine, memory_budget=settings.memory_budget
-        )
-        moves = (C_new - C).square().sum(1)  # (k,), squared
-        largest_move = float(moves.max().sqrt())
-        moving = moves > (settings.stop) ** 2  # (k,)
-        C, W, regroup = aggregate_cells(C_new, W, bin_size)
-        n_iter += 1
-        if settings.on_step is not None:
-            settings.on_step(n_iter, C[regroup][bin_of_point], largest_move, int(moving[bin_of_point].sum()))
-        bin_of_point = regroup[bin_of_point]
-        if largest_move <= settings.stop:
-            converged = True
-            break
-    _, density = shift_tensors(
-        C, C, bandwidth, kernel, W, engine=engine, memory_budget=settings.memory_budget
-    )
-    return _Modes(C, density, n_iter, converged), bin_of_point, engine
-
-
-def _strongest_first(positions: Tensor, density: Tensor) -> Tensor:
-    """Order by decreasing density, ties by decreasing coordinates (as scikit-learn)."""
-    order = torch.arange(positions.shape[0], device=positions.device)
-    keys = [positions[:, j] for j in reversed(range(positions.shape[1]))] + [density]
-    for key in keys:  # stable sorts, least significant key first
-        order = order[torch.sort(key[order], descending=True, stable=True).indices]
-    return order
-
-
-def _merge_modes(modes: _Modes, radius: float) -> tuple[Tensor, Tensor]:
-    """Greedy merge of modes, strongest first: a mode within ``radius`` of a kept one joins it.
-
-    Returns the indices of the kept modes, strongest first, and for every mode
-    the index of the cluster it joined (-1 for modes with zero density: seeds
-    that saw no data).
-    """
-    cluster_of_mode = torch.full(
-        (modes.positions.shape[0],), -1, dtype=torch.long, device=modes.positions.device
-    )
-    order = _strongest_first(modes.positions, modes.density)
-    remaining = order[modes.density[order] > 0]
-    kept: list[Tensor] = []
-    while remaining.numel():
-        top = remaining[0]
-        near = (modes.positions[remaining] - modes.positions[top]).square().sum(1) <= radius**2
-        cluster_of_mode[remaining[near]] = len(kept)
-        kept.append(top)
-        remaining = remaining[~near]
-    return torch.stack(kept), cluster_of_mode
-
-
-def _nearest(X: Tensor, centres: Tensor, memory_budget: int) -> tuple[Tensor, Tensor]:
-    """Index of, and squared distance to, the nearest centre of each row of ``X``."""
-    rows = rows_per_chunk(centres.shape[0], X.shape[1], X.element_size(), memory_budget)
-    best = [sq_distances(X[s : s + rows], centres).min(1) for s in range(0, X.shape[0], rows)]
-    return torch.cat([b.indices for b in best]), torch.cat([b.values for b in best])
-
-
-def _bin_seeds(
-    X: Tensor, weights: Tensor | None, bin_size: float, min_bin_freq: float
-) -> tuple[Tensor, Tensor]:
-    """Seeds at the centres of the grid cells of side ``bin_size`` holding enough (weighted) points.
-
-    Returns the seeds and, for each row of ``X``, the index of its seed (-1 when
-    its cell holds too few points). The grid is anchored at the origin of the
-    input coordinates, as scikit-learn's ``get_bin_seeds``.
-    """
-    cells = torch.round(X.double() / bin_size).long()  # (n, d)
-    cell_ids, cell_of_point = torch.unique(cells, dim=0, return_inverse=True)
-    freq = torch.zeros(cell_ids.shape[0], dtype=torch.float64, device=X.device)
-    freq.index_add_(
-        0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double()
-    )
-    keep = freq >= min_bin_freq
-    seed_of_cell = torch.cumsum(keep.long(), 0) - 1
-    seed_of_cell[~keep] = -1
-    seeds = (cell_ids[keep].double() * bin_size).to(X.dtype)
-    return seeds, seed_of_cell[cell_of_point]
 
 
 class MeanShift(ClusterMixin, BaseEstimator):
@@ -534,15 +306,15 @@ class MeanShift(ClusterMixin, BaseEstimator):
         start = X_c if seeds_c is None else seeds_c
         history = [to_numpy(start + origin)] if self.record_history else None
         on_step = self._step_hook(origin, bandwidth, history)
-        settings = _LoopSettings(
+        settings = LoopSettings(
             engine, self.max_iter, self._stop(X_c, bandwidth), self.memory_budget, on_step
         )
         if self.algorithm == "grid":
-            modes, seed_of_point, engine = _binned(X_c, w_fit, bandwidth, kernel, settings)
+            modes, seed_of_point, engine = binned(X_c, w_fit, bandwidth, kernel, settings)
         elif seeds_c is None:
-            modes = _blur(X_c, w_fit, bandwidth, kernel, settings)
+            modes = blur(X_c, w_fit, bandwidth, kernel, settings)
         else:
-            modes = _climb(seeds_c, X_c, w_fit, bandwidth, kernel, settings)
+            modes = climb(seeds_c, X_c, w_fit, bandwidth, kernel, settings)
         if not modes.converged:
             warnings.warn(
                 f"MeanShift did not converge in max_iter={self.max_iter} steps; raise max_iter or tol.",
@@ -553,7 +325,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
             raise ValueError(
                 f"No seed has any data within bandwidth={bandwidth:g}; use other seeds or a larger bandwidth."
             )
-        kept, cluster_of_mode = _merge_modes(modes, bandwidth)
+        kept, cluster_of_mode = merge_modes(modes, bandwidth)
         centres_c = modes.positions[kept]  # (k, d)
 
         labels = self._labels(X_t, origin, centres_c, bandwidth, cluster_of_mode, seed_of_point, taking_part)
@@ -628,7 +400,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
                 raise ValueError(f"seeds have {seeds.shape[1]} features but X has {X.shape[1]}")
             return seeds - origin, torch.full((n,), -1, device=X.device)
         if self.bin_seeding:
-            seeds, seed_of_point = _bin_seeds(X, w, bandwidth, self.min_bin_freq)
+            seeds, seed_of_point = bin_seeds(X, w, bandwidth, self.min_bin_freq)
             if seeds.shape[0] == 0:
                 raise ValueError(
                     f"no grid cell holds min_bin_freq={self.min_bin_freq} points; "
@@ -648,7 +420,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
         taking_part: Tensor | None,
     ) -> Tensor:
         """The cluster of each row of ``X``: through its mode where it has one, else the nearest centre."""
-        nearest, sq_dist = _nearest(X - origin, centres_c, self.memory_budget)  # (n,), (n,)
+        nearest, sq_dist = nearest_centre(X - origin, centres_c, self.memory_budget)  # (n,), (n,)
         if not self.cluster_all:
             nearest = torch.where(sq_dist <= bandwidth**2, nearest, -1)
         if self.assign_labels == "nearest":
@@ -675,7 +447,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         X_t = self._validate_X(X, reset=False)
         centres = torch.as_tensor(self.cluster_centers_, device=X_t.device, dtype=X_t.dtype)
-        return to_numpy(_nearest(X_t, centres, self.memory_budget)[0])
+        return to_numpy(nearest_centre(X_t, centres, self.memory_budget)[0])
 
 
 def mean_shift(X: Any, *, sample_weight: Any = None, **params: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,257 @@
+"""The loops of mean shift: they own the buffers and the convergence tests.
+
+The middle of the three layers: `shiftkit._shift` takes one step with no
+checks; the loops here repeat it until the points converge (blurring, standard,
+binned), then merge the modes into centres; `MeanShift` validates input and
+stores what they found. Coordinates here are centred on the data's mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from shiftkit._shift import select_engine, shift_tensors
+from shiftkit._shift._dense import rows_per_chunk, sq_distances
+from shiftkit._shift._grid import aggregate_cells
+from shiftkit.kernels import Kernel
+
+# Side of the bins of algorithm='grid', in bandwidths (MeanShift++ bins at one bandwidth).
+GRID_BIN_SIZE = 0.5
+
+OnStep = Callable[[int, Tensor, float, int], None]  # (iteration, positions, largest move, n still moving)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """What a `MeanShift` ``callback`` receives after every step.
+
+    Attributes
+    ----------
+    iteration : int
+        1 after the first step.
+    positions : ndarray of shape (n_moving_points, n_features)
+        Where the moving points are now, in the input's coordinates: the data
+        itself (blurring) or the seeds (standard).
+    largest_move : float
+        The longest step any point took in this iteration.
+    n_moving : int
+        Points that have not converged yet (their step exceeded ``tol * bandwidth``).
+    bandwidth : float
+    """
+
+    iteration: int
+    positions: np.ndarray
+    largest_move: float
+    n_moving: int
+    bandwidth: float
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What the loops need besides the data: engine, stopping rule, memory budget, step hook."""
+
+    engine: str
+    max_iter: int
+    stop: float  # a point has converged when its step is at most this long
+    memory_budget: int
+    on_step: OnStep | None = None
+
+
+@dataclass
+class Modes:
+    """Where the moving points ended: positions, densities, iterations used."""
+
+    positions: Tensor  # (m, d), centred coordinates
+    density: Tensor  # (m,)
+    n_iter: int
+    converged: bool
+
+
+def blur(
+    X: Tensor,
+    weights: Tensor | None,
+    bandwidth: float,
+    kernel: Kernel,
+    settings: LoopSettings,
+) -> Modes:
+    """Blurring mean shift: every point moves to the weighted mean of the *moved* data.
+
+    Stops when no point moves more than ``settings.stop`` in a step, or when the
+    points have collapsed into groups tighter than that (Carreira-Perpinan's
+    stopping rule for Gaussian blurring mean shift, 2006): from then on a
+    collapsed cluster only drifts, as one body, towards the others, and
+    blurring on would merge clusters one after the other until one is left.
+    """
+    Y = X
+    density = X.new_zeros(X.shape[0])
+    n_iter, converged = 0, False
+    while n_iter < settings.max_iter:
+        Y_new, density = shift_tensors(
+            Y, Y, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
+        )
+        moves = (Y_new - Y).square().sum(1)  # (n,), squared
+        largest_move = float(moves.max().sqrt())
+        Y = Y_new
+        n_iter += 1
+        if settings.on_step is not None:
+            n_moving = int((moves > (settings.stop) ** 2).sum())
+            settings.on_step(n_iter, Y, largest_move, n_moving)
+        if largest_move <= settings.stop or collapsed(Y, bandwidth, settings.stop):
+            converged = True
+            break
+    return Modes(Y, density, n_iter, converged)
+
+
+def collapsed(Y: Tensor, bandwidth: float, tightness: float) -> bool:
+    """Whether the points have collapsed into tight groups.
+
+    Groups are the grid cells of side ``bandwidth / 2``: each must lie within
+    ``tightness`` of its mean, and at least 90% of the points must share their
+    cell with another (a point alone in its cell has not collapsed with
+    anything; in sparse or high-dimensional data, before clusters form, most
+    points are alone).
+    """
+    means, counts, cell = aggregate_cells(Y, Y.new_ones(Y.shape[0]), bandwidth / 2)
+    grouped = float((counts[cell] >= 2).sum())
+    return grouped >= 0.9 * Y.shape[0] and float((Y - means[cell]).square().sum(1).max()) <= tightness**2
+
+
+def climb(
+    seeds: Tensor,
+    X: Tensor,
+    weights: Tensor | None,
+    bandwidth: float,
+    kernel: Kernel,
+    settings: LoopSettings,
+) -> Modes:
+    """Standard mean shift: seeds climb the kernel density of the fixed data ``X``.
+
+    A seed stops when its step is at most ``settings.stop`` (or when it has no
+    data within the kernel's support); stopped seeds cost nothing afterwards.
+    """
+    Y = seeds.clone()
+    density = seeds.new_zeros(seeds.shape[0])
+    active = torch.arange(seeds.shape[0], device=seeds.device)
+    n_iter = 0
+    while active.numel() and n_iter < settings.max_iter:
+        y_i = Y[active]  # (a, d)
+        y_new, dens = shift_tensors(
+            y_i, X, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
+        )
+        moves = (y_new - y_i).square().sum(1)  # (a,), squared
+        Y[active] = y_new
+        density[active] = dens
+        n_iter += 1
+        if settings.on_step is not None:
+            settings.on_step(n_iter, Y, float(moves.max().sqrt()), int((moves > (settings.stop) ** 2).sum()))
+        active = active[(moves > (settings.stop) ** 2) & (dens > 0)]
+    return Modes(Y, density, n_iter, active.numel() == 0)
+
+
+def binned(
+    X: Tensor,
+    weights: Tensor | None,
+    bandwidth: float,
+    kernel: Kernel,
+    settings: LoopSettings,
+) -> tuple[Modes, Tensor, str]:
+    """Binned blurring mean shift (after MeanShift++, Jang & Jiang, CVPR 2021).
+
+    Before every step the points are binned on a grid of side ``GRID_BIN_SIZE *
+    bandwidth`` and each occupied bin becomes one point at the weighted mean of
+    its points, weighted by their total; the bins then take one blurring step
+    over each other, and every point moves with its bin. Points that share a bin
+    move together from then on, so after the first step the work is over
+    occupied bins, not points. Returns the modes (one per final bin), the bin of
+    every point, and the engine of the steps (chosen for the bins when
+    ``settings.engine`` is ``'auto'``).
+    """
+    w = X.new_ones(X.shape[0]) if weights is None else weights
+    bin_size = GRID_BIN_SIZE * bandwidth
+    C, W, bin_of_point = aggregate_cells(X, w, bin_size)  # (k, d), (k,), (n,)
+    engine = settings.engine if settings.engine != "auto" else select_engine(C, C, bandwidth, kernel)
+    n_iter, converged = 0, False
+    while n_iter < settings.max_iter:
+        C_new, _ = shift_tensors(
+            C, C, bandwidth, kernel, W, engine=engine, memory_budget=settings.memory_budget
+        )
+        moves = (C_new - C).square().sum(1)  # (k,), squared
+        largest_move = float(moves.max().sqrt())
+        moving = moves > (settings.stop) ** 2  # (k,)
+        C, W, regroup = aggregate_cells(C_new, W, bin_size)
+        n_iter += 1
+        if settings.on_step is not None:
+            settings.on_step(n_iter, C[regroup][bin_of_point], largest_move, int(moving[bin_of_point].sum()))
+        bin_of_point = regroup[bin_of_point]
+        if largest_move <= settings.stop:
+            converged = True
+            break
+    _, density = shift_tensors(
+        C, C, bandwidth, kernel, W, engine=engine, memory_budget=settings.memory_budget
+    )
+    return Modes(C, density, n_iter, converged), bin_of_point, engine
+
+
+def strongest_first(positions: Tensor, density: Tensor) -> Tensor:
+    """Order by decreasing density, ties by decreasing coordinates (as scikit-learn)."""
+    order = torch.arange(positions.shape[0], device=positions.device)
+    keys = [positions[:, j] for j in reversed(range(positions.shape[1]))] + [density]
+    for key in keys:  # stable sorts, least significant key first
+        order = order[torch.sort(key[order], descending=True, stable=True).indices]
+    return order
+
+
+def merge_modes(modes: Modes, radius: float) -> tuple[Tensor, Tensor]:
+    """Greedy merge of modes, strongest first: a mode within ``radius`` of a kept one joins it.
+
+    Returns the indices of the kept modes, strongest first, and for every mode
+    the index of the cluster it joined (-1 for modes with zero density: seeds
+    that saw no data).
+    """
+    cluster_of_mode = torch.full(
+        (modes.positions.shape[0],), -1, dtype=torch.long, device=modes.positions.device
+    )
+    order = strongest_first(modes.positions, modes.density)
+    remaining = order[modes.density[order] > 0]
+    kept: list[Tensor] = []
+    while remaining.numel():
+        top = remaining[0]
+        near = (modes.positions[remaining] - modes.positions[top]).square().sum(1) <= radius**2
+        cluster_of_mode[remaining[near]] = len(kept)
+        kept.append(top)
+        remaining = remaining[~near]
+    return torch.stack(kept), cluster_of_mode
+
+
+def nearest_centre(X: Tensor, centres: Tensor, memory_budget: int) -> tuple[Tensor, Tensor]:
+    """Index of, and squared distance to, the nearest centre of each row of ``X``."""
+    rows = rows_per_chunk(centres.shape[0], X.shape[1], X.element_size(), memory_budget)
+    best = [sq_distances(X[s : s + rows], centres).min(1) for s in range(0, X.shape[0], rows)]
+    return torch.cat([b.indices for b in best]), torch.cat([b.values for b in best])
+
+
+def bin_seeds(
+    X: Tensor, weights: Tensor | None, bin_size: float, min_bin_freq: float
+) -> tuple[Tensor, Tensor]:
+    """Seeds at the centres of the grid cells of side ``bin_size`` holding enough (weighted) points.
+
+    Returns the seeds and, for each row of ``X``, the index of its seed (-1 when
+    its cell holds too few points). The grid is anchored at the origin of the
+    input coordinates, as scikit-learn's ``get_bin_seeds``.
+    """
+    cells = torch.round(X.double() / bin_size).long()  # (n, d)
+    cell_ids, cell_of_point = torch.unique(cells, dim=0, return_inverse=True)
+    freq = torch.zeros(cell_ids.shape[0], dtype=torch.float64, device=X.device)
+    freq.index_add_(
+        0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double()
+    )
+    keep = freq >= min_bin_freq
+    seed_of_cell = torch.cumsum(keep.long(), 0) - 1
+    seed_of_cell[~keep] = -1
+    seeds = (cell_ids[keep].double() * bin_size).to(X.dtype)
+    return seeds, seed_of_cell[cell_of_point]
