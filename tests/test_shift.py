@@ -275,3 +275,28 @@ def test_knn_backends_agree(rng, monkeypatch):
     assert _knn.backend() == "sklearn"
     b = _knn.shift_knn(X, X, 2.5, k, None, 2**20, neighbours=20)
     torch.testing.assert_close(a[0], b[0], rtol=1e-6, atol=1e-6)
+
+
+def test_knn_index_is_not_reused_for_new_data_at_a_freed_address():
+    # The allocator hands a freed block to the next tensor of the same size; an index
+    # cached by address would answer for the old data (it did: errors of 2.7 units).
+    from shiftkit._shift import _knn
+
+    k = get_kernel("flat")
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        X = torch.randn(2000, 10, generator=gen, dtype=torch.float64)
+        got = _knn.shift_knn(X, X, 3.0, k, None, 2**22, neighbours=10)
+        ref = plain_shift(X, X, 3.0, "flat")
+        torch.testing.assert_close(got[0], ref[0], rtol=1e-9, atol=1e-9)
+        del X, got
+
+
+def test_knn_index_follows_in_place_changes():
+    from shiftkit._shift import _knn
+
+    X = torch.randn(300, 10, dtype=torch.float64)
+    _knn.shift_knn(X, X, 3.0, get_kernel("flat"), None, 2**20, neighbours=10)
+    X.mul_(0.5)
+    got = _knn.shift_knn(X, X, 3.0, get_kernel("flat"), None, 2**20, neighbours=10)
+    torch.testing.assert_close(got[0], plain_shift(X, X, 3.0, "flat")[0], rtol=1e-9, atol=1e-9)

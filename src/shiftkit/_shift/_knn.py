@@ -24,6 +24,7 @@ otherwise (blurring moves the data every step).
 
 from __future__ import annotations
 
+import weakref
 from functools import cache
 from typing import Any
 
@@ -89,9 +90,16 @@ _cached: dict[str, Any] = {}
 
 
 def _index_for(X: Tensor) -> _Index:
-    key = (X.data_ptr(), tuple(X.shape), X._version, X.dtype, X.device)
-    if _cached.get("key") != key:
-        _cached["key"], _cached["index"] = key, _Index(X.detach().cpu().numpy())
+    """The index of ``X``, reused while ``X`` is the same live tensor, unchanged since it was built.
+
+    A weak reference, not the memory address: a freed tensor's memory is soon
+    handed to a new tensor of the same shape, and an address key would then
+    return the old data's index.
+    """
+    ref, version = _cached.get("tensor"), _cached.get("version")
+    if ref is None or ref() is not X or version != X._version:
+        _cached["index"] = _Index(X.detach().cpu().numpy())
+        _cached["tensor"], _cached["version"] = weakref.ref(X), X._version
     return _cached["index"]
 
 
