@@ -22,6 +22,7 @@ __all__ = [
     "check_finite",
     "check_non_numeric_columns",
     "check_weights",
+    "from_checked_numpy",
     "resolve_device",
     "resolve_dtype",
     "to_numpy",
@@ -130,9 +131,16 @@ def as_tensor(
     check_non_numeric_columns(X, name)
     array = check_array(X, dtype=[np.float64, np.float32], input_name=name, ensure_all_finite=False)
     check_finite(array, name)
+    return from_checked_numpy(array, dtype=dtype, device=device)
+
+
+def from_checked_numpy(array: np.ndarray, *, dtype: Any, device: Any) -> Tensor:
+    """A validated 2-D numpy array as a tensor of ``dtype`` on ``device`` (None: the default device)."""
     if not array.flags.writeable:  # torch cannot wrap read-only memory
         array = array.copy()
-    return torch.from_numpy(np.ascontiguousarray(array)).to(device=resolve_device(device), dtype=dtype)
+    return torch.from_numpy(np.ascontiguousarray(array)).to(
+        device=resolve_device(device), dtype=resolve_dtype(dtype)
+    )
 
 
 def check_weights(

@@ -58,6 +58,12 @@ def to_2d(X: Any, *others: Any) -> list[np.ndarray | None]:
     return [None if A is None else pca.transform(A) for A in arrays]
 
 
+def _mark_centres(ax: Axes, C: np.ndarray) -> None:
+    """Each centre a big black X with a small magenta x on it, as in the lesson."""
+    ax.plot(C[:, 0], C[:, 1], markersize=10, marker="x", color="k", mew=5, linestyle="none")
+    ax.plot(C[:, 0], C[:, 1], markersize=5, marker="x", color="m", mew=2, linestyle="none")
+
+
 def plot_data(
     X: Any,
     labels: Any = None,
@@ -100,8 +106,7 @@ def plot_data(
         cmap = plt.get_cmap("tab10" if lab.max(initial=0) < 10 else "tab20")
         ax.scatter(P[~noise, 0], P[~noise, 1], s=s, c=cmap(lab[~noise] % cmap.N))
     if C is not None:
-        ax.plot(C[:, 0], C[:, 1], markersize=10, marker="x", color="k", mew=5, linestyle="none")
-        ax.plot(C[:, 0], C[:, 1], markersize=5, marker="x", color="m", mew=2, linestyle="none")
+        _mark_centres(ax, C)
     if title:
         ax.set_title(title)
     return ax
@@ -187,9 +192,7 @@ def plot_density(
     Z = density.reshape(resolution, resolution).T.numpy()  # rows follow y
     ax = _new_axes(ax)
     ax.contourf(gx.numpy(), gy.numpy(), Z, levels=20, cmap="viridis")
-    M = np.asarray(modes, dtype=np.float64).reshape(-1, 2)
-    ax.plot(M[:, 0], M[:, 1], markersize=10, marker="x", color="k", mew=5, linestyle="none")
-    ax.plot(M[:, 0], M[:, 1], markersize=5, marker="x", color="m", mew=2, linestyle="none")
+    _mark_centres(ax, np.asarray(modes, dtype=np.float64).reshape(-1, 2))
     ax.set_title(f"{kern.name} density, bandwidth {h:g}")
     return ax
 

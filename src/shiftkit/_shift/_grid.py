@@ -112,9 +112,12 @@ class CellIndex(_Grid):
         return torch.where(found, pos, -1)
 
 
-def grid_fits(X: Tensor, cell_size: float) -> bool:
-    """Whether the grid over ``X`` with cells of ``cell_size`` can be numbered in 62 bits."""
-    span = (X.amax(0) - X.amin(0)) / cell_size + 4
+def grid_fits(X: Tensor, cell_size: float, Y: Tensor | None = None) -> bool:
+    """Whether the grid over ``X`` and queries ``Y`` with cells of ``cell_size`` fits 62-bit cell numbers."""
+    lo, hi = X.amin(0), X.amax(0)
+    if Y is not None:
+        lo, hi = torch.minimum(lo, Y.amin(0)), torch.maximum(hi, Y.amax(0))
+    span = (hi - lo) / cell_size + 4
     return bool(torch.log2(span.double()).sum() < 62)
 
 
@@ -158,7 +161,7 @@ def shift_grid(
     radius = support_of(kernel, bandwidth)
     if X.shape[1] > MAX_FEATURES:
         raise ValueError(f"the grid engine takes at most {MAX_FEATURES} features, got {X.shape[1]}")
-    if not grid_fits(torch.cat([X, Y]), radius):
+    if not grid_fits(X, radius, Y):
         raise ValueError("the grid engine cannot number the cells of data this wide against the bandwidth")
     index = CellIndex(X, weights, radius)
     m, d = Y.shape

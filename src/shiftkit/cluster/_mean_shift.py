@@ -30,7 +30,7 @@ from shiftkit._array import (
     check_finite,
     check_non_numeric_columns,
     check_weights,
-    resolve_device,
+    from_checked_numpy,
     resolve_dtype,
     to_numpy,
 )
@@ -262,11 +262,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
         check_non_numeric_columns(X)
         array = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False)
         check_finite(array)
-        if not array.flags.writeable:  # torch cannot wrap read-only memory
-            array = array.copy()
-        return torch.from_numpy(np.ascontiguousarray(array)).to(
-            device=resolve_device(self.device), dtype=dtype
-        )
+        return from_checked_numpy(array, dtype=dtype, device=self.device)
 
     # -- fitting ------------------------------------------------------------
 
@@ -295,7 +291,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
         X_fit = X_t if taking_part is None else X_t[taking_part]
         w_fit = None if w is None or bool((w == 1).all()) else w[taking_part]
 
-        bandwidth = self._bandwidth_for(X_fit, w_fit)
+        bandwidth = self._bandwidth_for(X_fit, w_fit, kernel)
         origin = X_fit.mean(0) if w_fit is None else (w_fit @ X_fit) / w_fit.sum()
         X_c = X_fit - origin  # (n_fit, d)
         seeds_c, seed_of_point = self._seeds_for(X_fit, w_fit, bandwidth, origin)
@@ -367,7 +363,7 @@ class MeanShift(ClusterMixin, BaseEstimator):
 
         return on_step
 
-    def _bandwidth_for(self, X: Tensor, w: Tensor | None) -> float:
+    def _bandwidth_for(self, X: Tensor, w: Tensor | None, kernel: Kernel) -> float:
         if self.bandwidth is not None and not isinstance(self.bandwidth, str):
             return check_bandwidth(self.bandwidth)
         if X.shape[0] < 2:
@@ -375,7 +371,6 @@ class MeanShift(ClusterMixin, BaseEstimator):
                 f"estimating the bandwidth needs at least 2 samples, got n_samples = {X.shape[0]}; "
                 "pass bandwidth=..."
             )
-        kernel = get_kernel(self.kernel)
         name = kernel.name if is_builtin(kernel, kernel.name) else "gaussian"
         bandwidth = select_bandwidth(X, self.bandwidth or "auto", kernel=name, sample_weight=w)
         if bandwidth == 0:  # most samples coincide: fall back to the gaps between distinct ones
