@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 from sklearn.cluster import estimate_bandwidth as sk_estimate_bandwidth
+from sklearn.neighbors import NearestNeighbors
 
 from shiftkit import estimate_bandwidth
-from shiftkit.bandwidth import mean_gap_to_distinct
+from shiftkit.bandwidth import local_bandwidth, mean_gap_to_distinct
 from shiftkit.datasets import make_blobs
 
 
@@ -83,10 +84,28 @@ def test_every_rule_honours_integer_weights_as_repetition(rule, rng):
     assert a == pytest.approx(b, rel=1e-9)
 
 
-def test_auto_is_the_smaller_of_knn_and_scott(lesson_blobs):
+def test_auto_is_the_local_scale(lesson_blobs):
     X = lesson_blobs[0]
-    assert select_bandwidth(X) == pytest.approx(min(select_bandwidth(X, "knn"), select_bandwidth(X, "scott")))
+    tenth = NearestNeighbors(n_neighbors=11).fit(X).kneighbors(X)[0][:, 10].mean()
+    assert select_bandwidth(X) == pytest.approx(tenth, rel=1e-6)
     assert select_bandwidth(X, "sklearn") == pytest.approx(estimate_bandwidth(X))
+
+
+def test_local_bandwidth_shrinks_at_the_density_rate_beyond_its_reference_size(rng):
+    X = rng.normal(size=(4000, 2))
+    full = local_bandwidth(X, reference_size=4000)
+    part = local_bandwidth(X, reference_size=1000, random_state=1)
+    tenth = NearestNeighbors(n_neighbors=11).fit(X).kneighbors(X)[0][:, 10].mean()
+    assert full == pytest.approx(tenth, rel=1e-6)
+    # a fixed neighbour count would shrink by 4^(1/2) = 2; the density rate by 4^(1/6) = 1.26
+    assert part < full * 4 ** (1 / 2) / 4 ** (1 / 6) * 1.15
+    assert part > full * 4 ** (1 / 2) / 4 ** (1 / 6) * 0.85
+
+
+def test_local_bandwidth_of_repeated_values_is_the_gap_to_distinct_ones():
+    X = np.repeat([[0.0], [1.0], [3.0]], 10, axis=0)
+    assert local_bandwidth(X, n_neighbors=5) == pytest.approx(mean_gap_to_distinct(X))
+    assert local_bandwidth(np.ones((5, 2))) == 0.0
 
 
 def test_compact_kernels_get_the_radius_of_the_same_spread(lesson_blobs):

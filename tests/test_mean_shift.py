@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import shiftkit.cluster._loops as loops_module
-from shiftkit import MeanShift, mean_shift
+from shiftkit import MeanShift, mean_shift, select_bandwidth
 from shiftkit.datasets import make_blobs
 from shiftkit.kernels import KERNELS
 
@@ -154,13 +154,18 @@ def test_dtype_float32_and_float64_agree(lesson_blobs):
 
 def test_standard_mode_stops_paying_for_converged_seeds(lesson_blobs, monkeypatch):
     sizes = []
-    real = loops_module.shift_tensors
+    real = loops_module.steps_over
 
-    def spy(Y, *args, **kwargs):
-        sizes.append(Y.shape[0])
-        return real(Y, *args, **kwargs)
+    def spy(*args, **kwargs):
+        step = real(*args, **kwargs)
 
-    monkeypatch.setattr(loops_module, "shift_tensors", spy)
+        def counted(Y):
+            sizes.append(Y.shape[0])
+            return step(Y)
+
+        return counted
+
+    monkeypatch.setattr(loops_module, "steps_over", spy)
     X, _, _ = lesson_blobs
     ms = MeanShift(bandwidth=2.5, algorithm="standard").fit(X)
     assert sizes[0] == len(X)
@@ -173,9 +178,10 @@ def test_sample_weight_equals_repetition(lesson_blobs):
     X, _, _ = lesson_blobs
     X = X[::5].astype(np.float64)
     w = np.random.default_rng(0).integers(0, 4, size=len(X))
+    bandwidth = select_bandwidth(X, "knn", sample_weight=w)
     for algorithm in ("blurring", "standard"):
-        a = MeanShift(algorithm=algorithm, dtype="float64").fit(X, sample_weight=w)
-        b = MeanShift(algorithm=algorithm, dtype="float64").fit(np.repeat(X, w, axis=0))
+        a = MeanShift(bandwidth=bandwidth, algorithm=algorithm, dtype="float64").fit(X, sample_weight=w)
+        b = MeanShift(bandwidth=bandwidth, algorithm=algorithm, dtype="float64").fit(np.repeat(X, w, axis=0))
         assert a.bandwidth_ == pytest.approx(b.bandwidth_)
         np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-6)
         np.testing.assert_allclose(a.cluster_densities_, b.cluster_densities_, rtol=1e-6)
@@ -259,7 +265,12 @@ def test_small_memory_budget_gives_the_same_result(lesson_blobs):
         ([[1.0], [2.0]], {"bandwidth": [1.0]}, TypeError, "bandwidth must be a real number"),
         ([[1.0], [2.0]], {"kernel": "cosine"}, ValueError, "unknown kernel 'cosine'"),
         ([[1.0], [2.0]], {"algorithm": "fast"}, ValueError, "algorithm must be one of"),
-        ([[1.0], [2.0]], {"seeds": [[1.0]]}, ValueError, "algorithm='standard' only"),
+        (
+            [[1.0], [2.0]],
+            {"seeds": [[1.0]], "algorithm": "blurring"},
+            ValueError,
+            "algorithm='standard' only",
+        ),
         (
             [[1.0], [2.0]],
             {"algorithm": "standard", "seeds": [[1.0, 2.0]]},

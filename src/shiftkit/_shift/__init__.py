@@ -19,7 +19,7 @@ from typing import Any
 from torch import Tensor
 
 from shiftkit._array import as_tensor, check_bandwidth, check_weights
-from shiftkit._shift import _cuda, _fused
+from shiftkit._shift import _cuda, _fused, _grid
 from shiftkit._shift._attention import attention_is_accurate, shift_attention
 from shiftkit._shift._dense import shift_dense
 from shiftkit._shift._grid import grid_pays, shift_grid, support_of
@@ -27,7 +27,7 @@ from shiftkit._shift._knn import backend as knn_backend
 from shiftkit._shift._knn import shift_knn
 from shiftkit.kernels import Kernel, get_kernel, is_builtin
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "ENGINES", "select_engine", "shift", "shift_tensors"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "ENGINES", "select_engine", "shift", "shift_tensors", "steps_over"]
 
 # Bytes of temporary memory one shift step may use (the chunks of the dense engine).
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
@@ -49,6 +49,8 @@ FUSED_MAX_FEATURES = {"gaussian": 8, "compact": 1024}
 # Below this many (query, data) pairs a step is fast whatever the engine, and
 # the grid's index is not worth building.
 GRID_MIN_PAIRS = 200_000_000
+# With fixed data (standard mean shift, `steps_over`) the index is built once, not every step.
+GRID_MIN_PAIRS_FIXED_DATA = 20_000_000
 # Compact kernels go to the knn engine (with faiss) only in high dimension on
 # large data: measured, it is 10x the fused engine at d = 128 and 50,000 points,
 # but in 16-D it loses up to 300,000 points (bench_engines.py, bench_scale.py).
@@ -56,7 +58,7 @@ KNN_MIN_FEATURES = 64
 KNN_MIN_POINTS = 50_000
 
 
-def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str:
+def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, *, fixed_data: bool = False) -> str:
     """The engine `shift` uses with ``engine='auto'``.
 
     For large steps (``GRID_MIN_PAIRS``) in low dimension, where a query's
@@ -75,7 +77,8 @@ def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str
     gaussian = is_builtin(kernel, "gaussian")
     kind = "gaussian" if gaussian else "compact"
     builtin = gaussian or (kernel.compact and is_builtin(kernel, kernel.name))
-    if builtin and Y.shape[0] * X.shape[0] >= GRID_MIN_PAIRS and grid_pays(X, support_of(kernel, bandwidth)):
+    min_pairs = GRID_MIN_PAIRS_FIXED_DATA if fixed_data else GRID_MIN_PAIRS
+    if builtin and Y.shape[0] * X.shape[0] >= min_pairs and grid_pays(X, support_of(kernel, bandwidth)):
         return "grid"
     if (
         kernel.compact
@@ -92,6 +95,30 @@ def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel) -> str
     if Y.device.type == "cuda" and _cuda.supports(Y, X, kernel):
         return "numba_cuda"
     return "dense"
+
+
+def steps_over(
+    X: Tensor,
+    bandwidth: float,
+    kernel: Kernel,
+    weights: Tensor | None = None,
+    *,
+    engine: str = "auto",
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """``step(Y) -> (Y_new, density)`` over data that stay fixed for many steps (standard mean shift).
+
+    What an engine can build once for fixed data is built here, once: the
+    grid engine's cell index (sorting a million points costs more than a step
+    of a few hundred queries). Queries must lie within the data's bounding box
+    (mean shift keeps them there).
+    """
+    if engine == "grid":
+        index = _grid.prepare(X, weights, bandwidth, kernel)
+        return lambda Y: shift_grid(Y, X, bandwidth, kernel, weights, memory_budget, index=index)
+    return lambda Y: shift_tensors(
+        Y, X, bandwidth, kernel, weights, engine=engine, memory_budget=memory_budget
+    )
 
 
 def shift_tensors(

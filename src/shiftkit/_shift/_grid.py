@@ -102,14 +102,20 @@ class CellIndex(_Grid):
         self.weights = None if weights is None else weights[order]
 
     def neighbour_cells(self, Y: Tensor) -> Tensor:
-        """Index of each occupied cell among the 3^d around each query (-1 where empty); (m, 3^d)."""
+        """Index of each occupied cell among the 3^d around each query (-1 where empty); (m, 3^d).
+
+        One offset at a time, so that the temporaries are (m, d), not (m, 3^d, d).
+        """
         offsets = _offsets(Y.shape[1], Y.device)  # (3^d, d)
-        nb = torch.floor(Y / self.cell_size).long()[:, None, :] + offsets[None]  # (m, 3^d, d)
-        inside = ((nb >= self.lo) & (nb <= self.hi)).all(-1)  # (m, 3^d)
-        keys = self.keys(nb)  # (m, 3^d)
-        pos = torch.searchsorted(self.occupied, keys).clamp_max_(self.occupied.numel() - 1)
-        found = inside & (self.occupied[pos] == keys)
-        return torch.where(found, pos, -1)
+        home = torch.floor(Y / self.cell_size).long()  # (m, d)
+        out = torch.empty((Y.shape[0], offsets.shape[0]), dtype=torch.long, device=Y.device)
+        for o, offset in enumerate(offsets):
+            nb = home + offset  # (m, d)
+            inside = ((nb >= self.lo) & (nb <= self.hi)).all(1)  # (m,)
+            keys = self.keys(nb)  # (m,)
+            pos = torch.searchsorted(self.occupied, keys).clamp_max_(self.occupied.numel() - 1)
+            out[:, o] = torch.where(inside & (self.occupied[pos] == keys), pos, -1)
+        return out
 
 
 def grid_fits(X: Tensor, cell_size: float, Y: Tensor | None = None) -> bool:
@@ -156,20 +162,34 @@ def shift_grid(
     memory_budget: int,
     *,
     compiled: bool = True,
+    index: CellIndex | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """One mean-shift step over the neighbouring cells only; see the module docstring."""
-    radius = support_of(kernel, bandwidth)
-    if X.shape[1] > MAX_FEATURES:
-        raise ValueError(f"the grid engine takes at most {MAX_FEATURES} features, got {X.shape[1]}")
-    if not grid_fits(X, radius, Y):
-        raise ValueError("the grid engine cannot number the cells of data this wide against the bandwidth")
-    index = CellIndex(X, weights, radius)
+    """One mean-shift step over the neighbouring cells only; see the module docstring.
+
+    ``index``: the `CellIndex` of ``X`` and ``weights`` with cells of the
+    kernel's support (`prepare`), when the data stay fixed over many steps.
+    """
+    if index is None:
+        index = prepare(X, weights, bandwidth, kernel, Y)
     m, d = Y.shape
+    if compiled and _fused.supports(Y, index.X, kernel):
+        # the neighbour cells of a chunk of queries, and their lookup temporaries, fit the budget
+        rows = max(1, memory_budget // ((3**d + 4 * d + 4) * 8))
+        parts = [
+            _fused.run(
+                Y[s : s + rows],
+                index.X,
+                bandwidth,
+                kernel,
+                index.weights,
+                (index.starts, index.counts, index.neighbour_cells(Y[s : s + rows])),
+            )
+            for s in range(0, m, rows)
+        ]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     Y_new = torch.empty_like(Y)
     density = Y.new_zeros(m)
     cells = index.neighbour_cells(Y)  # (m, 3^d)
-    if compiled and _fused.supports(Y, index.X, kernel):
-        return _fused.run(Y, index.X, bandwidth, kernel, index.weights, (index.starts, index.counts, cells))
     per_query = torch.where(cells >= 0, index.counts[cells.clamp_min(0)], 0).sum(1)  # (m,)
     bounds = _chunk_bounds(per_query, max(1, memory_budget // _BYTES_PER_PAIR))
     for start, stop in bounds:
@@ -186,6 +206,18 @@ def shift_grid(
         Y_new[start:stop] = weighted_means(num, den, y_i)
         density[start:stop] = den
     return Y_new, density
+
+
+def prepare(
+    X: Tensor, weights: Tensor | None, bandwidth: float, kernel: Kernel, Y: Tensor | None = None
+) -> CellIndex:
+    """The cell index of the data for steps of this kernel and bandwidth (queries ``Y`` inside its box)."""
+    radius = support_of(kernel, bandwidth)
+    if X.shape[1] > MAX_FEATURES:
+        raise ValueError(f"the grid engine takes at most {MAX_FEATURES} features, got {X.shape[1]}")
+    if not grid_fits(X, radius, Y):
+        raise ValueError("the grid engine cannot number the cells of data this wide against the bandwidth")
+    return CellIndex(X, weights, radius)
 
 
 def _chunk_bounds(per_query: Tensor, max_pairs: int) -> list[tuple[int, int]]:

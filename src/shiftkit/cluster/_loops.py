@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from shiftkit._shift import select_engine, shift_tensors
+from shiftkit._shift import select_engine, shift_tensors, steps_over
 from shiftkit._shift._dense import rows_per_chunk, sq_distances
 from shiftkit._shift._grid import aggregate_cells
 from shiftkit.kernels import Kernel
@@ -60,6 +60,7 @@ class LoopSettings:
     stop: float  # a point has converged when its step is at most this long
     memory_budget: int
     on_step: OnStep | None = None
+    extrapolate: bool = False  # standard mean shift: jump along steadily shrinking steps (`climb`)
 
 
 @dataclass
@@ -133,24 +134,55 @@ def climb(
 
     A seed stops when its step is at most ``settings.stop`` (or when it has no
     data within the kernel's support); stopped seeds cost nothing afterwards.
+
+    With ``settings.extrapolate``, every `EXTRAPOLATE_EVERY` steps a seed whose
+    steps keep their direction and shrink by a steady ratio ``r`` (mean shift
+    converges linearly, at ``r ~ 1 - h^2 / sigma^2`` near a mode of spread
+    sigma: hundreds of steps when the bandwidth is small) jumps to the limit of
+    that geometric series, ``r / (1 - r)`` steps ahead; ordinary steps follow,
+    and only they decide convergence.
     """
     Y = seeds.clone()
     density = seeds.new_zeros(seeds.shape[0])
     active = torch.arange(seeds.shape[0], device=seeds.device)
+    previous = torch.zeros_like(Y)  # each active seed's last step
     n_iter = 0
+    step = steps_over(
+        X, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
+    )
     while active.numel() and n_iter < settings.max_iter:
         y_i = Y[active]  # (a, d)
-        y_new, dens = shift_tensors(
-            y_i, X, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
-        )
-        moves = (y_new - y_i).square().sum(1)  # (a,), squared
+        y_new, dens = step(y_i)
+        move = y_new - y_i  # (a, d)
+        moves = move.square().sum(1)  # (a,), squared
+        n_iter += 1
+        if settings.extrapolate and n_iter % EXTRAPOLATE_EVERY == 0:
+            y_new = y_new + _geometric_jump(move, previous[active])
         Y[active] = y_new
         density[active] = dens
-        n_iter += 1
+        previous[active] = move
         if settings.on_step is not None:
             settings.on_step(n_iter, Y, float(moves.max().sqrt()), int((moves > (settings.stop) ** 2).sum()))
         active = active[(moves > (settings.stop) ** 2) & (dens > 0)]
     return Modes(Y, density, n_iter, active.numel() == 0)
+
+
+# How often `climb` may extrapolate, and the steadiness it asks of the steps before it does.
+EXTRAPOLATE_EVERY = 4
+_STEADY_COSINE = 0.99
+_STEADY_RATIO = (0.5, 0.995)
+
+
+def _geometric_jump(move: Tensor, previous: Tensor) -> Tensor:
+    """For steps shrinking by a steady ratio r in a steady direction, the rest of the series:
+    ``move * r / (1 - r)``; zero elsewhere. (a, d)."""
+    dot = (move * previous).sum(1)  # (a,)
+    prev_sq = previous.square().sum(1)
+    ratio = dot / prev_sq.clamp_min(torch.finfo(move.dtype).tiny)
+    cosine = dot / (prev_sq * move.square().sum(1)).sqrt().clamp_min(torch.finfo(move.dtype).tiny)
+    steady = (cosine > _STEADY_COSINE) & (ratio > _STEADY_RATIO[0]) & (ratio < _STEADY_RATIO[1])
+    factor = torch.where(steady, ratio / (1 - ratio), 0.0)  # (a,)
+    return move * factor[:, None]
 
 
 def binned(

@@ -21,27 +21,27 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from shiftkit._array import (
     as_tensor,
     check_bandwidth,
-    check_finite,
-    check_non_numeric_columns,
     check_weights,
-    from_checked_numpy,
-    resolve_dtype,
     to_numpy,
 )
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET, ENGINES, select_engine
+from shiftkit._shift._grid import MAX_FEATURES as GRID_MAX_FEATURES
+from shiftkit._shift._grid import aggregate_cells, grid_fits
 from shiftkit.bandwidth import (
     BANDWIDTH_RULES,
     gaussian_equivalent_radius,
     mean_gap_to_distinct,
     select_bandwidth,
 )
+from shiftkit.cluster._base import TensorInputMixin, check_min_cluster_size, check_prominence
 from shiftkit.cluster._loops import (
+    GRID_BIN_SIZE,
     LoopSettings,
     OnStep,
     StepInfo,
@@ -52,15 +52,24 @@ from shiftkit.cluster._loops import (
     merge_modes,
     nearest_centre,
 )
+from shiftkit.cluster._saddles import DensityGraph, density_graph, hill_climb, merge_through_saddles
 from shiftkit.kernels import Kernel, get_kernel, is_builtin
 
 __all__ = ["MeanShift", "StepInfo", "mean_shift"]
 
-ALGORITHMS = ("blurring", "standard", "grid")
+ALGORITHMS = ("auto", "blurring", "standard", "grid")
 ASSIGN_LABELS = ("mode", "nearest")
+MERGES = ("auto", "radius", "saddles")
+# Neighbours per point in the graph through which merge='saddles' follows the density.
+SADDLE_NEIGHBOURS = 20
+# algorithm='auto' bins (algorithm='grid') from this many points in at most GRID_MAX_FEATURES
+# dimensions, when the bins hold at least BINNED_MIN_PER_BIN points on average (measured with
+# benchmarks/bench_scale.py): below that, exact blurring is fast enough.
+BINNED_MIN_POINTS = 50_000
+BINNED_MIN_PER_BIN = 4.0
 
 
-class MeanShift(ClusterMixin, BaseEstimator):
+class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     """Mean shift clustering, exact, on CPU or GPU; the number of clusters is found, not given.
 
     Each point (blurring) or seed (standard) moves to the kernel-weighted mean of
@@ -177,12 +186,15 @@ class MeanShift(ClusterMixin, BaseEstimator):
         *,
         bandwidth: float | str | None = None,
         kernel: str = "gaussian",
-        algorithm: str = "blurring",
+        algorithm: str = "auto",
         seeds: Any = None,
         bin_seeding: bool = False,
         min_bin_freq: float = 1,
         assign_labels: str = "mode",
         cluster_all: bool = True,
+        merge: str = "auto",
+        prominence: float | None = None,
+        min_cluster_size: float = 0.01,
         max_iter: int = 300,
         tol: float = 1e-3,
         engine: str = "auto",
@@ -201,6 +213,9 @@ class MeanShift(ClusterMixin, BaseEstimator):
         self.min_bin_freq = min_bin_freq
         self.assign_labels = assign_labels
         self.cluster_all = cluster_all
+        self.merge = merge
+        self.prominence = prominence
+        self.min_cluster_size = min_cluster_size
         self.max_iter = max_iter
         self.tol = tol
         self.engine = engine
@@ -217,8 +232,12 @@ class MeanShift(ClusterMixin, BaseEstimator):
         kernel = get_kernel(self.kernel)
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
-        if self.algorithm != "standard" and (self.seeds is not None or self.bin_seeding):
+        if self.algorithm not in ("standard", "auto") and (self.seeds is not None or self.bin_seeding):
             raise ValueError("seeds and bin_seeding apply to algorithm='standard' only")
+        if self.merge not in MERGES:
+            raise ValueError(f"merge must be one of {MERGES}, got {self.merge!r}")
+        check_prominence(self.prominence)
+        check_min_cluster_size(self.min_cluster_size)
         if self.assign_labels not in ASSIGN_LABELS:
             raise ValueError(f"assign_labels must be one of {ASSIGN_LABELS}, got {self.assign_labels!r}")
         if self.engine != "auto" and self.engine not in ENGINES:
@@ -244,25 +263,6 @@ class MeanShift(ClusterMixin, BaseEstimator):
         elif self.bandwidth is not None:
             check_bandwidth(self.bandwidth)
         return kernel
-
-    def _validate_X(self, X: Any, *, reset: bool) -> Tensor:
-        dtype = resolve_dtype(self.dtype)
-        if isinstance(X, Tensor):
-            X_t = as_tensor(X, dtype=dtype, device=self.device)
-            if reset:
-                self.n_features_in_ = X_t.shape[1]
-                if hasattr(self, "feature_names_in_"):
-                    del self.feature_names_in_
-            elif X_t.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {X_t.shape[1]} features, but {type(self).__name__} "
-                    f"is expecting {self.n_features_in_} features as input."
-                )
-            return X_t
-        check_non_numeric_columns(X)
-        array = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False)
-        check_finite(array)
-        return from_checked_numpy(array, dtype=dtype, device=self.device)
 
     # -- fitting ------------------------------------------------------------
 
@@ -294,18 +294,32 @@ class MeanShift(ClusterMixin, BaseEstimator):
         bandwidth = self._bandwidth_for(X_fit, w_fit, kernel)
         origin = X_fit.mean(0) if w_fit is None else (w_fit @ X_fit) / w_fit.sum()
         X_c = X_fit - origin  # (n_fit, d)
-        seeds_c, seed_of_point = self._seeds_for(X_fit, w_fit, bandwidth, origin)
-        if self.engine != "auto" or self.algorithm == "grid":  # the grid algorithm chooses for its bins
+        merge = self._merge_for()
+        landscape = None
+        if merge == "saddles" and X_c.shape[0] > 1:
+            landscape = density_graph(
+                X_c, bandwidth, kernel, w_fit, n_neighbors=SADDLE_NEIGHBOURS, memory_budget=self.memory_budget
+            )
+        algorithm = self._algorithm_for(X_c, bandwidth, landscape)
+        seeds_c, seed_of_point = self._seeds_for(X_fit, w_fit, bandwidth, origin, algorithm, landscape)
+        if self.engine != "auto" or algorithm == "grid":  # the grid algorithm chooses for its bins
             engine = self.engine
         else:
-            engine = select_engine(X_c if seeds_c is None else seeds_c, X_c, bandwidth, kernel)
+            engine = select_engine(
+                X_c if seeds_c is None else seeds_c, X_c, bandwidth, kernel, fixed_data=seeds_c is not None
+            )
         start = X_c if seeds_c is None else seeds_c
         history = [to_numpy(start + origin)] if self.record_history else None
         on_step = self._step_hook(origin, bandwidth, history)
         settings = LoopSettings(
-            engine, self.max_iter, self._stop(X_c, bandwidth), self.memory_budget, on_step
+            engine,
+            self.max_iter,
+            self._stop(X_c, bandwidth),
+            self.memory_budget,
+            on_step,
+            extrapolate=landscape is not None and self.algorithm == "auto",  # graph-seeded: see climb
         )
-        if self.algorithm == "grid":
+        if algorithm == "grid":
             modes, seed_of_point, engine = binned(X_c, w_fit, bandwidth, kernel, settings)
         elif seeds_c is None:
             modes = blur(X_c, w_fit, bandwidth, kernel, settings)
@@ -323,12 +337,38 @@ class MeanShift(ClusterMixin, BaseEstimator):
             )
         kept, cluster_of_mode = merge_modes(modes, bandwidth)
         centres_c = modes.positions[kept]  # (k, d)
-
-        labels = self._labels(X_t, origin, centres_c, bandwidth, cluster_of_mode, seed_of_point, taking_part)
+        densities = modes.density[kept]
+        # the cluster of each point taking part, through the mode it (or its seed) reached; -1: none
+        fit_labels = torch.where(seed_of_point >= 0, cluster_of_mode[seed_of_point.clamp_min(0)], -1)
+        if landscape is not None:
+            basins = fit_labels  # seedless points: the basin of their nearest centre
+            if bool((basins < 0).any()):
+                nearest = nearest_centre(X_c, centres_c, self.memory_budget)[0]
+                basins = torch.where(basins >= 0, basins, nearest)
+            merged = merge_through_saddles(
+                basins,
+                landscape.log_density,
+                landscape.graph,
+                X_c,
+                prominence=self.prominence,
+                min_cluster_size=self.min_cluster_size,
+                weights=w_fit,
+            )
+            centres_c, densities = centres_c[merged.top_basins], densities[merged.top_basins]
+            fit_labels = torch.as_tensor(merged.labels, device=X_c.device)
+            self.prominence_ = merged.level
+            self.levels_, self.n_clusters_by_level_ = merged.levels, merged.counts
+        else:
+            for name in ("prominence_", "levels_", "n_clusters_by_level_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+        labels = self._labels(X_t, origin, centres_c, bandwidth, fit_labels, taking_part, self.assign_labels)
         self.cluster_centers_ = to_numpy(centres_c + origin)
-        self.cluster_densities_ = to_numpy(modes.density[kept])
+        self.cluster_densities_ = to_numpy(densities)
         self.labels_ = to_numpy(labels)
         self.bandwidth_ = bandwidth
+        self.algorithm_ = algorithm
+        self.merge_ = merge
         self.engine_ = engine
         self.n_iter_ = modes.n_iter
         if history is not None:
@@ -336,6 +376,27 @@ class MeanShift(ClusterMixin, BaseEstimator):
         elif hasattr(self, "history_"):
             del self.history_
         return self
+
+    def _merge_for(self) -> str:
+        """'saddles' when the bandwidth is the default rule's (None or 'auto') and merge='auto'."""
+        if self.merge != "auto":
+            return str(self.merge)
+        return "saddles" if self.bandwidth in (None, "auto") else "radius"
+
+    def _algorithm_for(self, X_c: Tensor, bandwidth: float, landscape: DensityGraph | None) -> str:
+        """The algorithm of ``algorithm='auto'``: standard with seeds (given, binned, or the modes of the
+        graph when merging through saddles); binned on large low-dimensional data whose bins hold several
+        points each; else blurring."""
+        if self.algorithm != "auto":
+            return str(self.algorithm)
+        if self.seeds is not None or self.bin_seeding or landscape is not None:
+            return "standard"
+        n, d = X_c.shape
+        if n >= BINNED_MIN_POINTS and d <= GRID_MAX_FEATURES and grid_fits(X_c, GRID_BIN_SIZE * bandwidth):
+            n_bins = aggregate_cells(X_c, X_c.new_ones(n), GRID_BIN_SIZE * bandwidth)[1].numel()
+            if n >= BINNED_MIN_PER_BIN * n_bins:
+                return "grid"
+        return "blurring"
 
     def _stop(self, X_c: Tensor, bandwidth: float) -> float:
         """The convergence step: ``tol * bandwidth``, but no finer than float rounding of the coordinates."""
@@ -382,13 +443,25 @@ class MeanShift(ClusterMixin, BaseEstimator):
         return bandwidth
 
     def _seeds_for(
-        self, X: Tensor, w: Tensor | None, bandwidth: float, origin: Tensor
+        self,
+        X: Tensor,
+        w: Tensor | None,
+        bandwidth: float,
+        origin: Tensor,
+        algorithm: str,
+        landscape: DensityGraph | None,
     ) -> tuple[Tensor | None, Tensor]:
         """Centred seeds (None for blurring) and the seed of each point (-1: none)."""
         n = X.shape[0]
         identity = torch.arange(n, device=X.device)
-        if self.algorithm != "standard":
+        if algorithm != "standard":
             return None, identity
+        if self.algorithm == "auto" and landscape is not None and self.seeds is None and not self.bin_seeding:
+            # one seed per mode of the graph, where every point climbs to its densest mutual neighbour:
+            # mean shift then moves them to the modes of the density, and a point goes where its seed goes
+            mode_of_point = hill_climb(landscape.log_density, landscape.graph)
+            peaks, seed_of_point = torch.unique(mode_of_point, return_inverse=True)
+            return X[peaks] - origin, seed_of_point
         if self.seeds is not None:
             seeds = as_tensor(self.seeds, name="seeds", dtype=X.dtype, device=X.device)
             if seeds.shape[1] != X.shape[1]:
@@ -410,22 +483,20 @@ class MeanShift(ClusterMixin, BaseEstimator):
         origin: Tensor,
         centres_c: Tensor,
         bandwidth: float,
-        cluster_of_mode: Tensor,
-        seed_of_point: Tensor,
+        fit_labels: Tensor,
         taking_part: Tensor | None,
+        assign: str,
     ) -> Tensor:
-        """The cluster of each row of ``X``: through its mode where it has one, else the nearest centre."""
+        """The cluster of each row of ``X``: ``fit_labels`` (one per row taking part, -1: none) where
+        ``assign='mode'`` gives one, else the nearest centre."""
         nearest, sq_dist = nearest_centre(X - origin, centres_c, self.memory_budget)  # (n,), (n,)
         if not self.cluster_all:
             nearest = torch.where(sq_dist <= bandwidth**2, nearest, -1)
-        if self.assign_labels == "nearest":
+        if assign == "nearest":
             return nearest
-        via_mode = torch.where(
-            seed_of_point >= 0, cluster_of_mode[seed_of_point.clamp_min(0)], -1
-        )  # (n_fit,)
         labels = nearest.clone()
         rows = torch.arange(X.shape[0], device=X.device) if taking_part is None else taking_part
-        labels[rows] = torch.where(via_mode >= 0, via_mode, nearest[rows])
+        labels[rows] = torch.where(fit_labels >= 0, fit_labels, nearest[rows])
         return labels
 
     def predict(self, X: Any) -> np.ndarray:

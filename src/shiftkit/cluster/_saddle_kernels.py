@@ -1,0 +1,71 @@
+"""numba loops of the saddle merge tree (imported only when they run; cached on disk)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def _root(parent: np.ndarray, x: int) -> int:
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:  # path compression
+        parent[x], x = root, parent[x]
+    return root
+
+
+@numba.njit(cache=True)
+def union_by_saddles(
+    a: np.ndarray, b: np.ndarray, level: np.ndarray, peak: np.ndarray, n_basins: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Join basins along edges ``(a, b)`` taken from the highest ``level`` down (elder rule).
+
+    When two components meet, the one whose top has the lower peak (ties: the
+    larger index) dies there: its top gets that saddle and the other top as elder.
+    """
+    parent = np.arange(n_basins)
+    top = np.arange(n_basins)
+    saddle = np.full(n_basins, -np.inf)
+    elder = np.full(n_basins, -1, np.int64)
+    for e in range(a.shape[0]):
+        ra, rb = _root(parent, a[e]), _root(parent, b[e])
+        if ra == rb:
+            continue
+        ta, tb = top[ra], top[rb]
+        if peak[ta] < peak[tb] or (peak[ta] == peak[tb] and ta > tb):
+            ra, rb, ta, tb = rb, ra, tb, ta
+        saddle[tb] = level[e]
+        elder[tb] = ta
+        parent[rb] = ra
+    return saddle, elder
+
+
+@numba.njit(cache=True)
+def merge_pass(
+    order: np.ndarray,
+    height: np.ndarray,
+    elder: np.ndarray,
+    size: np.ndarray,
+    threshold: float,
+    min_size: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge, in ``order``, each basin less than ``threshold`` above its saddle or under its ``min_size``.
+
+    Returns the basin each basin ends in, and the merged sizes (0 for merged basins).
+    """
+    merged = size.copy()
+    target = np.arange(size.shape[0])
+    for B in order:
+        E = elder[B]
+        if E < 0:
+            continue
+        if height[B] < threshold or merged[B] < min_size[B]:
+            E = _root(target, E)
+            merged[E] += merged[B]
+            merged[B] = 0.0
+            target[B] = E
+    for B in range(target.shape[0]):
+        target[B] = _root(target, B)
+    return target, merged

@@ -1,0 +1,371 @@
+"""Modes merged through their saddles, and the level of merging chosen from the data.
+
+The mode-seeking estimators end with many small basins of attraction (a basin:
+the points that climb to one mode of a density estimate). Most modes are
+noise. This module decides which modes are clusters, from two facts per mode:
+
+- its *peak* density ``p`` and the *saddle* ``s`` at which its basin first
+  joins the basin of a higher mode (its *elder*), along the edges of the
+  mutual k-nearest-neighbour graph (an edge's level is the lower density of its
+  two ends);
+- its *relative prominence* ``1 - s / p``: how far the density must fall
+  below the peak before the mode meets a higher one.
+
+At a level ``beta`` a mode stays a cluster when its relative prominence is at
+least ``beta`` (Quickshift++'s cluster cores, Jiang, Jang & Kpotufe, ICML 2018:
+a mode is a core when the component of its ``(1 - beta) p`` upper level set
+holds no higher mode); the others, and the clusters that end up with less than
+``min_cluster_size`` of the points, are merged into their elders. Processing the
+modes in the order in which they die (highest saddle first) makes one pass
+enough, and as the saddles do not depend on the level, sweeping ``beta``
+costs one such pass per level (the merge tree of ToMATo, Chazal et al. 2013).
+
+The level is chosen by the *lifetime* criterion (Leung, Zhang & Xu, 2000):
+over ``LEVELS`` (``beta`` log-spaced from 0.1 to 0.9), the number of clusters
+that stays the same over the longest stretch of ``log beta`` wins (one cluster
+only when nothing else is seen). Measured on the development battery
+(``benchmarks/bench_quality.py``), this is what lifts the default above any
+fixed level.
+
+Basins that the mutual graph leaves unconnected (a point whose neighbours do
+not count it among theirs) join the basin of their nearest point of higher
+density, at no saddle: they stay apart when they are large enough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from shiftkit._shift import shift_tensors
+from shiftkit.kernels import Kernel
+from shiftkit.neighbors import KNNGraph, NeighborIndex, knn_graph
+
+# The levels (relative prominence) swept to choose one; log-spaced. The lower ones only when
+# the main sweep finds a single cluster.
+LEVELS = np.geomspace(0.1, 0.9, 40)
+LOW_LEVELS = np.geomspace(0.01, 0.1, 20, endpoint=False)
+# Points a group cut off from the rest of the mutual graph needs to be a cluster (HDBSCAN's
+# default least cluster size).
+MIN_GAP_POINTS = 5
+
+
+@dataclass(frozen=True)
+class ModeTree:
+    """The merge tree of the basins: which basin joins which, at what saddle.
+
+    Attributes
+    ----------
+    peak : ndarray of shape (n_basins,)
+        Log density at each basin's highest point.
+    saddle : ndarray of shape (n_basins,)
+        Log density at which the basin joins its elder (-inf: it joins across a
+        gap, or it is the highest of all).
+    elder : ndarray of shape (n_basins,)
+        The basin it joins (-1 for the highest basin).
+    size : ndarray of shape (n_basins,)
+        Points (or weight) in each basin.
+    peak_point : ndarray of shape (n_basins,)
+        Index of each basin's highest point.
+    min_gap_size : float
+        The least size of a basin that joins across a gap to stay apart
+        (`MIN_GAP_POINTS`): two or three points off in a tail, cut off from the
+        mutual graph, are outliers, not a cluster, even where
+        ``min_cluster_size`` (a fraction) lets that few stand.
+    """
+
+    peak: np.ndarray
+    saddle: np.ndarray
+    elder: np.ndarray
+    size: np.ndarray
+    peak_point: np.ndarray
+    min_gap_size: float = 0.0
+
+    @property
+    def prominence(self) -> np.ndarray:
+        """Relative prominence ``1 - s / p`` of each basin (1 for those that join at no saddle)."""
+        with np.errstate(over="ignore"):
+            return -np.expm1(self.saddle - self.peak)
+
+
+@dataclass(frozen=True)
+class DensityGraph:
+    """The density at every point and the k-nearest-neighbour graph the modes are merged through."""
+
+    density: Tensor  # (n,)
+    graph: KNNGraph
+
+    @property
+    def log_density(self) -> Tensor:
+        return self.density.log()
+
+
+def density_graph(
+    X: Tensor,
+    bandwidth: float,
+    kernel: Kernel,
+    weights: Tensor | None,
+    *,
+    n_neighbors: int,
+    memory_budget: int,
+    index: NeighborIndex | None = None,
+) -> DensityGraph:
+    """The kernel density at every row of ``X`` (with shiftkit's engines), then the graph.
+
+    In that order: the density's temporaries are gone before the graph is built.
+    """
+    _, density = shift_tensors(X, X, bandwidth, kernel, weights, memory_budget=memory_budget)
+    k = min(n_neighbors, X.shape[0] - 1)
+    return DensityGraph(density, knn_graph(X, k, index=index, memory_budget=memory_budget))
+
+
+def hill_climb(log_density: Tensor, graph: KNNGraph, rows_per_chunk: int = 1 << 18) -> Tensor:
+    """The basin of every point: follow the densest mutual neighbour that is denser, to a mode.
+
+    Returns the mode (a point index) each point climbs to. Ties in density are
+    broken by index, so the climb always ends.
+    """
+    n = log_density.shape[0]
+    f = log_density
+    parent = torch.empty(n, dtype=torch.long, device=f.device)
+    for start in range(0, n, rows_per_chunk):  # chunks: the (rows, k) temporaries stay small
+        rows = slice(start, start + rows_per_chunk)
+        nb = graph.indices[rows]  # (r, k)
+        f_nb = torch.where(graph.mutual[rows], f[nb], -torch.inf)  # (r, k)
+        best = f_nb.argmax(1, keepdim=True)  # (r, 1)
+        f_best = f_nb.gather(1, best)[:, 0]
+        j = nb.gather(1, best)[:, 0].long()
+        own = torch.arange(start, start + j.shape[0], device=f.device)
+        f_own = f[rows]
+        higher = (f_best > f_own) | ((f_best == f_own) & (j < own))
+        parent[rows] = torch.where(higher, j, own)
+    while True:  # pointer jumping: log(depth) rounds
+        grand = parent[parent]
+        if bool((grand == parent).all()):
+            return parent
+        parent = grand
+
+
+def mode_tree(
+    basin_of_point: Tensor,
+    log_density: Tensor,
+    graph: KNNGraph,
+    X: Tensor,
+    weights: Tensor | None = None,
+) -> tuple[ModeTree, Tensor]:
+    """The merge tree of the basins ``basin_of_point`` (any labels) through the saddles of ``graph``.
+
+    Returns the tree and the basin index (0..n_basins-1) of every point.
+    """
+    from shiftkit.cluster._saddle_kernels import union_by_saddles
+
+    _, basin = torch.unique(basin_of_point, return_inverse=True)
+    basin_np = basin.cpu().numpy()
+    f = log_density.double().cpu().numpy()
+    nb = int(basin_np.max()) + 1
+    w = np.ones(len(f)) if weights is None else weights.double().cpu().numpy()
+    size = np.bincount(basin_np, weights=w, minlength=nb)
+    order = np.lexsort((np.arange(len(f)), -f))  # densest first, ties by index
+    peak_point = np.full(nb, -1)
+    first = np.unique(basin_np[order], return_index=True)[1]
+    peak_point[basin_np[order][first]] = order[first]
+    peak = f[peak_point]
+
+    a, b, level = _edges_between_basins(basin_np, f, graph)
+    by_level = np.argsort(-level, kind="stable")
+    saddle, elder = union_by_saddles(a[by_level], b[by_level], level[by_level], peak, nb)
+    _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
+    return ModeTree(peak, saddle, elder, size, peak_point, float(MIN_GAP_POINTS)), basin
+
+
+def _edges_between_basins(
+    basin: np.ndarray, f: np.ndarray, graph: KNNGraph, rows_per_chunk: int = 1 << 18
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mutual edges between different basins, once each: basins ``a < b`` and the edge's level.
+
+    An edge's level is the lower log density of its two ends. Chunked over rows,
+    so that only the edges between basins (a small share) are ever held whole.
+    """
+    idx = graph.indices.cpu().numpy()
+    mutual = graph.mutual.cpu().numpy()
+    parts = []
+    for start in range(0, len(f), rows_per_chunk):
+        rows = slice(start, start + rows_per_chunk)
+        nb = basin[idx[rows]]  # (r, k)
+        i, col = np.nonzero(mutual[rows] & (basin[rows, None] < nb))
+        j = idx[rows][i, col]
+        i += start
+        parts.append((basin[i], basin[j], np.minimum(f[i], f[j])))
+    return tuple(np.concatenate(p) for p in zip(*parts))  # type: ignore[return-value]
+
+
+def _join_across_gaps(
+    saddle: np.ndarray,
+    elder: np.ndarray,
+    peak: np.ndarray,
+    peak_point: np.ndarray,
+    basin: np.ndarray,
+    f: np.ndarray,
+    graph: KNNGraph,
+    X: Tensor,
+) -> None:
+    """Give each top of a mutual-graph component but the highest an elder: its nearest denser point's basin.
+
+    Looked for among the peak's k nearest neighbours first, then among all
+    points. The saddle stays -inf: such a basin is never merged for lack of
+    prominence, only for lack of size.
+    """
+    tops = np.flatnonzero(elder < 0)
+    highest = tops[np.argmax(peak[tops])] if len(tops) else -1
+    rank = np.empty(len(f), np.int64)
+    rank[np.lexsort((np.arange(len(f)), -f))] = np.arange(len(f))
+    idx = graph.indices.cpu().numpy()
+    far = []
+    for top in tops:
+        if top == highest:
+            continue
+        p = peak_point[top]
+        denser = idx[p][rank[idx[p]] < rank[p]]
+        if len(denser):
+            elder[top] = basin[denser[0]]
+        else:
+            far.append(top)
+    if far:
+        points = torch.as_tensor(peak_point[far], device=X.device)
+        rank_t = torch.as_tensor(rank, device=X.device)
+        for top, p in zip(far, points):
+            sq = (X - X[p]).square().sum(1)  # (n,)
+            sq = torch.where(rank_t < rank_t[p], sq, torch.inf)
+            elder[top] = basin[int(sq.argmin())]
+
+
+def merge_at_level(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """The basin each basin merges into at relative prominence ``level``, and the merged sizes.
+
+    A basin merges into its elder when its prominence is below ``level`` or
+    its merged size is below ``min_size`` (``tree.min_gap_size`` for one
+    joined across a gap).
+    """
+    from shiftkit.cluster._saddle_kernels import merge_pass
+
+    threshold = -np.log1p(-level)  # prominence >= level  <=>  peak - saddle >= -log(1 - level)
+    order = np.lexsort((tree.peak, -tree.saddle))  # the order in which basins die: highest saddle first
+    across_gap = (tree.elder >= 0) & ~np.isfinite(tree.saddle)
+    least = np.where(across_gap, max(min_size, tree.min_gap_size), min_size)  # (n_basins,)
+    return merge_pass(order, tree.peak - tree.saddle, tree.elder, tree.size, threshold, least)
+
+
+def _n_clusters(merged_sizes: np.ndarray, min_size: float) -> int:
+    """Clusters left after a merge pass: basins that kept a size of at least ``min_size`` (and above 0)."""
+    return int(((merged_sizes > 0) & (merged_sizes >= min_size)).sum())
+
+
+def _longest_lived(counts: np.ndarray) -> int | None:
+    """Index of the middle of the longest run of equal counts of at least 2 (ties: the later run)."""
+    best: tuple[float, int] | None = None
+    start = 0
+    for stop in range(1, len(counts) + 1):
+        if stop == len(counts) or counts[stop] != counts[start]:
+            # the levels are log-spaced: a run's lifetime is its number of steps (half a step at the ends)
+            span = stop - start - 0.5 * (start == 0) - 0.5 * (stop == len(counts))
+            if counts[start] >= 2 and (best is None or span >= best[0]):
+                best = (span, (start + stop - 1) // 2)
+            start = stop
+    return None if best is None else best[1]
+
+
+def choose_level(tree: ModeTree, min_size: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """The level of the longest-lived number of clusters (see the module docstring).
+
+    Sweeps `LEVELS`; if no level there gives two clusters, the lower
+    `LOW_LEVELS` too, so that one cluster is the answer only when no level down
+    to 0.01 separates two. Returns the level, the levels swept and the number
+    of clusters at each.
+    """
+
+    def counts_at(levels: np.ndarray) -> np.ndarray:
+        return np.array([_n_clusters(merge_at_level(tree, b, min_size)[1], min_size) for b in levels])
+
+    counts = counts_at(LEVELS)
+    best = _longest_lived(counts)
+    if best is not None:
+        return float(LEVELS[best]), LEVELS, counts
+    low = counts_at(LOW_LEVELS)
+    levels, counts = np.concatenate([LOW_LEVELS, LEVELS]), np.concatenate([low, counts])
+    best = _longest_lived(low)
+    return float(LEVELS[0] if best is None else LOW_LEVELS[best]), levels, counts
+
+
+def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cluster (0..k-1, highest peak first) of every basin at ``level``; each cluster's top basin."""
+    target, _ = merge_at_level(tree, level, min_size)
+    tops = np.unique(target)
+    tops = tops[np.argsort(-tree.peak[tops], kind="stable")]
+    cluster_of_top = np.full(len(target), -1)
+    cluster_of_top[tops] = np.arange(len(tops))
+    return cluster_of_top[target], tops
+
+
+@dataclass(frozen=True)
+class SaddleMerge:
+    """What `merge_through_saddles` decided.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n_points,)
+        Cluster of each point, 0 for the cluster of the highest peak.
+    top_basins : ndarray of shape (n_clusters,)
+        The basin label (as given) at the top of each cluster.
+    peak_points : ndarray of shape (n_clusters,)
+        The densest point of each cluster.
+    level : float
+        The relative prominence used.
+    levels, counts : ndarray
+        The levels swept and the clusters at each (just the one given when fixed).
+    """
+
+    labels: np.ndarray
+    top_basins: np.ndarray
+    peak_points: np.ndarray
+    level: float
+    levels: np.ndarray
+    counts: np.ndarray
+
+
+def merge_through_saddles(
+    basin_of_point: Tensor,
+    log_density: Tensor,
+    graph: KNNGraph,
+    X: Tensor,
+    *,
+    prominence: float | None,
+    min_cluster_size: float,
+    weights: Tensor | None = None,
+) -> SaddleMerge:
+    """Merge the basins ``basin_of_point`` into clusters; ``prominence=None`` chooses the level.
+
+    ``min_cluster_size`` is a fraction of the points (or total weight) when
+    below 1, else a number of points.
+    """
+    tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights)
+    total = float(tree.size.sum())
+    min_size = min_cluster_size * total if min_cluster_size < 1 else float(min_cluster_size)
+    if prominence is None:
+        level, levels, counts = choose_level(tree, min_size)
+    else:
+        level = float(prominence)
+        levels = np.array([level])
+        counts = np.array([_n_clusters(merge_at_level(tree, level, min_size)[1], min_size)])
+    cluster_of_basin, tops = clusters_of(tree, level, min_size)
+    basin_labels = torch.unique(basin_of_point).cpu().numpy()
+    return SaddleMerge(
+        cluster_of_basin[basin.cpu().numpy()],
+        basin_labels[tops],
+        tree.peak_point[tops],
+        level,
+        levels,
+        counts,
+    )

@@ -1,0 +1,30 @@
+"""Neighbour indexes and the k-nearest-neighbour graph, for every estimator that needs them.
+
+One protocol (``fit``, ``kneighbors``) and several indexes: `GridIndex` (exact,
+few features, CPU), `ExactIndex` (exact brute force in torch, any device),
+`TreeIndex` (scikit-learn's trees), `FaissIndex` (optional, HNSW for large
+data). `make_index` picks one; `knn_graph` builds the graph of a fitted set.
+"""
+
+from shiftkit.neighbors._graph import KNNGraph, knn_graph
+from shiftkit.neighbors._indexes import (
+    ExactIndex,
+    FaissIndex,
+    GridIndex,
+    NeighborIndex,
+    TreeIndex,
+    faiss_available,
+    make_index,
+)
+
+__all__ = [
+    "ExactIndex",
+    "FaissIndex",
+    "GridIndex",
+    "KNNGraph",
+    "NeighborIndex",
+    "TreeIndex",
+    "faiss_available",
+    "knn_graph",
+    "make_index",
+]

@@ -1,0 +1,70 @@
+"""The k-nearest-neighbour graph of a data set, and which of its edges are mutual."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from shiftkit.neighbors._indexes import DEFAULT_MEMORY_BUDGET, NeighborIndex, make_index
+
+
+@dataclass(frozen=True)
+class KNNGraph:
+    """Each row's ``k`` nearest other rows, nearest first.
+
+    Attributes
+    ----------
+    distances : Tensor of shape (n, k)
+    indices : Tensor of shape (n, k)
+    mutual : Tensor of shape (n, k), bool
+        ``mutual[i, a]``: row ``i`` is also among the ``k`` nearest of
+        ``indices[i, a]``. Mutual edges do not chain through sparse regions:
+        a point in a thin bridge between two clusters is rarely a mutual
+        neighbour of the points on either side.
+    """
+
+    distances: Tensor
+    indices: Tensor
+    mutual: Tensor
+
+    @property
+    def n_neighbors(self) -> int:
+        return int(self.indices.shape[1])
+
+
+def mutual_mask(indices: Tensor, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Tensor:
+    """``mask[i, a]``: ``i`` is among the neighbours of ``indices[i, a]``.
+
+    On the CPU a compiled loop; elsewhere torch, chunked to the memory budget.
+    """
+    if indices.device.type == "cpu":
+        from shiftkit.neighbors._grid_kernels import mutual_mask as compiled
+
+        return torch.from_numpy(compiled(indices.numpy()))
+    n, k = indices.shape
+    rows = max(1, memory_budget // (4 * k * k))
+    out = torch.empty((n, k), dtype=torch.bool, device=indices.device)
+    for start in range(0, n, rows):
+        block = indices[start : start + rows]  # (b, k)
+        own = torch.arange(start, start + block.shape[0], device=indices.device)
+        out[start : start + rows] = (indices[block] == own[:, None, None]).any(-1)  # (b, k, k) -> (b, k)
+    return out
+
+
+def knn_graph(
+    X: Tensor,
+    n_neighbors: int,
+    *,
+    index: NeighborIndex | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> KNNGraph:
+    """The ``n_neighbors``-nearest-neighbour graph of the rows of ``X`` (each row's own entry left out).
+
+    ``index`` is an index already fitted on ``X``; by default `make_index` builds one.
+    """
+    if index is None:
+        index = make_index(X, n_neighbors=n_neighbors + 1, memory_budget=memory_budget)
+    distances, indices = index.kneighbors(None, n_neighbors)
+    return KNNGraph(distances, indices, mutual_mask(indices, memory_budget))

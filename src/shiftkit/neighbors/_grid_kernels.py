@@ -1,0 +1,155 @@
+"""numba kernels of the grid index and the graph: exact k nearest neighbours over cells, mutual edges.
+
+Imported only when they run (``import shiftkit`` does not import numba);
+compiled on first use and cached on disk (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_CHUNK = 256  # queries per parallel task: scratch arrays are allocated once per task
+
+
+@numba.njit(cache=True)
+def _insert(best_sq: np.ndarray, best_idx: np.ndarray, sq: float, row: int) -> None:
+    """Insert ``(sq, row)`` into the ascending top-k lists (ties by row) if it belongs there."""
+    k = best_sq.shape[0]
+    if sq > best_sq[k - 1] or (sq == best_sq[k - 1] and row >= best_idx[k - 1] >= 0):
+        return
+    a = k - 1
+    while a > 0 and (best_sq[a - 1] > sq or (best_sq[a - 1] == sq and best_idx[a - 1] > row)):
+        best_sq[a] = best_sq[a - 1]
+        best_idx[a] = best_idx[a - 1]
+        a -= 1
+    best_sq[a] = sq
+    best_idx[a] = row
+
+
+@numba.njit(cache=True)
+def _search_one(
+    y: np.ndarray,
+    X: np.ndarray,
+    cell_keys: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    strides: np.ndarray,
+    cell_size: float,
+    skip: int,
+    best_sq: np.ndarray,
+    best_idx: np.ndarray,
+    home: np.ndarray,
+    offset: np.ndarray,
+) -> None:
+    """The k nearest rows of ``X`` to ``y`` (row ``skip`` left out): rings of cells outwards until no
+    unseen cell can hold a closer one."""
+    d = y.shape[0]
+    k = best_sq.shape[0]
+    best_sq[:] = np.inf
+    best_idx[:] = -1
+    margin = np.inf  # distance from the query to the border of its own cell
+    last_ring = 0  # beyond this ring there are no occupied cells
+    for j in range(d):
+        c = np.floor(y[j] / cell_size)
+        home[j] = np.int64(c)
+        margin = min(margin, y[j] - c * cell_size, (c + 1.0) * cell_size - y[j])
+        last_ring = max(last_ring, home[j] - lo[j], hi[j] - home[j])
+    margin = max(margin, 0.0)
+    ring = 0
+    while True:
+        side = 2 * ring + 1
+        for code in range(side**d):  # the cells at Chebyshev distance `ring` from the home cell
+            rest = code
+            on_shell = ring == 0
+            inside = True
+            key = np.int64(0)
+            for j in range(d):
+                offset[j] = rest % side - ring
+                rest //= side
+                on_shell = on_shell or offset[j] == ring or offset[j] == -ring
+                cj = home[j] + offset[j]
+                inside = inside and lo[j] <= cj <= hi[j]
+                key += (cj - lo[j]) * strides[j]
+            if not (on_shell and inside):
+                continue
+            pos = np.searchsorted(cell_keys, key)
+            if pos == cell_keys.shape[0] or cell_keys[pos] != key:
+                continue
+            for row in range(starts[pos], starts[pos] + counts[pos]):
+                if row == skip:
+                    continue
+                sq = 0.0
+                for j in range(d):
+                    diff = y[j] - X[row, j]
+                    sq += diff * diff
+                _insert(best_sq, best_idx, sq, row)
+        reach = ring * cell_size + margin  # every point closer than this has been seen
+        if (best_idx[k - 1] >= 0 and best_sq[k - 1] <= reach * reach) or ring >= last_ring:
+            return
+        ring += 1
+
+
+@numba.njit(cache=True, parallel=True)
+def knn_over_cells(
+    Y: np.ndarray,  # (m, d) queries
+    X: np.ndarray,  # (n, d) data sorted by cell
+    cell_keys: np.ndarray,  # (c,) sorted keys of the occupied cells
+    starts: np.ndarray,  # (c,) first row of each cell in X
+    counts: np.ndarray,  # (c,) rows in each cell
+    lo: np.ndarray,  # (d,) smallest cell coordinate
+    hi: np.ndarray,  # (d,) largest cell coordinate
+    strides: np.ndarray,  # (d,) of the linear cell key
+    cell_size: float,
+    order: np.ndarray,  # (n,) the original index of each sorted row
+    self_query: bool,  # Y is X itself: query q is row q, left out of its own neighbours
+    targets: np.ndarray,  # (m,) the output row of each query
+    out_dist: np.ndarray,  # (m, k) distances, ascending
+    out_idx: np.ndarray,  # (m, k) original indices (-1 where X has too few rows)
+) -> None:
+    m, d = Y.shape
+    k = out_idx.shape[1]
+    for task in numba.prange((m + _CHUNK - 1) // _CHUNK):
+        home = np.empty(d, np.int64)
+        offset = np.empty(d, np.int64)
+        best_sq = np.empty(k, np.float64)
+        best_idx = np.empty(k, np.int64)
+        for q in range(task * _CHUNK, min(m, (task + 1) * _CHUNK)):
+            skip = q if self_query else -1
+            _search_one(
+                Y[q],
+                X,
+                cell_keys,
+                starts,
+                counts,
+                lo,
+                hi,
+                strides,
+                cell_size,
+                skip,
+                best_sq,
+                best_idx,
+                home,
+                offset,
+            )
+            t = targets[q]
+            for a in range(k):
+                out_dist[t, a] = np.sqrt(best_sq[a])
+                out_idx[t, a] = order[best_idx[a]] if best_idx[a] >= 0 else -1
+
+
+@numba.njit(cache=True, parallel=True)
+def mutual_mask(indices: np.ndarray) -> np.ndarray:
+    """``mask[i, a]``: row ``i`` is among the neighbours of ``indices[i, a]``."""
+    n, k = indices.shape
+    mask = np.zeros((n, k), np.bool_)
+    for i in numba.prange(n):
+        for a in range(k):
+            j = indices[i, a]
+            for b in range(k):
+                if indices[j, b] == i:
+                    mask[i, a] = True
+                    break
+    return mask

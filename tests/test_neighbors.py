@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import NearestNeighbors
+
+from shiftkit.neighbors import (
+    ExactIndex,
+    FaissIndex,
+    GridIndex,
+    TreeIndex,
+    faiss_available,
+    knn_graph,
+    make_index,
+)
+from shiftkit.neighbors._graph import mutual_mask
+
+INDEXES = {
+    "grid": lambda: GridIndex(n_neighbors=8),
+    "exact": lambda: ExactIndex(memory_budget=2**16),  # small budget: many chunks
+    "tree": TreeIndex,
+    "faiss": FaissIndex,
+}
+
+
+def _data(d, rng, n=700):
+    X = rng.normal(size=(n, d)) * np.array([1.0, 50.0, 0.02])[:d]
+    X[:20] = X[20:40]  # exact duplicates
+    X[40:60, 0] = np.round(X[40:60, 0], 1)  # ties on one axis
+    return X
+
+
+@pytest.mark.parametrize("name", sorted(INDEXES))
+@pytest.mark.parametrize("d", [1, 2, 3])
+@pytest.mark.parametrize("k", [1, 7, 30])
+def test_kneighbors_agree_with_sklearn(name, d, k, rng):
+    if name == "faiss" and not faiss_available():
+        pytest.skip("faiss not installed")
+    X = _data(d, rng)
+    index = INDEXES[name]().fit(torch.from_numpy(X))
+    # the fitted rows, each one's own entry left out
+    dist, idx = index.kneighbors(None, k)
+    ref_dist, ref_idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors()
+    tol = 1e-3 if name == "faiss" else 1e-9  # faiss works in float32
+    np.testing.assert_allclose(dist.numpy(), ref_dist, rtol=tol, atol=tol)
+    assert (idx.numpy() != np.arange(len(X))[:, None]).all()
+    # new queries, some far outside the data
+    Y = rng.normal(size=(50, d)) * 30
+    dist, idx = index.kneighbors(torch.from_numpy(Y), k)
+    ref_dist, _ref_idx = NearestNeighbors(n_neighbors=k).fit(X).kneighbors(Y)
+    np.testing.assert_allclose(dist.numpy(), ref_dist, rtol=tol, atol=tol)
+    # the indices point at rows at those distances (ties may order differently)
+    np.testing.assert_allclose(
+        np.linalg.norm(X[idx.numpy()] - Y[:, None], axis=-1), ref_dist, rtol=tol, atol=tol
+    )
+
+
+def test_grid_index_of_one_repeated_point_and_too_many_neighbours():
+    X = torch.ones(10, 2, dtype=torch.float64)
+    dist, idx = GridIndex().fit(X).kneighbors(None, 9)
+    assert (dist == 0).all() and sorted(idx[0].tolist()) == list(range(1, 10))
+    with pytest.raises(ValueError, match="only 9 data rows"):
+        GridIndex().fit(X).kneighbors(None, 10)
+    with pytest.raises(ValueError, match="n_neighbors must be >= 1"):
+        ExactIndex().fit(X).kneighbors(X, 0)
+    with pytest.raises(ValueError, match="at most 3 features"):
+        GridIndex().fit(torch.zeros(5, 4))
+
+
+def test_make_index_chooses_the_grid_in_low_dimension_and_brute_force_above(rng):
+    assert isinstance(make_index(torch.from_numpy(rng.normal(size=(100, 2)))), GridIndex)
+    assert isinstance(make_index(torch.from_numpy(rng.normal(size=(100, 8)))), ExactIndex)
+    # cells too many to number: scikit-learn's trees instead
+    X = rng.normal(size=(100, 3))
+    X[0] = 1e300
+    assert isinstance(make_index(torch.from_numpy(X)), TreeIndex)
+
+
+def test_mutual_mask_compiled_and_torch_agree_with_the_definition(rng):
+    idx = torch.from_numpy(NearestNeighbors(n_neighbors=6).fit(rng.normal(size=(300, 2))).kneighbors()[1])
+    expected = np.array([[i in set(idx[j].tolist()) for j in row.tolist()] for i, row in enumerate(idx)])
+    np.testing.assert_array_equal(mutual_mask(idx).numpy(), expected)
+    # the device path (torch, chunked), run on the CPU through a tiny budget
+    n, k = idx.shape
+    out = torch.empty((n, k), dtype=torch.bool)
+    for start in range(0, n, 7):
+        block = idx[start : start + 7]
+        own = torch.arange(start, start + block.shape[0])
+        out[start : start + 7] = (idx[block] == own[:, None, None]).any(-1)
+    np.testing.assert_array_equal(out.numpy(), expected)
+
+
+def test_knn_graph_is_symmetric_where_mutual(rng):
+    X = torch.from_numpy(rng.normal(size=(400, 2)))
+    graph = knn_graph(X, 10)
+    assert graph.indices.shape == (400, 10) and graph.n_neighbors == 10
+    edges = {(i, int(j)) for i in range(400) for j, m in zip(graph.indices[i], graph.mutual[i]) if m}
+    assert all((j, i) in edges for i, j in edges)
+    assert (graph.distances[:, 1:] >= graph.distances[:, :-1]).all()

@@ -1,0 +1,132 @@
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_blobs as sk_make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from shiftkit import MeanShift, QuickShift, quick_shift
+
+BATTERY = Path(__file__).resolve().parents[2] / "shared" / "data" / "clustering-dev"
+
+
+@parametrize_with_checks([QuickShift()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_lesson_blobs(lesson_blobs):
+    X, y, centroids = lesson_blobs
+    qs = QuickShift().fit(X)
+    assert qs.cluster_centers_.shape == (6, 2)
+    assert adjusted_rand_score(y, qs.labels_) > 0.99
+    # the centres are data points (to float32 rounding), the densest of each cluster, near the true centroids
+    assert (np.linalg.norm(X[:, None] - qs.cluster_centers_[None], axis=-1).min(0) < 1e-5).all()
+    assert (np.linalg.norm(centroids[:, None] - qs.cluster_centers_[None], axis=-1).min(1) < 1.5).all()
+    assert (np.diff(qs.cluster_densities_) <= 0).all()
+    np.testing.assert_allclose(qs.density_[qs.labels_ == 0].max(), qs.cluster_densities_[0])
+    assert qs.n_clusters_by_level_.shape == qs.levels_.shape
+    _centres, labels = quick_shift(X)
+    np.testing.assert_array_equal(labels, qs.labels_)
+
+
+def test_twenty_blobs_found_exactly():
+    X, y, C = sk_make_blobs(
+        10_000, centers=20, cluster_std=1.0, center_box=(-60, 60), random_state=3, return_centers=True
+    )
+    best = adjusted_rand_score(y, ((X[:, None] - C[None]) ** 2).sum(-1).argmin(1))  # the true centres: 0.988
+    for est in (QuickShift(), MeanShift()):
+        est.fit(X)
+        assert len(est.cluster_centers_) == 20
+        assert adjusted_rand_score(y, est.labels_) > best - 0.01
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_two_1d_blobs_twenty_sd_apart_are_two_clusters(estimator):
+    for seed, n in [(0, 200), (1, 2_000), (2, 20_000)]:
+        rng = np.random.default_rng(seed)
+        X = np.concatenate([rng.normal(0, 1, n // 2), rng.normal(20, 1, n // 2)])[:, None]
+        est = estimator().fit(X)
+        assert len(est.cluster_centers_) == 2
+        assert adjusted_rand_score(np.repeat([0, 1], n // 2), est.labels_) == 1.0
+
+
+def test_invariant_to_permutation_scale_and_offset(lesson_blobs):
+    X = lesson_blobs[0].astype(np.float64)[::3]
+    ref = QuickShift().fit(X).labels_
+    perm = np.random.default_rng(0).permutation(len(X))
+    assert adjusted_rand_score(ref[perm], QuickShift().fit(X[perm]).labels_) == 1.0
+    for scale, offset in [(1e-30, 0.0), (1e30, 0.0), (1.0, 1e9), (1e-3, -1e6)]:
+        labels = QuickShift().fit(X * scale + offset).labels_
+        assert adjusted_rand_score(ref, labels) == 1.0, (scale, offset)
+
+
+def test_fixed_prominence_and_min_cluster_size(lesson_blobs):
+    X = lesson_blobs[0]
+    strict = QuickShift(prominence=0.95).fit(X)
+    assert strict.prominence_ == 0.95 and strict.levels_.tolist() == [0.95]
+    assert len(strict.cluster_centers_) <= len(QuickShift(prominence=0.05).fit(X).cluster_centers_)
+    # a cluster must hold 300 of the 1,500 points: the six blobs of 250 merge into fewer
+    big = QuickShift(min_cluster_size=300).fit(X)
+    assert np.bincount(big.labels_).min() >= 300 and len(big.cluster_centers_) < 6
+
+
+def test_predict_gives_each_training_point_its_own_label(lesson_blobs):
+    X, _, _ = lesson_blobs
+    qs = QuickShift().fit(X)
+    np.testing.assert_array_equal(qs.predict(X), qs.labels_)
+    # a new point next to a training point of a cluster's core joins that cluster
+    core = int(np.argmax(qs.density_))
+    assert qs.predict(X[core : core + 1] + 1e-3)[0] == qs.labels_[core]
+
+
+def test_degenerate_inputs():
+    assert QuickShift().fit([[1.0, 2.0]]).labels_.tolist() == [0]
+    same = QuickShift().fit(np.ones((30, 2)))
+    assert same.labels_.tolist() == [0] * 30 and same.cluster_centers_.tolist() == [[1.0, 1.0]]
+    two = QuickShift().fit([[0.0], [10.0]])
+    assert len(two.labels_) == 2
+
+
+def test_tensor_input_stays_float32_and_matches_numpy(lesson_blobs):
+    X = lesson_blobs[0]
+    a = QuickShift().fit(torch.from_numpy(X))
+    b = QuickShift().fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert a.cluster_centers_.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_neighbors": 1}, "n_neighbors must be an integer >= 2"),
+        ({"n_neighbors": True}, "n_neighbors must be an integer >= 2"),
+        ({"bandwidth": -1.0}, "bandwidth must be > 0"),
+        ({"prominence": 1.0}, r"prominence must be None or a number in \(0, 1\)"),
+        ({"min_cluster_size": 1.5}, "min_cluster_size must be a fraction"),
+        ({"min_cluster_size": -1}, "min_cluster_size must be a fraction"),
+        ({"memory_budget": 0}, "memory_budget must be a positive number of bytes"),
+        ({"dtype": "float16"}, "dtype must be 'float32' or 'float64'"),
+    ],
+)
+def test_bad_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        QuickShift(**params).fit([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
+
+
+def _battery_set(name):
+    X = np.loadtxt(BATTERY / f"{name}.data.gz", ndmin=2)
+    with gzip.open(BATTERY / f"{name}.labels0.gz") as f:
+        y = np.loadtxt(f, dtype=int)
+    return (X - X.mean(0)) / X.std(0).mean(), y
+
+
+@pytest.mark.skipif(not BATTERY.is_dir(), reason="the development battery is not beside the project")
+@pytest.mark.parametrize("name", ["graves/ring", "wut/x1", "other/chameleon_t4_8k", "sipu/a2"])
+def test_a_quick_subset_of_the_battery(name):
+    X, y = _battery_set(name)
+    labels = QuickShift().fit(X).labels_
+    assert adjusted_rand_score(y[y > 0], labels[y > 0]) > 0.9
