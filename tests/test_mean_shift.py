@@ -13,7 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import shiftkit.cluster._loops as loops_module
-from shiftkit import MeanShift, mean_shift, select_bandwidth
+from shiftkit import MeanShift, mean_shift, select_bandwidth, shift
 from shiftkit.datasets import make_blobs
 from shiftkit.kernels import KERNELS
 
@@ -367,10 +367,10 @@ def test_quiet_unless_verbose(lesson_blobs, capsys):
     assert captured.out == "" and captured.err == ""
 
 
-def test_grid_algorithm_finds_the_lesson_clusters(lesson_blobs):
+def test_binned_algorithm_finds_the_lesson_clusters(lesson_blobs):
     X, y, _ = lesson_blobs
-    ms = MeanShift(bandwidth=2.5, algorithm="grid").fit(X)
-    exact = MeanShift(bandwidth=2.5).fit(X)
+    ms = MeanShift(bandwidth=2.5, algorithm="binned").fit(X)
+    exact = MeanShift(bandwidth=2.5, algorithm="standard").fit(X)
     assert len(ms.cluster_centers_) == 6
     assert adjusted_rand_score(y, ms.labels_) >= 0.99
     _same_partition(ms.labels_, exact.labels_)
@@ -379,26 +379,86 @@ def test_grid_algorithm_finds_the_lesson_clusters(lesson_blobs):
     )
 
 
-def test_grid_algorithm_history_and_weights(lesson_blobs):
+def test_grid_is_the_old_name_of_binned(lesson_blobs):
+    X = lesson_blobs[0]
+    with pytest.warns(FutureWarning, match="algorithm='grid' is now 'binned'"):
+        old = MeanShift(bandwidth=2.5, algorithm="grid").fit(X)
+    new = MeanShift(bandwidth=2.5, algorithm="binned").fit(X)
+    np.testing.assert_array_equal(old.labels_, new.labels_)
+    assert old.algorithm_ == "binned"
+
+
+def test_binned_algorithm_history_and_weights(lesson_blobs):
     X, _, _ = lesson_blobs
-    ms = MeanShift(bandwidth=2.5, algorithm="grid", record_history=True).fit(X)
-    assert len(ms.history_) == ms.n_iter_ + 1 and ms.history_[-1].shape == X.shape
+    ms = MeanShift(bandwidth=2.5, algorithm="binned", record_history=True).fit(X)
+    # the moving points are the seeds: the occupied cells of side bandwidth
+    n_cells = len(np.unique(np.round(X.astype(np.float64) / 2.5), axis=0))
+    assert len(ms.history_) == ms.n_iter_ + 1 and ms.history_[-1].shape == (n_cells, 2)
     w = np.random.default_rng(0).integers(0, 3, size=len(X))
-    a = MeanShift(bandwidth=2.5, algorithm="grid", dtype="float64").fit(X, sample_weight=w)
-    b = MeanShift(bandwidth=2.5, algorithm="grid", dtype="float64").fit(np.repeat(X, w, axis=0))
+    a = MeanShift(bandwidth=2.5, algorithm="binned", dtype="float64").fit(X, sample_weight=w)
+    b = MeanShift(bandwidth=2.5, algorithm="binned", dtype="float64").fit(np.repeat(X, w, axis=0))
     np.testing.assert_allclose(_sorted_rows(a.cluster_centers_), _sorted_rows(b.cluster_centers_), atol=1e-9)
 
 
 @pytest.mark.parametrize(
     "params",
     [
-        {"algorithm": "grid"},
+        {"algorithm": "binned"},
         {"algorithm": "standard", "bin_seeding": True, "kernel": "flat"},
     ],
-    ids=["grid", "standard-bins-flat"],
+    ids=["binned", "standard-bins-flat"],
 )
 def test_a_run_whose_n_by_n_matrix_could_not_fit_completes(params):
     # 300,000 points: an n x n float32 matrix would take 360 GB; this machine has 24.
     X, y, _ = make_blobs(n_clusters=10, n_samples=30_000, low=-150, high=150, random_state=2)
     ms = MeanShift(bandwidth=2.5, memory_budget=32 * 2**20, **params).fit(X)
     assert adjusted_rand_score(y, ms.labels_) > 0.95
+
+
+# -- the default: the local bandwidth, modes merged through saddles -------------------------
+
+
+def test_default_merges_modes_through_saddles(lesson_blobs):
+    X, y, _ = lesson_blobs
+    ms = MeanShift().fit(X)
+    assert ms.merge_ == "saddles" and ms.algorithm_ == "standard"
+    assert len(ms.cluster_centers_) == 6 and adjusted_rand_score(y, ms.labels_) > 0.99
+    assert 0 < ms.prominence_ < 1 and ms.n_clusters_by_level_.shape == ms.levels_.shape
+    # without the saddles the small bandwidth leaves many modes
+    radius = MeanShift(merge="radius").fit(X)
+    assert radius.merge_ == "radius" and len(radius.cluster_centers_) > 6
+    assert not hasattr(radius, "prominence_")
+    # a numeric bandwidth keeps scikit-learn's radius merging unless told otherwise
+    assert MeanShift(bandwidth=ms.bandwidth_).fit(X).merge_ == "radius"
+    merged = MeanShift(bandwidth=ms.bandwidth_, merge="saddles", prominence=0.5).fit(X)
+    assert merged.merge_ == "saddles" and merged.prominence_ == 0.5
+
+
+def test_default_centres_are_modes_of_the_density(lesson_blobs):
+    X = lesson_blobs[0].astype(np.float64)
+    ms = MeanShift(dtype="float64", tol=1e-6).fit(X)
+    # a mode is a fixed point of one mean-shift step
+    stepped, _ = shift(ms.cluster_centers_, X, ms.bandwidth_, "gaussian", dtype="float64")
+    np.testing.assert_allclose(stepped.numpy(), ms.cluster_centers_, atol=1e-4 * ms.bandwidth_)
+
+
+def test_auto_algorithm_bins_large_low_dimensional_data_with_a_wide_bandwidth():
+    X, y, _ = make_blobs(n_samples=10_000)  # the lesson's six blobs, 60,000 points
+    ms = MeanShift(bandwidth=2.5).fit(X)
+    assert ms.algorithm_ == "binned" and adjusted_rand_score(y, ms.labels_) > 0.99
+    assert MeanShift(bandwidth=2.5).fit(X[:5000]).algorithm_ == "blurring"
+    assert MeanShift(bandwidth=2.5, bin_seeding=True).fit(X[:5000]).algorithm_ == "standard"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"merge": "nearest"}, "merge must be one of"),
+        ({"prominence": 0.0}, r"prominence must be None or a number in \(0, 1\)"),
+        ({"prominence": True}, r"prominence must be None or a number in \(0, 1\)"),
+        ({"min_cluster_size": 2.5}, "min_cluster_size must be a fraction"),
+    ],
+)
+def test_bad_merge_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        MeanShift(**params).fit([[0.0], [1.0], [5.0]])

@@ -15,13 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from shiftkit._shift import select_engine, shift_tensors, steps_over
+from shiftkit._shift import shift_tensors, steps_over
 from shiftkit._shift._dense import rows_per_chunk, sq_distances
 from shiftkit._shift._grid import aggregate_cells
 from shiftkit.kernels import Kernel
-
-# Side of the bins of algorithm='grid', in bandwidths (MeanShift++ bins at one bandwidth).
-GRID_BIN_SIZE = 0.5
 
 OnStep = Callable[[int, Tensor, float, int], None]  # (iteration, positions, largest move, n still moving)
 
@@ -183,50 +180,6 @@ def _geometric_jump(move: Tensor, previous: Tensor) -> Tensor:
     steady = (cosine > _STEADY_COSINE) & (ratio > _STEADY_RATIO[0]) & (ratio < _STEADY_RATIO[1])
     factor = torch.where(steady, ratio / (1 - ratio), 0.0)  # (a,)
     return move * factor[:, None]
-
-
-def binned(
-    X: Tensor,
-    weights: Tensor | None,
-    bandwidth: float,
-    kernel: Kernel,
-    settings: LoopSettings,
-) -> tuple[Modes, Tensor, str]:
-    """Binned blurring mean shift (after MeanShift++, Jang & Jiang, CVPR 2021).
-
-    Before every step the points are binned on a grid of side ``GRID_BIN_SIZE *
-    bandwidth`` and each occupied bin becomes one point at the weighted mean of
-    its points, weighted by their total; the bins then take one blurring step
-    over each other, and every point moves with its bin. Points that share a bin
-    move together from then on, so after the first step the work is over
-    occupied bins, not points. Returns the modes (one per final bin), the bin of
-    every point, and the engine of the steps (chosen for the bins when
-    ``settings.engine`` is ``'auto'``).
-    """
-    w = X.new_ones(X.shape[0]) if weights is None else weights
-    bin_size = GRID_BIN_SIZE * bandwidth
-    C, W, bin_of_point = aggregate_cells(X, w, bin_size)  # (k, d), (k,), (n,)
-    engine = settings.engine if settings.engine != "auto" else select_engine(C, C, bandwidth, kernel)
-    n_iter, converged = 0, False
-    while n_iter < settings.max_iter:
-        C_new, _ = shift_tensors(
-            C, C, bandwidth, kernel, W, engine=engine, memory_budget=settings.memory_budget
-        )
-        moves = (C_new - C).square().sum(1)  # (k,), squared
-        largest_move = float(moves.max().sqrt())
-        moving = moves > (settings.stop) ** 2  # (k,)
-        C, W, regroup = aggregate_cells(C_new, W, bin_size)
-        n_iter += 1
-        if settings.on_step is not None:
-            settings.on_step(n_iter, C[regroup][bin_of_point], largest_move, int(moving[bin_of_point].sum()))
-        bin_of_point = regroup[bin_of_point]
-        if largest_move <= settings.stop:
-            converged = True
-            break
-    _, density = shift_tensors(
-        C, C, bandwidth, kernel, W, engine=engine, memory_budget=settings.memory_budget
-    )
-    return Modes(C, density, n_iter, converged), bin_of_point, engine
 
 
 def strongest_first(positions: Tensor, density: Tensor) -> Tensor:
