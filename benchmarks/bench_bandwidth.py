@@ -2,11 +2,14 @@
 
     python benchmarks/bench_bandwidth.py [--no-sklearn]
 
-For each data set (see _bandwidth_suite.py) and rule, the default MeanShift
-(Gaussian, blurring) runs with the rule's bandwidth; the table gives the
-adjusted Rand index (ARI) against the true labels and the number of clusters
-found. The last column is scikit-learn's own MeanShift() with its defaults
-(flat kernel, estimate_bandwidth at quantile 0.3). The last row is the mean ARI.
+For each data set (see _bandwidth_suite.py) and rule, MeanShift (Gaussian)
+runs with the rule's bandwidth as a number, so modes closer than one bandwidth
+are merged as in scikit-learn; the table gives the adjusted Rand index (ARI)
+against the true labels and the number of clusters found. Then shiftkit's
+defaults, MeanShift() (the 'auto' bandwidth with the modes merged through
+saddles) and QuickShift(), and scikit-learn's own MeanShift() with its
+defaults (flat kernel, estimate_bandwidth at quantile 0.3). The last rows are
+the mean ARI and the seconds spent choosing the bandwidth.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from sklearn.metrics import adjusted_rand_score
 sys.path.insert(0, str(Path(__file__).parent))
 from _bandwidth_suite import suite
 from _common import machine, markdown_table
-from shiftkit import MeanShift
+from shiftkit import MeanShift, QuickShift
 from shiftkit.bandwidth import BANDWIDTH_RULES, select_bandwidth
+
+DEFAULTS = {"MeanShift()": MeanShift, "QuickShift()": QuickShift}
 
 
 def main() -> None:
@@ -36,7 +41,7 @@ def main() -> None:
     warnings.simplefilter("ignore", ConvergenceWarning)
     rules = list(BANDWIDTH_RULES)
     print(f"machine: {machine()}\n")
-    rows, scores = [], {r: [] for r in [*rules, "scikit-learn MeanShift()"]}
+    rows, scores = [], {r: [] for r in [*rules, *DEFAULTS, "scikit-learn MeanShift()"]}
     seconds = dict.fromkeys(rules, 0.0)
     for name, X, y in suite():
         X = X.astype(np.float64)
@@ -49,6 +54,10 @@ def main() -> None:
             score = adjusted_rand_score(y, labels)
             scores[rule].append(score)
             row.append(f"{score:.2f} ({labels.max() + 1})")
+        for default, estimator in DEFAULTS.items():
+            labels = estimator().fit(X).labels_
+            scores[default].append(adjusted_rand_score(y, labels))
+            row.append(f"{scores[default][-1]:.2f} ({labels.max() + 1})")
         if not args.no_sklearn:
             labels = SkMeanShift(n_jobs=-1).fit(X).labels_
             score = adjusted_rand_score(y, labels)
@@ -56,14 +65,14 @@ def main() -> None:
             row.append(f"{score:.2f} ({labels.max() + 1})")
         rows.append(row)
         print(" | ".join(row), flush=True)
-    columns = rules if args.no_sklearn else [*rules, "scikit-learn MeanShift()"]
+    columns = [*rules, *DEFAULTS] + ([] if args.no_sklearn else ["scikit-learn MeanShift()"])
     rows.append(["**mean ARI**"] + [f"**{np.mean(scores[c]):.3f}**" for c in columns])
     rows.append(
         ["seconds choosing (all sets)"]
         + [f"{seconds[r]:.1f}" for r in rules]
-        + ([] if args.no_sklearn else ["-"])
+        + ["-"] * (len(columns) - len(rules))
     )
-    print("\nARI (clusters found) of MeanShift(bandwidth=rule) on each data set\n")
+    print("\nARI (clusters found) of MeanShift(bandwidth=rule's number), and of the defaults\n")
     print(markdown_table(["data set (true clusters)", *columns], rows))
 
 

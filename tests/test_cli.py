@@ -134,3 +134,37 @@ def test_animate_refuses_other_formats(tmp_path):
     result = _run("--out", tmp_path, "--animate", tmp_path / "a.avi")
     assert result.exit_code == 1 and "must end in .gif, .mp4 or .html" in result.output
     assert not (tmp_path / "labels.csv").exists()
+
+
+def test_data_with_no_options_gets_quickshift_and_the_summary_says_why(tmp_path):
+    X, _, _ = make_blobs(n_samples=100)
+    data = tmp_path / "data.npy"
+    np.save(data, X)
+    result = _run(data, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["method"] == "QuickShift" and "no options" in summary["why"]
+    assert summary["n_clusters"] == 6 and 0 < summary["chosen"]["prominence"] < 1
+    assert summary["parameters"]["n_neighbors"] == 20
+    # a mean-shift option, or --method meanshift, gives mean shift (merged through saddles by default)
+    result = _run(data, "--out", tmp_path / "ms", "--kernel", "gaussian")
+    summary = json.loads((tmp_path / "ms" / "summary.json").read_text())
+    assert summary["method"] == "MeanShift" and "kernel" in summary["why"]
+    assert summary["chosen"]["merge"] == "saddles" and summary["n_clusters"] == 6
+    result = _run(data, "--out", tmp_path / "ms2", "--method", "meanshift")
+    assert json.loads((tmp_path / "ms2" / "summary.json").read_text())["method"] == "MeanShift"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "kmeans"], "--method must be one of auto, quickshift, meanshift"),
+        (["--method", "quickshift", "--kernel", "flat"], "does not take the mean-shift options kernel"),
+    ],
+)
+def test_bad_method_is_one_clear_line(tmp_path, args, message):
+    data = tmp_path / "in.csv"
+    data.write_text("x,y\n1,2\n3,4\n5,6\n")
+    result = _run(data, "--out", tmp_path / "out", *args)
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())

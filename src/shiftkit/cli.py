@@ -8,6 +8,7 @@ and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from shiftkit import MeanShift, StepInfo
+from shiftkit import MeanShift, QuickShift, StepInfo
 from shiftkit.datasets import make_blobs
 from shiftkit.io import atomic_write, load_data, save_csv, save_json
 
@@ -77,12 +78,146 @@ def _parse_bandwidth(text: str | None) -> float | str | None:
         return text
 
 
+METHODS = ("auto", "quickshift", "meanshift")
+
+
+@dataclass
+class _Choice:
+    """The estimator `cluster` fits, and why."""
+
+    estimator: Any
+    method: str
+    why: str
+
+
+def _load(data: Path | None) -> tuple[np.ndarray, str]:
+    """The data matrix and a description of where it came from."""
+    if data is None:
+        X, _, _ = make_blobs()
+        return X.astype(np.float64), "built-in: the lesson's six blobs (make_blobs())"
+    X, _ = load_data(data)
+    return X, str(data)
+
+
+def _choose(
+    data: Path | None, method: str, mean_shift_options: dict[str, Any], common: dict[str, Any]
+) -> _Choice:
+    """QuickShift unless mean shift is asked for, by name or by one of its options (or the built-in data)."""
+    given = sorted(k for k, v in mean_shift_options.items() if v is not None)
+    if method == "auto":
+        if data is None:
+            method, why = "meanshift", "the built-in data are the lesson's, clustered as the lesson does"
+        elif given:
+            method, why = "meanshift", "mean-shift options given: " + ", ".join(given)
+        else:
+            method, why = (
+                "quickshift",
+                "no options: QuickShift, the best default on the development battery "
+                "(benchmarks/bench_quality.py)",
+            )
+    else:
+        why = f"--method {method}"
+    if method == "quickshift":
+        if given:
+            raise ValueError(f"--method quickshift does not take the mean-shift options {', '.join(given)}")
+        return _Choice(QuickShift(**common), "QuickShift", why)
+    options = {k: v for k, v in mean_shift_options.items() if v is not None}
+    if data is None and options.get("bandwidth") is None:
+        options["bandwidth"] = 2.5  # the lesson's choice for its data
+    return _Choice(MeanShift(**options, **common), "MeanShift", why)
+
+
+def _fit(estimator: Any, X: np.ndarray) -> float:
+    """Fit with a progress line on a terminal; the seconds taken."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+    task = progress.add_task(type(estimator).__name__, total=None)
+    if isinstance(estimator, MeanShift):
+
+        def show_step(step: StepInfo) -> None:
+            progress.update(
+                task,
+                description=f"step {step.iteration}: largest move {step.largest_move:.3g}, "
+                f"{step.n_moving} points still moving",
+            )
+
+        estimator.set_params(callback=show_step)
+    start = time.perf_counter()
+    with progress:
+        estimator.fit(X)
+    return time.perf_counter() - start
+
+
+def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> dict[str, Any]:
+    est = choice.estimator
+    labels = est.labels_
+    sizes = np.bincount(labels[labels >= 0], minlength=len(est.cluster_centers_))
+    chosen: dict[str, Any] = {"bandwidth": float(est.bandwidth_)}
+    for name in ("prominence_", "algorithm_", "merge_", "engine_", "n_iter_"):
+        if hasattr(est, name):
+            value = getattr(est, name)
+            chosen[name.rstrip("_")] = value if isinstance(value, str) else float(value)
+    if "n_iter" in chosen:
+        chosen["n_iter"] = int(chosen["n_iter"])
+    parameters = {
+        k: v for k, v in est.get_params().items() if v is None or isinstance(v, (bool, int, float, str))
+    }
+    return {
+        "input": source,
+        "n_samples": int(X.shape[0]),
+        "n_features": int(X.shape[1]),
+        "method": choice.method,
+        "why": choice.why,
+        "parameters": parameters,
+        "chosen": chosen,
+        "n_clusters": len(est.cluster_centers_),
+        "cluster_sizes": sizes.tolist(),
+        "n_noise": int((labels < 0).sum()),
+        "bandwidth": float(est.bandwidth_),
+        "kernel": getattr(est, "kernel", "gaussian"),
+        "seconds": round(seconds, 6),
+    }
+
+
+def _write(
+    out: Path, summary: dict[str, Any], choice: _Choice, X: np.ndarray, plot: bool, animate: Path | None
+) -> None:
+    est = choice.estimator
+    centres = est.cluster_centers_.astype(np.float64)
+    out.mkdir(parents=True, exist_ok=True)
+    save_csv(out / "labels.csv", est.labels_, ["label"])
+    save_csv(out / "centers.csv", centres, [f"x{j}" for j in range(centres.shape[1])])
+    save_json(out / "summary.json", summary)
+    if plot:
+        title = f"{len(centres)} clusters, {choice.method}, bandwidth {est.bandwidth_:.3g}"
+        _save_plot(out / "clusters.png", X, est.labels_, centres, title)
+    if animate is not None:
+        from shiftkit.plot import animate as make_animation
+        from shiftkit.plot import save_animation
+
+        animate.parent.mkdir(parents=True, exist_ok=True)
+        standard = getattr(est, "algorithm_", "") in ("standard", "binned")
+        save_animation(make_animation(est, X=X if standard else None), animate)
+
+
 @app.command()
 def cluster(
     data: Annotated[
         Path | None,
         typer.Argument(help="CSV/TSV (header detected) or .npy file; default: the lesson's six blobs."),
     ] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="auto, quickshift or meanshift. auto: QuickShift for data with no mean-shift option, "
+            "else MeanShift (and MeanShift on the built-in blobs)."
+        ),
+    ] = "auto",
     bandwidth: Annotated[
         str | None,
         typer.Option(
@@ -90,20 +225,30 @@ def cluster(
             "default: auto (2.5 for the built-in blobs)."
         ),
     ] = None,
-    kernel: Annotated[str, typer.Option(help="gaussian, flat, triangular or epanechnikov.")] = "gaussian",
+    kernel: Annotated[
+        str | None, typer.Option(help="gaussian (default), flat, triangular or epanechnikov.")
+    ] = None,
     algorithm: Annotated[
-        str, typer.Option(help="blurring (the data moves) or standard (seeds climb).")
-    ] = "blurring",
+        str | None,
+        typer.Option(help="auto (default), blurring (the data moves), standard (seeds climb) or binned."),
+    ] = None,
     bin_seeding: Annotated[
-        bool, typer.Option(help="Standard algorithm: seeds on a grid of side bandwidth.")
-    ] = False,
-    min_bin_freq: Annotated[float, typer.Option(help="Least points in a grid cell to seed it.")] = 1,
+        bool | None, typer.Option(help="Standard algorithm: seeds on a grid of side bandwidth.")
+    ] = None,
+    min_bin_freq: Annotated[
+        float | None, typer.Option(help="Least points in a grid cell to seed it.")
+    ] = None,
     cluster_all: Annotated[
-        bool, typer.Option(help="Give every point a cluster (else far outliers get -1).")
-    ] = True,
-    max_iter: Annotated[int, typer.Option(help="Most mean-shift steps.")] = 300,
-    tol: Annotated[float, typer.Option(help="Convergence: a step of at most tol * bandwidth.")] = 1e-3,
-    engine: Annotated[str, typer.Option(help="auto, dense or attention.")] = "auto",
+        bool | None, typer.Option(help="Give every point a cluster (else far outliers get -1).")
+    ] = None,
+    max_iter: Annotated[int | None, typer.Option(help="Most mean-shift steps (default 300).")] = None,
+    tol: Annotated[
+        float | None, typer.Option(help="Convergence: a step of at most tol * bandwidth (default 1e-3).")
+    ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="auto (default), dense, attention, fused, numba_cuda, grid or knn."),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ...; default: CUDA if available.")] = None,
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     out: Annotated[
@@ -113,107 +258,53 @@ def cluster(
     animate: Annotated[
         Path | None,
         typer.Option(
-            help="Also write an animation of the steps: .gif, .mp4 (needs shiftkit[video]) or .html."
+            help="Also write an animation of the mean-shift steps: .gif, .mp4 (needs shiftkit[video]) "
+            "or .html."
         ),
     ] = None,
 ) -> None:
-    """Cluster DATA with mean shift and write labels, centres, a summary and a plot."""
+    """Cluster DATA and write labels, centres, a summary and a plot."""
     if data is not None and any((out / name).resolve() == data.resolve() for name in OUTPUT_FILES):
         raise _fail(f"refusing to overwrite the input file {data}")
     if out.exists() and not out.is_dir():
         raise _fail(f"--out {out} exists and is not a folder")
+    if method not in METHODS:
+        raise _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if animate is not None:
         if animate.suffix.lower() not in (".gif", ".mp4", ".html"):
             raise _fail(f"--animate {animate}: the file name must end in .gif, .mp4 or .html")
         if data is not None and animate.resolve() == data.resolve():
             raise _fail(f"refusing to overwrite the input file {data}")
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        console=err_console,
-        transient=True,
-        disable=not err_console.is_terminal,
-    )
-    task = progress.add_task("mean shift", total=None)
-
-    def show_step(step: StepInfo) -> None:
-        progress.update(
-            task,
-            description=f"step {step.iteration}: largest move {step.largest_move:.3g}, "
-            f"{step.n_moving} points still moving",
-        )
-
-    try:
-        chosen_bandwidth: float | str | None = _parse_bandwidth(bandwidth)
-        if data is None:
-            X, _, _ = make_blobs()
-            X = X.astype(np.float64)
-            source = "built-in: the lesson's six blobs (make_blobs())"
-            if chosen_bandwidth is None:
-                chosen_bandwidth = 2.5  # the lesson's choice for its data
-        else:
-            X, _ = load_data(data)
-            source = str(data)
-        estimator = MeanShift(
-            bandwidth=chosen_bandwidth,
-            kernel=kernel,
-            algorithm=algorithm,
-            bin_seeding=bin_seeding,
-            min_bin_freq=min_bin_freq,
-            cluster_all=cluster_all,
-            max_iter=max_iter,
-            tol=tol,
-            engine=engine,
-            device=device,
-            dtype=dtype,
-            record_history=animate is not None,
-            callback=show_step,
-        )
-        start = time.perf_counter()
-        with progress:
-            estimator.fit(X)
-        seconds = time.perf_counter() - start
-    except (ValueError, TypeError, OSError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
-
-    labels, centres = estimator.labels_, estimator.cluster_centers_.astype(np.float64)
-    sizes = np.bincount(labels[labels >= 0], minlength=len(centres))
-    summary = {
-        "input": source,
-        "n_samples": int(X.shape[0]),
-        "n_features": int(X.shape[1]),
-        "n_clusters": len(centres),
-        "cluster_sizes": sizes.tolist(),
-        "n_noise": int((labels < 0).sum()),
-        "bandwidth": float(estimator.bandwidth_),
+    mean_shift_options = {
+        "bandwidth": _parse_bandwidth(bandwidth),
         "kernel": kernel,
         "algorithm": algorithm,
-        "engine": estimator.engine_,
-        "n_iter": int(estimator.n_iter_),
-        "seconds": round(seconds, 6),
+        "bin_seeding": bin_seeding,
+        "min_bin_freq": min_bin_freq,
+        "cluster_all": cluster_all,
+        "max_iter": max_iter,
+        "tol": tol,
+        "engine": engine,
+        "record_history": True if animate is not None else None,
     }
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        save_csv(out / "labels.csv", labels, ["label"])
-        save_csv(out / "centers.csv", centres, [f"x{j}" for j in range(centres.shape[1])])
-        save_json(out / "summary.json", summary)
-        if plot:
-            title = f"{len(centres)} clusters, {kernel} kernel, bandwidth {estimator.bandwidth_:.3g}"
-            _save_plot(out / "clusters.png", X, labels, centres, title)
-        if animate is not None:
-            from shiftkit.plot import animate as make_animation
-            from shiftkit.plot import save_animation
-
-            animate.parent.mkdir(parents=True, exist_ok=True)
-            save_animation(make_animation(estimator, X=X if algorithm == "standard" else None), animate)
+        X, source = _load(data)
+        choice = _choose(data, method, mean_shift_options, {"device": device, "dtype": dtype})
+        seconds = _fit(choice.estimator, X)
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    summary = _summarise(choice, X, source, seconds)
+    try:
+        _write(out, summary, choice, X, plot, animate)
     except (OSError, ImportError) as exc:
         raise _fail(f"cannot write the results: {exc}") from None
 
-    console.print(_summary_table(summary, centres))
-    console.print(
-        f"bandwidth {summary['bandwidth']:.4g}, {summary['n_iter']} iterations, "
-        f"{seconds:.3f} s ({estimator.engine_} engine)"
+    est = choice.estimator
+    console.print(_summary_table(summary, est.cluster_centers_.astype(np.float64)))
+    how = ", ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary["chosen"].items()
     )
+    console.print(f"{choice.method}: {how}; {seconds:.3f} s ({choice.why})")
     written = OUTPUT_FILES if plot else OUTPUT_FILES[:3]
     console.print(
         f"wrote {', '.join(written)} to {out}/" + (f" and the animation to {animate}" if animate else "")

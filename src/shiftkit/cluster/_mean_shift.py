@@ -50,7 +50,13 @@ from shiftkit.cluster._loops import (
     merge_modes,
     nearest_centre,
 )
-from shiftkit.cluster._saddles import DensityGraph, density_graph, hill_climb, merge_through_saddles
+from shiftkit.cluster._saddles import (
+    DEFAULT_MIN_CLUSTER_SIZE,
+    DensityGraph,
+    density_graph,
+    hill_climb,
+    merge_through_saddles,
+)
 from shiftkit.kernels import Kernel, get_kernel, is_builtin
 
 __all__ = ["MeanShift", "StepInfo", "mean_shift"]
@@ -145,7 +151,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         stays a cluster (0.5: the density falls below half its peak before it
         meets a higher mode). None: chosen from the data (the level at which
         the number of clusters is the same over the longest stretch).
-    min_cluster_size : float or int, default=0.01
+    min_cluster_size : float or int, default=0.005
         With ``merge='saddles'``: clusters smaller than this fraction of the
         points (below 1) or number of points are merged into their neighbours.
     max_iter : int, default=300
@@ -244,7 +250,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         cluster_all: bool = True,
         merge: str = "auto",
         prominence: float | None = None,
-        min_cluster_size: float = 0.01,
+        min_cluster_size: float = DEFAULT_MIN_CLUSTER_SIZE,
         max_iter: int = 300,
         tol: float = 1e-3,
         engine: str = "auto",
@@ -427,6 +433,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             )
             centres_c, densities = centres_c[merged.top_basins], densities[merged.top_basins]
             fit_labels = torch.as_tensor(merged.labels, device=X_c.device)
+            landscape = None  # the graph's memory is free for what follows
             self.prominence_ = merged.level
             self.levels_, self.n_clusters_by_level_ = merged.levels, merged.counts
         else:
@@ -560,6 +567,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     ) -> Tensor:
         """The cluster of each row of ``X``: ``fit_labels`` (one per row taking part, -1: none) where
         ``assign='mode'`` gives one, else the nearest centre."""
+        every_row_has_a_mode = taking_part is None and bool((fit_labels >= 0).all())
+        if assign == "mode" and every_row_has_a_mode:
+            return fit_labels  # no centre distances needed
         nearest, sq_dist = nearest_centre(X - origin, centres_c, self.memory_budget)  # (n,), (n,)
         if not self.cluster_all:
             nearest = torch.where(sq_dist <= bandwidth**2, nearest, -1)

@@ -30,7 +30,13 @@ from shiftkit._array import check_bandwidth, to_numpy
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET, shift_tensors
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster._base import TensorInputMixin, check_min_cluster_size, check_prominence
-from shiftkit.cluster._saddles import LEVELS, density_graph, hill_climb, merge_through_saddles
+from shiftkit.cluster._saddles import (
+    DEFAULT_MIN_CLUSTER_SIZE,
+    LEVELS,
+    density_graph,
+    hill_climb,
+    merge_through_saddles,
+)
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import NeighborIndex, make_index
 
@@ -85,7 +91,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         meeting a higher mode are merged (0.5: the saddle is above half the
         peak). None: chosen from the data by the lifetime criterion (see
         ``levels_`` and ``n_clusters_by_level_``).
-    min_cluster_size : float or int, default=0.01
+    min_cluster_size : float or int, default=0.005
         A fraction of the points (below 1) or a number of points: smaller
         clusters are merged into their neighbours.
     device : str or torch.device, default=None
@@ -151,7 +157,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         n_neighbors: int = 20,
         bandwidth: float | None = None,
         prominence: float | None = None,
-        min_cluster_size: float = 0.01,
+        min_cluster_size: float = DEFAULT_MIN_CLUSTER_SIZE,
         device: Any = None,
         dtype: Any = "float32",
         memory_budget: int = DEFAULT_MEMORY_BUDGET,

@@ -48,6 +48,10 @@ from shiftkit.neighbors import KNNGraph, NeighborIndex, knn_graph
 # the main sweep finds a single cluster.
 LEVELS = np.geomspace(0.1, 0.9, 40)
 LOW_LEVELS = np.geomspace(0.01, 0.1, 20, endpoint=False)
+# The least cluster, as a fraction of the points: measured on the development battery, 0.003 to
+# 0.005 give the same median (0.002 less), and 0.01 merges the 100 clusters of 1% each of
+# sipu/birch1 and birch2 into 61 and 78 (benchmarks/bench_quality.py --large).
+DEFAULT_MIN_CLUSTER_SIZE = 0.005
 # Points a group cut off from the rest of the mutual graph needs to be a cluster (HDBSCAN's
 # default least cluster size).
 MIN_GAP_POINTS = 5
