@@ -20,6 +20,8 @@ test: $(STAMP)
 	$(PYTHON) -m pytest -q
 
 bench: $(STAMP)
+	$(PYTHON) benchmarks/bench_quality.py --large
+	$(PYTHON) benchmarks/quality_pictures.py
 	$(PYTHON) benchmarks/bench_meanshift.py
 	$(PYTHON) benchmarks/bench_engines.py
 	$(PYTHON) benchmarks/bench_matmul.py

@@ -23,15 +23,15 @@ from shiftkit._array import (
 def check_prominence(prominence: Any) -> None:
     """None, or a number in (0, 1)."""
     p = prominence
-    if p is not None and (isinstance(p, bool) or not isinstance(p, Real) or not 0 < p < 1):
+    if p is not None and (isinstance(p, bool) or not isinstance(p, Real) or not 0 < float(p) < 1):
         raise ValueError(f"prominence must be None or a number in (0, 1), got {p!r}")
 
 
 def check_min_cluster_size(min_cluster_size: Any) -> None:
     """A fraction in [0, 1) or a whole number of points >= 1."""
     m = min_cluster_size
-    fraction = isinstance(m, Real) and 0 <= m < 1
-    count = isinstance(m, Integral) and m >= 1
+    fraction = isinstance(m, Real) and 0 <= float(m) < 1
+    count = isinstance(m, Integral) and int(m) >= 1
     if isinstance(m, bool) or not (fraction or count):
         raise ValueError(
             f"min_cluster_size must be a fraction in [0, 1) or a number of points >= 1, got {m!r}"
