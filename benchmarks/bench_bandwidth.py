@@ -28,8 +28,7 @@ from sklearn.metrics import adjusted_rand_score
 sys.path.insert(0, str(Path(__file__).parent))
 from _bandwidth_suite import suite
 from _common import machine, markdown_table
-from shiftkit import MeanShift, QuickShift
-from shiftkit.bandwidth import BANDWIDTH_RULES, select_bandwidth
+from shiftkit import BANDWIDTH_RULES, MeanShift, QuickShift, select_bandwidth
 
 DEFAULTS = {"MeanShift()": MeanShift, "QuickShift()": QuickShift}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import markdown_table
-from shiftkit.ladder import run_ladder
+from shiftkit.teaching.ladder import run_ladder
 
 
 def _ratio(x: float | None) -> str:

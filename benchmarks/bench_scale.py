@@ -9,15 +9,15 @@
    (same kernel and bandwidth), and shiftkit's defaults, MeanShift() and
    QuickShift(), each fit in a fresh process that reports its wall time and
    peak resident memory (ru_maxrss, the whole process: Python, torch and the
-   data). The ARI of the true centres (each point to the nearest) is the
+   data). The ARI of the true centers (each point to the nearest) is the
    ceiling: the blobs overlap.
 2. The defaults at 10,000, 100,000 and 1,000,000 points of the same family.
-3. The k-nearest-neighbour graph of the million points: shiftkit's grid index
+3. The k-nearest-neighbor graph of the million points: shiftkit's grid index
    against scikit-learn's KDTree (n_jobs=2).
 4. algorithm='binned' against exact standard mean shift on smaller data:
    agreement (ARI between the two labelings) and time.
 5. One shift step (every point a query) per engine as n grows, in 2-D and
-   16-D, flat kernel with a bandwidth that keeps ~30 neighbours per point: the
+   16-D, flat kernel with a bandwidth that keeps ~30 neighbors per point: the
    quadratic engines stop where a step would take over a minute (estimated from
    the size before); that is said, not run.
 """
@@ -88,7 +88,7 @@ FITTERS = {
     ),
     "shiftkit MeanShift() (defaults)": _estimator("MeanShift()"),
     "shiftkit QuickShift() (defaults)": _estimator("QuickShift()"),
-    "the true centres (each point to the nearest)": (
+    "the true centers (each point to the nearest)": (
         "def fit(X):\n    return ((X[:, None] - C[None]) ** 2).sum(-1).argmin(1), len(C)"
     ),
 }
@@ -139,14 +139,14 @@ def defaults_by_size(repeats: int) -> None:
     for n in (10_000, 100_000, 1_000_000):
         for name in ("MeanShift()", "QuickShift()"):
             runs = [run_child(_estimator(name), n) for _ in range(repeats if n < 1_000_000 else 1)]
-            truth = run_child(FITTERS["the true centres (each point to the nearest)"], n)
+            truth = run_child(FITTERS["the true centers (each point to the nearest)"], n)
             r = _row(name, runs, None)
             rows.append([f"{n:,}", name, r[1], r[3], r[4], r[5], f"{truth['ari']:.4f}"])
             print(" | ".join(rows[-1]), flush=True)
     print("\nthe defaults on 20 blobs (the family above) as n grows\n")
     print(
         markdown_table(
-            ["n", "shiftkit", "time", "ARI", "clusters", "peak RSS", "ARI of the true centres"], rows
+            ["n", "shiftkit", "time", "ARI", "clusters", "peak RSS", "ARI of the true centers"], rows
         )
     )
 
@@ -174,7 +174,7 @@ def knn_graph_million() -> None:
         ["shiftkit GridIndex", f"{ours[0]:.2f} s", f"{ours[1]:.2f} s", f"**{sum(theirs) / sum(ours):.1f}x**"],
         ["scikit-learn KDTree (n_jobs=2)", f"{theirs[0]:.2f} s", f"{theirs[1]:.2f} s", "1x"],
     ]
-    print(f"\n20 nearest neighbours of each of 1,000,000 points (largest distance difference {error:.1e})\n")
+    print(f"\n20 nearest neighbors of each of 1,000,000 points (largest distance difference {error:.1e})\n")
     print(markdown_table(["index", "build", "search", "speed-up"], rows))
 
 
@@ -230,7 +230,7 @@ def engine_scaling() -> None:
         for n in sizes:
             gen = torch.Generator().manual_seed(n + d)
             X = torch.randn(n, d, generator=gen)
-            # ~30 neighbours per point: the 30th-neighbour distance in a 10,000-point subset,
+            # ~30 neighbors per point: the 30th-neighbor distance in a 10,000-point subset,
             # scaled to n by the density, (10,000 / n)^(1/d)
             sub = X[: min(n, 10_000)]
             h_sub = float(torch.cdist(sub[:1000], sub).kthvalue(31, dim=1).values.median())
@@ -252,7 +252,7 @@ def engine_scaling() -> None:
                 row.append(f"{seconds:.3g} s")
             rows.append(row)
             print(" | ".join(str(c) for c in row), flush=True)
-    print("\none step, every point a query, normal data, flat kernel, ~30 neighbours per point\n")
+    print("\none step, every point a query, normal data, flat kernel, ~30 neighbors per point\n")
     print(markdown_table(["n", "d", "bandwidth", "dense", "fused", "grid", "knn"], rows))
 
 

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from shiftkit._array import as_tensor, check_bandwidth, resolve_device, resolve_dtype
+from shiftkit._array import as_tensor, resolve_device, resolve_dtype
+from shiftkit._validation import check_bandwidth
 
 
 def test_accepts_lists_numpy_and_tensors():

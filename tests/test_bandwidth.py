@@ -57,13 +57,8 @@ def test_bad_arguments(kwargs, match):
 
 from sklearn import datasets as skd  # noqa: E402
 
-from shiftkit import MeanShift, select_bandwidth  # noqa: E402
-from shiftkit.bandwidth import (  # noqa: E402
-    BANDWIDTH_RULES,
-    gaussian_equivalent_radius,
-    scott_bandwidth,
-    silverman_bandwidth,
-)
+from shiftkit import BANDWIDTH_RULES, MeanShift, get_kernel, select_bandwidth  # noqa: E402
+from shiftkit.bandwidth import scott_bandwidth, silverman_bandwidth  # noqa: E402
 
 
 def test_scott_and_silverman_formulas(rng):
@@ -97,7 +92,7 @@ def test_local_bandwidth_shrinks_at_the_density_rate_beyond_its_reference_size(r
     part = local_bandwidth(X, reference_size=1000, random_state=1)
     tenth = NearestNeighbors(n_neighbors=11).fit(X).kneighbors(X)[0][:, 10].mean()
     assert full == pytest.approx(tenth, rel=1e-6)
-    # a fixed neighbour count would shrink by 4^(1/2) = 2; the density rate by 4^(1/6) = 1.26
+    # a fixed neighbor count would shrink by 4^(1/2) = 2; the density rate by 4^(1/6) = 1.26
     assert part < full * 4 ** (1 / 2) / 4 ** (1 / 6) * 1.15
     assert part > full * 4 ** (1 / 2) / 4 ** (1 / 6) * 0.85
 
@@ -110,12 +105,12 @@ def test_local_bandwidth_of_repeated_values_is_the_gap_to_distinct_ones():
 
 def test_compact_kernels_get_the_radius_of_the_same_spread(lesson_blobs):
     X = lesson_blobs[0]
-    assert gaussian_equivalent_radius("flat", 2) == pytest.approx(2.0)
+    assert get_kernel("flat").gaussian_equivalent_radius(2) == pytest.approx(2.0)
     assert select_bandwidth(X, kernel="epanechnikov") == pytest.approx(6**0.5 * select_bandwidth(X))
     ms = MeanShift(kernel="flat").fit(X)
     assert ms.bandwidth_ == pytest.approx(2 * select_bandwidth(X))
     with pytest.raises(ValueError, match="unknown kernel"):
-        gaussian_equivalent_radius("cosine", 2)
+        select_bandwidth(X, kernel="cosine")
 
 
 def test_unknown_rule():
@@ -123,11 +118,11 @@ def test_unknown_rule():
         select_bandwidth([[0.0], [1.0]], "magic")
 
 
-def _blobs_at(centres, n_per, std=1.0, seed=0):
-    """Blobs around given centres: separation under our control, so the true count is well defined."""
-    centres = np.asarray(centres, dtype=float)
-    counts = [n_per] * len(centres) if np.isscalar(n_per) else n_per
-    return skd.make_blobs(n_samples=counts, centers=centres, cluster_std=std, random_state=seed)
+def _blobs_at(centers, n_per, std=1.0, seed=0):
+    """Blobs around given centers: separation under our control, so the true count is well defined."""
+    centers = np.asarray(centers, dtype=float)
+    counts = [n_per] * len(centers) if np.isscalar(n_per) else n_per
+    return skd.make_blobs(n_samples=counts, centers=centers, cluster_std=std, random_state=seed)
 
 
 _circle = [[20 * np.cos(t), 20 * np.sin(t)] for t in np.linspace(0, 2 * np.pi, 8, endpoint=False)]

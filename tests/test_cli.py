@@ -27,8 +27,8 @@ def test_default_runs_on_the_lesson_blobs(tmp_path):
     assert summary["bandwidth"] == 2.5 and summary["seconds"] > 0
     labels = np.loadtxt(tmp_path / "labels.csv", skiprows=1)
     assert labels.shape == (1500,)
-    centres = np.loadtxt(tmp_path / "centers.csv", delimiter=",", skiprows=1)
-    assert centres.shape == (6, 2)
+    centers = np.loadtxt(tmp_path / "centers.csv", delimiter=",", skiprows=1)
+    assert centers.shape == (6, 2)
     with Image.open(tmp_path / "clusters.png") as im:
         assert im.size[0] > 300 and np.asarray(im.convert("L")).std() > 10
 

@@ -3,7 +3,16 @@ import math
 import pytest
 import torch
 
-from shiftkit.kernels import KERNELS, Kernel, epanechnikov, flat, gaussian, get_kernel, triangular
+from shiftkit.kernels import (
+    KERNELS,
+    Kernel,
+    epanechnikov,
+    flat,
+    gaussian,
+    get_kernel,
+    register_kernel,
+    triangular,
+)
 
 DIST = torch.tensor([0.0, 1.0, 2.0, 2.5, 3.0, 10.0], dtype=torch.float64)
 
@@ -52,3 +61,56 @@ def test_get_kernel_errors():
         get_kernel(3)
     k = Kernel("custom", flat, compact=True)
     assert get_kernel(k) is k
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+@pytest.mark.parametrize("d", [1, 2, 5, 30])
+def test_closed_form_equivalent_radius_matches_the_numeric_one(name, d):
+    k = get_kernel(name)
+    numeric = Kernel("probe", k.profile, k.compact).gaussian_equivalent_radius(d)
+    assert k.gaussian_equivalent_radius(d) == pytest.approx(numeric, rel=1e-3)
+
+
+def _biweight(sq_dist, bandwidth):
+    return (1.0 - sq_dist / bandwidth**2).clamp_min(0.0) ** 2
+
+
+@pytest.fixture
+def biweight():
+    kernel = register_kernel(Kernel("biweight", _biweight, compact=True))
+    yield kernel
+    del KERNELS["biweight"]
+
+
+def test_a_registered_kernel_works_everywhere_a_builtin_does(biweight, lesson_blobs):
+    from shiftkit import MeanShift, QuickShift, select_bandwidth, shift
+
+    X = lesson_blobs[0]
+    # no bandwidth given: the rules scale to its Gaussian-equivalent radius, found numerically
+    ms = MeanShift(kernel="biweight").fit(X)
+    assert ms.bandwidth_ == pytest.approx(select_bandwidth(X) * biweight.gaussian_equivalent_radius(2))
+    assert len(MeanShift(kernel="biweight", bandwidth=6.0).fit(X).cluster_centers_) == 6
+    assert ms.engine_ == "dense"  # no compiled formula: the engines that evaluate the profile
+    _, density = shift(X[:5], X, 6.0, "biweight", dtype="float64")
+    assert bool((density > 0).all())
+    assert QuickShift().fit(X).labels_.shape == (len(X),)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "message"),
+    [
+        (Kernel("gaussian", gaussian, compact=False), "already registered"),
+        (Kernel("coded", flat, compact=True, code=1), "compiled formula"),
+        (Kernel("half", lambda d, h: 0.5 * flat(d, h), compact=True), "1 at distance 0"),
+        (
+            Kernel("rising", lambda d, h: torch.where(d < 1, 1.0, 1.0 + 0 * d).clamp(max=1), compact=True),
+            "beyond the bandwidth",
+        ),
+        (Kernel("bump", lambda d, h: torch.cos(d), compact=False), "fall from 1 towards 0"),
+        (Kernel("broken", lambda d, h: [1.0], compact=False), "tensor of the input's shape"),
+    ],
+)
+def test_register_kernel_refuses_a_bad_profile(kernel, message):
+    with pytest.raises(ValueError, match=message):
+        register_kernel(kernel)
+    assert kernel.name not in KERNELS or KERNELS[kernel.name] is not kernel

@@ -8,9 +8,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from shiftkit import matmul as mm
 from shiftkit.cli import app
-from shiftkit.ladder import run_ladder
+from shiftkit.teaching import matmul as mm
+from shiftkit.teaching.ladder import run_ladder
 
 RUNGS_NUMPY = [mm.matmul_loops, mm.matmul_numba_dot, mm.launch_matmul_kernel]
 RUNGS_TORCH = [mm.matmul_loops, mm.matmul_elementwise, mm.matmul_broadcast, mm.matmul_einsum, mm.matmul_torch]
@@ -75,7 +75,7 @@ def test_cuda_grid_covers_the_matrix():
 
 SIMULATOR = """
 import numpy as np
-from shiftkit.matmul import matmul_numba_cuda
+from shiftkit.teaching.matmul import matmul_numba_cuda
 rng = np.random.default_rng(1)
 for m, k, n in ((5, 784, 10), (17, 33, 19), (1, 3, 1), (33, 5, 16)):  # not multiples of the 16 x 16 block
     a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))

@@ -54,7 +54,7 @@ def test_kneighbors_agree_with_sklearn(name, d, k, rng):
     )
 
 
-def test_grid_index_of_one_repeated_point_and_too_many_neighbours():
+def test_grid_index_of_one_repeated_point_and_too_many_neighbors():
     X = torch.ones(10, 2, dtype=torch.float64)
     dist, idx = GridIndex().fit(X).kneighbors(None, 9)
     assert (dist == 0).all() and sorted(idx[0].tolist()) == list(range(1, 10))

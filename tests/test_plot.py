@@ -10,7 +10,7 @@ def _pixels(ax):
     return np.asarray(ax.figure.canvas.buffer_rgba())[..., :3]
 
 
-def test_plot_data_draws_points_and_centroid_markers(lesson_blobs):
+def test_plot_data_draws_points_and_center_markers(lesson_blobs):
     X, y, c = lesson_blobs
     ax = plot_data(X, y, c)
     assert len(ax.collections) == 1 and len(ax.collections[0].get_offsets()) == 1500

@@ -19,17 +19,17 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 def test_lesson_blobs(lesson_blobs):
-    X, y, centroids = lesson_blobs
+    X, y, centers = lesson_blobs
     qs = QuickShift().fit(X)
     assert qs.cluster_centers_.shape == (6, 2)
     assert adjusted_rand_score(y, qs.labels_) > 0.99
-    # the centres are data points (to float32 rounding), the densest of each cluster, near the true centroids
+    # the centers are data points (to float32 rounding), the densest of each cluster, near the true centers
     assert (np.linalg.norm(X[:, None] - qs.cluster_centers_[None], axis=-1).min(0) < 1e-5).all()
-    assert (np.linalg.norm(centroids[:, None] - qs.cluster_centers_[None], axis=-1).min(1) < 1.5).all()
+    assert (np.linalg.norm(centers[:, None] - qs.cluster_centers_[None], axis=-1).min(1) < 1.5).all()
     assert (np.diff(qs.cluster_densities_) <= 0).all()
     np.testing.assert_allclose(qs.density_[qs.labels_ == 0].max(), qs.cluster_densities_[0])
     assert qs.n_clusters_by_level_.shape == qs.levels_.shape
-    _centres, labels = quick_shift(X)
+    _centers, labels = quick_shift(X)
     np.testing.assert_array_equal(labels, qs.labels_)
 
 
@@ -37,7 +37,7 @@ def test_twenty_blobs_found_exactly():
     X, y, C = sk_make_blobs(
         10_000, centers=20, cluster_std=1.0, center_box=(-60, 60), random_state=3, return_centers=True
     )
-    best = adjusted_rand_score(y, ((X[:, None] - C[None]) ** 2).sum(-1).argmin(1))  # the true centres: 0.988
+    best = adjusted_rand_score(y, ((X[:, None] - C[None]) ** 2).sum(-1).argmin(1))  # the true centers: 0.988
     for est in (QuickShift(), MeanShift()):
         est.fit(X)
         assert len(est.cluster_centers_) == 20

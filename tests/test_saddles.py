@@ -18,7 +18,7 @@ from shiftkit.neighbors import knn_graph
 
 
 def _line(density):
-    """Points on a line, one apart, each the mutual neighbour of the next: a 1-D landscape."""
+    """Points on a line, one apart, each the mutual neighbor of the next: a 1-D landscape."""
     n = len(density)
     X = torch.arange(n, dtype=torch.float64)[:, None]
     return X, torch.log(torch.as_tensor(density, dtype=torch.float64)), knn_graph(X, 2)

@@ -1,14 +1,16 @@
 """Every engine of `shift` against the plain reference, on one table of cases."""
 
 import math
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from shiftkit import ENGINES, select_engine, shift
-from shiftkit._shift import _cuda, _fused, _grid, shift_tensors
-from shiftkit.kernels import KERNELS, get_kernel, is_builtin
+from shiftkit._shift import _fused, _grid, shift_tensors
+from shiftkit.kernels import KERNELS, Kernel, get_kernel
+from shiftkit.neighbors import ExactIndex
 
 
 def plain_shift(Y, X, bandwidth, kernel, weights=None):
@@ -22,26 +24,41 @@ def plain_shift(Y, X, bandwidth, kernel, weights=None):
     return W @ X / den[:, None], den
 
 
-def engines_for(kernel, d=2):
-    """The engines that can run ``kernel`` on CPU tensors here."""
-    k = get_kernel(kernel)
+# How each engine is checked against the plain reference: the kernels it must match exactly
+# (to float rounding). A registered engine missing here fails `test_every_engine_is_in_the_table`.
+EXACT_ON = {
+    "dense": "every kernel",
+    "attention": "the Gaussian",
+    "fused": "every built-in kernel",
+    "numba_cuda": "the compact built-in kernels (numba's simulator here)",
+    "grid": "the compact kernels; the truncated Gaussian has its own test",
+    "knn": "the compact kernels; the Gaussian truncated to the k nearest has its own test",
+}
+
+
+def test_every_engine_is_in_the_table():
+    assert set(EXACT_ON) == set(ENGINES), "a new engine must join the table (EXACT_ON)"
+
+
+def runs_exactly(engine, kernel, d=2):
+    """Whether ``engine`` takes ``kernel`` on CPU tensors here and claims the reference's result."""
+    e, k = ENGINES[engine], get_kernel(kernel)
     probe = torch.zeros(1, d)
-    runs = {
-        "dense": True,
-        "attention": is_builtin(k, "gaussian"),
-        "fused": _fused.supports(probe, probe, k),
-        "numba_cuda": _cuda.supports(probe, probe, k),
-        # exact for compact kernels; the truncated Gaussian has its own test
-        "grid": k.compact and is_builtin(k, k.name) and d <= _grid.MAX_FEATURES,
-        # exact for compact kernels; the Gaussian is truncated to the k nearest (own test)
-        "knn": k.compact and is_builtin(k, k.name),
-    }
-    assert set(runs) == set(ENGINES), "a new engine must join the table"
-    return [e for e, ok in runs.items() if ok]
+    exact = e.exact(k) or (engine == "knn" and k.compact)  # faiss's flat index is exact below 50,000
+    return e.supports(probe, probe, k) and exact
 
 
+def engines_for(kernel, d=2):
+    """The engines that run ``kernel`` exactly on CPU tensors here."""
+    return [e for e in ENGINES if runs_exactly(e, kernel, d)]
+
+
+@pytest.mark.skipif(
+    shutil.which("c++") is None and shutil.which("g++") is None,
+    reason="no C++ compiler here: the install falls back to the torch engines, as the README says",
+)
 def test_the_fused_engine_is_built():
-    # pip install compiles it on every supported machine; a silent fallback would hide a broken build
+    # pip install compiles it wherever a compiler is; a silent fallback would hide a broken build
     assert _fused.available()
     assert "fused" in engines_for("gaussian")
 
@@ -56,25 +73,32 @@ CASES = [  # (n_queries, n_data, n_features)
 ]
 
 
-@pytest.mark.parametrize("kernel", sorted(KERNELS))
-@pytest.mark.parametrize(("m", "n", "d"), CASES)
+ENGINE_CASES = [  # every registered engine, on the cases and kernels it runs exactly
+    pytest.param(engine, kernel, m, n, d, id=f"{engine}-{kernel}-{m}x{n}x{d}")
+    for engine in sorted(ENGINES)
+    for kernel in sorted(KERNELS)
+    for m, n, d in CASES
+    if runs_exactly(engine, kernel, d)
+]
+
+
+@pytest.mark.parametrize(("engine", "kernel", "m", "n", "d"), ENGINE_CASES)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_engines_match_plain_reference(kernel, m, n, d, weighted, rng):
+def test_engines_match_plain_reference(engine, kernel, m, n, d, weighted, rng):
     X = rng.normal(size=(n, d)) * 3
     Y = X[rng.integers(0, n, size=m)] + rng.normal(size=(m, d)) * 0.5  # queries near the data
     h = 1.5 * math.sqrt(d)
     w = rng.uniform(0.2, 3.0, size=n) if weighted else None
     ref_y, ref_den = plain_shift(Y, X, h, kernel, w)
     found = ref_den > 0
-    for engine in engines_for(kernel, d):
-        for dtype, rtol in (("float64", 1e-9), ("float32", 2e-4)):
-            y_new, den = shift(Y, X, h, kernel, w, engine=engine, dtype=dtype, memory_budget=4096)
-            assert y_new.dtype == getattr(torch, dtype)
-            tol = rtol * 3 * math.sqrt(d)
-            torch.testing.assert_close(y_new.double()[found], ref_y[found], rtol=rtol, atol=tol)
-            torch.testing.assert_close(den.double(), ref_den, rtol=rtol * 10, atol=rtol)
-            # a query without data in the support stays where it is
-            torch.testing.assert_close(y_new.double()[~found], torch.as_tensor(Y)[~found])
+    for dtype, rtol in (("float64", 1e-9), ("float32", 2e-4)):
+        y_new, den = shift(Y, X, h, kernel, w, engine=engine, dtype=dtype, memory_budget=4096)
+        assert y_new.dtype == getattr(torch, dtype)
+        tol = rtol * 3 * math.sqrt(d)
+        torch.testing.assert_close(y_new.double()[found], ref_y[found], rtol=rtol, atol=tol)
+        torch.testing.assert_close(den.double(), ref_den, rtol=rtol * 10, atol=rtol)
+        # a query without data in the support stays where it is
+        torch.testing.assert_close(y_new.double()[~found], torch.as_tensor(Y)[~found])
 
 
 def test_dense_chunking_does_not_change_the_result(rng):
@@ -111,7 +135,7 @@ def test_selection_by_kernel_dimension_and_accuracy():
     assert select_engine(huge, huge, 1.0, get_kernel("epanechnikov")) == "fused"
     assert select_engine(huge, torch.randn(60_000, 128), 1.0, get_kernel("epanechnikov")) == "knn"
     assert select_engine(huge, huge.double() * 1e4, 1.0, get_kernel("gaussian")) == "dense"
-    custom = get_kernel("gaussian").__class__("mine", get_kernel("flat").profile, compact=True)
+    custom = Kernel("mine", get_kernel("flat").profile, compact=True)
     assert select_engine(X, X, 1.0, custom) == "dense"
 
 
@@ -235,12 +259,12 @@ def test_selection_takes_the_grid_for_large_sparse_steps():
     X = torch.rand(20_000, 2) * 1000  # 1000 x 1000 box, bandwidth 1: a query's cells hold ~0.001% of it
     assert select_engine(X, X, 1.0, get_kernel("flat")) == "grid"
     assert select_engine(X[:100], X, 1.0, get_kernel("flat")) == "fused"  # small step: no index
-    assert select_engine(X, X, 1000.0, get_kernel("flat")) == "fused"  # every cell is a neighbour
+    assert select_engine(X, X, 1000.0, get_kernel("flat")) == "fused"  # every cell is a neighbor
 
 
 @pytest.mark.parametrize("kernel", ["flat", "triangular", "epanechnikov"])
-@pytest.mark.parametrize("neighbours", [5, 40, 1000])
-def test_knn_engine_is_exact_for_compact_kernels(kernel, neighbours, rng):
+@pytest.mark.parametrize("neighbors", [5, 40, 1000])
+def test_knn_engine_is_exact_for_compact_kernels(kernel, neighbors, rng):
     from shiftkit._shift import _knn
 
     X = torch.from_numpy(rng.normal(size=(600, 12)))
@@ -248,7 +272,7 @@ def test_knn_engine_is_exact_for_compact_kernels(kernel, neighbours, rng):
     Y = X[:200] + 0.1
     k = get_kernel(kernel)
     for weights in (None, w):
-        got = _knn.shift_knn(Y, X, 3.5, k, weights, 2**16, neighbours=neighbours)
+        got = _knn.shift_knn(Y, X, 3.5, k, weights, 2**16, neighbors=neighbors)
         ref = plain_shift(Y, X, 3.5, kernel, weights)
         torch.testing.assert_close(got[0], ref[0], rtol=1e-9, atol=1e-9)
         torch.testing.assert_close(got[1], ref[1], rtol=1e-9, atol=1e-9)
@@ -258,7 +282,7 @@ def test_knn_gaussian_is_truncated_to_the_nearest(rng):
     from shiftkit._shift import _knn
 
     X = torch.from_numpy(rng.normal(size=(500, 10)) * 5)
-    got = _knn.shift_knn(X, X, 1.0, get_kernel("gaussian"), None, 2**20, neighbours=500)
+    got = _knn.shift_knn(X, X, 1.0, get_kernel("gaussian"), None, 2**20, neighbors=500)
     ref = plain_shift(X, X, 1.0, "gaussian")
     torch.testing.assert_close(got[0], ref[0], rtol=1e-9, atol=1e-9)  # k = n: nothing truncated
 
@@ -269,12 +293,14 @@ def test_knn_backends_agree(rng, monkeypatch):
     X = torch.from_numpy(rng.normal(size=(300, 9)))
     k = get_kernel("epanechnikov")
     assert _knn.backend() == "faiss"  # the dev install has the extra
-    a = _knn.shift_knn(X, X, 2.5, k, None, 2**20, neighbours=20)
-    monkeypatch.setattr(_knn, "_faiss", lambda: None)
-    _knn._cached.clear()
+    a = _knn.shift_knn(X, X, 2.5, k, None, 2**20, neighbors=20)
+    monkeypatch.setattr(_knn, "faiss_available", lambda: False)
     assert _knn.backend() == "sklearn"
-    b = _knn.shift_knn(X, X, 2.5, k, None, 2**20, neighbours=20)
+    b = _knn.shift_knn(X, X, 2.5, k, None, 2**20, neighbors=20)
+    # any index will do: the engine consumes the protocol
+    c = _knn.shift_knn(X, X, 2.5, k, None, 2**20, neighbors=20, index=ExactIndex().fit(X))
     torch.testing.assert_close(a[0], b[0], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(c[0], b[0], rtol=1e-9, atol=1e-9)
 
 
 def test_knn_index_is_not_reused_for_new_data_at_a_freed_address():
@@ -286,7 +312,7 @@ def test_knn_index_is_not_reused_for_new_data_at_a_freed_address():
     gen = torch.Generator().manual_seed(0)
     for _ in range(10):
         X = torch.randn(2000, 10, generator=gen, dtype=torch.float64)
-        got = _knn.shift_knn(X, X, 3.0, k, None, 2**22, neighbours=10)
+        got = _knn.shift_knn(X, X, 3.0, k, None, 2**22, neighbors=10)
         ref = plain_shift(X, X, 3.0, "flat")
         torch.testing.assert_close(got[0], ref[0], rtol=1e-9, atol=1e-9)
         del X, got
@@ -296,7 +322,7 @@ def test_knn_index_follows_in_place_changes():
     from shiftkit._shift import _knn
 
     X = torch.randn(300, 10, dtype=torch.float64)
-    _knn.shift_knn(X, X, 3.0, get_kernel("flat"), None, 2**20, neighbours=10)
+    _knn.shift_knn(X, X, 3.0, get_kernel("flat"), None, 2**20, neighbors=10)
     X.mul_(0.5)
-    got = _knn.shift_knn(X, X, 3.0, get_kernel("flat"), None, 2**20, neighbours=10)
+    got = _knn.shift_knn(X, X, 3.0, get_kernel("flat"), None, 2**20, neighbors=10)
     torch.testing.assert_close(got[0], plain_shift(X, X, 3.0, "flat")[0], rtol=1e-9, atol=1e-9)

@@ -8,7 +8,6 @@ copied to the host just to be validated.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -18,10 +17,8 @@ from torch import Tensor
 
 __all__ = [
     "as_tensor",
-    "check_bandwidth",
     "check_finite",
     "check_non_numeric_columns",
-    "check_weights",
     "from_checked_numpy",
     "resolve_device",
     "resolve_dtype",
@@ -141,40 +138,6 @@ def from_checked_numpy(array: np.ndarray, *, dtype: Any, device: Any) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(
         device=resolve_device(device), dtype=resolve_dtype(dtype)
     )
-
-
-def check_weights(
-    sample_weight: Any, n_samples: int, *, dtype: torch.dtype, device: torch.device
-) -> Tensor | None:
-    """Check sample weights: 1-D, ``n_samples`` long, finite, non-negative, not all zero."""
-    if sample_weight is None:
-        return None
-    if isinstance(sample_weight, Tensor):
-        w = sample_weight.detach().to(device=device, dtype=torch.float64)
-    else:
-        try:
-            w = torch.as_tensor(np.asarray(sample_weight, dtype=np.float64), device=device)
-        except (TypeError, ValueError):
-            raise TypeError("sample_weight must hold real numbers") from None
-    if w.ndim != 1 or w.shape[0] != n_samples:
-        raise ValueError(f"sample_weight must have shape ({n_samples},), got {tuple(w.shape)}")
-    if not bool(torch.isfinite(w).all()):
-        raise ValueError("sample_weight contains NaN or infinity")
-    if bool((w < 0).any()):
-        raise ValueError("sample_weight must be non-negative")
-    if not bool((w > 0).any()):
-        raise ValueError("sample_weight is zero everywhere: there is nothing to cluster")
-    return w.to(dtype)
-
-
-def check_bandwidth(bandwidth: Any, name: str = "bandwidth") -> float:
-    """A positive, finite real number, as a float."""
-    if isinstance(bandwidth, bool) or not isinstance(bandwidth, (Real, Integral)):
-        raise TypeError(f"{name} must be a real number, got {type(bandwidth).__name__}")
-    value = float(bandwidth)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be > 0 and finite, got {bandwidth!r}")
-    return value
 
 
 def to_numpy(t: Tensor) -> np.ndarray:

@@ -1,79 +1,82 @@
-"""Choosing the bandwidth from the data.
+"""Bandwidth rules that look at the data only (the cluster layer adds one that clusters).
 
 `estimate_bandwidth` is scikit-learn's rule: the mean, over the samples, of the
-distance to their k-th nearest neighbour, k a quantile of the number of
+distance to their k-th nearest neighbor, k a quantile of the number of
 samples. It runs on a random subsample of at most ``n_samples`` rows, so its
 cost is bounded by ``n_samples^2`` distance evaluations whatever the size of
 the data, and it honours sample weights exactly (integer weights give the
 same bandwidth as repeated rows).
 
-`select_bandwidth` offers the rules compared in ``benchmarks/bench_bandwidth.py``
-on a varied collection of generated and real data sets: scikit-learn's
-(quantile 0.3, which merges most data sets into one cluster), the
-nearest-neighbour rule at quantile 0.05, Scott's and Silverman's rules, a
-choice by stability of the clustering over a range of bandwidths, and the
-default ``'auto'``: the smaller of the quantile-0.05 rule and Scott's (with n
-capped at the 2,000 rows the neighbour rules see, so that it does not shrink
-with the size of the data), which had the best mean adjusted Rand index there
-(0.69, against 0.07 for scikit-learn's rule; the README has the table). Every rule is sub-quadratic:
-the neighbour rules run on a bounded subsample, Scott's and Silverman's are
-O(n d).
+`local_bandwidth` is the default ('auto'): the local scale of the data, small
+enough that no two clusters share a mode; the estimators then merge modes
+through their saddles (`shiftkit.cluster`). `scott_bandwidth` and
+`silverman_bandwidth` are the density-estimation rules. `DATA_RULES` names
+them for `shiftkit.select_bandwidth`, which adds ``'stability'`` (it runs mean
+shift, so it lives with the estimator: this module never imports
+`shiftkit.cluster`). The rules are compared in ``benchmarks/bench_bandwidth.py``.
+Every rule is sub-quadratic: the neighbor rules run on a bounded subsample,
+Scott's and Silverman's are O(n d).
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-from shiftkit._array import as_tensor, check_weights
-from shiftkit._shift._dense import rows_per_chunk, sq_distances
+from shiftkit._array import as_tensor
+from shiftkit._ops import row_chunks, rows_per_chunk, sq_distances
+from shiftkit._validation import check_weights
 from shiftkit.neighbors import make_index
 
 __all__ = [
-    "BANDWIDTH_RULES",
+    "DATA_RULES",
+    "RULE_ALIASES",
     "estimate_bandwidth",
     "local_bandwidth",
+    "mean_gap_to_distinct",
     "scott_bandwidth",
-    "select_bandwidth",
     "silverman_bandwidth",
 ]
 
 _MEMORY_BUDGET = 64 * 2**20
 
 
-def _kth_neighbour_distance(X: Tensor, w: Tensor, k: float) -> Tensor:
+def _kth_neighbor_distance(X: Tensor, w: Tensor, k: float) -> Tensor:
     """For each row, the distance at which the weight of the rows within reach first attains ``k``."""
     rows = rows_per_chunk(X.shape[0], X.shape[1] + 2, X.element_size(), _MEMORY_BUDGET)
     out = []
-    for start in range(0, X.shape[0], rows):
-        D_ij, order = sq_distances(X[start : start + rows], X).sort(dim=1)  # (b, n)
+    for chunk in row_chunks(X.shape[0], rows):
+        D_ij, order = sq_distances(X[chunk], X).sort(dim=1)  # (b, n)
         reached = torch.cumsum(w[order], dim=1) >= k * (1 - 1e-9)  # (b, n)
         first = reached.to(torch.int8).argmax(dim=1)  # (b,)
         out.append(D_ij.gather(1, first[:, None])[:, 0].sqrt())
     return torch.cat(out)
 
 
-def _checked_subsample(
+def checked_subsample(
     X: Any, sample_weight: Any, n_samples: int | None, random_state: int | None
 ) -> tuple[Tensor, Tensor]:
-    """Rows of positive weight, at most ``n_samples`` of them drawn at random, as float64 on the CPU."""
+    """Rows of positive weight, at most ``n_samples`` of them drawn at random, as float64 on the CPU.
+
+    A tensor is checked where it is and only the rows drawn are copied to the host.
+    """
     if n_samples is not None and (not isinstance(n_samples, (int, np.integer)) or n_samples < 1):
         raise ValueError(f"n_samples must be a positive integer or None, got {n_samples!r}")
-    X_t = as_tensor(X, dtype=torch.float64, device="cpu")
+    if isinstance(X, Tensor):
+        X_t = as_tensor(X, dtype=X.dtype if X.is_floating_point() else torch.float64, device=X.device)
+    else:
+        X_t = as_tensor(X, dtype=torch.float64, device="cpu")
     w = check_weights(sample_weight, X_t.shape[0], dtype=torch.float64, device=X_t.device)
-    if w is None:
-        w = torch.ones(X_t.shape[0], dtype=torch.float64)
-    keep = w > 0
-    X_t, w = X_t[keep], w[keep]
-    if n_samples is not None and X_t.shape[0] > n_samples:
-        idx = np.random.default_rng(random_state).choice(X_t.shape[0], n_samples, replace=False)
-        X_t, w = X_t[idx], w[idx]
-    return X_t, w
+    rows = torch.arange(X_t.shape[0], device=X_t.device) if w is None else torch.nonzero(w > 0)[:, 0]
+    if n_samples is not None and rows.shape[0] > n_samples:
+        pick = np.random.default_rng(random_state).choice(rows.shape[0], n_samples, replace=False)
+        rows = rows[torch.as_tensor(pick, device=rows.device)]
+    X_sub = X_t[rows].to(device="cpu", dtype=torch.float64)
+    w_sub = torch.ones(X_sub.shape[0], dtype=torch.float64) if w is None else w[rows].cpu()
+    return X_sub, w_sub
 
 
 def mean_gap_to_distinct(
@@ -84,11 +87,11 @@ def mean_gap_to_distinct(
     The fallback scale when `estimate_bandwidth` gives 0 because many rows
     coincide; 0.0 only when all rows are equal.
     """
-    X_t, w = _checked_subsample(X, sample_weight, n_samples, random_state)
+    X_t, w = checked_subsample(X, sample_weight, n_samples, random_state)
     gap = []
     rows = rows_per_chunk(X_t.shape[0], X_t.shape[1], X_t.element_size(), _MEMORY_BUDGET)
-    for start in range(0, X_t.shape[0], rows):
-        D_ij = sq_distances(X_t[start : start + rows], X_t)  # (b, n)
+    for chunk in row_chunks(X_t.shape[0], rows):
+        D_ij = sq_distances(X_t[chunk], X_t)  # (b, n)
         gap.append(torch.where(D_ij > 0, D_ij, torch.inf).amin(1).sqrt())
     g_i = torch.cat(gap)
     has_gap = torch.isfinite(g_i)
@@ -111,8 +114,8 @@ def estimate_bandwidth(
     ----------
     X : array-like of shape (n_samples, n_features)
     quantile : float, default=0.3
-        Which neighbour counts: the k-th, ``k = max(1, int(quantile * n))``
-        (the sample itself is its first neighbour). Must be in (0, 1].
+        Which neighbor counts: the k-th, ``k = max(1, int(quantile * n))``
+        (the sample itself is its first neighbor). Must be in (0, 1].
     n_samples : int or None, default=2000
         Size of the random subsample the rule runs on; None uses every row
         (quadratic cost). With ``n_samples >= len(X)`` the result equals
@@ -136,18 +139,18 @@ def estimate_bandwidth(
     """
     if not 0 < quantile <= 1:
         raise ValueError(f"quantile must be in (0, 1], got {quantile!r}")
-    X_t, w = _checked_subsample(X, sample_weight, n_samples, random_state)
+    X_t, w = checked_subsample(X, sample_weight, n_samples, random_state)
     k = max(1, int(float(w.sum()) * quantile))
-    r_i = _kth_neighbour_distance(X_t, w, k)  # (n,)
+    r_i = _kth_neighbor_distance(X_t, w, k)  # (n,)
     return float((w * r_i).sum() / w.sum())
 
 
-# The neighbour whose mean distance is the local scale: measured on the development battery
+# The neighbor whose mean distance is the local scale: measured on the development battery
 # (benchmarks/bench_quality.py; 8 to 12 give the same median there, 7 and 15 less), and on
 # two and three 1-D Gaussian blobs, where a density dip cannot be walked around and 10
-# neighbours still left 1 fit in 10 split into dozens of clusters (30: none of 12).
-LOCAL_NEIGHBOURS = 10
-LOCAL_NEIGHBOURS_1D = 30
+# neighbors still left 1 fit in 10 split into dozens of clusters (30: none of 12).
+LOCAL_NEIGHBORS = 10
+LOCAL_NEIGHBORS_1D = 30
 
 
 def local_bandwidth(
@@ -162,13 +165,13 @@ def local_bandwidth(
 
     The default of `MeanShift` and `QuickShift`: small enough that no two
     clusters share a mode (the modes are merged afterwards through their
-    saddles). Measured on at most ``reference_size`` random rows (neighbours
+    saddles). Measured on at most ``reference_size`` random rows (neighbors
     among those rows); for larger data it shrinks at the rate of the
     density-estimation rules, ``(reference_size / n)^(1 / (d + 4))``: a
-    fixed neighbour count would shrink as ``n^(-1 / d)`` and leave the density
+    fixed neighbor count would shrink as ``n^(-1 / d)`` and leave the density
     as noisy at a million points as at a thousand (on 20 Gaussian blobs of
     1,000,000 points it drew basin boundaries with an ARI of 0.95 where this
-    gives 0.987, the ARI of the true centres). Where heavily repeated values
+    gives 0.987, the ARI of the true centers). Where heavily repeated values
     make the distance 0, the mean distance to the nearest *different* row
     (`mean_gap_to_distinct`).
 
@@ -176,7 +179,7 @@ def local_bandwidth(
     ----------
     X : array-like of shape (n_samples, n_features)
     n_neighbors : int, default=None
-        None: `LOCAL_NEIGHBOURS` (10), or `LOCAL_NEIGHBOURS_1D` (30) for one feature.
+        None: `LOCAL_NEIGHBORS` (10), or `LOCAL_NEIGHBORS_1D` (30) for one feature.
     reference_size : int, default=10,000
     random_state : int or None, default=0
         Seed of the rows chosen.
@@ -194,10 +197,10 @@ def local_bandwidth(
     >>> round(local_bandwidth([[0.0], [1.0], [3.0], [6.0]], n_neighbors=1), 3)
     1.75
     """
-    X_t, w = _checked_subsample(X, sample_weight, reference_size, random_state)
+    X_t, w = checked_subsample(X, sample_weight, reference_size, random_state)
     n_all, d = (X.shape[0], X.shape[1]) if isinstance(X, Tensor) else np.shape(X)
     if n_neighbors is None:
-        n_neighbors = LOCAL_NEIGHBOURS_1D if d == 1 else LOCAL_NEIGHBOURS
+        n_neighbors = LOCAL_NEIGHBORS_1D if d == 1 else LOCAL_NEIGHBORS
     if sample_weight is not None:
         n_all = float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
     n = float(w.sum())
@@ -243,7 +246,7 @@ def scott_bandwidth(X: Any, *, sample_weight: Any = None, n_samples: int | None 
 
     A density-estimation rule: it assumes one Gaussian, so it oversmooths
     well-separated clusters. For clustering, n is capped at ``n_samples`` (the
-    subsample size of the neighbour rules): the textbook rule keeps shrinking
+    subsample size of the neighbor rules): the textbook rule keeps shrinking
     as data grow and then splits clusters into noise modes (``None`` gives the
     textbook rule). O(n d).
     """
@@ -257,136 +260,34 @@ def silverman_bandwidth(X: Any, *, sample_weight: Any = None, n_samples: int | N
     return sigma * (4.0 / (d + 2)) ** (1.0 / (d + 4)) * _capped(n, n_samples) ** (-1.0 / (d + 4))
 
 
-def _stability_bandwidth(
-    X: Any,
-    *,
-    sample_weight: Any = None,
-    random_state: int | None = 0,
-    n_grid: int = 16,
-    n_samples: int = 1000,
-) -> float:
-    """The middle of the widest range of bandwidths over which the number of clusters stays the same.
-
-    Clusters the subsample with the default `MeanShift` at ``n_grid`` bandwidths,
-    geometrically spaced from the quantile-0.01 to the quantile-0.3 rule, and
-    counts clusters holding at least 2% of it. The longest run of equal counts
-    of 2 or more, at least 3 bandwidths long, wins (else the longest run of any
-    count); its geometric middle is returned.
-    """
-    from shiftkit.cluster import MeanShift  # the estimator imports this module
-
-    X_t, w = _checked_subsample(X, sample_weight, n_samples, random_state)
-    hi = estimate_bandwidth(X_t, quantile=0.3, n_samples=None, sample_weight=w)
-    if hi == 0:
-        return 0.0
-    lo = max(estimate_bandwidth(X_t, quantile=0.01, n_samples=None, sample_weight=w), 1e-3 * hi)
-    grid = np.geomspace(lo, hi, n_grid)
-    floor = max(2.0, 0.02 * float(w.sum()))
-    counts = []
-    for h in grid:
-        with warnings.catch_warnings():  # the smallest bandwidths may not converge; only counts matter
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            labels = MeanShift(bandwidth=float(h)).fit(X_t, sample_weight=w).labels_
-        sizes = np.bincount(labels, weights=w.numpy())
-        counts.append(int((sizes >= floor).sum()))
-    best, start = None, 0
-    for i in range(1, n_grid + 1):
-        if i == n_grid or counts[i] != counts[start]:
-            length = i - start
-            key = (counts[start] >= 1, counts[start] >= 2 and length >= 3, length)
-            if best is None or key > best[0]:
-                best = (key, start, i - 1)
-            start = i
-    assert best is not None
-    _, first, last = best
-    return float(np.sqrt(grid[first] * grid[last]))
+def _auto_rule(X: Any, sample_weight: Any = None, random_state: int | None = 0) -> float:
+    return local_bandwidth(X, sample_weight=sample_weight, random_state=random_state)
 
 
-BANDWIDTH_RULES: dict[str, Any] = {
-    "auto": lambda X, sample_weight=None, random_state=0: local_bandwidth(
-        X, sample_weight=sample_weight, random_state=random_state
-    ),
-    "knn": lambda X, sample_weight=None, random_state=0: estimate_bandwidth(
-        X, quantile=0.05, sample_weight=sample_weight, random_state=random_state
-    ),
-    "scott": lambda X, sample_weight=None, random_state=0: scott_bandwidth(X, sample_weight=sample_weight),
-    "silverman": lambda X, sample_weight=None, random_state=0: silverman_bandwidth(
-        X, sample_weight=sample_weight
-    ),
-    "sklearn": lambda X, sample_weight=None, random_state=0: estimate_bandwidth(
-        X, quantile=0.3, sample_weight=sample_weight, random_state=random_state
-    ),
-    "stability": _stability_bandwidth,
+def _quantile_rule(X: Any, sample_weight: Any = None, random_state: int | None = 0) -> float:
+    return estimate_bandwidth(X, quantile=0.05, sample_weight=sample_weight, random_state=random_state)
+
+
+def _scott_rule(X: Any, sample_weight: Any = None, random_state: int | None = 0) -> float:
+    return scott_bandwidth(X, sample_weight=sample_weight)
+
+
+def _silverman_rule(X: Any, sample_weight: Any = None, random_state: int | None = 0) -> float:
+    return silverman_bandwidth(X, sample_weight=sample_weight)
+
+
+def _sklearn_rule(X: Any, sample_weight: Any = None, random_state: int | None = 0) -> float:
+    return estimate_bandwidth(X, quantile=0.3, sample_weight=sample_weight, random_state=random_state)
+
+
+# The rules that look at the data only, each ``rule(X, sample_weight, random_state) -> float``
+# (a Gaussian standard deviation); `shiftkit.select_bandwidth` adds 'stability' from the cluster layer.
+DATA_RULES: dict[str, Any] = {
+    "auto": _auto_rule,
+    "quantile": _quantile_rule,
+    "scott": _scott_rule,
+    "silverman": _silverman_rule,
+    "sklearn": _sklearn_rule,
 }
-
-
-def gaussian_equivalent_radius(kernel: str, n_features: int) -> float:
-    """Support radius of a compact kernel with the spread of a unit Gaussian, in ``n_features`` dimensions.
-
-    The rules give a Gaussian standard deviation; a compact kernel's bandwidth
-    is its support radius. Matching the second moment of the weights in d
-    dimensions: flat ``sqrt(d + 2)``, Epanechnikov ``sqrt(d + 4)``, triangular
-    ``sqrt((d + 2)(d + 3) / (d + 1))`` (2, 2.45 and 2.58 in 2-D); 1 for the
-    Gaussian.
-    """
-    d = n_features
-    factors = {
-        "gaussian": 1.0,
-        "flat": (d + 2) ** 0.5,
-        "epanechnikov": (d + 4) ** 0.5,
-        "triangular": ((d + 2) * (d + 3) / (d + 1)) ** 0.5,
-    }
-    try:
-        return factors[kernel]
-    except KeyError:
-        raise ValueError(f"unknown kernel {kernel!r}; choose one of {sorted(factors)}") from None
-
-
-def select_bandwidth(
-    X: Any,
-    rule: str = "auto",
-    *,
-    kernel: str = "gaussian",
-    sample_weight: Any = None,
-    random_state: int | None = 0,
-) -> float:
-    """A mean-shift bandwidth for ``X`` by one of ``BANDWIDTH_RULES``.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-    rule : str, default='auto'
-        ``'auto'``: the smaller of ``'knn'`` and ``'scott'`` (the best of these
-        rules on the benchmark collection); ``'knn'``: `estimate_bandwidth` at
-        quantile 0.05; ``'scott'``, ``'silverman'``: the density-estimation
-        rules; ``'sklearn'``: `estimate_bandwidth` at quantile 0.3, scikit-learn's
-        default; ``'stability'``: the middle of the widest range of bandwidths
-        giving the same number of clusters (runs mean shift 16 times on a
-        1,000-row subsample).
-    kernel : str, default='gaussian'
-        The rules give a Gaussian's standard deviation; for a compact kernel
-        the result is scaled to the support radius of the same spread (see
-        `gaussian_equivalent_radius`).
-    sample_weight : array-like of shape (n_samples,), optional
-    random_state : int or None, default=0
-        Seed of the subsamples.
-
-    Returns
-    -------
-    bandwidth : float
-
-    Examples
-    --------
-    >>> from shiftkit.bandwidth import select_bandwidth
-    >>> from shiftkit.datasets import make_blobs
-    >>> round(select_bandwidth(make_blobs()[0]), 2)
-    1.11
-    """
-    try:
-        fn = BANDWIDTH_RULES[rule]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown bandwidth rule {rule!r}; choose one of {sorted(BANDWIDTH_RULES)}"
-        ) from None
-    scale = gaussian_equivalent_radius(kernel, np.shape(X)[1] if not isinstance(X, Tensor) else X.shape[1])
-    return scale * float(fn(X, sample_weight=sample_weight, random_state=random_state))
+# Old names of rules that still work, with a FutureWarning, for one release ('knn' is also an engine).
+RULE_ALIASES = {"knn": "quantile"}

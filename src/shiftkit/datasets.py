@@ -23,22 +23,22 @@ def make_blobs(
     variance: float = 5.0,
     random_state: int = 42,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The lesson's blobs: centroids uniform in ``[low, high]^d``, each cluster normal around one.
+    """The lesson's blobs: centers uniform in ``[low, high]^d``, each cluster normal around one.
 
     With the defaults this reproduces the data of the fast.ai lesson 12 notebook
     exactly: ``torch.manual_seed(42)``, ``centroids = torch.rand(6, 2) * 70 - 35``
-    and 250 samples per centroid from ``MultivariateNormal(c, 5 * I)``.
+    and 250 samples per center from ``MultivariateNormal(c, 5 * I)`` (the lesson's "centroids").
 
     Parameters
     ----------
     n_clusters : int, default=6
-        Number of centroids.
+        Number of centers.
     n_samples : int, default=250
         Samples per cluster (the data has ``n_clusters * n_samples`` rows).
     n_features : int, default=2
         Dimension of the data.
     low, high : float, default=-35, 35
-        The box the centroids are drawn from.
+        The box the centers are drawn from.
     variance : float, default=5.0
         Variance of each coordinate within a cluster (covariance ``variance * I``).
     random_state : int, default=42
@@ -50,13 +50,13 @@ def make_blobs(
         Cluster after cluster, as in the lesson.
     y : ndarray of shape (n_clusters * n_samples,), int64
         The cluster each row was drawn from.
-    centroids : ndarray of shape (n_clusters, n_features), float32
+    centers : ndarray of shape (n_clusters, n_features), float32
 
     Examples
     --------
     >>> from shiftkit.datasets import make_blobs
-    >>> X, y, centroids = make_blobs()
-    >>> X.shape, y.shape, centroids.shape
+    >>> X, y, centers = make_blobs()
+    >>> X.shape, y.shape, centers.shape
     ((1500, 2), (1500,), (6, 2))
     """
     for name, value in (("n_clusters", n_clusters), ("n_samples", n_samples), ("n_features", n_features)):
@@ -67,10 +67,10 @@ def make_blobs(
     if not variance >= 0:
         raise ValueError(f"variance must be >= 0, got {variance!r}")
     gen = torch.Generator().manual_seed(random_state)
-    centroids = torch.rand(n_clusters, n_features, generator=gen) * (high - low) + low
+    centers = torch.rand(n_clusters, n_features, generator=gen) * (high - low) + low
     # MultivariateNormal(c, variance * I).sample() is c + sqrt(variance) * N(0, I).
     X = torch.cat(
-        [c + math.sqrt(variance) * torch.randn(n_samples, n_features, generator=gen) for c in centroids]
+        [c + math.sqrt(variance) * torch.randn(n_samples, n_features, generator=gen) for c in centers]
     )
     y = np.repeat(np.arange(n_clusters, dtype=np.int64), n_samples)
-    return X.numpy(), y, centroids.numpy()
+    return X.numpy(), y, centers.numpy()

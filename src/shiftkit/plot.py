@@ -21,7 +21,9 @@ import torch
 from matplotlib.animation import FFMpegWriter, FuncAnimation, PillowWriter
 from matplotlib.axes import Axes
 
-from shiftkit._array import as_tensor, check_bandwidth, to_numpy
+from shiftkit import MeanShift, shift
+from shiftkit._array import as_tensor, to_numpy
+from shiftkit._validation import check_bandwidth
 from shiftkit.io import atomic_path, atomic_write
 from shiftkit.kernels import Kernel, get_kernel
 
@@ -58,8 +60,8 @@ def to_2d(X: Any, *others: Any) -> list[np.ndarray | None]:
     return [None if A is None else pca.transform(A) for A in arrays]
 
 
-def _mark_centres(ax: Axes, C: np.ndarray) -> None:
-    """Each centre a big black X with a small magenta x on it, as in the lesson."""
+def _mark_centers(ax: Axes, C: np.ndarray) -> None:
+    """Each center a big black X with a small magenta x on it, as in the lesson."""
     ax.plot(C[:, 0], C[:, 1], markersize=10, marker="x", color="k", mew=5, linestyle="none")
     ax.plot(C[:, 0], C[:, 1], markersize=5, marker="x", color="m", mew=2, linestyle="none")
 
@@ -67,13 +69,13 @@ def _mark_centres(ax: Axes, C: np.ndarray) -> None:
 def plot_data(
     X: Any,
     labels: Any = None,
-    centroids: Any = None,
+    centers: Any = None,
     ax: Axes | None = None,
     *,
     title: str | None = None,
     s: float = 6.0,
 ) -> Axes:
-    """Scatter the points coloured by cluster; each centroid a big black X with a small magenta x.
+    """Scatter the points coloured by cluster; each center a big black X with a small magenta x.
 
     Parameters
     ----------
@@ -81,7 +83,7 @@ def plot_data(
         More than two features are shown on their first two principal components.
     labels : array-like of shape (n_samples,), optional
         Cluster of each point; -1 (noise) is drawn in grey.
-    centroids : array-like of shape (n_clusters, n_features), optional
+    centers : array-like of shape (n_clusters, n_features), optional
     ax : matplotlib Axes, optional
     title : str, optional
     s : float, default=6
@@ -92,7 +94,7 @@ def plot_data(
     ax : matplotlib Axes
     """
     ax = _new_axes(ax)
-    P, C = to_2d(X, centroids)
+    P, C = to_2d(X, centers)
     assert P is not None
     if labels is None:
         ax.scatter(P[:, 0], P[:, 1], s=s)
@@ -106,7 +108,7 @@ def plot_data(
         cmap = plt.get_cmap("tab10" if lab.max(initial=0) < 10 else "tab20")
         ax.scatter(P[~noise, 0], P[~noise, 1], s=s, c=cmap(lab[~noise] % cmap.N))
     if C is not None:
-        _mark_centres(ax, C)
+        _mark_centers(ax, C)
     if title:
         ax.set_title(title)
     return ax
@@ -172,27 +174,23 @@ def plot_density(
     -------
     ax : matplotlib Axes
     """
-    from shiftkit._shift import shift_tensors
-
     X_t = as_tensor(X, dtype="float64", device="cpu")
     if X_t.shape[1] != 2:
         raise ValueError(f"plot_density needs 2-D data, got {X_t.shape[1]} features")
     kern = get_kernel(kernel)
     h = check_bandwidth(bandwidth)
     if modes is None:
-        from shiftkit.cluster import MeanShift
-
-        modes = MeanShift(bandwidth=h, kernel=kern.name, algorithm="standard", dtype="float64").fit(X_t)
+        modes = MeanShift(bandwidth=h, kernel=kern, algorithm="standard", dtype="float64").fit(X_t)
         modes = modes.cluster_centers_
     lo, hi = X_t.min(0).values - h, X_t.max(0).values + h
     gx = torch.linspace(float(lo[0]), float(hi[0]), resolution, dtype=torch.float64)
     gy = torch.linspace(float(lo[1]), float(hi[1]), resolution, dtype=torch.float64)
     grid = torch.cartesian_prod(gx, gy)  # (r*r, 2), x major
-    _, density = shift_tensors(grid, X_t, h, kern, engine="dense")
+    _, density = shift(grid, X_t, h, kern, engine="dense", dtype="float64", device="cpu")
     Z = density.reshape(resolution, resolution).T.numpy()  # rows follow y
     ax = _new_axes(ax)
     ax.contourf(gx.numpy(), gy.numpy(), Z, levels=20, cmap="viridis")
-    _mark_centres(ax, np.asarray(modes, dtype=np.float64).reshape(-1, 2))
+    _mark_centers(ax, np.asarray(modes, dtype=np.float64).reshape(-1, 2))
     ax.set_title(f"{kern.name} density, bandwidth {h:g}")
     return ax
 
@@ -242,15 +240,15 @@ def animate(
         if not hasattr(source, "history_"):
             raise ValueError("the estimator has no history_: fit it with record_history=True")
         frames = source.history_
-        centres = source.cluster_centers_
+        centers = source.cluster_centers_
         if labels is None:
             labels = source.predict(frames[-1])
     else:
-        frames, centres = list(source), None
+        frames, centers = list(source), None
     if not frames:
         raise ValueError("nothing to animate: the history is empty")
     frames = [np.asarray(f, dtype=np.float64) for f in frames]
-    projected = to_2d(np.concatenate(frames), *(None if A is None else A for A in (X, centres)))
+    projected = to_2d(np.concatenate(frames), *(None if A is None else A for A in (X, centers)))
     flat, back, C = projected[0], projected[1], projected[2]
     assert flat is not None
     sizes = np.cumsum([0] + [len(f) for f in frames])

@@ -13,87 +13,59 @@ data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from torch import Tensor
 
-from shiftkit._array import as_tensor, check_bandwidth, check_weights
-from shiftkit._shift import _cuda, _fused, _grid
-from shiftkit._shift._attention import attention_is_accurate, shift_attention
-from shiftkit._shift._dense import shift_dense
-from shiftkit._shift._grid import grid_pays, shift_grid, support_of
-from shiftkit._shift._knn import backend as knn_backend
-from shiftkit._shift._knn import shift_knn
-from shiftkit.kernels import Kernel, get_kernel, is_builtin
+from shiftkit._array import as_tensor
+from shiftkit._shift import _attention, _cuda, _dense, _fused, _grid, _knn
+from shiftkit._shift._engine import Engine, Step
+from shiftkit._validation import check_bandwidth, check_memory_budget, check_weights
+from shiftkit.kernels import Kernel, get_kernel
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "ENGINES", "select_engine", "shift", "shift_tensors", "steps_over"]
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "ENGINES",
+    "Engine",
+    "select_engine",
+    "shift",
+    "shift_tensors",
+    "steps_over",
+]
 
 # Bytes of temporary memory one shift step may use (the chunks of the dense engine).
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
-Engine = Callable[[Tensor, Tensor, float, Kernel, "Tensor | None", int], "tuple[Tensor, Tensor]"]
-
+# Every engine, from the one object each engine module exports; `engine='auto'` asks them in
+# order of priority.
 ENGINES: dict[str, Engine] = {
-    "dense": shift_dense,
-    "attention": shift_attention,
-    "fused": _fused.shift_fused,
-    "numba_cuda": _cuda.shift_cuda,
-    "grid": shift_grid,
-    "knn": shift_knn,
+    e.name: e
+    for e in sorted(
+        (_dense.ENGINE, _attention.ENGINE, _fused.ENGINE, _cuda.ENGINE, _grid.ENGINE, _knn.ENGINE),
+        key=lambda e: e.priority,
+    )
 }
-
-# Largest dimension for which the fused CPU engine beats the others, by kernel
-# kind (measured with benchmarks/bench_engines.py; see the README's table).
-FUSED_MAX_FEATURES = {"gaussian": 8, "compact": 1024}
-# Below this many (query, data) pairs a step is fast whatever the engine, and
-# the grid's index is not worth building.
-GRID_MIN_PAIRS = 200_000_000
-# With fixed data (standard mean shift, `steps_over`) the index is built once, not every step.
-GRID_MIN_PAIRS_FIXED_DATA = 20_000_000
-# Compact kernels go to the knn engine (with faiss) only in high dimension on
-# large data: measured, it is 10x the fused engine at d = 128 and 50,000 points,
-# but in 16-D it loses up to 300,000 points (bench_engines.py, bench_scale.py).
-KNN_MIN_FEATURES = 64
-KNN_MIN_POINTS = 50_000
 
 
 def select_engine(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, *, fixed_data: bool = False) -> str:
-    """The engine `shift` uses with ``engine='auto'``.
+    """The engine `shift` uses with ``engine='auto'``: the first by priority that supports the step and pays.
 
-    For large steps (``GRID_MIN_PAIRS``) in low dimension, where a query's
-    neighbouring grid cells hold a small share of the data, the ``grid`` engine
-    (exact for compact kernels; the Gaussian truncated at 4 bandwidths). In
-    high dimension (``KNN_MIN_FEATURES``) on large data (``KNN_MIN_POINTS``),
-    compact kernels go to the ``knn`` engine when faiss is installed. On the
-    CPU, the compiled ``fused`` engine for the built-in kernels in low and
-    moderate dimension (up to `FUSED_MAX_FEATURES`). Otherwise the Gaussian goes
-    to ``attention`` (the platform's fused softmax kernels, O(n) memory) unless
-    the data's spread is so large against the bandwidth that float rounding of
-    the attention scores would matter; compact kernels on CUDA go to the
-    ``numba_cuda`` kernel; everything else to the exact ``dense`` engine.
+    Each engine's thresholds are its own (``Engine.pays``, measured with
+    ``benchmarks/bench_engines.py``). In order: the ``grid`` for large steps in
+    low dimension where a query's neighboring cells hold a small share of the
+    data (exact for compact kernels; the Gaussian truncated at 4 bandwidths);
+    ``knn`` for compact kernels in high dimension (64+) on large data (50,000+)
+    when faiss is installed; on the CPU the compiled ``fused`` engine for
+    shiftkit's kernels up to 8 features (Gaussian) or any (compact); the
+    ``attention`` engine for the Gaussian unless the data's spread against the
+    bandwidth would cost float32 digits; ``numba_cuda`` for compact kernels on
+    CUDA; else the exact ``dense`` engine. ``fixed_data``: the data stay the
+    same over many steps (standard mean shift), so what an engine builds once
+    costs less per step.
     """
-    d = X.shape[1]
-    gaussian = is_builtin(kernel, "gaussian")
-    kind = "gaussian" if gaussian else "compact"
-    builtin = gaussian or (kernel.compact and is_builtin(kernel, kernel.name))
-    min_pairs = GRID_MIN_PAIRS_FIXED_DATA if fixed_data else GRID_MIN_PAIRS
-    if builtin and Y.shape[0] * X.shape[0] >= min_pairs and grid_pays(X, support_of(kernel, bandwidth)):
-        return "grid"
-    if (
-        kernel.compact
-        and builtin
-        and d >= KNN_MIN_FEATURES
-        and X.shape[0] >= KNN_MIN_POINTS
-        and knn_backend() == "faiss"
-    ):
-        return "knn"
-    if Y.device.type == "cpu" and _fused.supports(Y, X, kernel) and d <= FUSED_MAX_FEATURES[kind]:
-        return "fused"
-    if gaussian and attention_is_accurate(Y, X, bandwidth):
-        return "attention"
-    if Y.device.type == "cuda" and _cuda.supports(Y, X, kernel):
-        return "numba_cuda"
+    for engine in ENGINES.values():
+        if engine.supports(Y, X, kernel) and engine.pays(Y, X, bandwidth, kernel, fixed_data):
+            return engine.name
     return "dense"
 
 
@@ -105,17 +77,16 @@ def steps_over(
     *,
     engine: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
-) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+) -> Step:
     """``step(Y) -> (Y_new, density)`` over data that stay fixed for many steps (standard mean shift).
 
-    What an engine can build once for fixed data is built here, once: the
-    grid engine's cell index (sorting a million points costs more than a step
-    of a few hundred queries). Queries must lie within the data's bounding box
-    (mean shift keeps them there).
+    What an engine can build once for fixed data (an index) is built here,
+    once (`Engine.steps_over`). ``engine='auto'`` is not chosen here: the loop
+    chooses once, with `select_engine`.
     """
-    if engine == "grid":
-        index = _grid.prepare(X, weights, bandwidth, kernel)
-        return lambda Y: shift_grid(Y, X, bandwidth, kernel, weights, memory_budget, index=index)
+    chosen = ENGINES[engine] if engine != "auto" else None
+    if chosen is not None and chosen.steps_over is not None:
+        return chosen.steps_over(X, weights, bandwidth, kernel, memory_budget)
     return lambda Y: shift_tensors(
         Y, X, bandwidth, kernel, weights, engine=engine, memory_budget=memory_budget
     )
@@ -133,7 +104,7 @@ def shift_tensors(
 ) -> tuple[Tensor, Tensor]:
     """`shift` on checked tensors of one dtype and device; no validation."""
     name = select_engine(Y, X, bandwidth, kernel) if engine == "auto" else engine
-    return ENGINES[name](Y, X, bandwidth, kernel, weights, memory_budget)
+    return ENGINES[name].run(Y, X, bandwidth, kernel, weights, memory_budget)
 
 
 def shift(
@@ -181,8 +152,7 @@ def shift(
     h = check_bandwidth(bandwidth)
     if engine != "auto" and engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose 'auto' or one of {sorted(ENGINES)}")
-    if not isinstance(memory_budget, int) or memory_budget <= 0:
-        raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
+    check_memory_budget(memory_budget)
     X_t = as_tensor(X, name="X", dtype=dtype, device=device)
     Y_t = as_tensor(Y, name="Y", dtype=dtype, device=X_t.device)
     if Y_t.shape[1] != X_t.shape[1]:

@@ -11,7 +11,7 @@ is ``exp(logsumexp_i - |y_i|^2 / (2 h^2))``: the CPU flash kernel returns the
 logsumexp with the output; on other devices it is computed in chunks.
 
 Accuracy: the scores are about ``(R / h)^2`` in size, R the largest norm of the
-(centred) data, so float32 loses about ``(R / h)^2 * eps`` of each weight. The
+(centerd) data, so float32 loses about ``(R / h)^2 * eps`` of each weight. The
 engine selection sends data whose spread is too large against the bandwidth to
 an exact engine instead (see `attention_is_accurate`). Measured against a
 float64 step on the lesson's blobs (``benchmarks/bench_engines.py``): the
@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from shiftkit._shift._dense import rows_per_chunk
-from shiftkit.kernels import Kernel, is_builtin
+from shiftkit._ops import row_chunks, rows_per_chunk
+from shiftkit._shift._engine import Engine
+from shiftkit.kernels import KERNELS, Kernel
 
 # Largest tolerated relative error of a weight before the engine is not chosen.
 WEIGHT_ERROR_LIMIT = 1e-3
@@ -56,7 +57,7 @@ def _queries_keys_values(
 
 def _logsumexp_chunked(q: Tensor, k: Tensor, memory_budget: int) -> Tensor:
     rows = rows_per_chunk(k.shape[0], 0, q.element_size(), memory_budget)
-    return torch.cat([torch.logsumexp(q[s : s + rows] @ k.T, dim=1) for s in range(0, q.shape[0], rows)])
+    return torch.cat([torch.logsumexp(q[chunk] @ k.T, dim=1) for chunk in row_chunks(q.shape[0], rows)])
 
 
 def shift_attention(
@@ -68,7 +69,7 @@ def shift_attention(
     memory_budget: int,
 ) -> tuple[Tensor, Tensor]:
     """One Gaussian mean-shift step as scaled dot-product attention; see the module docstring."""
-    if not is_builtin(kernel, "gaussian"):
+    if not _is_gaussian(kernel):
         raise ValueError(f"the attention engine needs the Gaussian kernel, not {kernel.name!r}")
     if weights is not None:
         keep = weights > 0
@@ -86,3 +87,22 @@ def shift_attention(
     Y_new = out[0, 0, :, :-1]
     density = torch.exp(lse - Y.square().sum(1) * (0.5 / bandwidth**2))
     return Y_new.contiguous(), density
+
+
+def _is_gaussian(kernel: Kernel) -> bool:
+    return kernel.code == KERNELS["gaussian"].code
+
+
+def _pays(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, fixed_data: bool) -> bool:
+    return attention_is_accurate(Y, X, bandwidth)
+
+
+ENGINE = Engine(
+    name="attention",
+    run=shift_attention,
+    supports=lambda Y, X, kernel: _is_gaussian(kernel),
+    exact=lambda kernel: True,  # to float rounding of the scores, which `pays` bounds
+    pays=_pays,
+    priority=40,  # after the compiled CPU engine, before the CUDA kernel of compact kernels
+    summary="a Gaussian step as scaled_dot_product_attention with augmented queries and keys, O(n) memory",
+)

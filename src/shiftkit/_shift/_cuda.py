@@ -18,8 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from shiftkit._shift._cuda_kernel_params import KERNEL_CODES, MAX_FEATURES
-from shiftkit.kernels import Kernel, is_builtin
+from shiftkit._shift._cuda_kernel_params import MAX_FEATURES
+from shiftkit._shift._engine import Engine
+from shiftkit.kernels import Kernel
 
 THREADS_PER_BLOCK = 128
 
@@ -53,8 +54,8 @@ def supports(Y: Tensor, X: Tensor, kernel: Kernel) -> bool:
     return (
         available()
         and on_device
-        and kernel.name in KERNEL_CODES
-        and is_builtin(kernel, kernel.name)
+        and kernel.compact
+        and kernel.code is not None
         and X.shape[1] <= MAX_FEATURES
     )
 
@@ -82,8 +83,8 @@ def shift_cuda(
     """One mean-shift step of a compact kernel on the GPU; O((m + n) d) memory."""
     if not supports(Y, X, kernel):
         raise ValueError(
-            f"the numba_cuda engine takes CUDA tensors (or numba's simulator), the kernels "
-            f"{sorted(KERNEL_CODES)} and at most {MAX_FEATURES} features"
+            f"the numba_cuda engine takes CUDA tensors (or numba's simulator), shiftkit's compact "
+            f"kernels and at most {MAX_FEATURES} features"
         )
     Y, X = Y.contiguous(), X.contiguous()
     w = torch.ones(X.shape[0], dtype=X.dtype, device=X.device) if weights is None else weights.contiguous()
@@ -95,8 +96,23 @@ def shift_cuda(
         _device_array(X),
         _device_array(w),
         float(bandwidth),
-        KERNEL_CODES[kernel.name],
+        kernel.code,
         _device_array(Y_new),
         _device_array(density),
     )
     return Y_new, density
+
+
+def _pays(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, fixed_data: bool) -> bool:
+    return Y.device.type == "cuda"  # on the simulator it runs, but only when asked for
+
+
+ENGINE = Engine(
+    name="numba_cuda",
+    run=shift_cuda,
+    supports=supports,
+    exact=lambda kernel: True,
+    pays=_pays,
+    priority=50,
+    summary="numba CUDA kernel, one thread per query, for the compact kernels",
+)

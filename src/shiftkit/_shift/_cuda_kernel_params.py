@@ -1,4 +1,3 @@
 """Constants shared by the CUDA engine and its kernel (kept apart so that reading them imports no numba)."""
 
 MAX_FEATURES = 32  # size of the per-thread accumulator
-KERNEL_CODES = {"flat": 1, "triangular": 2, "epanechnikov": 3}

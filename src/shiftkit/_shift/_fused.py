@@ -15,9 +15,12 @@ from functools import cache
 import torch
 from torch import Tensor
 
-from shiftkit.kernels import Kernel, is_builtin
+from shiftkit._shift._engine import Engine
+from shiftkit.kernels import Kernel
 
-KERNEL_CODES = {"gaussian": 0, "flat": 1, "triangular": 2, "epanechnikov": 3}
+# Largest dimension for which this engine beats the others, by kernel kind (measured with
+# benchmarks/bench_engines.py; see the README's table): beyond, attention (Gaussian) or knn.
+MAX_FEATURES_THAT_PAY = {"gaussian": 8, "compact": 1024}
 
 
 @cache
@@ -45,7 +48,7 @@ def _library() -> ctypes.CDLL | None:
             ctypes.c_void_p,  # density (m,)
             ctypes.c_void_p,  # cell starts (k,) or NULL
             ctypes.c_void_p,  # cell counts (k,) or NULL
-            ctypes.c_void_p,  # neighbour cells of each query (m, n_nbr) or NULL: all points
+            ctypes.c_void_p,  # neighbor cells of each query (m, n_nbr) or NULL: all points
             ctypes.c_int,  # n_nbr
             ctypes.c_int,  # threads
         ]
@@ -65,12 +68,11 @@ def max_features() -> int:
 
 
 def supports(Y: Tensor, X: Tensor, kernel: Kernel) -> bool:
-    """Whether the fused engine can run this step: CPU tensors, a known kernel, d small enough."""
+    """Whether the fused engine can run this step: CPU tensors, a compiled kernel, d small enough."""
     return (
         Y.device.type == "cpu"
         and X.device.type == "cpu"
-        and kernel.name in KERNEL_CODES
-        and is_builtin(kernel, kernel.name)
+        and kernel.code is not None
         and X.shape[1] <= max_features()
     )
 
@@ -85,16 +87,16 @@ def run(
 ) -> tuple[Tensor, Tensor]:
     """Call the library: every query over all of ``X``, or over its cells.
 
-    ``cells = (starts, counts, neighbours)``: ``X`` sorted by cell, cell ``c``
+    ``cells = (starts, counts, neighbors)``: ``X`` sorted by cell, cell ``c``
     holding rows ``starts[c]`` to ``starts[c] + counts[c] - 1``, and
-    ``neighbours`` (m, n_nbr) the cells of each query (-1: none).
+    ``neighbors`` (m, n_nbr) the cells of each query (-1: none).
     """
     lib = _library()
     if lib is None:
         raise RuntimeError("the fused engine was not built (no C++ compiler at install time?)")
     if not supports(Y, X, kernel):
         raise ValueError(
-            f"the fused engine takes CPU tensors, the kernels {sorted(KERNEL_CODES)} and at most "
+            f"the fused engine takes CPU tensors, shiftkit's own kernels and at most "
             f"{max_features()} features"
         )
     fn = lib.shiftkit_shift_f32 if Y.dtype == torch.float32 else lib.shiftkit_shift_f64
@@ -104,9 +106,9 @@ def run(
     Y_new = torch.empty_like(Y)
     density = Y.new_empty(Y.shape[0])
     if cells is not None:
-        starts, counts, neighbours = (c.contiguous() for c in cells)
+        starts, counts, neighbors = (c.contiguous() for c in cells)
     status = fn(
-        KERNEL_CODES[kernel.name],
+        kernel.code,
         Y.data_ptr(),
         Y.shape[0],
         XT.data_ptr(),
@@ -118,8 +120,8 @@ def run(
         density.data_ptr(),
         None if cells is None else starts.data_ptr(),
         None if cells is None else counts.data_ptr(),
-        None if cells is None else neighbours.data_ptr(),
-        0 if cells is None else neighbours.shape[1],
+        None if cells is None else neighbors.data_ptr(),
+        0 if cells is None else neighbors.shape[1],
         torch.get_num_threads(),
     )
     if status != 0:
@@ -137,3 +139,18 @@ def shift_fused(
 ) -> tuple[Tensor, Tensor]:
     """One mean-shift step in the compiled loop; ``memory_budget`` is not needed (O(n d) memory)."""
     return run(Y, X, bandwidth, kernel, weights)
+
+
+def _pays(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, fixed_data: bool) -> bool:
+    return X.shape[1] <= MAX_FEATURES_THAT_PAY["compact" if kernel.compact else "gaussian"]
+
+
+ENGINE = Engine(
+    name="fused",
+    run=shift_fused,
+    supports=supports,
+    exact=lambda kernel: True,
+    pays=_pays,
+    priority=30,
+    summary="compiled C++ loop (OpenMP, vector expf), no n x m temporaries; one pass per point",
+)

@@ -1,6 +1,14 @@
 """Clustering estimators, one algorithm per private module."""
 
-from shiftkit.cluster._mean_shift import MeanShift, StepInfo, mean_shift
+from shiftkit.cluster._mean_shift import BANDWIDTH_RULES, MeanShift, StepInfo, mean_shift, select_bandwidth
 from shiftkit.cluster._quick_shift import QuickShift, quick_shift
 
-__all__ = ["MeanShift", "QuickShift", "StepInfo", "mean_shift", "quick_shift"]
+__all__ = [
+    "BANDWIDTH_RULES",
+    "MeanShift",
+    "QuickShift",
+    "StepInfo",
+    "mean_shift",
+    "quick_shift",
+    "select_bandwidth",
+]

@@ -1,9 +1,14 @@
-"""What every shiftkit estimator repeats: input checks, feature bookkeeping, centring."""
+"""What every shiftkit estimator repeats: input checks, feature bookkeeping, centering, shared rules.
+
+An estimator declares its parameters' constraints as a table of
+`shiftkit._validation` rules (checked by ``check_params`` in ``fit``), and
+inherits `TensorInputMixin` for its input: validation, ``n_features_in_`` and
+``feature_names_in_``, and centering in float64 before the cast.
+"""
 
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -18,24 +23,11 @@ from shiftkit._array import (
     from_checked_numpy,
     resolve_dtype,
 )
+from shiftkit._validation import integer_at_least, number_in
 
-
-def check_prominence(prominence: Any) -> None:
-    """None, or a number in (0, 1)."""
-    p = prominence
-    if p is not None and (isinstance(p, bool) or not isinstance(p, Real) or not 0 < float(p) < 1):
-        raise ValueError(f"prominence must be None or a number in (0, 1), got {p!r}")
-
-
-def check_min_cluster_size(min_cluster_size: Any) -> None:
-    """A fraction in [0, 1) or a whole number of points >= 1."""
-    m = min_cluster_size
-    fraction = isinstance(m, Real) and 0 <= float(m) < 1
-    count = isinstance(m, Integral) and int(m) >= 1
-    if isinstance(m, bool) or not (fraction or count):
-        raise ValueError(
-            f"min_cluster_size must be a fraction in [0, 1) or a number of points >= 1, got {m!r}"
-        )
+# Rules every estimator's table shares.
+MEMORY_BUDGET_RULE = integer_at_least(1, "a positive number of bytes")
+PROMINENCE_RULE = number_in(0, 1, low_open=True, high_open=True, wording="a number in (0, 1)").or_none()
 
 
 class TensorInputMixin:
@@ -70,11 +62,11 @@ class TensorInputMixin:
         check_finite(array)
         return from_checked_numpy(array, dtype=dtype, device=self.device)
 
-    def _validate_centred(self, X: Any, *, reset: bool) -> tuple[Tensor, Tensor, float]:
-        """``X`` checked, centred and scaled in float64, then cast: ``(X_c, origin, scale)``.
+    def _validate_centerd(self, X: Any, *, reset: bool) -> tuple[Tensor, Tensor, float]:
+        """``X`` checked, centerd and scaled in float64, then cast: ``(X_c, origin, scale)``.
 
         ``X = X_c * scale + origin``, ``X_c`` in ``dtype`` with a root mean
-        square near 1. Centring before the cast keeps float32 exact for data far
+        square near 1. Centering before the cast keeps float32 exact for data far
         from the origin (1e6 + 0.01 * noise loses every digit of the noise in
         float32); scaling keeps squared distances of data at 1e-30 or 1e30 from
         underflowing or overflowing. The scale is a power of two, so that
@@ -82,7 +74,7 @@ class TensorInputMixin:
         """
         X64 = self._validate_X(X, reset=reset, dtype=torch.float64)
         origin = X64.mean(0)  # (d,), float64
-        centred = X64 - origin
-        rms = float(centred.square().mean().sqrt())
+        centerd = X64 - origin
+        rms = float(centerd.square().mean().sqrt())
         scale = 2.0 ** round(math.log2(rms)) if rms > 0 and math.isfinite(rms) else 1.0
-        return (centred / scale).to(resolve_dtype(self.dtype)), origin, scale
+        return (centerd / scale).to(resolve_dtype(self.dtype)), origin, scale

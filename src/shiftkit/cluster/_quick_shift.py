@@ -1,15 +1,15 @@
-"""Mode seeking on a k-nearest-neighbour graph with cluster cores (Quickshift++-style), parameter-free.
+"""Mode seeking on a k-nearest-neighbor graph with cluster cores (Quickshift++-style), parameter-free.
 
 Mean shift with one global bandwidth cannot follow clusters of different
 densities and shapes. Here every point climbs the graph instead: to its
-densest mutual neighbour that is denser than itself, until a mode. The density
+densest mutual neighbor that is denser than itself, until a mode. The density
 is a Gaussian kernel density estimate whose bandwidth is the local scale of the
-data (the mean distance to the 10th nearest neighbour), evaluated with
+data (the mean distance to the 10th nearest neighbor), evaluated with
 shiftkit's engines. Most modes are noise; `shiftkit.cluster._saddles` keeps
 those whose relative prominence reaches a level chosen from the data, and
-merges clusters under ``min_cluster_size`` into their neighbours.
+merges clusters under ``min_cluster_size`` into their neighbors.
 
-Cost: one k-nearest-neighbour graph (a grid in low dimension, brute force or
+Cost: one k-nearest-neighbor graph (a grid in low dimension, brute force or
 faiss in high), one density evaluation, then near-linear graph work. On
 1,000,000 points in 2-D, about 10 s here (``benchmarks/bench_scale.py``).
 """
@@ -17,7 +17,6 @@ faiss in high), one density evaluation, then near-linear graph work. On
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -26,10 +25,11 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from shiftkit._array import check_bandwidth, to_numpy
+from shiftkit._array import to_numpy
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET, shift_tensors
+from shiftkit._validation import Rule, check_bandwidth, check_params, fraction_or_count, integer_at_least
 from shiftkit.bandwidth import local_bandwidth
-from shiftkit.cluster._base import TensorInputMixin, check_min_cluster_size, check_prominence
+from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, TensorInputMixin
 from shiftkit.cluster._saddles import (
     DEFAULT_MIN_CLUSTER_SIZE,
     LEVELS,
@@ -47,33 +47,28 @@ __all__ = ["QuickShift", "quick_shift"]
 class _Fitted:
     """What `QuickShift.predict` needs from the fit: the scaled data, their index and density."""
 
-    X: Tensor  # (n, d), centred and scaled: X_input = X * scale + origin
+    X: Tensor  # (n, d), centerd and scaled: X_input = X * scale + origin
     origin: Tensor  # (d,), float64
     scale: float
     index: NeighborIndex | None
     density: Tensor  # (n,)
 
 
-def _check_params(estimator: QuickShift) -> None:
-    k = estimator.n_neighbors
-    if isinstance(k, bool) or not isinstance(k, Integral) or k < 2:
-        raise ValueError(f"n_neighbors must be an integer >= 2, got {k!r}")
-    if estimator.bandwidth is not None:
-        check_bandwidth(estimator.bandwidth)
-    check_prominence(estimator.prominence)
-    check_min_cluster_size(estimator.min_cluster_size)
-    budget = estimator.memory_budget
-    if isinstance(budget, bool) or not isinstance(budget, Integral) or budget <= 0:
-        raise ValueError(f"memory_budget must be a positive number of bytes, got {budget!r}")
+PARAMETER_RULES: dict[str, Rule] = {
+    "n_neighbors": integer_at_least(2),
+    "prominence": PROMINENCE_RULE,
+    "min_cluster_size": fraction_or_count(),
+    "memory_budget": MEMORY_BUDGET_RULE,
+}
 
 
 class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
-    """Mode-seeking clustering on a nearest-neighbour graph; the number of clusters is found, not given.
+    """Mode-seeking clustering on a nearest-neighbor graph; the number of clusters is found, not given.
 
-    Every point climbs to its densest mutual nearest neighbour that is denser
+    Every point climbs to its densest mutual nearest neighbor that is denser
     than itself, until it reaches a mode of the density; modes whose relative
     prominence (how far the density falls below the peak before meeting a
-    higher mode) is below a level are merged into their neighbours, and so are
+    higher mode) is below a level are merged into their neighbors, and so are
     clusters smaller than ``min_cluster_size``. With the defaults, nothing needs
     choosing: the bandwidth is the local scale of the data and the level is the
     one at which the number of clusters lives longest.
@@ -81,10 +76,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     Parameters
     ----------
     n_neighbors : int, default=20
-        Neighbours per point in the graph the points climb on.
+        Neighbors per point in the graph the points climb on.
     bandwidth : float, default=None
         Standard deviation of the Gaussian kernel density estimate. None: the
-        mean distance to the 10th nearest neighbour
+        mean distance to the 10th nearest neighbor
         (`shiftkit.bandwidth.local_bandwidth`).
     prominence : float in (0, 1), default=None
         The level: modes whose density falls by less than this fraction before
@@ -93,12 +88,12 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         ``levels_`` and ``n_clusters_by_level_``).
     min_cluster_size : float or int, default=0.005
         A fraction of the points (below 1) or a number of points: smaller
-        clusters are merged into their neighbours.
+        clusters are merged into their neighbors.
     device : str or torch.device, default=None
         Where to compute: the device of a tensor ``X``, else CUDA when torch
         sees it, else CPU. The graph steps after the density run on the CPU.
     dtype : {'float32', 'float64'}, default='float32'
-        Precision of the distances and densities (the data are centred in
+        Precision of the distances and densities (the data are centerd in
         float64 first).
     memory_budget : int, default=256 MiB
         Bytes of temporaries per step; no n x n matrix is ever allocated.
@@ -145,7 +140,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     --------
     >>> from shiftkit import QuickShift
     >>> from shiftkit.datasets import make_blobs
-    >>> X, y, centroids = make_blobs()
+    >>> X, y, centers = make_blobs()
     >>> qs = QuickShift().fit(X)
     >>> len(qs.cluster_centers_)
     6
@@ -183,8 +178,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         -------
         self : QuickShift
         """
-        _check_params(self)
-        X_c, origin, scale = self._validate_centred(X, reset=True)
+        check_params(self, PARAMETER_RULES)
+        if self.bandwidth is not None:
+            check_bandwidth(self.bandwidth)
+        X_c, origin, scale = self._validate_centerd(X, reset=True)
         n = X_c.shape[0]
         given = None if self.bandwidth is None else float(self.bandwidth) / scale
         index = None

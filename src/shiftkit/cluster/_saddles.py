@@ -6,7 +6,7 @@ noise. This module decides which modes are clusters, from two facts per mode:
 
 - its *peak* density ``p`` and the *saddle* ``s`` at which its basin first
   joins the basin of a higher mode (its *elder*), along the edges of the
-  mutual k-nearest-neighbour graph (an edge's level is the lower density of its
+  mutual k-nearest-neighbor graph (an edge's level is the lower density of its
   two ends);
 - its *relative prominence* ``1 - s / p``: how far the density must fall
   below the peak before the mode meets a higher one.
@@ -27,7 +27,7 @@ only when nothing else is seen). Measured on the development battery
 (``benchmarks/bench_quality.py``), this is what lifts the default above any
 fixed level.
 
-Basins that the mutual graph leaves unconnected (a point whose neighbours do
+Basins that the mutual graph leaves unconnected (a point whose neighbors do
 not count it among theirs) join the basin of their nearest point of higher
 density, at no saddle: they stay apart when they are large enough.
 """
@@ -97,7 +97,7 @@ class ModeTree:
 
 @dataclass(frozen=True)
 class DensityGraph:
-    """The density at every point and the k-nearest-neighbour graph the modes are merged through."""
+    """The density at every point and the k-nearest-neighbor graph the modes are merged through."""
 
     density: Tensor  # (n,)
     graph: KNNGraph
@@ -127,7 +127,7 @@ def density_graph(
 
 
 def hill_climb(log_density: Tensor, graph: KNNGraph, rows_per_chunk: int = 1 << 18) -> Tensor:
-    """The basin of every point: follow the densest mutual neighbour that is denser, to a mode.
+    """The basin of every point: follow the densest mutual neighbor that is denser, to a mode.
 
     Returns the mode (a point index) each point climbs to. Ties in density are
     broken by index, so the climb always ends.
@@ -218,7 +218,7 @@ def _join_across_gaps(
 ) -> None:
     """Give each top of a mutual-graph component but the highest an elder: its nearest denser point's basin.
 
-    Looked for among the peak's k nearest neighbours first, then among all
+    Looked for among the peak's k nearest neighbors first, then among all
     points. The saddle stays -inf: such a basin is never merged for lack of
     prominence, only for lack of size.
     """

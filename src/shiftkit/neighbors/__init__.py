@@ -1,6 +1,6 @@
-"""Neighbour indexes and the k-nearest-neighbour graph, for every estimator that needs them.
+"""Neighbor indexes and the k-nearest-neighbor graph, for every estimator that needs them.
 
-One protocol (``fit``, ``kneighbors``) and several indexes: `GridIndex` (exact,
+One protocol (``fit``, ``kneighbors``, ``radius_neighbors``) and several indexes: `GridIndex` (exact,
 few features, CPU), `ExactIndex` (exact brute force in torch, any device),
 `TreeIndex` (scikit-learn's trees), `FaissIndex` (optional, HNSW for large
 data). `make_index` picks one; `knn_graph` builds the graph of a fitted set.
@@ -11,6 +11,7 @@ from shiftkit.neighbors._indexes import (
     ExactIndex,
     FaissIndex,
     GridIndex,
+    Neighborhoods,
     NeighborIndex,
     TreeIndex,
     faiss_available,
@@ -23,6 +24,7 @@ __all__ = [
     "GridIndex",
     "KNNGraph",
     "NeighborIndex",
+    "Neighborhoods",
     "TreeIndex",
     "faiss_available",
     "knn_graph",

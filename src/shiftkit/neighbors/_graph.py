@@ -1,4 +1,4 @@
-"""The k-nearest-neighbour graph of a data set, and which of its edges are mutual."""
+"""The k-nearest-neighbor graph of a data set, and which of its edges are mutual."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class KNNGraph:
         ``mutual[i, a]``: row ``i`` is also among the ``k`` nearest of
         ``indices[i, a]``. Mutual edges do not chain through sparse regions:
         a point in a thin bridge between two clusters is rarely a mutual
-        neighbour of the points on either side.
+        neighbor of the points on either side.
     """
 
     distances: Tensor
@@ -35,7 +35,7 @@ class KNNGraph:
 
 
 def mutual_mask(indices: Tensor, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Tensor:
-    """``mask[i, a]``: ``i`` is among the neighbours of ``indices[i, a]``.
+    """``mask[i, a]``: ``i`` is among the neighbors of ``indices[i, a]``.
 
     On the CPU a compiled loop; elsewhere torch, chunked to the memory budget.
     """
@@ -60,7 +60,7 @@ def knn_graph(
     index: NeighborIndex | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> KNNGraph:
-    """The ``n_neighbors``-nearest-neighbour graph of the rows of ``X`` (each row's own entry left out).
+    """The ``n_neighbors``-nearest-neighbor graph of the rows of ``X`` (each row's own entry left out).
 
     ``index`` is an index already fitted on ``X``; by default `make_index` builds one.
     """

@@ -1,4 +1,4 @@
-"""numba kernels of the grid index and the graph: exact k nearest neighbours over cells, mutual edges.
+"""numba kernels of the grid index and the graph: exact k nearest neighbors over cells, mutual edges.
 
 Imported only when they run (``import shiftkit`` does not import numba);
 compiled on first use and cached on disk (``cache=True``).
@@ -57,7 +57,8 @@ def _search_one(
         home[j] = np.int64(c)
         margin = min(margin, y[j] - c * cell_size, (c + 1.0) * cell_size - y[j])
         last_ring = max(last_ring, home[j] - lo[j], hi[j] - home[j])
-    margin = max(margin, 0.0)
+    # a hair less than the geometry says: the data's cells were found in their own precision
+    margin = max(margin - 1e-6 * cell_size, 0.0)
     ring = 0
     while True:
         side = 2 * ring + 1
@@ -104,7 +105,7 @@ def knn_over_cells(
     strides: np.ndarray,  # (d,) of the linear cell key
     cell_size: float,
     order: np.ndarray,  # (n,) the original index of each sorted row
-    self_query: bool,  # Y is X itself: query q is row q, left out of its own neighbours
+    self_query: bool,  # Y is X itself: query q is row q, left out of its own neighbors
     targets: np.ndarray,  # (m,) the output row of each query
     out_dist: np.ndarray,  # (m, k) distances, ascending
     out_idx: np.ndarray,  # (m, k) original indices (-1 where X has too few rows)
@@ -142,7 +143,7 @@ def knn_over_cells(
 
 @numba.njit(cache=True, parallel=True)
 def mutual_mask(indices: np.ndarray) -> np.ndarray:
-    """``mask[i, a]``: row ``i`` is among the neighbours of ``indices[i, a]``."""
+    """``mask[i, a]``: row ``i`` is among the neighbors of ``indices[i, a]``."""
     n, k = indices.shape
     mask = np.zeros((n, k), np.bool_)
     for i in numba.prange(n):
@@ -153,3 +154,140 @@ def mutual_mask(indices: np.ndarray) -> np.ndarray:
                     mask[i, a] = True
                     break
     return mask
+
+
+@numba.njit(cache=True)
+def _radius_one(
+    y: np.ndarray,
+    X: np.ndarray,
+    cell_keys: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    strides: np.ndarray,
+    cell_size: float,
+    radius: float,
+    skip: int,
+    home: np.ndarray,
+    offset: np.ndarray,
+    out_rows: np.ndarray,  # room for the rows found, or size 0 to count only
+    out_sq: np.ndarray,
+) -> int:
+    """The rows of ``X`` within ``radius`` of ``y`` (row ``skip`` left out); returns how many."""
+    d = y.shape[0]
+    for j in range(d):
+        home[j] = np.int64(np.floor(y[j] / cell_size))
+    rings = np.int64(np.ceil(radius / cell_size)) + 1  # a hair more than the geometry says
+    side = 2 * rings + 1
+    found = 0
+    r2 = radius * radius
+    for code in range(side**d):
+        rest = code
+        inside = True
+        key = np.int64(0)
+        for j in range(d):
+            offset[j] = rest % side - rings
+            rest //= side
+            cj = home[j] + offset[j]
+            inside = inside and lo[j] <= cj <= hi[j]
+            key += (cj - lo[j]) * strides[j]
+        if not inside:
+            continue
+        pos = np.searchsorted(cell_keys, key)
+        if pos == cell_keys.shape[0] or cell_keys[pos] != key:
+            continue
+        for row in range(starts[pos], starts[pos] + counts[pos]):
+            if row == skip:
+                continue
+            sq = 0.0
+            for j in range(d):
+                diff = y[j] - X[row, j]
+                sq += diff * diff
+            if sq <= r2:
+                if out_rows.shape[0] > 0:
+                    out_rows[found] = row
+                    out_sq[found] = sq
+                found += 1
+    return found
+
+
+@numba.njit(cache=True, parallel=True)
+def radius_over_cells(
+    Y: np.ndarray,
+    X: np.ndarray,
+    cell_keys: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    strides: np.ndarray,
+    cell_size: float,
+    radius: float,
+    order: np.ndarray,
+    self_query: bool,
+    targets: np.ndarray,  # (m,) the output row of each query
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each query's rows of ``X`` within ``radius``, nearest first: (offsets, original indices, distances)."""
+    m, d = Y.shape
+    n_found = np.zeros(m, np.int64)
+    empty_rows = np.empty(0, np.int64)
+    empty_sq = np.empty(0, np.float64)
+    for task in numba.prange((m + _CHUNK - 1) // _CHUNK):  # pass 1: count
+        home = np.empty(d, np.int64)
+        offset = np.empty(d, np.int64)
+        for q in range(task * _CHUNK, min(m, (task + 1) * _CHUNK)):
+            skip = q if self_query else -1
+            n_found[targets[q]] = _radius_one(
+                Y[q],
+                X,
+                cell_keys,
+                starts,
+                counts,
+                lo,
+                hi,
+                strides,
+                cell_size,
+                radius,
+                skip,
+                home,
+                offset,
+                empty_rows,
+                empty_sq,
+            )
+    offsets = np.zeros(m + 1, np.int64)
+    for t in range(m):
+        offsets[t + 1] = offsets[t] + n_found[t]
+    indices = np.empty(offsets[m], np.int64)
+    distances = np.empty(offsets[m], np.float64)
+    for task in numba.prange((m + _CHUNK - 1) // _CHUNK):  # pass 2: fill, nearest first
+        home = np.empty(d, np.int64)
+        offset = np.empty(d, np.int64)
+        for q in range(task * _CHUNK, min(m, (task + 1) * _CHUNK)):
+            skip = q if self_query else -1
+            t = targets[q]
+            a, b = offsets[t], offsets[t + 1]
+            rows = np.empty(b - a, np.int64)
+            sq = np.empty(b - a, np.float64)
+            _radius_one(
+                Y[q],
+                X,
+                cell_keys,
+                starts,
+                counts,
+                lo,
+                hi,
+                strides,
+                cell_size,
+                radius,
+                skip,
+                home,
+                offset,
+                rows,
+                sq,
+            )
+            by_distance = np.argsort(sq, kind="mergesort")
+            for k in range(b - a):
+                indices[a + k] = order[rows[by_distance[k]]]
+                distances[a + k] = np.sqrt(sq[by_distance[k]])
+    return offsets, indices, distances

@@ -6,7 +6,7 @@
 // Gaussian), weighted sums, all in registers or an L1-sized block buffer.
 //
 // A query accumulates over ranges of points: the whole data (the `fused`
-// engine), or the points of its neighbouring grid cells, stored contiguously
+// engine), or the points of its neighboring grid cells, stored contiguously
 // by cell (the `grid` engine). The Gaussian is stabilised online, as in flash
 // attention: weights are exp(-(D - D_min) / 2h^2) with D_min the smallest
 // squared distance seen so far, and the partial sums are rescaled when D_min
@@ -224,7 +224,7 @@ void shift_all(const T* Y, int64_t m, const T* XT, const T* w, int64_t n, int d,
     }
 }
 
-// Every query over the points of its neighbouring cells: cell c holds points
+// Every query over the points of its neighboring cells: cell c holds points
 // starts[c] .. starts[c] + counts[c] - 1 of XT; nbr (m x n_nbr) lists the
 // cells of each query, -1 for none.
 template <typename T, int KERNEL, int D>

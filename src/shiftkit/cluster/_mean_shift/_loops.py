@@ -1,9 +1,12 @@
 """The loops of mean shift: they own the buffers and the convergence tests.
 
 The middle of the three layers: `shiftkit._shift` takes one step with no
-checks; the loops here repeat it until the points converge (blurring, standard,
-binned), then merge the modes into centres; `MeanShift` validates input and
-stores what they found. Coordinates here are centred on the data's mean.
+checks; the two loops here repeat it until the points converge, and both
+return `Modes` (where the moving points ended, their densities, the steps
+taken): `blur` moves the data themselves, `climb` moves seeds over fixed data
+(the standard algorithm, and the binned one over a summary of the data).
+`MeanShift` validates input, chooses the start and stores what they found.
+Coordinates here are centerd on the data's mean.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ import torch
 from torch import Tensor
 
 from shiftkit._shift import shift_tensors, steps_over
-from shiftkit._shift._dense import rows_per_chunk, sq_distances
-from shiftkit._shift._grid import aggregate_cells
 from shiftkit.kernels import Kernel
+from shiftkit.neighbors._cells import bin_means
 
 OnStep = Callable[[int, Tensor, float, int], None]  # (iteration, positions, largest move, n still moving)
 
@@ -64,7 +66,7 @@ class LoopSettings:
 class Modes:
     """Where the moving points ended: positions, densities, iterations used."""
 
-    positions: Tensor  # (m, d), centred coordinates
+    positions: Tensor  # (m, d), centerd coordinates
     density: Tensor  # (m,)
     n_iter: int
     converged: bool
@@ -114,7 +116,7 @@ def collapsed(Y: Tensor, bandwidth: float, tightness: float) -> bool:
     anything; in sparse or high-dimensional data, before clusters form, most
     points are alone).
     """
-    means, counts, cell = aggregate_cells(Y, Y.new_ones(Y.shape[0]), bandwidth / 2)
+    means, counts, cell = bin_means(Y, Y.new_ones(Y.shape[0]), bandwidth / 2)
     grouped = float((counts[cell] >= 2).sum())
     return grouped >= 0.9 * Y.shape[0] and float((Y - means[cell]).square().sum(1).max()) <= tightness**2
 
@@ -180,63 +182,3 @@ def _geometric_jump(move: Tensor, previous: Tensor) -> Tensor:
     steady = (cosine > _STEADY_COSINE) & (ratio > _STEADY_RATIO[0]) & (ratio < _STEADY_RATIO[1])
     factor = torch.where(steady, ratio / (1 - ratio), 0.0)  # (a,)
     return move * factor[:, None]
-
-
-def strongest_first(positions: Tensor, density: Tensor) -> Tensor:
-    """Order by decreasing density, ties by decreasing coordinates (as scikit-learn)."""
-    order = torch.arange(positions.shape[0], device=positions.device)
-    keys = [positions[:, j] for j in reversed(range(positions.shape[1]))] + [density]
-    for key in keys:  # stable sorts, least significant key first
-        order = order[torch.sort(key[order], descending=True, stable=True).indices]
-    return order
-
-
-def merge_modes(modes: Modes, radius: float) -> tuple[Tensor, Tensor]:
-    """Greedy merge of modes, strongest first: a mode within ``radius`` of a kept one joins it.
-
-    Returns the indices of the kept modes, strongest first, and for every mode
-    the index of the cluster it joined (-1 for modes with zero density: seeds
-    that saw no data).
-    """
-    cluster_of_mode = torch.full(
-        (modes.positions.shape[0],), -1, dtype=torch.long, device=modes.positions.device
-    )
-    order = strongest_first(modes.positions, modes.density)
-    remaining = order[modes.density[order] > 0]
-    kept: list[Tensor] = []
-    while remaining.numel():
-        top = remaining[0]
-        near = (modes.positions[remaining] - modes.positions[top]).square().sum(1) <= radius**2
-        cluster_of_mode[remaining[near]] = len(kept)
-        kept.append(top)
-        remaining = remaining[~near]
-    return torch.stack(kept), cluster_of_mode
-
-
-def nearest_centre(X: Tensor, centres: Tensor, memory_budget: int) -> tuple[Tensor, Tensor]:
-    """Index of, and squared distance to, the nearest centre of each row of ``X``."""
-    rows = rows_per_chunk(centres.shape[0], X.shape[1], X.element_size(), memory_budget)
-    best = [sq_distances(X[s : s + rows], centres).min(1) for s in range(0, X.shape[0], rows)]
-    return torch.cat([b.indices for b in best]), torch.cat([b.values for b in best])
-
-
-def bin_seeds(
-    X: Tensor, weights: Tensor | None, bin_size: float, min_bin_freq: float
-) -> tuple[Tensor, Tensor]:
-    """Seeds at the centres of the grid cells of side ``bin_size`` holding enough (weighted) points.
-
-    Returns the seeds and, for each row of ``X``, the index of its seed (-1 when
-    its cell holds too few points). The grid is anchored at the origin of the
-    input coordinates, as scikit-learn's ``get_bin_seeds``.
-    """
-    cells = torch.round(X.double() / bin_size).long()  # (n, d)
-    cell_ids, cell_of_point = torch.unique(cells, dim=0, return_inverse=True)
-    freq = torch.zeros(cell_ids.shape[0], dtype=torch.float64, device=X.device)
-    freq.index_add_(
-        0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double()
-    )
-    keep = freq >= min_bin_freq
-    seed_of_cell = torch.cumsum(keep.long(), 0) - 1
-    seed_of_cell[~keep] = -1
-    seeds = (cell_ids[keep].double() * bin_size).to(X.dtype)
-    return seeds, seed_of_cell[cell_of_point]

@@ -1,8 +1,8 @@
-"""The command-line interface: ``shiftkit cluster`` and friends.
+"""``shiftkit cluster``: load the data, choose and fit an estimator, summarise, write the results.
 
-A thin layer over the public API: it parses options, reads the data, calls
-`MeanShift`, and writes the results atomically. Errors are one line on stderr
-and a non-zero exit, never a traceback.
+Each step a function: `_load`, `_choose`, `_fit`, `_summarise`, `_write`.
+Writes are atomic (a temporary file renamed into place); matplotlib is imported
+only when the plot is drawn.
 """
 
 from __future__ import annotations
@@ -14,55 +14,37 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from shiftkit import MeanShift, QuickShift, StepInfo
+from shiftkit.cli._common import app, console, err_console, fail
 from shiftkit.datasets import make_blobs
 from shiftkit.io import atomic_write, load_data, save_csv, save_json
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="shiftkit: clustering that finds how many clusters there are.",
-)
-console = Console()
-err_console = Console(stderr=True)
 
 OUTPUT_FILES = ("labels.csv", "centers.csv", "summary.json", "clusters.png")
 
 
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
-
-
-@app.callback()
-def _main() -> None:
-    """shiftkit: clustering that finds how many clusters there are."""
-
-
-def _summary_table(summary: dict[str, Any], centres: np.ndarray) -> Table:
+def _summary_table(summary: dict[str, Any], centers: np.ndarray) -> Table:
     table = Table(title=f"{summary['n_clusters']} clusters in {summary['n_samples']} points")
     table.add_column("cluster", justify="right")
     table.add_column("size", justify="right")
-    table.add_column("centre")
+    table.add_column("center")
     for k, size in enumerate(summary["cluster_sizes"]):
-        coords = ", ".join(f"{v:.4g}" for v in centres[k, :4]) + (", ..." if centres.shape[1] > 4 else "")
+        coords = ", ".join(f"{v:.4g}" for v in centers[k, :4]) + (", ..." if centers.shape[1] > 4 else "")
         table.add_row(str(k), str(size), coords)
     if summary["n_noise"]:
         table.add_row("-1", str(summary["n_noise"]), "(no cluster)")
     return table
 
 
-def _save_plot(path: Path, X: np.ndarray, labels: np.ndarray, centres: np.ndarray, title: str) -> None:
+def _save_plot(path: Path, X: np.ndarray, labels: np.ndarray, centers: np.ndarray, title: str) -> None:
     import matplotlib.pyplot as plt
 
     from shiftkit.plot import plot_data
 
     fig, ax = plt.subplots(figsize=(6, 6))
-    plot_data(X, labels, centres, ax=ax, title=title)
+    plot_data(X, labels, centers, ax=ax, title=title)
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -188,14 +170,14 @@ def _write(
     out: Path, summary: dict[str, Any], choice: _Choice, X: np.ndarray, plot: bool, animate: Path | None
 ) -> None:
     est = choice.estimator
-    centres = est.cluster_centers_.astype(np.float64)
+    centers = est.cluster_centers_.astype(np.float64)
     out.mkdir(parents=True, exist_ok=True)
     save_csv(out / "labels.csv", est.labels_, ["label"])
-    save_csv(out / "centers.csv", centres, [f"x{j}" for j in range(centres.shape[1])])
+    save_csv(out / "centers.csv", centers, [f"x{j}" for j in range(centers.shape[1])])
     save_json(out / "summary.json", summary)
     if plot:
-        title = f"{len(centres)} clusters, {choice.method}, bandwidth {est.bandwidth_:.3g}"
-        _save_plot(out / "clusters.png", X, est.labels_, centres, title)
+        title = f"{len(centers)} clusters, {choice.method}, bandwidth {est.bandwidth_:.3g}"
+        _save_plot(out / "clusters.png", X, est.labels_, centers, title)
     if animate is not None:
         from shiftkit.plot import animate as make_animation
         from shiftkit.plot import save_animation
@@ -221,8 +203,8 @@ def cluster(
     bandwidth: Annotated[
         str | None,
         typer.Option(
-            help="Kernel bandwidth: a number, or a rule (auto, knn, scott, silverman, sklearn, stability); "
-            "default: auto (2.5 for the built-in blobs)."
+            help="Kernel bandwidth: a number, or a rule (auto, quantile, scott, silverman, sklearn, "
+            "stability); default: auto (2.5 for the built-in blobs)."
         ),
     ] = None,
     kernel: Annotated[
@@ -263,18 +245,18 @@ def cluster(
         ),
     ] = None,
 ) -> None:
-    """Cluster DATA and write labels, centres, a summary and a plot."""
+    """Cluster DATA and write labels, centers, a summary and a plot."""
     if data is not None and any((out / name).resolve() == data.resolve() for name in OUTPUT_FILES):
-        raise _fail(f"refusing to overwrite the input file {data}")
+        raise fail(f"refusing to overwrite the input file {data}")
     if out.exists() and not out.is_dir():
-        raise _fail(f"--out {out} exists and is not a folder")
+        raise fail(f"--out {out} exists and is not a folder")
     if method not in METHODS:
-        raise _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if animate is not None:
         if animate.suffix.lower() not in (".gif", ".mp4", ".html"):
-            raise _fail(f"--animate {animate}: the file name must end in .gif, .mp4 or .html")
+            raise fail(f"--animate {animate}: the file name must end in .gif, .mp4 or .html")
         if data is not None and animate.resolve() == data.resolve():
-            raise _fail(f"refusing to overwrite the input file {data}")
+            raise fail(f"refusing to overwrite the input file {data}")
     mean_shift_options = {
         "bandwidth": _parse_bandwidth(bandwidth),
         "kernel": kernel,
@@ -292,12 +274,12 @@ def cluster(
         choice = _choose(data, method, mean_shift_options, {"device": device, "dtype": dtype})
         seconds = _fit(choice.estimator, X)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     summary = _summarise(choice, X, source, seconds)
     try:
         _write(out, summary, choice, X, plot, animate)
     except (OSError, ImportError) as exc:
-        raise _fail(f"cannot write the results: {exc}") from None
+        raise fail(f"cannot write the results: {exc}") from None
 
     est = choice.estimator
     console.print(_summary_table(summary, est.cluster_centers_.astype(np.float64)))
@@ -309,91 +291,3 @@ def cluster(
     console.print(
         f"wrote {', '.join(written)} to {out}/" + (f" and the animation to {animate}" if animate else "")
     )
-
-
-def _format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} µs"
-
-
-def _ratio(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.2g}x" if x < 10 else f"{x:,.0f}x"
-
-
-def _ladder_table(report: Any) -> Table:
-    table = Table(title=f"matmul ladder: {report.data}")
-    for name in ("rung", "shape", "median", "x prev", "x loops", "GFLOP/s", "% peak", "check"):
-        table.add_column(name, justify="left" if name in ("rung", "shape", "check") else "right")
-    small = report.rows[0].shape
-    for r in report.rows:
-        status = {True: "ok", False: "FAILED", None: "skipped"}[r.checked]
-        table.add_row(
-            r.rung,
-            "small" if r.shape == small else "large",
-            _format_seconds(r.seconds),
-            _ratio(r.speedup_previous),
-            _ratio(r.speedup_loops),
-            "-" if r.gflops is None else f"{r.gflops:.3g}",
-            "-" if r.peak_share is None else f"{100 * r.peak_share:.2g}",
-            status + (f": {r.note}" if r.note else ""),
-        )
-    return table
-
-
-@app.command()
-def matmul(
-    data: Annotated[str, typer.Option(help="random (the lesson's MNIST shapes) or digits.")] = "random",
-    quick: Annotated[bool, typer.Option(help="Only the small shape (skip 50,000 x 784 @ 784 x 10).")] = False,
-    repeats: Annotated[int, typer.Option(help="Most timed calls per rung.")] = 5,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Also write the table as JSON here.")
-    ] = None,
-) -> None:
-    """The matrix-multiplication ladder: every rung checked against a @ b and timed."""
-    from shiftkit.ladder import run_ladder
-
-    if repeats < 1:
-        raise _fail("--repeats must be at least 1")
-    try:
-        with console.status("running the ladder") as status:
-            report = run_ladder(
-                data=data,
-                large=not quick,
-                repeats=repeats,
-                progress=lambda name: status.update(f"rung: {name}"),
-            )
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    wide = Console(width=max(console.width, 112))  # the table has eight columns
-    wide.print(_ladder_table(report))
-    shapes = sorted({r.shape for r in report.rows})
-    wide.print(
-        "shapes: "
-        + ", ".join(
-            f"{'small' if s == report.rows[0].shape else 'large'} = {s[0]}x{s[1]} @ {s[1]}x{s[2]}"
-            for s in shapes
-        )
-        + f"; peak {report.peak_gflops:.1f} GFLOP/s (float32 2048^3 matmul, same run); {report.machine}.\n"
-        "Slow rungs run on the small shape only. 'x prev': against the rung above on the same shape; "
-        "'x loops': time per multiply-add against the numpy loops (timed on the small shape)."
-    )
-    if json_out is not None:
-        try:
-            save_json(json_out, report.to_dict())
-        except OSError as exc:
-            raise _fail(f"cannot write {json_out}: {exc}") from None
-        console.print(f"wrote {json_out}")
-    if any(r.checked is False for r in report.rows):
-        raise _fail("a rung disagrees with a @ b")
-
-
-def main() -> None:
-    """Entry point of the ``shiftkit`` command."""
-    app()

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shiftkit import matmul as mm
+from shiftkit.teaching import matmul as mm
 
 __all__ = ["LadderReport", "RungResult", "describe_machine", "measure_peak_gflops", "run_ladder"]
 
@@ -112,7 +112,7 @@ def _cuda_simulator_check(shape: tuple[int, int, int]) -> tuple[bool, float | No
     m, k, n = shape
     code = (
         "import numpy as np\n"
-        "from shiftkit.matmul import matmul_numba_cuda\n"
+        "from shiftkit.teaching.matmul import matmul_numba_cuda\n"
         "rng = np.random.default_rng(0)\n"
         f"a = rng.standard_normal(({m}, {k})).astype(np.float32)\n"
         f"b = rng.standard_normal(({k}, {n})).astype(np.float32)\n"

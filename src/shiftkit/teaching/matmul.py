@@ -190,7 +190,7 @@ def matmul_numba_cuda(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     if not cuda.is_available():
         raise RuntimeError("no CUDA device (set NUMBA_ENABLE_CUDASIM=1 to run numba's CUDA simulator)")
-    from shiftkit._matmul_cuda import matmul_cell
+    from shiftkit.teaching._matmul_cuda import matmul_cell
 
     c = np.zeros((ar, bc), dtype=np.result_type(a, b))
     a_d, b_d, c_d = (cuda.to_device(np.ascontiguousarray(m)) for m in (a, b, c))

@@ -1,0 +1,70 @@
+"""The neutral base under every algorithm: distances, chunks within a memory budget, weighted means.
+
+Nothing here knows about mean shift, clusters or engines; every layer above may
+use it. Distances are computed from explicit differences ``y_i - x_j`` rather
+than from ``|y|^2 + |x|^2 - 2 y.x``: the expansion loses every digit when the
+data's spread is large against the distances that matter, and these helpers
+are the references the fast paths are checked against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from shiftkit.kernels import Kernel
+
+__all__ = [
+    "kernel_weights",
+    "nearest",
+    "row_chunks",
+    "rows_per_chunk",
+    "sq_distances",
+    "weighted_means",
+]
+
+
+def rows_per_chunk(n_data: int, n_features: int, itemsize: int, memory_budget: int) -> int:
+    """How many query rows fit in ``memory_budget`` bytes of (rows, n_data, n_features + 2) temporaries."""
+    per_row = n_data * (n_features + 2) * itemsize
+    return max(1, memory_budget // per_row)
+
+
+def row_chunks(n_rows: int, rows: int) -> Iterator[slice]:
+    """Consecutive slices of at most ``rows`` rows covering ``range(n_rows)``."""
+    for start in range(0, n_rows, max(1, rows)):
+        yield slice(start, min(n_rows, start + rows))
+
+
+def sq_distances(Y: Tensor, X: Tensor) -> Tensor:
+    """Squared Euclidean distances from explicit differences; (m, d), (n, d) -> (m, n)."""
+    return (Y[:, None, :] - X[None, :, :]).square_().sum(-1)
+
+
+def weighted_means(num: Tensor, den: Tensor, y_i: Tensor) -> Tensor:
+    """``num / den`` row by row; a query with no weight (``den == 0``) keeps its place ``y_i``."""
+    found = den > 0
+    return torch.where(found[:, None], num / torch.where(found, den, 1.0)[:, None], y_i)
+
+
+def kernel_weights(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> tuple[Tensor, Tensor | None]:
+    """Kernel weights of squared distances (b, k), guarded against underflow; and the factor taken out.
+
+    For an exponential kernel, ``K(a + b) = K(a) K(b)``: each row's nearest
+    distance is factored out, so that the weights cannot all underflow to zero
+    for a tiny bandwidth; the true weights are ``K_ij * scale[:, None]``.
+    Other kernels: the weights, and None. ``D_ij`` may be overwritten.
+    """
+    if not kernel.exponential:
+        return kernel(D_ij, bandwidth), None
+    D_min = D_ij.amin(1, keepdim=True)  # (b, 1)
+    return kernel(D_ij.sub_(D_min), bandwidth), kernel(D_min[:, 0], bandwidth)
+
+
+def nearest(X: Tensor, C: Tensor, memory_budget: int) -> tuple[Tensor, Tensor]:
+    """Index of, and squared distance to, the nearest row of ``C`` for each row of ``X``; chunked."""
+    rows = rows_per_chunk(C.shape[0], X.shape[1], X.element_size(), memory_budget)
+    best = [sq_distances(X[chunk], C).min(1) for chunk in row_chunks(X.shape[0], rows)]
+    return torch.cat([b.indices for b in best]), torch.cat([b.values for b in best])
