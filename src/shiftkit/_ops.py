@@ -19,6 +19,7 @@ from shiftkit.kernels import Kernel
 __all__ = [
     "kernel_weights",
     "nearest",
+    "nearest_far",
     "row_chunks",
     "rows_per_chunk",
     "sq_distances",
@@ -68,3 +69,21 @@ def nearest(X: Tensor, C: Tensor, memory_budget: int) -> tuple[Tensor, Tensor]:
     rows = rows_per_chunk(C.shape[0], X.shape[1], X.element_size(), memory_budget)
     best = [sq_distances(X[chunk], C).min(1) for chunk in row_chunks(X.shape[0], rows)]
     return torch.cat([b.indices for b in best]), torch.cat([b.values for b in best])
+
+
+def nearest_far(X: Tensor, C: Tensor, memory_budget: int) -> Tensor:
+    """Index of the nearest row of ``C`` for each row of ``X``, for queries of any magnitude; chunked.
+
+    Ranks ``|c|^2 - 2 x.c`` (the query's own ``|x|^2`` is common to its row)
+    divided by the query's largest coordinate when that exceeds 1: a query
+    1e30 away neither overflows nor ties, it goes to the center farthest in
+    its direction.
+    """
+    rows = rows_per_chunk(C.shape[0], X.shape[1], X.element_size(), memory_budget)
+    c2 = C.square().sum(1)  # (k,)
+    best = []
+    for chunk in row_chunks(X.shape[0], rows):
+        Q = X[chunk]
+        m = Q.abs().amax(1, keepdim=True).clamp_min(1.0)  # (b, 1)
+        best.append((c2[None, :] / m - 2 * (Q / m) @ C.T).argmin(1))
+    return torch.cat(best)

@@ -11,7 +11,7 @@ is ``exp(logsumexp_i - |y_i|^2 / (2 h^2))``: the CPU flash kernel returns the
 logsumexp with the output; on other devices it is computed in chunks.
 
 Accuracy: the scores are about ``(R / h)^2`` in size, R the largest norm of the
-(centerd) data, so float32 loses about ``(R / h)^2 * eps`` of each weight. The
+(centered) data, so float32 loses about ``(R / h)^2 * eps`` of each weight. The
 engine selection sends data whose spread is too large against the bandwidth to
 an exact engine instead (see `attention_is_accurate`). Measured against a
 float64 step on the lesson's blobs (``benchmarks/bench_engines.py``): the

@@ -9,6 +9,7 @@ inherits `TensorInputMixin` for its input: validation, ``n_features_in_`` and
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from shiftkit._array import (
     check_non_numeric_columns,
     from_checked_numpy,
     resolve_dtype,
+    to_numpy,
 )
 from shiftkit._validation import integer_at_least, number_in
 
@@ -62,19 +64,102 @@ class TensorInputMixin:
         check_finite(array)
         return from_checked_numpy(array, dtype=dtype, device=self.device)
 
-    def _validate_centerd(self, X: Any, *, reset: bool) -> tuple[Tensor, Tensor, float]:
-        """``X`` checked, centerd and scaled in float64, then cast: ``(X_c, origin, scale)``.
+    def _validate_framed(self, X: Any, *, reset: bool) -> tuple[Tensor, Frame]:
+        """``X`` checked, centered and scaled in float64, then cast: ``(X_c, frame)``, ``X_c = frame.to(X)``.
 
-        ``X = X_c * scale + origin``, ``X_c`` in ``dtype`` with a root mean
-        square near 1. Centering before the cast keeps float32 exact for data far
-        from the origin (1e6 + 0.01 * noise loses every digit of the noise in
-        float32); scaling keeps squared distances of data at 1e-30 or 1e30 from
-        underflowing or overflowing. The scale is a power of two, so that
-        scaling back is exact.
+        Centering before the cast keeps float32 exact for data far from the
+        origin (1e6 + 0.01 * noise loses every digit of the noise in float32);
+        scaling keeps squared distances of data at 1e-30 or 1e30 from
+        underflowing or overflowing.
         """
-        X64 = self._validate_X(X, reset=reset, dtype=torch.float64)
-        origin = X64.mean(0)  # (d,), float64
-        centerd = X64 - origin
-        rms = float(centerd.square().mean().sqrt())
-        scale = 2.0 ** round(math.log2(rms)) if rms > 0 and math.isfinite(rms) else 1.0
-        return (centerd / scale).to(resolve_dtype(self.dtype)), origin, scale
+        X64, input_dtype = self._validate_X64(X, reset=reset)
+        frame = self._frame_for(X64, input_dtype)
+        return frame.to(X64), frame
+
+    def _frame_for(self, X64: Tensor, input_dtype: torch.dtype, weights: Tensor | None = None) -> Frame:
+        """The frame of ``X64`` (weighted mean and spread): computing in ``dtype`` (None: the input's);
+        results in float32 when both the input and the computation are, else in float64 (float64 data at
+        1e39 have float64 centers, whatever precision the steps ran in)."""
+        compute = self._compute_dtype(input_dtype)
+        output = torch.float32 if compute == input_dtype == torch.float32 else torch.float64
+        return Frame.fit(X64, weights, compute=compute, output=output)
+
+    def _validate_X64(self, X: Any, *, reset: bool) -> tuple[Tensor, torch.dtype]:
+        """``X`` checked, as float64 on the estimator's device; and its float dtype (float64 for others)."""
+        input_dtype = torch.float64
+        if isinstance(X, Tensor):
+            if X.dtype == torch.float32:
+                input_dtype = torch.float32
+        elif getattr(X, "dtype", None) == np.float32:
+            input_dtype = torch.float32
+        return self._validate_X(X, reset=reset, dtype=torch.float64), input_dtype
+
+    def _compute_dtype(self, input_dtype: torch.dtype) -> torch.dtype:
+        """The estimator's ``dtype``; None: the input's."""
+        return input_dtype if self.dtype is None else resolve_dtype(self.dtype)
+
+
+# Relative resolution of the origin of a frame: the mean is rounded to a multiple of 2^-16 of the
+# data's root-mean-square spread (and of the unit in the last place of the largest coordinate), so that
+# centering subtracts exactly: integer data stay integer-spaced, and gaps equal to the bandwidth stay
+# equal to it (a point at exactly the bandwidth counts as scikit-learn counts it).
+ORIGIN_BITS = 16
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Where an estimator computes: ``X_c = (X - origin) / scale`` in float64, then cast to ``dtype``.
+
+    ``origin`` is the data's mean rounded to a coarse binary grid (the
+    subtraction is exact for data on that grid); ``scale`` is a power of two near
+    the root-mean-square spread (division and multiplication by it are exact),
+    so that ``X_c`` has a spread near 1 whatever the data's magnitude and offset.
+    """
+
+    origin: Tensor  # (d,), float64
+    scale: float
+    dtype: torch.dtype  # the computation's
+    output: torch.dtype  # the results' (the input's float dtype)
+
+    @classmethod
+    def fit(
+        cls, X64: Tensor, weights: Tensor | None = None, *, compute: torch.dtype, output: torch.dtype
+    ) -> Frame:
+        """The frame of ``X64`` (n, d), float64; ``weights`` (n,), float64, positive, optional."""
+        largest = float(X64.abs().max())
+        big = 2.0 ** math.frexp(largest)[1] if largest > 0 else 1.0  # sums of X / big cannot overflow
+        if bool((X64 == X64[0]).all()):  # constant data: centered exactly at the point
+            return cls(X64[0].clone(), _unit(largest), compute, output)
+        w = None if weights is None else (weights / weights.sum())[:, None]  # (n, 1)
+        mean = (X64 / big).mean(0) if w is None else (w * (X64 / big)).sum(0)
+        spread = (
+            ((X64 / big - mean).square()).mean()
+            if w is None
+            else (w * (X64 / big - mean).square()).sum(0).mean()
+        )
+        mean, rms = mean * big, float(spread.sqrt()) * big
+        scale = 2.0 ** round(math.log2(rms)) if rms > 0 else _unit(largest)
+        ulp = math.ulp(largest) if largest > 0 else 0.0
+        step = max(2.0 ** (math.floor(math.log2(scale)) - ORIGIN_BITS), ulp)
+        origin = torch.round(mean / step) * step if step > 0 else mean
+        if not bool(torch.isfinite(origin).all()):
+            origin = mean
+        return cls(origin, scale, compute, output)
+
+    def to(self, T: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        """Input coordinates -> the frame's (in ``dtype``, default the computation's)."""
+        out = (T.to(self.origin.device, torch.float64) - self.origin) / self.scale
+        return out.to(self.dtype if dtype is None else dtype)
+
+    def back(self, T: Tensor) -> Tensor:
+        """The frame's coordinates -> the input's, in float64."""
+        return T.double() * self.scale + self.origin
+
+    def out(self, T: Tensor) -> np.ndarray:
+        """The frame's coordinates -> the input's, as a numpy array of the output dtype."""
+        return to_numpy(self.back(T).to(self.output))
+
+
+def _unit(largest: float) -> float:
+    """A power of two near ``largest`` (1 for 0): the scale of constant data."""
+    return 2.0 ** math.frexp(largest)[1] if largest > 0 else 1.0

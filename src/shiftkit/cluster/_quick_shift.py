@@ -29,7 +29,7 @@ from shiftkit._array import to_numpy
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET, shift_tensors
 from shiftkit._validation import Rule, check_bandwidth, check_params, fraction_or_count, integer_at_least
 from shiftkit.bandwidth import local_bandwidth
-from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, TensorInputMixin
+from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, TensorInputMixin
 from shiftkit.cluster._saddles import (
     DEFAULT_MIN_CLUSTER_SIZE,
     LEVELS,
@@ -47,9 +47,8 @@ __all__ = ["QuickShift", "quick_shift"]
 class _Fitted:
     """What `QuickShift.predict` needs from the fit: the scaled data, their index and density."""
 
-    X: Tensor  # (n, d), centerd and scaled: X_input = X * scale + origin
-    origin: Tensor  # (d,), float64
-    scale: float
+    X: Tensor  # (n, d), in the frame: X_input = frame.back(X)
+    frame: Frame
     index: NeighborIndex | None
     density: Tensor  # (n,)
 
@@ -92,9 +91,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     device : str or torch.device, default=None
         Where to compute: the device of a tensor ``X``, else CUDA when torch
         sees it, else CPU. The graph steps after the density run on the CPU.
-    dtype : {'float32', 'float64'}, default='float32'
-        Precision of the distances and densities (the data are centerd in
-        float64 first).
+    dtype : {'float32', 'float64'} or None, default='float32'
+        Precision of the distances and densities (the data are centered and
+        scaled in float64 first); None: the input's (float64 for integers).
+        ``cluster_centers_`` follow the input's float dtype either way.
     memory_budget : int, default=256 MiB
         Bytes of temporaries per step; no n x n matrix is ever allocated.
 
@@ -181,7 +181,8 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         check_params(self, PARAMETER_RULES)
         if self.bandwidth is not None:
             check_bandwidth(self.bandwidth)
-        X_c, origin, scale = self._validate_centerd(X, reset=True)
+        X_c, frame = self._validate_framed(X, reset=True)
+        scale = frame.scale
         n = X_c.shape[0]
         given = None if self.bandwidth is None else float(self.bandwidth) / scale
         index = None
@@ -219,13 +220,13 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             levels, counts = merged.levels, merged.counts
         modes = torch.as_tensor(peaks, device=X_c.device)
         self.labels_ = labels
-        self.cluster_centers_ = to_numpy((X_c[modes].double() * scale + origin).to(X_c.dtype))
+        self.cluster_centers_ = frame.out(X_c[modes])
         self.cluster_densities_ = to_numpy(density[modes])
         self.density_ = to_numpy(density)
         self.bandwidth_ = bandwidth * scale
         self.prominence_ = level
         self.levels_, self.n_clusters_by_level_ = levels, counts
-        self._fitted = _Fitted(X_c, origin, scale, index, density)
+        self._fitted = _Fitted(X_c, frame, index, density)
         return self
 
     def _density(self, Y: Tensor, X: Tensor, bandwidth: float) -> Tensor:
@@ -249,14 +250,13 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         fitted = self._fitted
         X_fit = fitted.X
-        Y64 = self._validate_X(X, reset=False, dtype=torch.float64).to(fitted.origin.device)
-        Y = ((Y64 - fitted.origin) / fitted.scale).to(device=X_fit.device, dtype=X_fit.dtype)
+        Y = fitted.frame.to(self._validate_X(X, reset=False, dtype=torch.float64)).to(X_fit.device)
         if fitted.index is None:
             return np.zeros(Y.shape[0], dtype=np.int64)
         k = min(self.n_neighbors, X_fit.shape[0])
         _, idx = fitted.index.kneighbors(Y, k)  # (m, k)
         idx = idx.to(X_fit.device).long()
-        own = self._density(Y, X_fit, self.bandwidth_ / fitted.scale)  # (m,)
+        own = self._density(Y, X_fit, self.bandwidth_ / fitted.frame.scale)  # (m,)
         denser = fitted.density[idx] >= own[:, None]  # (m, k)
         first = torch.where(denser.any(1), denser.to(torch.int8).argmax(1), 0)
         nearest = idx.gather(1, first[:, None])[:, 0]

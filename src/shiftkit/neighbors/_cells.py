@@ -9,7 +9,7 @@ sorting coordinate rows, and the lookups that need keys refuse.
 - `bin_means`: the weighted mean and total weight of the points of each
   occupied cell (the binned summary of the data; the collapse test of blurring).
 - `bin_centers`: the centers of the cells holding enough weight (scikit-learn's
-  bin seeding: cells centerd on multiples of their side).
+  bin seeding: cells centered on multiples of their side).
 - `SortedCells`: the data sorted by cell, where each occupied cell starts and
   how many points it holds, and the occupied cells around a query (the grid
   engine).
@@ -44,16 +44,16 @@ def _offsets(d: int, device: torch.device) -> Tensor:
 class Cells:
     """The cell of every point on a lattice of side ``size``.
 
-    ``centerd=False``: cell ``c`` covers ``[c size, (c + 1) size)``;
-    ``centerd=True``: cell ``c`` is centerd on ``c size`` (rounding, as
+    ``centered=False``: cell ``c`` covers ``[c size, (c + 1) size)``;
+    ``centered=True``: cell ``c`` is centered on ``c size`` (rounding, as
     scikit-learn's bin seeding).
     """
 
-    def __init__(self, X: Tensor, size: float, *, centerd: bool = False) -> None:
+    def __init__(self, X: Tensor, size: float, *, centered: bool = False) -> None:
         self.size = size
-        # floor in the data's precision (the grid engine's queries do the same); rounding to centerd
+        # floor in the data's precision (the grid engine's queries do the same); rounding to centered
         # cells in float64, as scikit-learn's bin seeding
-        self.coords = (torch.round(X.double() / size) if centerd else torch.floor(X / size)).long()  # (n, d)
+        self.coords = (torch.round(X.double() / size) if centered else torch.floor(X / size)).long()  # (n, d)
         self.lo = self.coords.amin(0) - 1
         self.hi = self.coords.amax(0) + 1
         extent = (self.hi - self.lo + 1).double()  # (d,)
@@ -94,12 +94,12 @@ def bin_means(X: Tensor, weights: Tensor, size: float) -> tuple[Tensor, Tensor, 
 
 
 def bin_centers(X: Tensor, weights: Tensor | None, size: float, min_weight: float) -> tuple[Tensor, Tensor]:
-    """Centers of the cells of side ``size`` (centerd on multiples of it) holding at least ``min_weight``.
+    """Centers of the cells of side ``size`` (centered on multiples of it) holding at least ``min_weight``.
 
     Returns the centers and, for each row of ``X``, the index of its cell's
     center (-1 when the cell holds too little).
     """
-    coords, cell_of_point = Cells(X, size, centerd=True).group()
+    coords, cell_of_point = Cells(X, size, centered=True).group()
     freq = torch.zeros(coords.shape[0], dtype=torch.float64, device=X.device)
     freq.index_add_(
         0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double()

@@ -7,13 +7,14 @@ checks; the loops (`_loops`) own the buffers and the convergence test; the
 learned. Modes become clusters by radius (`_modes`) or through saddles
 (`shiftkit.cluster._saddles`).
 
-The data are centerd on their (weighted) mean before any step: mean shift is
-translation invariant, and centerd coordinates keep float32 exact for data far
+The data are centered on their (weighted) mean before any step: mean shift is
+translation invariant, and centered coordinates keep float32 exact for data far
 from the origin.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from shiftkit._array import to_numpy
-from shiftkit._ops import nearest
+from shiftkit._ops import nearest, nearest_far
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET, ENGINES, select_engine
 from shiftkit._shift._grid import MAX_FEATURES as GRID_MAX_FEATURES
 from shiftkit._validation import (
@@ -40,8 +41,8 @@ from shiftkit._validation import (
     number_in,
     one_of,
 )
-from shiftkit.bandwidth import mean_gap_to_distinct
-from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, TensorInputMixin
+from shiftkit.bandwidth import RULE_ALIASES, mean_gap_to_distinct
+from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, TensorInputMixin
 from shiftkit.cluster._mean_shift import _seeds
 from shiftkit.cluster._mean_shift._bandwidth import choose_bandwidth, resolve_rule
 from shiftkit.cluster._mean_shift._loops import LoopSettings, OnStep, StepInfo, blur, climb
@@ -162,15 +163,19 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     tol : float, default=1e-3
         A point has converged when its step is at most ``tol * bandwidth`` (or,
         where that is finer than float rounding can resolve, at most 8 units in
-        the last place of the largest centerd coordinate).
+        the last place of the largest centered coordinate).
     engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda', 'grid', 'knn'}, default='auto'
         The engine of the shift step; ``'auto'`` chooses by kernel, device and
         data (see `shiftkit.select_engine`).
     device : str or torch.device, default=None
         Where to compute: None means the device of a tensor ``X``, else CUDA when
         torch sees it, else CPU.
-    dtype : {'float32', 'float64'}, default='float32'
-        Precision of the computation and of ``cluster_centers_``.
+    dtype : {'float32', 'float64'} or None, default='float32'
+        Precision of the steps; None: the input's (float64 for integers). The
+        data are first centered and scaled in float64 (so float32 keeps every
+        digit of data far from the origin, and data at 1e-30 or 1e30 neither
+        underflow nor overflow). ``cluster_centers_`` are float32 when the input
+        and the steps both are, else float64.
     memory_budget : int, default=256 MiB
         Bytes of temporaries one step may use; the work is chunked to fit, so
         no n x n matrix is ever allocated.
@@ -328,15 +333,23 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self : MeanShift
         """
         kernel = self._check_params()
-        X_t = self._validate_X(X, reset=True)
-        w = check_weights(sample_weight, X_t.shape[0], dtype=X_t.dtype, device=X_t.device)
+        X64, input_dtype = self._validate_X64(X, reset=True)
+        w = check_weights(sample_weight, X64.shape[0], dtype=torch.float64, device=X64.device)
         taking_part = None if w is None else torch.nonzero(w > 0)[:, 0]
-        X_fit = X_t if taking_part is None else X_t[taking_part]
-        w_fit = None if w is None or bool((w == 1).all()) else w[taking_part]
-
-        bandwidth = self._bandwidth_for(X_fit, w_fit, kernel)
-        origin = X_fit.mean(0) if w_fit is None else (w_fit @ X_fit) / w_fit.sum()
-        X_c = X_fit - origin  # (n_fit, d)
+        if w is None or taking_part is None:
+            frame = self._frame_for(X64, input_dtype)
+        else:
+            frame = self._frame_for(X64[taking_part], input_dtype, w[taking_part])
+        X_all = frame.to(X64)  # (n, d): centered and scaled in float64, then cast
+        del X64
+        X_c = X_all if taking_part is None else X_all[taking_part]
+        # weights as a power of two times numbers near 1: their sums neither overflow nor underflow
+        w_unit = 1.0 if w is None else 2.0 ** math.frexp(float(w.max()))[1]
+        w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(X_c.dtype)
+        self._frame = frame
+        if bool((X_c == X_c[0]).all()) and (self.bandwidth is None or isinstance(self.bandwidth, str)):
+            return self._fit_constant(X_all, X_c, frame, taking_part)
+        bandwidth = self._bandwidth_for(X_c, w_fit, kernel, frame.scale)  # in the frame's units
         merge = self._merge_for()
         landscape = None
         if merge == "saddles" and X_c.shape[0] > 1:
@@ -344,20 +357,20 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 X_c, bandwidth, kernel, w_fit, n_neighbors=SADDLE_NEIGHBORS, memory_budget=self.memory_budget
             )
         algorithm = self._algorithm_for(X_c, bandwidth, landscape)
-        start = self._start(X_fit, X_c, w_fit, origin, bandwidth, algorithm, landscape)
+        start = self._start(X_c, w_fit, w_unit, frame, bandwidth, algorithm, landscape)
         if self.engine != "auto":
             engine = self.engine
         else:
             engine = select_engine(
                 start.moving, start.data, bandwidth, kernel, fixed_data=start.seeds is not None
             )
-        history = [to_numpy(start.moving + origin)] if self.record_history else None
+        history = [frame.out(start.moving)] if self.record_history else None
         settings = LoopSettings(
             engine,
             self.max_iter,
             self._stop(X_c, bandwidth),
             self.memory_budget,
-            self._step_hook(origin, bandwidth, history),
+            self._step_hook(frame, bandwidth, history),
             extrapolate=landscape is not None and self.algorithm == "auto",  # graph-seeded: see climb
         )
         if start.seeds is None:
@@ -372,7 +385,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             )
         if not bool((modes.density > 0).any()):
             raise ValueError(
-                f"No seed has any data within bandwidth={bandwidth:g}; use other seeds or a larger bandwidth."
+                f"No seed has any data within bandwidth={bandwidth * frame.scale:g}; "
+                "use other seeds or a larger bandwidth."
             )
         kept, cluster_of_mode = merge_modes(modes, bandwidth)
         centers_c = modes.positions[kept]  # (k, d)
@@ -402,11 +416,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             for name in ("prominence_", "levels_", "n_clusters_by_level_"):
                 if hasattr(self, name):
                     delattr(self, name)
-        labels = self._labels(X_t, origin, centers_c, bandwidth, fit_labels, taking_part, self.assign_labels)
-        self.cluster_centers_ = to_numpy(centers_c + origin)
-        self.cluster_densities_ = to_numpy(densities)
+        labels = self._labels(X_all, centers_c, bandwidth, fit_labels, taking_part, self.assign_labels)
+        self.cluster_centers_ = frame.out(centers_c)
+        self.cluster_densities_ = to_numpy(densities.double() * w_unit)
         self.labels_ = to_numpy(labels)
-        self.bandwidth_ = bandwidth
+        self.bandwidth_ = bandwidth * frame.scale
         self.algorithm_ = algorithm
         self.merge_ = merge
         self.engine_ = engine
@@ -415,6 +429,29 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             self.history_ = history
         elif hasattr(self, "history_"):
             del self.history_
+        return self
+
+    def _fit_constant(
+        self, X_all: Tensor, X_c: Tensor, frame: Frame, taking_part: Tensor | None
+    ) -> MeanShift:
+        """Every sample equal and no bandwidth given: one cluster at that point, no step (scikit-learn's)."""
+        n = X_all.shape[0]
+        labels = np.zeros(n, dtype=np.int64)
+        if taking_part is not None and not self.cluster_all:
+            labels[:] = -1
+            labels[to_numpy(taking_part)] = 0
+            labels[to_numpy((X_all == X_c[0]).all(1))] = 0
+        self.cluster_centers_ = frame.out(X_c[:1])
+        self.cluster_densities_ = np.array([float(X_c.shape[0])])
+        self.labels_ = labels
+        self.bandwidth_ = 0.0
+        self.algorithm_ = ALGORITHM_ALIASES.get(self.algorithm, self.algorithm)
+        self.merge_ = self._merge_for()
+        self.engine_ = "none"
+        self.n_iter_ = 0
+        for name in ("prominence_", "levels_", "n_clusters_by_level_", "history_"):
+            if hasattr(self, name):
+                delattr(self, name)
         return self
 
     def _merge_for(self) -> str:
@@ -441,10 +478,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
 
     def _start(
         self,
-        X_fit: Tensor,
         X_c: Tensor,
         w: Tensor | None,
-        origin: Tensor,
+        w_unit: float,
+        frame: Frame,
         bandwidth: float,
         algorithm: str,
         landscape: DensityGraph | None,
@@ -453,11 +490,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         if algorithm == "blurring":
             return _seeds.blurring(X_c, w)
         if algorithm == "binned":
-            return _seeds.binned(X_c, w, origin, bandwidth, self.min_bin_freq)
+            return _seeds.binned(X_c, w, frame, bandwidth, self.min_bin_freq / w_unit)
         if self.seeds is not None:
-            return _seeds.from_seeds(self.seeds, X_c, w, origin)
+            return _seeds.from_seeds(self.seeds, X_c, w, frame)
         if self.bin_seeding:
-            return _seeds.from_bins(X_fit, X_c, w, origin, bandwidth, self.min_bin_freq)
+            return _seeds.from_bins(X_c, w, frame, bandwidth, self.min_bin_freq / w_unit)
         if self.algorithm == "auto" and landscape is not None:
             return _seeds.from_graph(X_c, w, landscape)
         return _seeds.from_points(X_c, w)
@@ -467,48 +504,65 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         rounding = 8 * torch.finfo(X_c.dtype).eps * float(X_c.abs().max())
         return max(self.tol * bandwidth, rounding)
 
-    def _step_hook(self, origin: Tensor, bandwidth: float, history: list[np.ndarray] | None) -> OnStep | None:
+    def _step_hook(self, frame: Frame, bandwidth: float, history: list[np.ndarray] | None) -> OnStep | None:
         """The loops' per-step hook: history, callback and verbose lines; None when none is asked for."""
         if history is None and self.callback is None and not self.verbose:
             return None
         callback = self.callback
 
         def on_step(iteration: int, Y: Tensor, largest_move: float, n_moving: int) -> None:
-            positions = to_numpy(Y + origin)
+            positions = frame.out(Y)
             if history is not None:
                 history.append(positions)
             if callback is not None:
-                callback(StepInfo(iteration, positions, largest_move, n_moving, bandwidth))
+                callback(
+                    StepInfo(
+                        iteration, positions, largest_move * frame.scale, n_moving, bandwidth * frame.scale
+                    )
+                )
             if self.verbose:
                 print(
-                    f"MeanShift step {iteration}: largest move {largest_move:.4g} "
+                    f"MeanShift step {iteration}: largest move {largest_move * frame.scale:.4g} "
                     f"({largest_move / bandwidth:.3g} bandwidths), {n_moving} points moving",
                     file=sys.stderr,
                 )
 
         return on_step
 
-    def _bandwidth_for(self, X: Tensor, w: Tensor | None, kernel: Kernel) -> float:
+    def _bandwidth_for(self, X: Tensor, w: Tensor | None, kernel: Kernel, scale: float) -> float:
+        """The bandwidth in the frame's units (the input's divided by ``scale``): given, or estimated."""
+        finest = 8 * torch.finfo(X.dtype).eps * float(X.abs().max())  # the coordinates' rounding
         if self.bandwidth is not None and not isinstance(self.bandwidth, str):
-            return check_bandwidth(self.bandwidth)
+            given = check_bandwidth(self.bandwidth)
+            bandwidth = given / scale
+            if not bandwidth > finest:
+                raise ValueError(
+                    f"bandwidth={given:g} is below what {str(X.dtype).removeprefix('torch.')} resolves in "
+                    f"data spread over {float(X.abs().max()) * scale:.3g} (about {finest * scale:.3g}); "
+                    "pass a larger bandwidth or dtype='float64'"
+                )
+            # beyond a million times the data's extent every kernel is flat over the data: clamp, so that
+            # bandwidth ** 2 neither overflows nor differs in effect
+            return min(bandwidth, 1e6 * (2 * float(X.abs().max()) + 1))
         if X.shape[0] < 2:
             raise ValueError(
                 f"estimating the bandwidth needs at least 2 samples, got n_samples = {X.shape[0]}; "
                 "pass bandwidth=..."
             )
-        bandwidth = select_bandwidth(X, self.bandwidth or "auto", kernel=kernel, sample_weight=w)
-        if bandwidth == 0:  # most samples coincide: fall back to the gaps between distinct ones
-            bandwidth = mean_gap_to_distinct(X, sample_weight=w) * kernel.gaussian_equivalent_radius(
-                X.shape[1]
-            )
-        if bandwidth == 0:
-            raise ValueError("all samples are equal: there is no scale to estimate; pass bandwidth=...")
+        rule = self.bandwidth or "auto"
+        bandwidth = select_bandwidth(X, rule, kernel=kernel, sample_weight=w)
+        if not bandwidth > finest:  # most samples coincide: the scale of the gaps between distinct ones
+            gap = mean_gap_to_distinct(X, sample_weight=w)
+            if RULE_ALIASES.get(rule, rule) in ("sklearn", "quantile"):
+                # scikit-learn's zero bandwidth: every distinct value its own mode (below the gaps)
+                bandwidth = gap * (0.5 if kernel.compact else 0.25)
+            else:
+                bandwidth = gap * kernel.gaussian_equivalent_radius(X.shape[1])
         return bandwidth
 
     def _labels(
         self,
         X: Tensor,
-        origin: Tensor,
         centers_c: Tensor,
         bandwidth: float,
         fit_labels: Tensor,
@@ -520,7 +574,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         every_row_has_a_mode = taking_part is None and bool((fit_labels >= 0).all())
         if assign == "mode" and every_row_has_a_mode:
             return fit_labels  # no center distances needed
-        closest, sq_dist = nearest(X - origin, centers_c, self.memory_budget)  # (n,), (n,)
+        closest, sq_dist = nearest(X, centers_c, self.memory_budget)  # (n,), (n,)
         if not self.cluster_all:
             closest = torch.where(sq_dist <= bandwidth**2, closest, -1)
         if assign == "nearest":
@@ -542,9 +596,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        X_t = self._validate_X(X, reset=False)
-        centers = torch.as_tensor(self.cluster_centers_, device=X_t.device, dtype=X_t.dtype)
-        return to_numpy(nearest(X_t, centers, self.memory_budget)[0])
+        frame: Frame = self._frame
+        # in float64 in the fit's frame: queries far beyond the data (1e30) neither overflow nor tie
+        Q = frame.to(self._validate_X(X, reset=False, dtype=torch.float64), torch.float64)
+        centers = frame.to(torch.as_tensor(self.cluster_centers_), torch.float64)
+        return to_numpy(nearest_far(Q, centers, self.memory_budget))
 
 
 def mean_shift(X: Any, *, sample_weight: Any = None, **params: Any) -> tuple[np.ndarray, np.ndarray]:

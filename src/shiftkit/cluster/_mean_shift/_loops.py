@@ -6,7 +6,7 @@ return `Modes` (where the moving points ended, their densities, the steps
 taken): `blur` moves the data themselves, `climb` moves seeds over fixed data
 (the standard algorithm, and the binned one over a summary of the data).
 `MeanShift` validates input, chooses the start and stores what they found.
-Coordinates here are centerd on the data's mean.
+Coordinates here are centered on the data's mean.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class LoopSettings:
 class Modes:
     """Where the moving points ended: positions, densities, iterations used."""
 
-    positions: Tensor  # (m, d), centerd coordinates
+    positions: Tensor  # (m, d), centered coordinates
     density: Tensor  # (m,)
     n_iter: int
     converged: bool

@@ -4,7 +4,7 @@ Every algorithm is a `Start`: blurring moves the data themselves; standard
 mean shift moves seeds (the points, given seeds, scikit-learn's bin seeds, or
 the modes of the nearest-neighbor graph) over the fixed data; binned moves the
 bin seeds over a summary of the data (the weighted means of fine cells).
-Coordinates are centerd on the data's mean; bin seeds are anchored at the
+Coordinates are centered on the data's mean; bin seeds are anchored at the
 input's origin, as scikit-learn's ``get_bin_seeds``.
 """
 
@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from shiftkit._array import as_tensor
+from shiftkit.cluster._base import Frame
 from shiftkit.cluster._saddles import DensityGraph, hill_climb
 from shiftkit.neighbors._cells import bin_centers, bin_means
 
@@ -38,11 +39,11 @@ class Start:
     Attributes
     ----------
     seeds : Tensor of shape (n_seeds, d) or None
-        The moving points (centerd); None for blurring, where the data move.
+        The moving points (centered); None for blurring, where the data move.
     seed_of_point : Tensor of shape (n,)
         The seed each point follows (-1: none); for blurring, each point itself.
     data : Tensor of shape (n_data, d)
-        What the seeds climb over (centerd): the points, or their cells' means.
+        What the seeds climb over (centered): the points, or their cells' means.
     weights : Tensor of shape (n_data,) or None
     """
 
@@ -71,25 +72,27 @@ def from_points(X_c: Tensor, w: Tensor | None) -> Start:
     return Start(X_c, _identity(X_c), X_c, w)
 
 
-def from_seeds(seeds: Any, X_c: Tensor, w: Tensor | None, origin: Tensor) -> Start:
+def from_seeds(seeds: Any, X_c: Tensor, w: Tensor | None, frame: Frame) -> Start:
     """The user's seeds; no point follows one (points are labelled by the nearest center)."""
-    S = as_tensor(seeds, name="seeds", dtype=X_c.dtype, device=X_c.device)
+    S = as_tensor(seeds, name="seeds", dtype=torch.float64, device=X_c.device)
     if S.shape[1] != X_c.shape[1]:
         raise ValueError(f"seeds have {S.shape[1]} features but X has {X_c.shape[1]}")
-    return Start(S - origin, torch.full((X_c.shape[0],), -1, device=X_c.device), X_c, w)
+    return Start(frame.to(S), torch.full((X_c.shape[0],), -1, device=X_c.device), X_c, w)
 
 
-def from_bins(
-    X: Tensor, X_c: Tensor, w: Tensor | None, origin: Tensor, bandwidth: float, min_bin_freq: float
-) -> Start:
-    """Seeds at the cells of side ``bandwidth`` holding ``min_bin_freq`` or more (scikit-learn's bins)."""
-    seeds, seed_of_point = bin_centers(X, w, bandwidth, min_bin_freq)
+def from_bins(X_c: Tensor, w: Tensor | None, frame: Frame, bandwidth: float, min_bin_freq: float) -> Start:
+    """Seeds at the cells of side ``bandwidth`` holding ``min_bin_freq`` or more (scikit-learn's bins).
+
+    The cells are laid in the input's coordinates, anchored at its origin, as
+    scikit-learn's ``get_bin_seeds``.
+    """
+    seeds, seed_of_point = bin_centers(frame.back(X_c), w, bandwidth * frame.scale, min_bin_freq)
     if seeds.shape[0] == 0:
         raise ValueError(
-            f"no grid cell holds min_bin_freq={min_bin_freq} points; "
+            f"no grid cell holds min_bin_freq={min_bin_freq:g} points; "
             "lower min_bin_freq or use bin_seeding=False"
         )
-    return Start(seeds - origin, seed_of_point, X_c, w)
+    return Start(frame.to(seeds), seed_of_point, X_c, w)
 
 
 def from_graph(X_c: Tensor, w: Tensor | None, landscape: DensityGraph) -> Start:
@@ -104,15 +107,15 @@ def from_graph(X_c: Tensor, w: Tensor | None, landscape: DensityGraph) -> Start:
     return Start(X_c[peaks], seed_of_point, X_c, w)
 
 
-def binned(X_c: Tensor, w: Tensor | None, origin: Tensor, bandwidth: float, min_bin_freq: float) -> Start:
+def binned(X_c: Tensor, w: Tensor | None, frame: Frame, bandwidth: float, min_bin_freq: float) -> Start:
     """Bin seeds climbing over the data summarised by the weighted means of cells of BIN_SIZE bandwidths."""
     data, weights, cell_of_point = bin_means(
         X_c, X_c.new_ones(X_c.shape[0]) if w is None else w, BIN_SIZE * bandwidth
     )
     # the seeding grid anchored at the input's origin, as scikit-learn's (and bin_seeding's)
-    seeds, seed_of_cell = bin_centers(data + origin, weights, bandwidth, min_bin_freq)
+    seeds, seed_of_cell = bin_centers(frame.back(data), weights, bandwidth * frame.scale, min_bin_freq)
     if seeds.shape[0] == 0:
         raise ValueError(
             f"no cell of side bandwidth holds min_bin_freq={min_bin_freq} points; lower min_bin_freq"
         )
-    return Start(seeds - origin, seed_of_cell[cell_of_point], data, weights)
+    return Start(frame.to(seeds), seed_of_cell[cell_of_point], data, weights)

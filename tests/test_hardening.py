@@ -1,0 +1,166 @@
+"""Regression tests of issue 11: the wrong answers and tracebacks found by trying bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import MeanShift as SkMeanShift
+from sklearn.metrics import adjusted_rand_score
+
+from shiftkit import MeanShift, QuickShift
+
+CENTERS = [[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]]
+
+
+@pytest.fixture(scope="module")
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    return np.asarray(CENTERS)[y] + 0.7 * rng.standard_normal((120, 2)), y
+
+
+# -- 1, 2: the frame (centered and scaled in float64 before any cast) ---------------------------
+
+
+def test_float32_far_from_the_origin(blobs):
+    X, y = blobs
+    far = 0.01 * X + 1e6
+    ms = MeanShift(bandwidth=0.01).fit(far)  # float32 computation
+    assert len(ms.cluster_centers_) == 3
+    assert adjusted_rand_score(y, ms.labels_) == 1.0
+    np.testing.assert_allclose(
+        ms.cluster_centers_, 0.01 * MeanShift(bandwidth=1.0).fit(X).cluster_centers_ + 1e6
+    )
+    assert len(MeanShift().fit(0.1 * X + 1e7).cluster_centers_) == 3
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e-10, 1.0, 1e10, 1e30])
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e9])
+def test_invariant_to_scale_and_offset(blobs, scale, offset):
+    """The same partition wherever float64 represents the data: scales 1e-30..1e30, offsets up to 1e9."""
+    X, y = blobs
+    Z = (X + offset) * scale
+    for est in (MeanShift(bandwidth=1.0 * scale), MeanShift(), QuickShift()):
+        labels = est.fit(Z).labels_
+        assert adjusted_rand_score(y, labels) == 1.0, (type(est).__name__, est.get_params()["bandwidth"])
+    ms = MeanShift(bandwidth=1.0 * scale).fit(Z)
+    assert ms.bandwidth_ == 1.0 * scale
+    np.testing.assert_allclose(
+        ms.cluster_centers_ / scale - offset,
+        MeanShift(bandwidth=1.0).fit(X).cluster_centers_,
+        atol=1e-5 * max(1, offset),
+    )
+
+
+def test_large_magnitudes_and_bandwidths(blobs):
+    X, _ = blobs
+    assert len(MeanShift(bandwidth=1e20).fit(X * 1e20).cluster_centers_) == 3
+    assert len(MeanShift(bandwidth=4e154).fit(X * 4e154).cluster_centers_) == 3
+    assert (
+        len(MeanShift(bandwidth=1e200).fit(X).cluster_centers_) == 1
+    )  # no OverflowError from bandwidth ** 2
+    ms = MeanShift().fit(X * 1e299)
+    assert np.isfinite(ms.bandwidth_) and len(ms.cluster_centers_) == 3
+    assert len(MeanShift(bandwidth=1e-30).fit(X * 1e-30).cluster_centers_) == 3
+
+
+def test_predict_far_away_goes_the_right_way(blobs):
+    X, _ = blobs
+    ms = MeanShift(bandwidth=1.0).fit(X)
+    for q in ([1e30, 1e30], [-1e30, 1e30], [1e300, 1e300], [-1e300, 1e300], [0.0, -1e200]):
+        direction = np.asarray(q) / np.abs(q).max()
+        expected = int(np.argmax(ms.cluster_centers_ @ direction))  # farthest along the query's direction
+        assert ms.predict([q])[0] == expected
+
+
+def test_bandwidth_below_resolution_is_an_error_not_a_wrong_answer(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=r"below what float32 resolves.*dtype='float64'"):
+        MeanShift(bandwidth=1e-6).fit(X + 1e6)
+    assert len(MeanShift(bandwidth=1e-6, dtype="float64").fit(X * 1e-6 + 1.0).cluster_centers_) == 3
+
+
+# -- 6: exact ties, as scikit-learn counts them ----------------------------------------------------
+
+
+def test_exact_ties_as_scikit_learn():
+    X = np.array([[-2], [-2], [-2], [2], [3], [1], [-3]], dtype=np.float64)
+    ours = MeanShift(
+        bandwidth=1, kernel="flat", algorithm="standard", assign_labels="nearest", dtype="float64"
+    )
+    np.testing.assert_array_equal(np.sort(ours.fit(X).cluster_centers_.ravel()), [-2.25, 2.0])
+
+
+def test_lattice_ties_as_scikit_learn():
+    """Small-integer data, integer bandwidths: points at exactly the bandwidth count as in scikit-learn."""
+    rng = np.random.default_rng(0)
+    for case in range(300):
+        d = 1 + case % 2
+        X = rng.integers(-4, 5, size=(int(rng.integers(4, 12)), d)).astype(np.float64)
+        h = float(rng.integers(1, 4))
+        ours = MeanShift(
+            bandwidth=h, kernel="flat", algorithm="standard", assign_labels="nearest", dtype="float64"
+        ).fit(X)
+        theirs = SkMeanShift(bandwidth=h).fit(X)
+        np.testing.assert_allclose(
+            ours.cluster_centers_,
+            theirs.cluster_centers_,
+            rtol=1e-12,
+            atol=1e-12,
+            err_msg=f"{X.tolist()}, {h}",
+        )
+        np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+
+
+# -- 8: weights at the ends of float32 -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weight", [1e-50, 1e-45, 1e38, 1e300])
+def test_weights_are_relative(blobs, weight):
+    X, _ = blobs
+    ref = MeanShift(bandwidth=1.0).fit(X)
+    ms = MeanShift(bandwidth=1.0).fit(X, sample_weight=np.full(len(X), weight))
+    np.testing.assert_array_equal(ms.labels_, ref.labels_)
+    np.testing.assert_allclose(ms.cluster_centers_, ref.cluster_centers_, atol=1e-5)
+    np.testing.assert_allclose(ms.cluster_densities_, ref.cluster_densities_ * weight, rtol=1e-4)
+
+
+# -- 14, 15: constant data, few distinct values, dtypes ---------------------------------------------
+
+
+def test_constant_data_is_one_cluster_in_no_step():
+    for X in ([[3.3, -1.0]] * 5, [[1e9, 2.0]], [[0.1]] * 7):
+        ms = MeanShift().fit(X)
+        np.testing.assert_array_equal(ms.cluster_centers_, [X[0]])
+        assert ms.n_iter_ == 0 and (ms.labels_ == 0).all()
+        np.testing.assert_array_equal(ms.predict([[5.0] * len(X[0])]), [0])
+
+
+def test_a_few_distinct_values_with_the_scikit_learn_rule():
+    X = np.array([1, 1, 1, 2, 2, 2, 3, 3], dtype=np.float64).reshape(-1, 1)
+    for kernel in ("flat", "gaussian"):
+        ms = MeanShift(bandwidth="sklearn", kernel=kernel, algorithm="standard", merge="radius").fit(X)
+        # flat: exactly the values; Gaussian (a quarter of the gap): within its neighbors' pull, e^-8
+        np.testing.assert_allclose(np.sort(ms.cluster_centers_.ravel()), [1, 2, 3], atol=1e-3)
+        assert adjusted_rand_score([0, 0, 0, 1, 1, 1, 2, 2], ms.labels_) == 1.0
+
+
+def test_output_dtype_follows_the_input(blobs):
+    X, _ = blobs
+    for dtype, tensor in ((np.float32, False), (np.float64, False), (np.float32, True)):
+        data = torch.as_tensor(X.astype(dtype)) if tensor else X.astype(dtype)
+        ms = MeanShift(bandwidth=1.0, dtype=None).fit(data)
+        assert ms.cluster_centers_.dtype == dtype
+    assert MeanShift(bandwidth=1.0, dtype=None).fit(X.astype(int)).cluster_centers_.dtype == np.float64
+    # the computation's precision does not cut the results' below the input's
+    assert MeanShift(bandwidth=1.0, dtype="float32").fit(X).cluster_centers_.dtype == np.float64
+    assert (
+        MeanShift(bandwidth=1.0, dtype="float64").fit(X.astype(np.float32)).cluster_centers_.dtype
+        == np.float64
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MeanShift(bandwidth=1.0, dtype=None).fit(X.astype(np.float32))
