@@ -164,3 +164,19 @@ def test_output_dtype_follows_the_input(blobs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         MeanShift(bandwidth=1.0, dtype=None).fit(X.astype(np.float32))
+
+
+# -- 3: cell coordinates beyond int64 ---------------------------------------------------------------
+
+
+def test_cells_refuse_coordinates_beyond_int64():
+    from shiftkit.neighbors._cells import Cells
+
+    X = torch.tensor([[0.0], [1e19], [1e19 + 1e4]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="overflow 64-bit integers"):
+        Cells(X, 1.0)
+    with pytest.raises(ValueError, match=r"bandwidth=1 is below what float64 resolves.*larger bandwidth$"):
+        MeanShift(algorithm="binned", bandwidth=1.0, dtype="float64").fit(X.numpy())
+    # where the cells fit, distinct points stay apart
+    ms = MeanShift(algorithm="binned", bandwidth=1.0, dtype="float64").fit([[0.0], [1e12], [1e12 + 1e4]])
+    assert len(ms.cluster_centers_) == 3

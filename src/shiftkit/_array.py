@@ -46,9 +46,17 @@ def resolve_device(device: Any) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"invalid device {device!r}: {exc}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r}: torch sees no CUDA GPU here; use device='cpu'")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {str(device)!r}: torch sees no MPS device here; use device='cpu'")
+    return resolved
 
 
 def check_non_numeric_columns(X: Any, name: str = "X") -> None:
@@ -64,6 +72,8 @@ def check_non_numeric_columns(X: Any, name: str = "X") -> None:
 
 
 def _check_tensor(X: Tensor, name: str) -> None:
+    if X.layout != torch.strided:
+        raise TypeError(f"{name} is a sparse tensor ({X.layout}); pass a dense one, e.g. {name}.to_dense()")
     if X.is_complex() or X.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers, got a tensor of {X.dtype}")
     if X.ndim != 2:
@@ -122,6 +132,7 @@ def as_tensor(
     """
     dtype = resolve_dtype(dtype)
     if isinstance(X, Tensor):
+        X = X.detach()  # clustering is not differentiated: no autograd graph, no warnings about one
         _check_tensor(X, name)
         target = X.device if device is None else resolve_device(device)
         return X.to(device=target, dtype=dtype)

@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 
 from shiftkit import MeanShift, shift
 from shiftkit._array import as_tensor, to_numpy
-from shiftkit._validation import check_bandwidth
+from shiftkit._validation import check_bandwidth, number_in
 from shiftkit.io import atomic_path, atomic_write
 from shiftkit.kernels import Kernel, get_kernel
 
@@ -280,10 +280,14 @@ def save_animation(anim: FuncAnimation, path: str | os.PathLike[str], *, fps: in
     Raises
     ------
     ValueError
-        For another suffix.
+        For another suffix, or ``fps`` that is not a positive number.
     ImportError
         For MP4 without the optional extra ``shiftkit[video]`` (imageio-ffmpeg).
     """
+    if fps is not None:
+        number_in(0, 1000, low_open=True, wording="a number of frames per second in (0, 1000]").check(
+            "fps", fps
+        )
     target = Path(path)
     suffix = target.suffix.lower()
     interval = getattr(anim, "_interval", 500)

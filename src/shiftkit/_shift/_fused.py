@@ -105,27 +105,40 @@ def run(
     w = None if weights is None else weights.to(Y.dtype).contiguous()
     Y_new = torch.empty_like(Y)
     density = Y.new_empty(Y.shape[0])
+    m, d = Y.shape
     if cells is not None:
         starts, counts, neighbors = (c.contiguous() for c in cells)
-    status = fn(
-        kernel.code,
-        Y.data_ptr(),
-        Y.shape[0],
-        XT.data_ptr(),
-        None if w is None else w.data_ptr(),
-        X.shape[0],
-        X.shape[1],
-        bandwidth,
-        Y_new.data_ptr(),
-        density.data_ptr(),
-        None if cells is None else starts.data_ptr(),
-        None if cells is None else counts.data_ptr(),
-        None if cells is None else neighbors.data_ptr(),
-        0 if cells is None else neighbors.shape[1],
-        torch.get_num_threads(),
-    )
-    if status != 0:
-        raise RuntimeError(f"the fused engine failed with status {status}")
+        pairs_per_query = max(1.0, float(counts.double().mean()) * neighbors.shape[1])
+    else:
+        pairs_per_query = float(X.shape[0])
+    # one call per block of queries, so that Ctrl-C (and SIGTERM) take effect between blocks: the
+    # library does not return to Python until its block is done
+    block = max(1, int(PAIRS_PER_CALL / pairs_per_query))
+    threads = torch.get_num_threads()
+    size = Y.element_size()
+    for a in range(0, m, block):
+        b = min(m, a + block)
+        status = fn(
+            kernel.code,
+            Y.data_ptr() + a * d * size,
+            b - a,
+            XT.data_ptr(),
+            None if w is None else w.data_ptr(),
+            X.shape[0],
+            d,
+            bandwidth,
+            Y_new.data_ptr() + a * d * size,
+            density.data_ptr() + a * size,
+            None if cells is None else starts.data_ptr(),
+            None if cells is None else counts.data_ptr(),
+            None
+            if cells is None
+            else neighbors.data_ptr() + a * neighbors.shape[1] * neighbors.element_size(),
+            0 if cells is None else neighbors.shape[1],
+            threads,
+        )
+        if status != 0:
+            raise RuntimeError(f"the fused engine failed with status {status}")
     return Y_new, density
 
 
@@ -139,6 +152,10 @@ def shift_fused(
 ) -> tuple[Tensor, Tensor]:
     """One mean-shift step in the compiled loop; ``memory_budget`` is not needed (O(n d) memory)."""
     return run(Y, X, bandwidth, kernel, weights)
+
+
+# Kernel evaluations per call of the library: about 0.1 s on one core (it returns to Python between calls).
+PAIRS_PER_CALL = 2**27
 
 
 def _pays(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, fixed_data: bool) -> bool:

@@ -18,7 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from shiftkit import MeanShift, QuickShift, StepInfo
-from shiftkit.cli._common import app, console, err_console, fail
+from shiftkit.cli._common import app, console, err_console, fail, one_line_errors, staged_outputs
 from shiftkit.datasets import make_blobs
 from shiftkit.io import atomic_write, load_data, save_csv, save_json
 
@@ -171,13 +171,15 @@ def _write(
 ) -> None:
     est = choice.estimator
     centers = est.cluster_centers_.astype(np.float64)
-    out.mkdir(parents=True, exist_ok=True)
-    save_csv(out / "labels.csv", est.labels_, ["label"])
-    save_csv(out / "centers.csv", centers, [f"x{j}" for j in range(centers.shape[1])])
-    save_json(out / "summary.json", summary)
-    if plot:
-        title = f"{len(centers)} clusters, {choice.method}, bandwidth {est.bandwidth_:.3g}"
-        _save_plot(out / "clusters.png", X, est.labels_, centers, title)
+    names = OUTPUT_FILES if plot else OUTPUT_FILES[:3]
+    # written into a temporary folder, then renamed into place together under a lock on --out
+    with staged_outputs(out, names, stale=OUTPUT_FILES[3:] if not plot else ()) as staging:
+        save_csv(staging / "labels.csv", est.labels_, ["label"])
+        save_csv(staging / "centers.csv", centers, [f"x{j}" for j in range(centers.shape[1])])
+        save_json(staging / "summary.json", summary)
+        if plot:
+            title = f"{len(centers)} clusters, {choice.method}, bandwidth {est.bandwidth_:.3g}"
+            _save_plot(staging / "clusters.png", X, est.labels_, centers, title)
     if animate is not None:
         from shiftkit.plot import animate as make_animation
         from shiftkit.plot import save_animation
@@ -188,6 +190,7 @@ def _write(
 
 
 @app.command()
+@one_line_errors
 def cluster(
     data: Annotated[
         Path | None,

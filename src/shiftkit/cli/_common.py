@@ -1,7 +1,19 @@
-"""What the commands share: the Typer app, the consoles, one-line errors."""
+"""What the commands share: the Typer app, the consoles, one-line errors, interrupts, the output lock."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
 import typer
 from rich.console import Console
 
@@ -13,11 +25,103 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Exit statuses of a run stopped by a signal, as shells report them (128 + the signal's number).
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so that every ``finally`` and temporary-file cleanup runs."""
+
 
 def fail(message: str) -> typer.Exit:
     """Print ``error: message`` on stderr; the exit to raise (status 1)."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
+
+
+def one_line_errors(command: F) -> F:
+    """Run a command so that nothing reaches the user as a traceback.
+
+    Ctrl-C prints ``interrupted`` and exits 130; SIGTERM prints ``terminated``
+    and exits 143 (temporary files are removed on the way out, as on any
+    error); any other unexpected exception is one ``error:`` line, status 1.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        def on_sigterm(signum: int, frame: Any) -> None:
+            raise Terminated
+
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            err_console.print("interrupted", highlight=False)
+            raise typer.Exit(code=EXIT_INTERRUPTED) from None
+        except Terminated:
+            err_console.print("terminated", highlight=False)
+            raise typer.Exit(code=EXIT_TERMINATED) from None
+        except MemoryError:
+            raise fail("out of memory; try a smaller memory_budget, fewer rows, or float32") from None
+        except Exception as exc:
+            raise fail(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    return run  # type: ignore[return-value]
+
+
+LOCK_NAME = ".shiftkit.lock"
+
+
+@contextlib.contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (a lock file in it) while its outputs are replaced.
+
+    A second run writing into the same folder waits, and says so, until the
+    first has put its whole set of outputs in place.
+    """
+    with open(folder / LOCK_NAME, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            err_console.print(f"waiting: another shiftkit run is writing into {folder}/", highlight=False)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def staged_outputs(folder: Path, names: tuple[str, ...], stale: tuple[str, ...] = ()) -> Iterator[Path]:
+    """A temporary folder inside ``folder`` to write ``names`` into; on success they replace the old ones.
+
+    Under `locked_folder`, the set of outputs in ``folder`` is always one run's:
+    the files are renamed into place together (and ``stale`` outputs of an
+    earlier run that this one does not write are removed); on any error or
+    interrupt the temporary folder is removed and the old outputs stay.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with locked_folder(folder):
+        staging = Path(tempfile.mkdtemp(dir=folder, prefix=".shiftkit-"))
+        try:
+            yield staging
+            missing = [n for n in names if not (staging / n).is_file()]
+            if missing:
+                raise OSError(f"outputs not written: {', '.join(missing)}")
+            for name in stale:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / name)
+            for name in names:
+                os.replace(staging / name, folder / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 @app.callback()

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shiftkit.cli._common import app, console, fail
+from shiftkit.cli._common import app, console, fail, one_line_errors
 from shiftkit.io import save_json
 
 
@@ -50,6 +50,7 @@ def _ladder_table(report: Any) -> Table:
 
 
 @app.command()
+@one_line_errors
 def matmul(
     data: Annotated[str, typer.Option(help="random (the lesson's MNIST shapes) or digits.")] = "random",
     quick: Annotated[bool, typer.Option(help="Only the small shape (skip 50,000 x 784 @ 784 x 10).")] = False,

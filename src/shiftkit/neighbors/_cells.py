@@ -51,6 +51,12 @@ class Cells:
 
     def __init__(self, X: Tensor, size: float, *, centered: bool = False) -> None:
         self.size = size
+        reach = float(X.abs().amax() / size) if X.numel() else 0.0
+        if not reach < 2.0**62:  # integer cell coordinates would overflow int64 and merge distinct points
+            raise ValueError(
+                f"cells of side {size:.3g} are too small for data reaching {float(X.abs().amax()):.3g}: "
+                "their coordinates overflow 64-bit integers"
+            )
         # floor in the data's precision (the grid engine's queries do the same); rounding to centered
         # cells in float64, as scikit-learn's bin seeding
         self.coords = (torch.round(X.double() / size) if centered else torch.floor(X / size)).long()  # (n, d)

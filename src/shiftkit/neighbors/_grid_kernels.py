@@ -91,6 +91,24 @@ def _search_one(
         if (best_idx[k - 1] >= 0 and best_sq[k - 1] <= reach * reach) or ring >= last_ring:
             return
         ring += 1
+        if (2 * ring + 1) ** d > _MAX_RING_CELLS:
+            # a query far from its neighbors (an outlier, or a few points far from the rest): the rings
+            # would cost (2 ring + 1)^d cells each; one pass over every row costs less
+            best_sq[:] = np.inf
+            best_idx[:] = -1
+            for row in range(X.shape[0]):
+                if row == skip:
+                    continue
+                sq = 0.0
+                for j in range(d):
+                    diff = y[j] - X[row, j]
+                    sq += diff * diff
+                _insert(best_sq, best_idx, sq, row)
+            return
+
+
+# Beyond rings of this many cells, a query scans every row instead (see _search_one).
+_MAX_RING_CELLS = 20_000
 
 
 @numba.njit(cache=True, parallel=True)

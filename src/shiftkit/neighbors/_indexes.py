@@ -285,9 +285,11 @@ def _cell_size(data: np.ndarray, occupancy: float, sample: int = 100_000) -> flo
         extent = float(np.max(span))
     if extent == 0:
         return 1.0  # every point is the same point: one cell
-    # (volume * occupancy / n)^(1/d), in logarithms: the volume of wide data overflows
-    log_volume = float(np.log(np.maximum(span, extent * 1e-9)).sum())
-    size = float(np.exp((log_volume + np.log(occupancy / n)) / d))
+    # (volume * occupancy / n)^(1/d), in logarithms (the volume of wide data overflows), over the
+    # dimensions the data fill: on a line in the plane, cells as thin as the line is would number millions
+    spread = span > extent * 1e-3
+    log_volume = float(np.log(span[spread]).sum())
+    size = float(np.exp((log_volume + np.log(occupancy / n)) / int(spread.sum())))
     for _ in range(4):
         cells = np.floor(part / size)
         if not np.isfinite(cells).all() or np.abs(cells).max() >= 2**62:

@@ -198,7 +198,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         The cluster of each point: the center its mode (or its seed's mode)
         joined (see ``assign_labels``); -1 for outliers when ``cluster_all=False``.
     bandwidth_ : float
-        The bandwidth used (given or estimated).
+        The bandwidth used (given or estimated; 0.0 for constant data, which
+        have no scale to estimate).
     algorithm_ : str
         The algorithm that ran (``algorithm``, or what ``'auto'`` chose).
     merge_ : str
@@ -347,7 +348,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         w_unit = 1.0 if w is None else 2.0 ** math.frexp(float(w.max()))[1]
         w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(X_c.dtype)
         self._frame = frame
-        if bool((X_c == X_c[0]).all()) and (self.bandwidth is None or isinstance(self.bandwidth, str)):
+        if bool((X_c == X_c[0]).all()):
             return self._fit_constant(X_all, X_c, frame, taking_part)
         bandwidth = self._bandwidth_for(X_c, w_fit, kernel, frame.scale)  # in the frame's units
         merge = self._merge_for()
@@ -420,7 +421,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.cluster_centers_ = frame.out(centers_c)
         self.cluster_densities_ = to_numpy(densities.double() * w_unit)
         self.labels_ = to_numpy(labels)
-        self.bandwidth_ = bandwidth * frame.scale
+        given = self.bandwidth is not None and not isinstance(self.bandwidth, str)
+        self.bandwidth_ = check_bandwidth(self.bandwidth) if given else bandwidth * frame.scale
         self.algorithm_ = algorithm
         self.merge_ = merge
         self.engine_ = engine
@@ -434,7 +436,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     def _fit_constant(
         self, X_all: Tensor, X_c: Tensor, frame: Frame, taking_part: Tensor | None
     ) -> MeanShift:
-        """Every sample equal and no bandwidth given: one cluster at that point, no step (scikit-learn's)."""
+        """Every sample equal: one cluster at that point, no step (scikit-learn's); ``bandwidth_`` is 0
+        when it was to be estimated (there is no scale to estimate)."""
         n = X_all.shape[0]
         labels = np.zeros(n, dtype=np.int64)
         if taking_part is not None and not self.cluster_all:
@@ -444,7 +447,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.cluster_centers_ = frame.out(X_c[:1])
         self.cluster_densities_ = np.array([float(X_c.shape[0])])
         self.labels_ = labels
-        self.bandwidth_ = 0.0
+        given = self.bandwidth is not None and not isinstance(self.bandwidth, str)
+        self.bandwidth_ = check_bandwidth(self.bandwidth) if given else 0.0
         self.algorithm_ = ALGORITHM_ALIASES.get(self.algorithm, self.algorithm)
         self.merge_ = self._merge_for()
         self.engine_ = "none"
@@ -539,7 +543,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 raise ValueError(
                     f"bandwidth={given:g} is below what {str(X.dtype).removeprefix('torch.')} resolves in "
                     f"data spread over {float(X.abs().max()) * scale:.3g} (about {finest * scale:.3g}); "
-                    "pass a larger bandwidth or dtype='float64'"
+                    + (
+                        "pass a larger bandwidth or dtype='float64'"
+                        if X.dtype == torch.float32
+                        else "pass a larger bandwidth"
+                    )
                 )
             # beyond a million times the data's extent every kernel is flat over the data: clamp, so that
             # bandwidth ** 2 neither overflows nor differs in effect

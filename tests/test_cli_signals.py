@@ -1,0 +1,89 @@
+"""The CLI under Ctrl-C, SIGTERM and a second run writing into the same folder (issue 11: 10-12)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shiftkit.cli._common import Terminated, locked_folder, staged_outputs
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def _slow_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A fit that takes minutes (Gaussian blurring over 200,000 points in the compiled engine)."""
+    data = tmp_path / "data.npy"
+    np.save(data, np.random.default_rng(0).normal(size=(200_000, 2)))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "shiftkit", "cluster", str(data), "--out", str(out), "--method", "meanshift"]
+    cmd += ["--algorithm", "blurring", "--bandwidth", "0.05", "--engine", "fused"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    return proc, out
+
+
+def _stop(proc: subprocess.Popen[str], sig: int) -> tuple[float, str]:
+    time.sleep(6)  # past the imports, into the fit
+    assert proc.poll() is None, proc.communicate()
+    sent = time.perf_counter()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return time.perf_counter() - sent, err
+
+
+@pytest.mark.parametrize(
+    ("sig", "status", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_a_signal_stops_the_fit_at_once_and_leaves_nothing(tmp_path, sig, status, word):
+    from shiftkit._shift._fused import available
+
+    if not available():
+        pytest.skip("the compiled engine is not built here")
+    proc, out = _slow_run(tmp_path)
+    seconds, err = _stop(proc, sig)
+    assert proc.returncode == status, err
+    assert err.strip().splitlines()[-1] == word
+    assert "Traceback" not in err
+    assert seconds < 3.0  # one block of the compiled loop is ~0.1 s; the rest is the interpreter exiting
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_staged_outputs_replace_the_set_or_nothing(tmp_path):
+    out = tmp_path / "out"
+    with staged_outputs(out, ("a.txt", "b.txt")) as staging:
+        (staging / "a.txt").write_text("1")
+        (staging / "b.txt").write_text("1")
+    with pytest.raises(Terminated), staged_outputs(out, ("a.txt", "b.txt")) as staging:
+        (staging / "a.txt").write_text("2")
+        raise Terminated  # SIGTERM in the middle of writing
+    assert (out / "a.txt").read_text() == (out / "b.txt").read_text() == "1"
+    assert sorted(p.name for p in out.iterdir()) == [".shiftkit.lock", "a.txt", "b.txt"]  # no temporary left
+    with staged_outputs(out, ("a.txt",), stale=("b.txt",)) as staging:
+        (staging / "a.txt").write_text("3")
+    assert not (out / "b.txt").exists()  # an output of an earlier run that this one does not write
+
+
+def test_a_second_run_into_the_same_folder_waits_for_the_first(tmp_path):
+    data = tmp_path / "data.csv"
+    np.savetxt(data, np.random.default_rng(0).normal(size=(60, 2)), delimiter=",")
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "shiftkit", "cluster", str(data), "--out", str(out), "--no-plot"]
+    log = tmp_path / "stderr.txt"
+    with locked_folder(out), log.open("w") as err_file:  # another run is writing
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err_file, text=True, env=ENV)
+        deadline = time.time() + 120
+        while "waiting" not in log.read_text() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)
+        assert proc.poll() is None, log.read_text()
+        assert not (out / "labels.csv").exists()
+    assert proc.wait(timeout=120) == 0, log.read_text()
+    assert f"waiting: another shiftkit run is writing into {out}/" in log.read_text().replace("\n", "")
+    assert (out / "labels.csv").exists() and (out / "summary.json").exists()
