@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -180,3 +183,162 @@ def test_cells_refuse_coordinates_beyond_int64():
     # where the cells fit, distinct points stay apart
     ms = MeanShift(algorithm="binned", bandwidth=1.0, dtype="float64").fit([[0.0], [1e12], [1e12 + 1e4]])
     assert len(ms.cluster_centers_) == 3
+
+
+# -- 4, 5, 7, 13: files and the CLI ---------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shiftkit", "cluster", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_bad_files_are_one_line_errors(tmp_path):
+    from shiftkit.io import load_data
+
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf1,2\n3,4\n5,6\n")
+    np.testing.assert_array_equal(load_data(bom)[0], [[1, 2], [3, 4], [5, 6]])  # the first row is data
+    wide = tmp_path / "wide.csv"
+    wide.write_text("1,2\n" + "0" * 200_000 + "1,3\n")  # a field over csv's 131,072-character limit
+    np.testing.assert_array_equal(load_data(wide)[0], [[1, 2], [1, 3]])
+    np.save(tmp_path / "complex.npy", np.array([[1 + 2j, 3], [4, 5j]]))
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)})
+    (tmp_path / "lie.npy").write_bytes(buf.getvalue() + b"\0" * 64)  # a header that claims 16 TB
+    (tmp_path / "zero.npy").write_bytes(b"")
+    (tmp_path / "folder.csv").mkdir()
+    np.save(tmp_path / "ok.npy", np.random.default_rng(0).normal(size=(30, 2)))
+    cases = [
+        (["complex.npy"], "holds complex numbers (complex128)"),
+        (["lie.npy"], "is damaged: its header says shape (1000000000000, 2)"),
+        (["zero.npy"], "is not a .npy file"),
+        (["folder.csv"], "is a folder, not a data file"),
+        (["missing.csv"], "no such file"),
+        (
+            ["ok.npy", "--device", "cuda"]
+            if not torch.cuda.is_available()
+            else ["ok.npy", "--device", "cuda:99"],
+            "device 'cuda",
+        ),
+    ]
+    for args, message in cases:
+        result = _cli(str(tmp_path / args[0]), *args[1:], "--out", str(tmp_path / "out"))
+        assert result.returncode == 1, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) <= 2 and lines[0].startswith("error:"), (args, result.stderr)
+        assert message in " ".join(lines), (args, result.stderr)
+    result = _cli(
+        str(tmp_path / "ok.npy"), "--bandwidth", "1e200", "--out", str(tmp_path / "out"), "--no-plot"
+    )
+    assert result.returncode == 0 and "1 clusters in 30 points" in result.stdout, result.stderr
+
+
+# -- 8, 9: API input and parameter types ------------------------------------------------------------
+
+
+def test_tensors_sparse_and_with_grad(blobs):
+    X, _ = blobs
+    with pytest.raises(TypeError, match="sparse tensor"):
+        MeanShift(bandwidth=1.0).fit(torch.tensor(X).to_sparse())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ms = MeanShift(bandwidth=1.0).fit(torch.tensor(X, requires_grad=True))
+    assert len(ms.cluster_centers_) == 3
+
+
+def test_device_that_is_not_there_is_a_value_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+        MeanShift(device="cuda").fit([[0.0], [1.0]])
+
+
+def test_parameter_types_are_the_same_everywhere(blobs):
+    from shiftkit import shift
+
+    X, _ = blobs
+    MeanShift(bandwidth=np.float32(1.0), tol=np.float32(1e-3), max_iter=np.int64(300)).fit(X)
+    MeanShift(bandwidth=1.0, memory_budget=np.int64(2**20), n_jobs=np.int64(1)).fit(X)
+    shift(X, X, bandwidth=np.float32(1.0), memory_budget=np.int64(2**20))
+    for bad in (True, 1.5, 0):
+        with pytest.raises(ValueError, match="memory_budget must be a positive number of bytes"):
+            shift(X, X, bandwidth=1.0, memory_budget=bad)
+        with pytest.raises(ValueError, match="memory_budget must be a positive number of bytes"):
+            MeanShift(bandwidth=1.0, memory_budget=bad).fit(X)
+
+
+def test_save_animation_checks_fps(tmp_path, blobs):
+    from shiftkit.plot import animate, save_animation
+
+    X, _ = blobs
+    anim = animate(MeanShift(bandwidth=1.0, record_history=True).fit(X))
+    for fps in (0, -5, float("nan")):
+        with pytest.raises(ValueError, match="fps must be a number of frames per second"):
+            save_animation(anim, tmp_path / "a.gif", fps=fps)
+    assert not list(tmp_path.iterdir())
+    save_animation(anim, tmp_path / "a.gif", fps=2.5)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.gif"]
+
+
+# -- 15: n_jobs, get_bin_seeds ----------------------------------------------------------------------
+
+
+def test_n_jobs_sets_the_threads_for_the_fit_only(blobs):
+    X, _ = blobs
+    before = torch.get_num_threads()
+    seen = []
+    ms = MeanShift(bandwidth=1.0, n_jobs=1, callback=lambda step: seen.append(torch.get_num_threads()))
+    ms.fit(X)
+    assert seen and set(seen) == {1}
+    assert torch.get_num_threads() == before
+    np.testing.assert_array_equal(ms.labels_, MeanShift(bandwidth=1.0, n_jobs=-1).fit(X).labels_)
+    with pytest.raises(ValueError, match="n_jobs must be None or a nonzero integer"):
+        MeanShift(n_jobs=0).fit(X)
+
+
+def test_get_bin_seeds_as_scikit_learn(blobs):
+    from sklearn.cluster import get_bin_seeds as sk_get_bin_seeds
+
+    from shiftkit import get_bin_seeds
+
+    X, _ = blobs
+    for size, freq in ((1.0, 1), (0.5, 3), (2.0, 5)):
+        ours = get_bin_seeds(X, size, freq)
+        theirs = sk_get_bin_seeds(X, size, freq)
+        assert sorted(map(tuple, ours.round(6))) == sorted(map(tuple, theirs.astype(np.float64).round(6)))
+    assert get_bin_seeds(X, 0) is X
+
+
+# -- 17: the memory budget is an upper bound ---------------------------------------------------------
+
+_PEAK_SCRIPT = """
+import numpy as np, warnings
+warnings.simplefilter("ignore")
+from shiftkit import MeanShift
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+
+X = np.random.default_rng(0).normal(size=(6_000, 2)).astype(np.float32)
+params = dict(bandwidth=0.5, algorithm="blurring", engine="dense", max_iter=1, kernel=KERNEL)
+MeanShift(**params, memory_budget=2**20).fit(X[:500])  # imports and first allocations
+base = status("VmRSS:")
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak
+MeanShift(**params, memory_budget=BUDGET).fit(X)
+print(status("VmHWM:") - base)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self")
+@pytest.mark.parametrize("kernel", ["gaussian", "flat"])
+def test_the_memory_budget_bounds_the_measured_peak(kernel):
+    budget = 8 * 2**20
+    script = _PEAK_SCRIPT.replace("KERNEL", repr(kernel)).replace("BUDGET", str(budget))
+    grown = int(
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    )
+    assert grown <= budget, f"peak RSS grew by {grown / 2**20:.1f} MiB over a budget of 8 MiB"

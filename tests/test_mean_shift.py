@@ -291,7 +291,7 @@ def test_small_memory_budget_gives_the_same_result(lesson_blobs):
             [[0.0], [10.0]],
             {"bandwidth": 1.0, "algorithm": "standard", "kernel": "flat", "seeds": [[5.0]]},
             ValueError,
-            "No seed has any data within bandwidth=1",
+            "No point was within bandwidth=1 of any seed",
         ),
         (
             [[0.0], [10.0]],

@@ -18,6 +18,7 @@ from shiftkit.kernels import Kernel
 
 __all__ = [
     "kernel_weights",
+    "kernel_weights_",
     "nearest",
     "nearest_far",
     "row_chunks",
@@ -62,6 +63,29 @@ def kernel_weights(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> tuple[Tens
         return kernel(D_ij, bandwidth), None
     D_min = D_ij.amin(1, keepdim=True)  # (b, 1)
     return kernel(D_ij.sub_(D_min), bandwidth), kernel(D_min[:, 0], bandwidth)
+
+
+def _weights_in_place(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> Tensor:
+    """The kernel's weights written over the squared distances (the built-in kernels); a new tensor
+    for a registered kernel, whose profile is a plain function."""
+    h2 = bandwidth**2
+    if kernel.code == 0:  # gaussian
+        return D_ij.mul_(-0.5 / h2).exp_()
+    if kernel.code == 1:  # flat, inclusive
+        return D_ij.le_(h2)
+    if kernel.code == 2:  # triangular, rounded as 1 - d / h
+        return D_ij.sqrt_().div_(bandwidth).neg_().add_(1.0).clamp_min_(0.0)
+    if kernel.code == 3:  # epanechnikov, rounded as 1 - d^2 / h^2
+        return D_ij.div_(h2).neg_().add_(1.0).clamp_min_(0.0)
+    return kernel(D_ij, bandwidth)
+
+
+def kernel_weights_(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> tuple[Tensor, Tensor | None]:
+    """`kernel_weights` computed in ``D_ij``'s memory where the kernel allows (no (b, n) temporaries)."""
+    if not kernel.exponential:
+        return _weights_in_place(kernel, D_ij, bandwidth), None
+    D_min = D_ij.amin(1)  # (b,)
+    return _weights_in_place(kernel, D_ij.sub_(D_min[:, None]), bandwidth), kernel(D_min, bandwidth)
 
 
 def nearest(X: Tensor, C: Tensor, memory_budget: int) -> tuple[Tensor, Tensor]:

@@ -180,6 +180,8 @@ def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | Non
         ``.npy`` array that is not 1-D or 2-D numbers.
     """
     p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"{p} is a folder, not a data file")
     if not p.is_file():
         raise FileNotFoundError(f"no such file: {p}")
     if p.suffix.lower() == ".npy":

@@ -1,6 +1,13 @@
 """Clustering estimators, one algorithm per private module."""
 
-from shiftkit.cluster._mean_shift import BANDWIDTH_RULES, MeanShift, StepInfo, mean_shift, select_bandwidth
+from shiftkit.cluster._mean_shift import (
+    BANDWIDTH_RULES,
+    MeanShift,
+    StepInfo,
+    get_bin_seeds,
+    mean_shift,
+    select_bandwidth,
+)
 from shiftkit.cluster._quick_shift import QuickShift, quick_shift
 
 __all__ = [
@@ -8,6 +15,7 @@ __all__ = [
     "MeanShift",
     "QuickShift",
     "StepInfo",
+    "get_bin_seeds",
     "mean_shift",
     "quick_shift",
     "select_bandwidth",

@@ -8,8 +8,13 @@ inherits `TensorInputMixin` for its input: validation, ``n_features_in_`` and
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -25,11 +30,41 @@ from shiftkit._array import (
     resolve_dtype,
     to_numpy,
 )
-from shiftkit._validation import integer_at_least, number_in
+from shiftkit._validation import Rule, integer_at_least, number_in
 
 # Rules every estimator's table shares.
 MEMORY_BUDGET_RULE = integer_at_least(1, "a positive number of bytes")
+N_JOBS_RULE = Rule(
+    lambda v: isinstance(v, Integral) and not isinstance(v, bool) and int(v) != 0,
+    "a nonzero integer (-1: every core)",
+).or_none()
 PROMINENCE_RULE = number_in(0, 1, low_open=True, high_open=True, wording="a number in (0, 1)").or_none()
+
+
+@contextlib.contextmanager
+def cpu_threads(n_jobs: int | None) -> Iterator[None]:
+    """Run the block with ``n_jobs`` CPU threads in torch (and numba, when loaded); restore them after.
+
+    None leaves the settings alone; -1 is every core, -2 all but one, as in
+    scikit-learn.
+    """
+    if n_jobs is None:
+        yield
+        return
+    cores = os.cpu_count() or 1
+    n = int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
+    before = torch.get_num_threads()
+    numba = sys.modules.get("numba")
+    numba_before = numba.get_num_threads() if numba is not None else None
+    torch.set_num_threads(n)
+    if numba is not None:
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if numba is not None and numba_before is not None:
+            numba.set_num_threads(numba_before)
 
 
 class TensorInputMixin:

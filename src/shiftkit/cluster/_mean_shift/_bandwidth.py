@@ -94,10 +94,15 @@ def choose_bandwidth(
     sample_weight: Any = None,
     random_state: int | None = 0,
 ) -> float:
-    """The bandwidth of ``rule`` for ``X``, as the support radius of the same spread for a compact kernel."""
+    """The bandwidth of ``rule`` for ``X``, as the support radius of the same spread for a compact kernel.
+
+    ``'sklearn'`` is the exception: scikit-learn's estimate, used as it is (the
+    radius of scikit-learn's flat kernel), so that ``kernel='flat'`` with it is
+    scikit-learn's MeanShift with ``bandwidth=None``.
+    """
     rule = resolve_rule(rule)
     n_features = X.shape[1] if isinstance(X, Tensor) else np.shape(X)[1]
-    scale = get_kernel(kernel).gaussian_equivalent_radius(n_features)
+    scale = 1.0 if rule == "sklearn" else get_kernel(kernel).gaussian_equivalent_radius(n_features)
     if rule == "stability":
         value = stability_bandwidth(
             X, cluster=cluster, sample_weight=sample_weight, random_state=random_state

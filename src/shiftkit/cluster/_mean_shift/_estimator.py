@@ -42,7 +42,14 @@ from shiftkit._validation import (
     one_of,
 )
 from shiftkit.bandwidth import RULE_ALIASES, mean_gap_to_distinct
-from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, TensorInputMixin
+from shiftkit.cluster._base import (
+    MEMORY_BUDGET_RULE,
+    N_JOBS_RULE,
+    PROMINENCE_RULE,
+    Frame,
+    TensorInputMixin,
+    cpu_threads,
+)
 from shiftkit.cluster._mean_shift import _seeds
 from shiftkit.cluster._mean_shift._bandwidth import choose_bandwidth, resolve_rule
 from shiftkit.cluster._mean_shift._loops import LoopSettings, OnStep, StepInfo, blur, climb
@@ -83,6 +90,7 @@ PARAMETER_RULES: dict[str, Rule] = {
     "max_iter": integer_at_least(1, "a positive integer"),
     "tol": number_in(0, float("inf"), wording="a finite number >= 0"),
     "memory_budget": MEMORY_BUDGET_RULE,
+    "n_jobs": N_JOBS_RULE,
 }
 
 
@@ -179,6 +187,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     memory_budget : int, default=256 MiB
         Bytes of temporaries one step may use; the work is chunked to fit, so
         no n x n matrix is ever allocated.
+    n_jobs : int, default=None
+        CPU threads of the fit (torch's and the compiled engines'), restored
+        afterwards; None keeps torch's setting, -1 uses every core.
     record_history : bool, default=False
         Keep the positions of the moving points after every step in
         ``history_`` (for `shiftkit.plot.animate`). Costs a copy per step.
@@ -266,6 +277,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         device: Any = None,
         dtype: Any = "float32",
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        n_jobs: int | None = None,
         record_history: bool = False,
         callback: Callable[[StepInfo], Any] | None = None,
         verbose: bool = False,
@@ -287,6 +299,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.memory_budget = memory_budget
+        self.n_jobs = n_jobs
         self.record_history = record_history
         self.callback = callback
         self.verbose = verbose
@@ -334,6 +347,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self : MeanShift
         """
         kernel = self._check_params()
+        with cpu_threads(self.n_jobs):
+            return self._fit(X, sample_weight, kernel)
+
+    def _fit(self, X: Any, sample_weight: Any, kernel: Kernel) -> MeanShift:
         X64, input_dtype = self._validate_X64(X, reset=True)
         w = check_weights(sample_weight, X64.shape[0], dtype=torch.float64, device=X64.device)
         taking_part = None if w is None else torch.nonzero(w > 0)[:, 0]
@@ -382,12 +399,12 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             warnings.warn(
                 f"MeanShift did not converge in max_iter={self.max_iter} steps; raise max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if not bool((modes.density > 0).any()):
             raise ValueError(
-                f"No seed has any data within bandwidth={bandwidth * frame.scale:g}; "
-                "use other seeds or a larger bandwidth."
+                f"No point was within bandwidth={self._user_bandwidth(bandwidth, frame):g} of any "
+                "seed. Try a different seeding strategy or increase the bandwidth."
             )
         kept, cluster_of_mode = merge_modes(modes, bandwidth)
         centers_c = modes.positions[kept]  # (k, d)
@@ -457,6 +474,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             if hasattr(self, name):
                 delattr(self, name)
         return self
+
+    def _user_bandwidth(self, bandwidth: float, frame: Frame) -> float:
+        """The bandwidth as the user gave it (or as estimated), in the input's units."""
+        given = self.bandwidth is not None and not isinstance(self.bandwidth, str)
+        return check_bandwidth(self.bandwidth) if given else bandwidth * frame.scale
 
     def _merge_for(self) -> str:
         """'saddles' when the bandwidth is the default rule's (None or 'auto') and merge='auto'."""
@@ -662,13 +684,14 @@ def select_bandwidth(
         ``'quantile'``: `estimate_bandwidth` at quantile 0.05 (``'knn'`` is its
         old name); ``'scott'``, ``'silverman'``: the density-estimation rules;
         ``'sklearn'``: `estimate_bandwidth` at quantile 0.3, scikit-learn's
-        default; ``'stability'``: the middle of the widest range of bandwidths
+        default, used as it is for every kernel (scikit-learn's flat radius);
+        ``'stability'``: the middle of the widest range of bandwidths
         giving the same number of clusters (runs mean shift 16 times on a
         1,000-row subsample).
     kernel : str or Kernel, default='gaussian'
-        The rules give a Gaussian's standard deviation; for a compact kernel
-        the result is scaled to the support radius of the same spread
-        (`Kernel.gaussian_equivalent_radius`).
+        The rules (except ``'sklearn'``) give a Gaussian's standard
+        deviation; for a compact kernel the result is scaled to the support
+        radius of the same spread (`Kernel.gaussian_equivalent_radius`).
     sample_weight : array-like of shape (n_samples,), optional
     random_state : int or None, default=0
         Seed of the subsamples.

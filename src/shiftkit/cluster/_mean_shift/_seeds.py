@@ -10,6 +10,7 @@ input's origin, as scikit-learn's ``get_bin_seeds``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,21 @@ import torch
 from torch import Tensor
 
 from shiftkit._array import as_tensor
+from shiftkit._validation import check_bandwidth
 from shiftkit.cluster._base import Frame
 from shiftkit.cluster._saddles import DensityGraph, hill_climb
 from shiftkit.neighbors._cells import bin_centers, bin_means
 
-__all__ = ["Start", "binned", "blurring", "from_bins", "from_graph", "from_points", "from_seeds"]
+__all__ = [
+    "Start",
+    "binned",
+    "blurring",
+    "from_bins",
+    "from_graph",
+    "from_points",
+    "from_seeds",
+    "get_bin_seeds",
+]
 
 # Side of the cells that summarise the data for algorithm='binned', in bandwidths. On 20 blobs of a
 # million points with the flat kernel and bandwidth 2 (twice the blobs' spread), the flat density
@@ -119,3 +130,40 @@ def binned(X_c: Tensor, w: Tensor | None, frame: Frame, bandwidth: float, min_bi
             f"no cell of side bandwidth holds min_bin_freq={min_bin_freq} points; lower min_bin_freq"
         )
     return Start(frame.to(seeds), seed_of_cell[cell_of_point], data, weights)
+
+
+def get_bin_seeds(X: Any, bin_size: float, min_bin_freq: int = 1) -> Any:
+    """Seeds for mean shift at the centers of the occupied cells of a grid (scikit-learn's signature).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    bin_size : float
+        The side of the cells, centered on multiples of it; 0 returns ``X``
+        itself.
+    min_bin_freq : int, default=1
+        Least number of points in a cell for it to give a seed.
+
+    Returns
+    -------
+    bin_seeds : ndarray of shape (n_seeds, n_features), or ``X``
+        The cells' centers, in lexicographic order; ``X`` itself (with a
+        warning) when every point has a cell of its own, as scikit-learn does.
+
+    Examples
+    --------
+    >>> from shiftkit import get_bin_seeds
+    >>> get_bin_seeds([[1.0, 1.0], [1.4, 1.4], [2.0, 1.0], [0.0, 0.0]], 1, 2).tolist()
+    [[1.0, 1.0]]
+    """
+    if bin_size == 0:
+        return X
+    size = check_bandwidth(bin_size, "bin_size")
+    X_t = as_tensor(X, name="X", dtype=torch.float64, device="cpu")
+    seeds, _ = bin_centers(X_t, None, size, float(min_bin_freq))
+    if seeds.shape[0] == X_t.shape[0]:
+        warnings.warn(
+            f"Binning data failed with provided bin_size={size:f}, using data points as seeds.", stacklevel=2
+        )
+        return X
+    return seeds.numpy()
