@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_matmul.py
 	$(PYTHON) benchmarks/bench_bandwidth.py
 	$(PYTHON) benchmarks/bench_scale.py
+	$(PYTHON) benchmarks/bench_io.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

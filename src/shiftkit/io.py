@@ -86,6 +86,14 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
     if header is None:
         options["names"] = None
     try:
+        # the fast path: numbers straight to float64
+        fast = pd.read_csv(path, dtype=np.float64, **options)
+        data = fast.to_numpy(dtype=np.float64)
+        if len(fast) and not np.isnan(data).any():  # a missing field would read as NaN: look closer
+            return data, header
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        pass  # the slow path below says what is wrong, and where
+    try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, **options)
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame(columns=header or [])
