@@ -342,3 +342,25 @@ def test_the_memory_budget_bounds_the_measured_peak(kernel):
         subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     )
     assert grown <= budget, f"peak RSS grew by {grown / 2**20:.1f} MiB over a budget of 8 MiB"
+
+
+def test_constant_data_with_rows_of_weight_zero():
+    X = [[0.0], [0.0], [1.0], [5.0]]
+    ms = MeanShift(bandwidth=2.0, cluster_all=False).fit(X, sample_weight=[1, 1, 0, 0])
+    np.testing.assert_array_equal(ms.labels_, [0, 0, 0, -1])  # the far row of weight 0 has no cluster
+    np.testing.assert_array_equal(MeanShift(bandwidth=2.0).fit(X, sample_weight=[1, 1, 0, 0]).labels_, 0)
+
+
+def test_grid_neighbors_on_degenerate_data_and_far_outliers():
+    """Two points, a line in the plane, far outliers: the grid k-NN once spent minutes in its rings."""
+    rng = np.random.default_rng(0)
+    assert QuickShift().fit([[1.0, 2.0], [1.0, 3.0]]).labels_.tolist() == [0, 0]
+    line = np.c_[rng.normal(size=3000), np.zeros(3000)]
+    far = np.vstack([rng.normal(size=(3000, 2)), [[1e4, 1e4], [1e4 + 1, 1e4], [1e4, 1e4 + 1]]])
+    from shiftkit.neighbors import ExactIndex, GridIndex
+
+    for X in (line, far):
+        X_t = torch.as_tensor(X)
+        grid = GridIndex(n_neighbors=20).fit(X_t).kneighbors(None, 20)[0]
+        exact = ExactIndex().fit(X_t).kneighbors(None, 20)[0]
+        np.testing.assert_allclose(grid.numpy(), exact.numpy(), rtol=1e-9)

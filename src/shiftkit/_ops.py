@@ -18,7 +18,6 @@ from shiftkit.kernels import Kernel
 
 __all__ = [
     "kernel_weights",
-    "kernel_weights_",
     "nearest",
     "nearest_far",
     "row_chunks",
@@ -51,20 +50,6 @@ def weighted_means(num: Tensor, den: Tensor, y_i: Tensor) -> Tensor:
     return torch.where(found[:, None], num / torch.where(found, den, 1.0)[:, None], y_i)
 
 
-def kernel_weights(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> tuple[Tensor, Tensor | None]:
-    """Kernel weights of squared distances (b, k), guarded against underflow; and the factor taken out.
-
-    For an exponential kernel, ``K(a + b) = K(a) K(b)``: each row's nearest
-    distance is factored out, so that the weights cannot all underflow to zero
-    for a tiny bandwidth; the true weights are ``K_ij * scale[:, None]``.
-    Other kernels: the weights, and None. ``D_ij`` may be overwritten.
-    """
-    if not kernel.exponential:
-        return kernel(D_ij, bandwidth), None
-    D_min = D_ij.amin(1, keepdim=True)  # (b, 1)
-    return kernel(D_ij.sub_(D_min), bandwidth), kernel(D_min[:, 0], bandwidth)
-
-
 def _weights_in_place(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> Tensor:
     """The kernel's weights written over the squared distances (the built-in kernels); a new tensor
     for a registered kernel, whose profile is a plain function."""
@@ -80,8 +65,16 @@ def _weights_in_place(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> Tensor:
     return kernel(D_ij, bandwidth)
 
 
-def kernel_weights_(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> tuple[Tensor, Tensor | None]:
-    """`kernel_weights` computed in ``D_ij``'s memory where the kernel allows (no (b, n) temporaries)."""
+def kernel_weights(kernel: Kernel, D_ij: Tensor, bandwidth: float) -> tuple[Tensor, Tensor | None]:
+    """Kernel weights of squared distances (b, k), guarded against underflow; and the factor taken out.
+
+    For an exponential kernel, ``K(a + b) = K(a) K(b)``: each row's nearest
+    distance is factored out, so that the weights cannot all underflow to zero
+    for a tiny bandwidth; the true weights are ``K_ij * scale[:, None]``.
+    Other kernels: the weights, and None. The built-in kernels write the
+    weights over ``D_ij`` (no (b, k) temporaries); a registered kernel's
+    profile returns a new tensor.
+    """
     if not kernel.exponential:
         return _weights_in_place(kernel, D_ij, bandwidth), None
     D_min = D_ij.amin(1)  # (b,)

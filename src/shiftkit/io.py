@@ -81,10 +81,8 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
         "skipinitialspace": True,
         "skip_blank_lines": True,
         "engine": "c",
-        "names": header if header is not None else None,
+        "names": header,
     }
-    if header is None:
-        options["names"] = None
     try:
         # the fast path: numbers straight to float64
         fast = pd.read_csv(path, dtype=np.float64, **options)

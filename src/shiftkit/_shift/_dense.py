@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from shiftkit._ops import kernel_weights_, row_chunks, rows_per_chunk, weighted_means
+from shiftkit._ops import kernel_weights, row_chunks, rows_per_chunk, weighted_means
 from shiftkit._shift._engine import Engine
 from shiftkit.kernels import Kernel
 
@@ -42,7 +42,7 @@ def shift_dense(
         diff, D_ij = diff_buf[:k], D_buf[:k]
         torch.sub(y_i[:, None, :], X[None, :, :], out=diff).square_()
         torch.sum(diff, dim=-1, out=D_ij)
-        K_ij, scale = kernel_weights_(kernel, D_ij, bandwidth)  # (k, n)
+        K_ij, scale = kernel_weights(kernel, D_ij, bandwidth)  # (k, n)
         if weights is not None:
             K_ij.mul_(weights)
         den = K_ij.sum(1)  # (k,)

@@ -176,9 +176,7 @@ class Frame:
         scale = 2.0 ** round(math.log2(rms)) if rms > 0 else _unit(largest)
         ulp = math.ulp(largest) if largest > 0 else 0.0
         step = max(2.0 ** (math.floor(math.log2(scale)) - ORIGIN_BITS), ulp)
-        origin = torch.round(mean / step) * step if step > 0 else mean
-        if not bool(torch.isfinite(origin).all()):
-            origin = mean
+        origin = torch.round(mean / step) * step  # step >= ulp(largest): mean / step <= 2^53
         return cls(origin, scale, compute, output)
 
     def to(self, T: Tensor, dtype: torch.dtype | None = None) -> Tensor:

@@ -28,6 +28,21 @@ def _insert(best_sq: np.ndarray, best_idx: np.ndarray, sq: float, row: int) -> N
 
 
 @numba.njit(cache=True)
+def _scan(
+    y: np.ndarray, X: np.ndarray, first: int, stop: int, skip: int, best_sq: np.ndarray, best_idx: np.ndarray
+) -> None:
+    """Offer rows ``first`` to ``stop - 1`` of ``X`` (but ``skip``) to the k best of ``y``."""
+    for row in range(first, stop):
+        if row == skip:
+            continue
+        sq = 0.0
+        for j in range(y.shape[0]):
+            diff = y[j] - X[row, j]
+            sq += diff * diff
+        _insert(best_sq, best_idx, sq, row)
+
+
+@numba.njit(cache=True)
 def _search_one(
     y: np.ndarray,
     X: np.ndarray,
@@ -79,14 +94,7 @@ def _search_one(
             pos = np.searchsorted(cell_keys, key)
             if pos == cell_keys.shape[0] or cell_keys[pos] != key:
                 continue
-            for row in range(starts[pos], starts[pos] + counts[pos]):
-                if row == skip:
-                    continue
-                sq = 0.0
-                for j in range(d):
-                    diff = y[j] - X[row, j]
-                    sq += diff * diff
-                _insert(best_sq, best_idx, sq, row)
+            _scan(y, X, starts[pos], starts[pos] + counts[pos], skip, best_sq, best_idx)
         reach = ring * cell_size + margin  # every point closer than this has been seen
         if (best_idx[k - 1] >= 0 and best_sq[k - 1] <= reach * reach) or ring >= last_ring:
             return
@@ -96,14 +104,7 @@ def _search_one(
             # would cost (2 ring + 1)^d cells each; one pass over every row costs less
             best_sq[:] = np.inf
             best_idx[:] = -1
-            for row in range(X.shape[0]):
-                if row == skip:
-                    continue
-                sq = 0.0
-                for j in range(d):
-                    diff = y[j] - X[row, j]
-                    sq += diff * diff
-                _insert(best_sq, best_idx, sq, row)
+            _scan(y, X, 0, X.shape[0], skip, best_sq, best_idx)
             return
 
 

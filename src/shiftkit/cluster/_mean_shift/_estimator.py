@@ -438,8 +438,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.cluster_centers_ = frame.out(centers_c)
         self.cluster_densities_ = to_numpy(densities.double() * w_unit)
         self.labels_ = to_numpy(labels)
-        given = self.bandwidth is not None and not isinstance(self.bandwidth, str)
-        self.bandwidth_ = check_bandwidth(self.bandwidth) if given else bandwidth * frame.scale
+        self.bandwidth_ = self._user_bandwidth(bandwidth, frame)
         self.algorithm_ = algorithm
         self.merge_ = merge
         self.engine_ = engine
@@ -455,17 +454,14 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     ) -> MeanShift:
         """Every sample equal: one cluster at that point, no step (scikit-learn's); ``bandwidth_`` is 0
         when it was to be estimated (there is no scale to estimate)."""
-        n = X_all.shape[0]
-        labels = np.zeros(n, dtype=np.int64)
-        if taking_part is not None and not self.cluster_all:
-            labels[:] = -1
-            labels[to_numpy(taking_part)] = 0
-            labels[to_numpy((X_all == X_c[0]).all(1))] = 0
+        self.bandwidth_ = self._user_bandwidth(0.0, frame)
+        labels = torch.zeros(X_all.shape[0], dtype=torch.long)
+        if taking_part is not None and not self.cluster_all:  # rows of weight 0 farther than bandwidth_
+            sq_dist = (X_all - X_c[0]).double().square().sum(1).cpu()
+            labels[sq_dist > (self.bandwidth_ / frame.scale) ** 2] = -1
         self.cluster_centers_ = frame.out(X_c[:1])
         self.cluster_densities_ = np.array([float(X_c.shape[0])])
-        self.labels_ = labels
-        given = self.bandwidth is not None and not isinstance(self.bandwidth, str)
-        self.bandwidth_ = check_bandwidth(self.bandwidth) if given else 0.0
+        self.labels_ = labels.numpy()
         self.algorithm_ = ALGORITHM_ALIASES.get(self.algorithm, self.algorithm)
         self.merge_ = self._merge_for()
         self.engine_ = "none"
@@ -476,7 +472,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         return self
 
     def _user_bandwidth(self, bandwidth: float, frame: Frame) -> float:
-        """The bandwidth as the user gave it (or as estimated), in the input's units."""
+        """The bandwidth as the user gave it, or ``bandwidth`` (the frame's units) in the input's units."""
         given = self.bandwidth is not None and not isinstance(self.bandwidth, str)
         return check_bandwidth(self.bandwidth) if given else bandwidth * frame.scale
 
