@@ -1,4 +1,6 @@
-"""Builds the optional fused CPU engine (a plain C++ shared library loaded with ctypes).
+"""Builds the optional compiled CPU kernels (plain C++ shared libraries loaded with ctypes).
+
+The fused mean-shift engine, and the base layer's row minimum (k-means' assignment).
 
 Everything else is in pyproject.toml. The extension is optional: if it cannot be
 compiled, the install still succeeds and shiftkit uses its pure-torch engines.
@@ -21,6 +23,14 @@ setup(
             extra_compile_args=["-std=c++17", "-O3", f"-march={march}", "-ffast-math", "-fopenmp"],
             extra_link_args=["-fopenmp"],
             optional=True,
-        )
+        ),
+        Extension(
+            "shiftkit._ops_lib",
+            sources=["src/shiftkit/_csrc/ops.cpp"],
+            language="c++",
+            extra_compile_args=["-std=c++17", "-O3", f"-march={march}", "-ffast-math", "-fopenmp"],
+            extra_link_args=["-fopenmp"],
+            optional=True,
+        ),
     ]
 )

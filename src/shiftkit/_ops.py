@@ -9,7 +9,10 @@ are the references the fast paths are checked against.
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 from collections.abc import Iterator
+from functools import cache
 
 import torch
 from torch import Tensor
@@ -21,6 +24,7 @@ __all__ = [
     "nearest",
     "nearest_far",
     "row_chunks",
+    "row_min",
     "rows_per_chunk",
     "sq_distances",
     "weighted_means",
@@ -104,3 +108,100 @@ def nearest_far(X: Tensor, C: Tensor, memory_budget: int) -> Tensor:
         m = Q.abs().amax(1, keepdim=True).clamp_min(1.0)  # (b, 1)
         best.append((c2[None, :] / m - 2 * (Q / m) @ C.T).argmin(1))
     return torch.cat(best)
+
+
+@cache
+def _library() -> ctypes.CDLL | None:
+    """The compiled kernels (``_csrc/ops.cpp``), or None when they were not built."""
+    spec = importlib.util.find_spec("shiftkit._ops_lib")
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        lib = ctypes.CDLL(spec.origin)
+    except OSError:
+        return None
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    for name in ("shiftkit_row_min_f32", "shiftkit_row_min_f64"):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = [p, i64, i64, p, p, p, p, p, i64, p, ctypes.c_int]
+    return lib
+
+
+def compiled_row_min() -> bool:
+    """Whether `row_min` runs the compiled kernel on CPU tensors (False: torch's ``min``)."""
+    return _library() is not None
+
+
+def row_min(
+    D: Tensor,
+    values: Tensor,
+    indices: Tensor,
+    *,
+    offsets_of: tuple[Tensor, Tensor, Tensor | None] | None = None,
+    sums: Tensor | None = None,
+) -> None:
+    """The smallest entry of each row of ``D`` (b, k) into ``values`` (b,), its first index into ``indices``.
+
+    On the CPU with the compiled library, one pass of compare-and-blend per
+    vector lane (2-4x faster than ``torch.min(dim=1)`` on the blocks of a
+    k-means assignment); elsewhere ``torch.min``. Ties go to the smallest
+    index either way.
+
+    With ``offsets_of = (X, C, w)`` ((b, d) rows, (k, d) centers, (b,) weights
+    or None) and ``sums`` (k, d) float64: also adds ``w * (x - c)`` of each row
+    and its nearest center to that center's row of ``sums`` (k-means' update),
+    in float64.
+    """
+    lib = _library()
+    tensors = [D, values, indices]
+    if offsets_of is not None:
+        tensors += [t for t in offsets_of if t is not None]
+    if (
+        lib is None
+        or D.device.type != "cpu"
+        or D.dtype not in (torch.float32, torch.float64)
+        or not all(t.is_contiguous() for t in tensors)
+        or (offsets_of is not None and not all(t.dtype == D.dtype for t in tensors[3:]))
+        or D.shape[1] == 0
+    ):
+        torch.min(D, 1, out=(values, indices))
+        if offsets_of is not None and sums is not None:
+            X, C, w = offsets_of
+            offsets = (X - C[indices]).double()
+            sums.index_add_(0, indices, offsets if w is None else offsets.mul_(w[:, None].double()))
+        return
+    fn = lib.shiftkit_row_min_f32 if D.dtype == torch.float32 else lib.shiftkit_row_min_f64
+    threads = torch.get_num_threads()
+    if offsets_of is None or sums is None:
+        fn(
+            D.data_ptr(),
+            D.shape[0],
+            D.shape[1],
+            values.data_ptr(),
+            indices.data_ptr(),
+            None,
+            None,
+            None,
+            0,
+            None,
+            threads,
+        )
+        return
+    X, C, w = offsets_of
+    k, d = C.shape
+    per_thread = torch.zeros((threads, k, d), dtype=torch.float64)
+    fn(
+        D.data_ptr(),
+        D.shape[0],
+        k,
+        values.data_ptr(),
+        indices.data_ptr(),
+        X.data_ptr(),
+        C.data_ptr(),
+        None if w is None else w.data_ptr(),
+        d,
+        per_thread.data_ptr(),
+        threads,
+    )
+    sums.add_(per_thread.sum(0))

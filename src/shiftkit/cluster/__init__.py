@@ -1,5 +1,7 @@
 """Clustering estimators, one algorithm per private module."""
 
+from shiftkit.cluster._dbscan import DBSCAN, dbscan
+from shiftkit.cluster._kmeans import KMeans, KMeansStep, k_means
 from shiftkit.cluster._mean_shift import (
     BANDWIDTH_RULES,
     MeanShift,
@@ -12,10 +14,15 @@ from shiftkit.cluster._quick_shift import QuickShift, quick_shift
 
 __all__ = [
     "BANDWIDTH_RULES",
+    "DBSCAN",
+    "KMeans",
+    "KMeansStep",
     "MeanShift",
     "QuickShift",
     "StepInfo",
+    "dbscan",
     "get_bin_seeds",
+    "k_means",
     "mean_shift",
     "quick_shift",
     "select_bandwidth",

@@ -139,6 +139,10 @@ class TensorInputMixin:
 # centering subtracts exactly: integer data stay integer-spaced, and gaps equal to the bandwidth stay
 # equal to it (a point at exactly the bandwidth counts as scikit-learn counts it).
 ORIGIN_BITS = 16
+# Below this magnitude, the sum of the squares of a billion coordinates cannot overflow float64.
+_NO_OVERFLOW = 1e149
+# Rows per block when moving data into a frame.
+_FRAME_ROWS = 16384
 
 
 @dataclass(frozen=True)
@@ -161,18 +165,22 @@ class Frame:
         cls, X64: Tensor, weights: Tensor | None = None, *, compute: torch.dtype, output: torch.dtype
     ) -> Frame:
         """The frame of ``X64`` (n, d), float64; ``weights`` (n,), float64, positive, optional."""
-        largest = float(X64.abs().max())
-        big = 2.0 ** math.frexp(largest)[1] if largest > 0 else 1.0  # sums of X / big cannot overflow
-        if bool((X64 == X64[0]).all()):  # constant data: centered exactly at the point
+        lo, hi = torch.aminmax(X64, dim=0)
+        largest = float(torch.maximum(lo.abs(), hi.abs()).max())
+        if bool((lo == hi).all()):  # constant data: centered exactly at the point
             return cls(X64[0].clone(), _unit(largest), compute, output)
-        w = None if weights is None else (weights / weights.sum())[:, None]  # (n, 1)
-        mean = (X64 / big).mean(0) if w is None else (w * (X64 / big)).sum(0)
-        spread = (
-            ((X64 / big - mean).square()).mean()
-            if w is None
-            else (w * (X64 / big - mean).square()).sum(0).mean()
-        )
-        mean, rms = mean * big, float(spread.sqrt()) * big
+        if weights is None and largest < _NO_OVERFLOW:  # sums of squares cannot overflow: one pass each
+            mean, rms = X64.mean(0), float(X64.var(0, unbiased=False).mean().sqrt())
+        else:
+            big = 2.0 ** math.frexp(largest)[1]  # sums of X / big cannot overflow
+            w = None if weights is None else (weights / weights.sum())[:, None]  # (n, 1)
+            mean = (X64 / big).mean(0) if w is None else (w * (X64 / big)).sum(0)
+            spread = (
+                ((X64 / big - mean).square()).mean()
+                if w is None
+                else (w * (X64 / big - mean).square()).sum(0).mean()
+            )
+            mean, rms = mean * big, float(spread.sqrt()) * big
         scale = 2.0 ** round(math.log2(rms)) if rms > 0 else _unit(largest)
         ulp = math.ulp(largest) if largest > 0 else 0.0
         step = max(2.0 ** (math.floor(math.log2(scale)) - ORIGIN_BITS), ulp)
@@ -180,9 +188,16 @@ class Frame:
         return cls(origin, scale, compute, output)
 
     def to(self, T: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-        """Input coordinates -> the frame's (in ``dtype``, default the computation's)."""
-        out = (T.to(self.origin.device, torch.float64) - self.origin) / self.scale
-        return out.to(self.dtype if dtype is None else dtype)
+        """Input coordinates -> the frame's (in ``dtype``, default the computation's); in row blocks, so
+        that the float64 temporaries stay small."""
+        dtype = self.dtype if dtype is None else dtype
+        T = T.to(self.origin.device)
+        if T.ndim != 2 or T.shape[0] <= _FRAME_ROWS:
+            return ((T.to(torch.float64) - self.origin) / self.scale).to(dtype)
+        out = torch.empty(T.shape, dtype=dtype, device=T.device)
+        for s in range(0, T.shape[0], _FRAME_ROWS):
+            out[s : s + _FRAME_ROWS] = (T[s : s + _FRAME_ROWS].to(torch.float64) - self.origin) / self.scale
+        return out
 
     def back(self, T: Tensor) -> Tensor:
         """The frame's coordinates -> the input's, in float64."""

@@ -1,0 +1,316 @@
+"""The DBSCAN estimator and the dbscan function.
+
+Neighborhoods are never materialised. In few dimensions (at most 3) on the
+CPU the points are binned on a grid of cells of side ``eps / sqrt(d)``, so
+that a cell's points are all within ``eps`` of each other: a cell holding
+``min_samples`` makes its points core without computing a distance, a cell's
+core points are one cluster at once, and two cells are joined as soon as one
+core pair across them is within ``eps`` (Gunawan 2013; Gan & Tao 2015). Counts,
+links and borders are compiled loops (numba) that stop as soon as they know.
+Otherwise (more features, or a GPU) the counts and the core pairs are found
+block by block from one matrix product per block, within the memory budget,
+and the core pairs are joined by union-find as they come.
+
+The result is scikit-learn's: the same core points and the same clusters of
+core points, numbered in order of their first core point; a border point (not
+core, within ``eps`` of a core point) joins the cluster with the smallest
+number among those of its core neighbors, which is the one scikit-learn's
+breadth-first expansion reaches first. Distances are computed in float64 on
+the data centered and scaled by a power of two (exact for data on a lattice).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+from torch import Tensor
+
+from shiftkit._array import to_numpy
+from shiftkit._ops import row_chunks
+from shiftkit._shift import DEFAULT_MEMORY_BUDGET
+from shiftkit._validation import Rule, check_bandwidth, check_params, check_weights, number_in, one_of
+from shiftkit.cluster._base import MEMORY_BUDGET_RULE, N_JOBS_RULE, Frame, TensorInputMixin, cpu_threads
+from shiftkit.neighbors._cells import SortedCells, fits
+
+__all__ = ["DBSCAN", "dbscan"]
+
+# The grid pays in few dimensions: a cell's neighborhood is 25 cells in 2-D, 125 in 3-D, 841 in 4-D.
+MAX_GRID_FEATURES = 3
+
+PARAMETER_RULES: dict[str, Rule] = {
+    "min_samples": number_in(0, math.inf, low_open=True, wording="a number > 0"),
+    "metric": one_of("euclidean"),
+    "algorithm": one_of("auto", "grid", "brute"),
+    "memory_budget": MEMORY_BUDGET_RULE,
+    "n_jobs": N_JOBS_RULE,
+}
+
+
+class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
+    """Density-based clustering (DBSCAN): clusters are dense regions, the rest is noise (label -1).
+
+    Parameters
+    ----------
+    eps : float, default=0.5
+        The radius of a neighborhood (inclusive: a point at exactly ``eps`` counts).
+    min_samples : float, default=5
+        Weight (number of points, without ``sample_weight``) within ``eps`` of a
+        point, itself included, that makes it a core point.
+    metric : {'euclidean'}, default='euclidean'
+    algorithm : {'auto', 'grid', 'brute'}, default='auto'
+        'grid': cells of side ``eps / sqrt(d)`` (CPU, at most 3 features).
+        'brute': blocks of the distance matrix, within ``memory_budget`` (any
+        device, any dimension; quadratic time). 'auto': the grid when it applies.
+    device : str or torch.device, default=None
+        Where the brute-force path computes (the grid runs on the CPU).
+    memory_budget : int, default=256 MiB
+        Bytes of temporaries per block.
+    n_jobs : int, default=None
+        CPU threads (None: torch's setting; -1: every core).
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each point; -1 for noise.
+    core_sample_indices_ : ndarray of shape (n_core_samples,)
+        Indices of the core points, increasing.
+    components_ : ndarray of shape (n_core_samples, n_features)
+        The core points.
+    algorithm_ : str
+        The path taken ('grid' or 'brute').
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from shiftkit import DBSCAN
+    >>> X = np.array([[1, 2], [2, 2], [2, 3], [8, 7], [8, 8], [25, 80]])
+    >>> DBSCAN(eps=3, min_samples=2).fit(X).labels_
+    array([ 0,  0,  0,  1,  1, -1])
+    """
+
+    dtype = "float64"  # distances are always computed in float64
+
+    def __init__(
+        self,
+        eps: float = 0.5,
+        *,
+        min_samples: float = 5,
+        metric: str = "euclidean",
+        algorithm: str = "auto",
+        device: Any = None,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.eps = eps
+        self.min_samples = min_samples
+        self.metric = metric
+        self.algorithm = algorithm
+        self.device = device
+        self.memory_budget = memory_budget
+        self.n_jobs = n_jobs
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> DBSCAN:
+        """Cluster ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each point in the counts (a point of weight >= ``min_samples``
+            is core by itself; weight 0 counts for nothing).
+
+        Returns
+        -------
+        self : DBSCAN
+        """
+        check_params(self, PARAMETER_RULES)
+        eps = check_bandwidth(self.eps, "eps")
+        with cpu_threads(self.n_jobs):
+            X64, _ = self._validate_X64(X, reset=True)
+            n = X64.shape[0]
+            w = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
+            frame = Frame.fit(X64, compute=torch.float64, output=torch.float64)
+            X_c = frame.to(X64)
+            eps_c = eps / frame.scale
+            algorithm = self._algorithm(X_c, eps_c)
+            if algorithm == "grid":
+                core, labels = _grid(
+                    X_c.cpu(), None if w is None else w.cpu(), eps_c, float(self.min_samples)
+                )
+            else:
+                core, labels = _brute(X_c, w, eps_c, float(self.min_samples), int(self.memory_budget))
+        self.algorithm_ = algorithm
+        self.labels_ = labels
+        self.core_sample_indices_ = np.flatnonzero(core)
+        self.components_ = to_numpy(X64)[self.core_sample_indices_].copy()
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit and return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def _algorithm(self, X_c: Tensor, eps_c: float) -> str:
+        n, d = X_c.shape
+        side = _side(eps_c, d)
+        grid_ok = d <= MAX_GRID_FEATURES and n > 0 and fits(X_c, side) and X_c.device.type == "cpu"
+        if self.algorithm == "grid":
+            if d > MAX_GRID_FEATURES:
+                raise ValueError(
+                    f"algorithm='grid' works with at most {MAX_GRID_FEATURES} features, X has {d}: "
+                    "use 'brute' or 'auto'"
+                )
+            if not fits(X_c, side):
+                raise ValueError(
+                    f"eps={self.eps!r} is too small for the data's extent: the grid has too many cells"
+                )
+            return "grid"
+        if self.algorithm == "brute":
+            return "brute"
+        return "grid" if grid_ok else "brute"
+
+
+# The cell's diagonal is this much under eps: rounding in the binning cannot push two points of one cell
+# beyond eps.
+_SHRINK = 1 - 2.0**-20
+
+
+def _side(eps: float, d: int) -> float:
+    """The cell side: ``eps / sqrt(d)``, a little less."""
+    return eps / math.sqrt(max(d, 1)) * _SHRINK
+
+
+def _reach(d: int) -> np.ndarray:
+    """Offsets of the cells that can hold a point within ``eps`` of a point of a cell: (m, d) integers.
+
+    The closest points of two cells ``o`` apart are ``sum(max(|o_i| - 1, 0)^2)`` squared sides apart;
+    a side is ``eps / sqrt(d)`` shrunk, so the bound is ``d / shrink^2`` (a little over ``d``: in 1-D,
+    two points exactly ``eps`` apart can be two cells apart).
+    """
+    limit = d / _SHRINK**2
+    r = math.ceil(math.sqrt(limit))
+    out = [
+        o
+        for o in itertools.product(range(-r, r + 1), repeat=d)
+        if sum(max(abs(v) - 1, 0) ** 2 for v in o) <= limit
+    ]
+    return np.array(out, dtype=np.int64)
+
+
+def _cluster_numbers(first_core: np.ndarray, root: np.ndarray) -> np.ndarray:
+    """Number the sets (roots) by their smallest first-core index: ``first_core[i]`` is the smallest index
+    of a core point in element ``i`` (or -1 for none); returns each element's cluster number (-1: none)."""
+    has = first_core >= 0
+    big = np.iinfo(np.int64).max
+    first_of_root = np.full(len(root), big, dtype=np.int64)
+    np.minimum.at(first_of_root, root[has], first_core[has])
+    roots_used = np.flatnonzero(first_of_root < big)
+    order = roots_used[np.argsort(first_of_root[roots_used], kind="stable")]
+    number_of_root = np.full(len(root), -1, dtype=np.int64)
+    number_of_root[order] = np.arange(len(order))
+    out = np.where(has, number_of_root[root], -1)
+    return out
+
+
+def _grid(X: Tensor, w: Tensor | None, eps: float, min_samples: float) -> tuple[np.ndarray, np.ndarray]:
+    """DBSCAN on a cell grid (CPU, float64): (core mask, labels) in the input's order."""
+    from shiftkit.cluster._dbscan import _kernels as K  # numba: loaded on first use
+
+    n, d = X.shape
+    weights = torch.ones(n, dtype=torch.float64) if w is None else w
+    cells = SortedCells(X, weights, _side(eps, d))
+    order = cells.order.numpy()
+    starts, counts = cells.starts.numpy(), cells.counts.numpy()
+    Xs, ws = cells.X.numpy(), cells.weights.numpy() if cells.weights is not None else np.ones(n)
+    home = cells.coords[cells.order[cells.starts]]  # (k, d): each occupied cell's coordinates
+    offsets = torch.as_tensor(_reach(d))
+    n_cells = len(starts)
+    nbr = np.full((n_cells, len(offsets)), -1, dtype=np.int64)
+    for o, offset in enumerate(offsets):
+        nb = home + offset
+        inside = ((nb >= cells.lo) & (nb <= cells.hi)).all(1)
+        keys = cells.keys(nb.clamp(cells.lo, cells.hi))
+        pos = torch.searchsorted(cells.occupied, keys).clamp_max_(n_cells - 1)
+        nbr[:, o] = torch.where(inside & (cells.occupied[pos] == keys), pos, -1).numpy()
+    cell_weight = np.add.reduceat(ws, starts) if n else np.zeros(0)
+    eps2 = eps * eps
+    core = K.grid_core(Xs, ws, starts, counts, cell_weight, nbr, eps2, min_samples)
+    has_core = np.logical_or.reduceat(core, starts) if n else np.zeros(0, dtype=bool)
+    linked = K.grid_links(Xs, core, starts, counts, has_core, nbr, eps2)
+    src, col = np.nonzero(linked)
+    parent = np.arange(n_cells, dtype=np.int64)
+    K.union_pairs(parent, src.astype(np.int64), nbr[src, col])
+    root = K.roots(parent)
+    # each cell's smallest original index among its core points
+    big = np.iinfo(np.int64).max
+    first_core = np.full(n_cells, big, dtype=np.int64)
+    cell_of = np.repeat(np.arange(n_cells), counts)
+    np.minimum.at(first_core, cell_of[core], order[core])
+    first_core[first_core == big] = -1
+    cell_label = _cluster_numbers(first_core, root)
+    labels_sorted = K.grid_borders(Xs, core, starts, counts, has_core, nbr, eps2, cell_label)
+    labels = np.empty(n, dtype=np.int64)
+    labels[order] = labels_sorted
+    core_mask = np.empty(n, dtype=bool)
+    core_mask[order] = core
+    return core_mask, labels
+
+
+def _brute(
+    X: Tensor, w: Tensor | None, eps: float, min_samples: float, memory_budget: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """DBSCAN from blocks of the distance matrix (torch, any device; union-find on the CPU)."""
+    from shiftkit.cluster._dbscan import _kernels as K
+
+    n = X.shape[0]
+    x2 = X.square().sum(1)
+    eps2 = eps * eps
+    rows = max(1, memory_budget // max(1, n * 24))
+
+    def within(s: slice) -> Tensor:
+        return torch.addmm(x2[None, :], X[s], X.T, alpha=-2.0).add_(x2[s, None]) <= eps2
+
+    weight = torch.ones(n, dtype=torch.float64, device=X.device) if w is None else w
+    total = torch.empty(n, dtype=torch.float64, device=X.device)
+    for s in row_chunks(n, rows):
+        total[s] = within(s).double() @ weight
+    core = total >= min_samples
+    core_idx = torch.nonzero(core).flatten()
+    parent = np.arange(n, dtype=np.int64)
+    m = len(core_idx)
+    for s in row_chunks(m, rows):
+        Xq = core_idx[s]
+        D = torch.addmm(x2[core_idx][None, :], X[Xq], X[core_idx].T, alpha=-2.0).add_(x2[Xq, None])
+        i, j = torch.nonzero(D <= eps2, as_tuple=True)
+        keep = core_idx[j] > Xq[i]
+        K.union_pairs(
+            parent, to_numpy(Xq[i][keep]).astype(np.int64), to_numpy(core_idx[j][keep]).astype(np.int64)
+        )
+    root = K.roots(parent)
+    core_np = to_numpy(core)
+    first_core = np.where(core_np, np.arange(n), -1)
+    numbers = _cluster_numbers(first_core, root)  # each core point's cluster; -1 elsewhere
+    labels = numbers.copy()
+    lab_t = torch.as_tensor(np.where(core_np, numbers, n), device=X.device)  # non-core columns: n (none)
+    border = torch.nonzero(~core).flatten()
+    for s in row_chunks(len(border), rows):
+        q = border[s]
+        D = torch.addmm(x2[None, :], X[q], X.T, alpha=-2.0).add_(x2[q, None])
+        best = torch.where(D <= eps2, lab_t[None, :], n).amin(1)
+        labels[to_numpy(q)] = to_numpy(torch.where(best < n, best, -1))
+    return core_np, labels
+
+
+def dbscan(
+    X: Any, eps: float = 0.5, *, min_samples: float = 5, sample_weight: Any = None, **kwargs: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """DBSCAN as a function: ``(core_sample_indices, labels)``; keyword arguments are `DBSCAN`'s."""
+    est = DBSCAN(eps, min_samples=min_samples, **kwargs).fit(X, sample_weight=sample_weight)
+    return est.core_sample_indices_, est.labels_

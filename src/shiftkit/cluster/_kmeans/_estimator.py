@@ -1,0 +1,432 @@
+"""The KMeans estimator and the k_means function: validation, frames, n_init, learned attributes."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from shiftkit._array import to_numpy
+from shiftkit._ops import row_chunks, sq_distances
+from shiftkit._shift import DEFAULT_MEMORY_BUDGET
+from shiftkit._validation import Rule, check_params, check_weights, integer_at_least, number_in, one_of
+from shiftkit.cluster._base import MEMORY_BUDGET_RULE, N_JOBS_RULE, Frame, TensorInputMixin, cpu_threads
+from shiftkit.cluster._kmeans._init import kmeans_parallel, kmeans_plusplus_indices, random_indices
+from shiftkit.cluster._kmeans._lloyd import assign, inertia, lloyd
+
+__all__ = ["KMeans", "KMeansStep", "k_means"]
+
+INITS = ("k-means++", "k-means||", "random")
+
+
+@dataclass(frozen=True)
+class KMeansStep:
+    """What a `KMeans` ``callback`` receives after every Lloyd iteration.
+
+    Attributes
+    ----------
+    iteration : int
+        1 after the first iteration.
+    centers : ndarray of shape (n_clusters, n_features)
+        The centers after this iteration's update, in the input's coordinates.
+    labels : ndarray of shape (n_samples,)
+        The assignment the update came from.
+    inertia : float
+        Sum of (weighted) squared distances of the points to the centers they
+        were assigned to (the centers before the update).
+    center_shift : float
+        Total squared distance the centers moved.
+    run : int
+        Which of the ``n_init`` runs (from 0).
+    """
+
+    iteration: int
+    centers: np.ndarray
+    labels: np.ndarray
+    inertia: float
+    center_shift: float
+    run: int
+
+
+def _init_rule(v: Any) -> bool:
+    if isinstance(v, str):
+        return v in INITS
+    return callable(v) or hasattr(v, "__len__") or hasattr(v, "shape")
+
+
+PARAMETER_RULES: dict[str, Rule] = {
+    "n_clusters": integer_at_least(1),
+    "init": Rule(_init_rule, f"one of {INITS}, an array of shape (n_clusters, n_features) or a callable"),
+    "n_init": Rule(
+        lambda v: v == "auto" or (isinstance(v, Integral) and not isinstance(v, bool) and int(v) >= 1),
+        "'auto' or an integer >= 1",
+    ),
+    "max_iter": integer_at_least(1),
+    "tol": number_in(0, float("inf"), wording="a number >= 0"),
+    "metric": one_of("euclidean", "cosine"),
+    "memory_budget": MEMORY_BUDGET_RULE,
+    "n_jobs": N_JOBS_RULE,
+}
+
+
+class KMeans(
+    ClassNamePrefixFeaturesOutMixin, TensorInputMixin, TransformerMixin, ClusterMixin, BaseEstimator
+):
+    """K-means clustering (Lloyd's algorithm), in torch: CPU here, CUDA unchanged.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        The number of clusters.
+    init : {'k-means++', 'k-means||', 'random'}, array of shape (n_clusters, n_features) or callable, \
+default='k-means++'
+        'k-means++': greedy k-means++ as scikit-learn (``2 + log(k)`` candidates
+        per center; with ``random_state`` and float64 it picks the rows
+        scikit-learn picks). 'k-means||': Bahmani et al.'s scalable k-means++,
+        5 passes over the data instead of ``n_clusters``. 'random': distinct rows
+        drawn by weight. An array: the initial centers. A callable:
+        ``init(X, n_clusters, random_state)`` returning the centers.
+    n_init : 'auto' or int, default='auto'
+        Runs from different initial centers; the one with the lowest inertia
+        is kept. 'auto': 1 for 'k-means++', 'k-means||' and an array, 10 otherwise.
+    max_iter : int, default=300
+        Most Lloyd iterations per run.
+    tol : float, default=1e-4
+        Stop when the total squared center shift is at most ``tol`` times the
+        data's mean variance per feature (scikit-learn's rule); the run stops
+        anyway when no label changes.
+    metric : {'euclidean', 'cosine'}, default='euclidean'
+        'cosine': spherical k-means (Dhillon & Modha, 2001) for embeddings: the
+        rows are normalised to unit length (a zero row is an error) and every
+        center is the normalised mean of its cluster; ``inertia_`` is then the
+        sum of ``|x - c|^2 = 2 (1 - cos)``.
+    verbose : bool, default=False
+        Print the inertia of every iteration (to standard error).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation.
+    callback : callable, default=None
+        Called with a `KMeansStep` after every iteration.
+    record_history : bool, default=False
+        Keep the centers after every iteration of the kept run in ``history_``
+        and the labels in ``labels_history_`` (for `shiftkit.plot.animate`).
+    device : str or torch.device, default=None
+        The device of a tensor ``X``, else CUDA when torch sees it, else CPU.
+    dtype : {'float32', 'float64'} or None, default='float32'
+        Precision of the distances (the data are centered, and scaled by a
+        power of two, in float64 first; sums are accumulated in float64).
+        None: the input's (float64 for integers).
+    memory_budget : int, default=256 MiB
+        Bytes of temporaries; no n x k block larger than a few MiB is formed.
+    n_jobs : int, default=None
+        CPU threads for the fit (None: torch's setting; -1: every core).
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+    labels_ : ndarray of shape (n_samples,)
+    inertia_ : float
+        Sum of (weighted) squared distances of the points to their centers,
+        computed from explicit differences in float64.
+    n_iter_ : int
+        Iterations of the kept run.
+    history_, labels_history_ : lists of ndarray
+        With ``record_history=True``: centers (start, then after every
+        iteration) and the labels of every iteration.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    Notes
+    -----
+    The assignment computes ``|c|^2 - 2 x.c`` for a cache-sized block of rows
+    with one matrix product and takes each row's minimum in the same pass (a
+    compiled kernel on the CPU); rows are added to their center's sum while in
+    cache. Empty clusters are relocated as in scikit-learn: each takes one of
+    the points farthest from their centers.
+
+    Examples
+    --------
+    >>> from shiftkit import KMeans
+    >>> from shiftkit.datasets import make_blobs
+    >>> X, y, centers = make_blobs()
+    >>> km = KMeans(n_clusters=6, random_state=0).fit(X)
+    >>> km.cluster_centers_.shape
+    (6, 2)
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: Any = "k-means++",
+        n_init: Any = "auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        metric: str = "euclidean",
+        verbose: bool = False,
+        random_state: Any = None,
+        callback: Callable[[KMeansStep], Any] | None = None,
+        record_history: bool = False,
+        device: Any = None,
+        dtype: Any = "float32",
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.metric = metric
+        self.verbose = verbose
+        self.random_state = random_state
+        self.callback = callback
+        self.record_history = record_history
+        self.device = device
+        self.dtype = dtype
+        self.memory_budget = memory_budget
+        self.n_jobs = n_jobs
+
+    # -- fitting ---------------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
+        """Compute the k-means clustering of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : KMeans
+        """
+        check_params(self, PARAMETER_RULES)
+        with cpu_threads(self.n_jobs):
+            return self._fit(X, sample_weight)
+
+    def _fit(self, X: Any, sample_weight: Any) -> KMeans:
+        X64, input_dtype = self._validate_X64(X, reset=True)
+        n, d = X64.shape
+        k = int(self.n_clusters)
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+        w64 = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
+        w_np = np.ones(n) if w64 is None else w64.cpu().numpy()
+        X_c, frame = self._frame_and_data(X64, input_dtype)
+        tol = 0.0
+        if self.tol > 0:  # scikit-learn's: tol times the mean variance per feature, in the frame's units
+            spread = (
+                X64.var(0, unbiased=False).mean() / frame.scale**2 if self.metric == "euclidean" else None
+            )
+            tol = float(X_c.double().var(0, unbiased=False).mean() if spread is None else spread) * self.tol
+        init, n_init = self._init_and_runs(d)
+        rng = check_random_state(self.random_state)
+        w = None if w64 is None else w64
+        best: tuple[float, Any, Any, int, list | None, list | None] | None = None
+        for run in range(n_init):
+            C0 = self._initial_centers(X_c, X64, init, frame, w_np, rng)
+            history = [frame.out(C0)] if self.record_history else None
+            labels_history: list[np.ndarray] | None = [] if self.record_history else None
+            result = lloyd(
+                X_c,
+                w,
+                C0,
+                max_iter=int(self.max_iter),
+                tol=tol,
+                memory_budget=int(self.memory_budget),
+                spherical=self.metric == "cosine",
+                on_step=self._step_hook(frame, run, history, labels_history),
+            )
+            cost = inertia(X_c, result.centers, result.labels, w, int(self.memory_budget))
+            labels = to_numpy(result.labels)
+            if best is None or (cost < best[0] and not _same_clustering(labels, best[1], k)):
+                best = (cost, labels, result.centers, result.n_iter, history, labels_history)
+        assert best is not None
+        cost, labels, C, n_iter, history, labels_history = best
+        self._frame = frame
+        self._centers = C
+        self.cluster_centers_ = frame.out(C)
+        self.labels_ = labels
+        self.inertia_ = cost * frame.scale**2
+        self.n_iter_ = n_iter
+        self._n_features_out = k
+        if history is not None:
+            self.history_, self.labels_history_ = history, labels_history
+        else:
+            for name in ("history_", "labels_history_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+        distinct = len(np.unique(labels))
+        if distinct < k:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
+                "Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _frame_and_data(self, X64: Tensor, input_dtype: torch.dtype) -> tuple[Tensor, Frame]:
+        """The data in the frame the loop runs in: centered and scaled (euclidean), unit rows (cosine)."""
+        if self.metric == "cosine":
+            norms = X64.norm(dim=1, keepdim=True)
+            if bool((norms == 0).any()):
+                raise ValueError("metric='cosine' needs nonzero rows: X has a row of zeros")
+            compute = self._compute_dtype(input_dtype)
+            output = torch.float32 if compute == input_dtype == torch.float32 else torch.float64
+            frame = Frame(
+                torch.zeros(X64.shape[1], dtype=torch.float64, device=X64.device), 1.0, compute, output
+            )
+            return (X64 / norms).to(compute), frame
+        frame = self._frame_for(X64, input_dtype)
+        return frame.to(X64), frame
+
+    def _init_and_runs(self, d: int) -> tuple[Any, int]:
+        init = self.init
+        is_array = not isinstance(init, str) and not callable(init)
+        k = int(self.n_clusters)
+        if is_array:
+            init = np.asarray(init.detach().cpu() if isinstance(init, Tensor) else init, dtype=np.float64)
+            if init.shape != (k, d):
+                raise ValueError(
+                    f"The shape of the initial centers {init.shape} does not match the number of clusters "
+                    f"{k} and the number of features {d}."
+                )
+            if not np.isfinite(init).all():
+                raise ValueError("init contains NaN or infinity")
+        if self.n_init == "auto":
+            n_init = 1 if is_array or init in ("k-means++", "k-means||") else 10
+        else:
+            n_init = int(self.n_init)
+        if is_array and n_init != 1:
+            warnings.warn(
+                f"Explicit initial center position passed: performing only one init in {type(self).__name__} "
+                f"instead of n_init={n_init}.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            n_init = 1
+        return init, n_init
+
+    def _initial_centers(
+        self, X_c: Tensor, X64: Tensor, init: Any, frame: Frame, w: np.ndarray, rng: np.random.RandomState
+    ) -> Tensor:
+        k, budget = int(self.n_clusters), int(self.memory_budget)
+        if isinstance(init, str):
+            if init == "k-means++":
+                return X_c[torch.as_tensor(kmeans_plusplus_indices(X_c, k, w, rng, memory_budget=budget))]
+            if init == "random":
+                return X_c[torch.as_tensor(random_indices(X_c.shape[0], k, w, rng))]
+            return kmeans_parallel(X_c, k, w, rng, memory_budget=budget)
+        if callable(init):
+            centers = np.asarray(init(to_numpy(X64), k, random_state=rng), dtype=np.float64)
+            if centers.shape != (k, X64.shape[1]) or not np.isfinite(centers).all():
+                raise ValueError(
+                    f"init returned centers of shape {centers.shape}; expected ({k}, {X64.shape[1]}), finite"
+                )
+            init = centers
+        C = torch.as_tensor(init, dtype=torch.float64, device=X_c.device)
+        if self.metric == "cosine":
+            norms = C.norm(dim=1, keepdim=True)
+            if bool((norms == 0).any()):
+                raise ValueError("metric='cosine' needs nonzero initial centers")
+            return (C / norms).to(X_c.dtype)
+        return frame.to(C)
+
+    def _step_hook(
+        self, frame: Frame, run: int, history: list | None, labels_history: list | None
+    ) -> Callable[[int, Tensor, Tensor, float, float], None] | None:
+        if history is None and self.callback is None and not self.verbose:
+            return None
+        callback, s2 = self.callback, frame.scale**2
+
+        def on_step(iteration: int, C: Tensor, labels: Tensor, cost: float, shift: float) -> None:
+            centers = frame.out(C)
+            if history is not None and labels_history is not None:
+                history.append(centers)
+                labels_history.append(to_numpy(labels).copy())
+            if callback is not None:
+                callback(KMeansStep(iteration, centers, to_numpy(labels).copy(), cost * s2, shift * s2, run))
+            if self.verbose:
+                print(f"KMeans run {run} iteration {iteration}: inertia {cost * s2:.6g}", file=sys.stderr)
+
+        return on_step
+
+    # -- using the fit ----------------------------------------------------------------------------------
+
+    def _framed(self, X: Any) -> Tensor:
+        check_is_fitted(self, "cluster_centers_")
+        X64, _ = self._validate_X64(X, reset=False)
+        if self.metric == "cosine":
+            norms = X64.norm(dim=1, keepdim=True)
+            if bool((norms == 0).any()):
+                raise ValueError("metric='cosine' needs nonzero rows: X has a row of zeros")
+            return (X64 / norms).to(self._centers.dtype).to(self._centers.device)
+        return self._frame.to(X64).to(self._centers.device)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The index of the nearest center for each row of ``X``."""
+        X_c = self._framed(X)
+        labels, _ = assign(X_c, self._centers, memory_budget=int(self.memory_budget))
+        return to_numpy(labels)
+
+    def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit and return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Distances (n_samples, n_clusters) from each row of ``X`` to every center (explicit differences)."""
+        X_c = self._framed(X)
+        C = self._centers.double()
+        rows = max(1, int(self.memory_budget) // max(1, C.shape[0] * (X_c.shape[1] + 1) * 8))
+        out = [sq_distances(X_c[s].double(), C).sqrt_() for s in row_chunks(X_c.shape[0], rows)]
+        D = torch.cat(out) * (self._frame.scale if self.metric == "euclidean" else 1.0)
+        return to_numpy(D.to(self._frame.output))
+
+    def fit_transform(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
+        """Fit and return the distances to the centers."""
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
+        """Minus the inertia of ``X`` against the centers."""
+        X_c = self._framed(X)
+        w = check_weights(sample_weight, X_c.shape[0], dtype=torch.float64, device=X_c.device)
+        labels, _ = assign(X_c, self._centers, memory_budget=int(self.memory_budget))
+        cost = inertia(X_c, self._centers, labels, w, int(self.memory_budget))
+        return -cost * (self._frame.scale**2 if self.metric == "euclidean" else 1.0)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _same_clustering(a: np.ndarray, b: np.ndarray, n_clusters: int) -> bool:
+    """Whether two labelings are the same partition up to a permutation of the labels."""
+    mapping = np.full(n_clusters, -1, dtype=np.int64)
+    mapping[a] = b
+    return bool((mapping[a] == b).all())
+
+
+def k_means(
+    X: Any, n_clusters: int, *, sample_weight: Any = None, return_n_iter: bool = False, **kwargs: Any
+) -> tuple[Any, ...]:
+    """K-means as a function: ``(centers, labels, inertia)``, and ``n_iter`` with ``return_n_iter``.
+
+    Keyword arguments are `KMeans`'s parameters.
+    """
+    est = KMeans(n_clusters=n_clusters, **kwargs).fit(X, sample_weight=sample_weight)
+    out = (est.cluster_centers_, est.labels_, est.inertia_)
+    return (*out, est.n_iter_) if return_n_iter else out

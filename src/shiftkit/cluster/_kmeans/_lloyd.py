@@ -1,0 +1,186 @@
+"""Lloyd's iterations: the assignment fused with the minimum, the update by scatter-add, buffers reused.
+
+The assignment fills a cache-sized block of ``|c|^2 - 2 x.c`` with one matrix
+product (the data are centered in float64 before the cast, so the expansion
+keeps its digits) and takes each row's minimum and its index in one pass
+(`shiftkit._ops.row_min`, compiled on the CPU); the block's rows are added
+to their centers' sums while they are still in cache. Sums and weights are
+accumulated in float64. The loop follows scikit-learn's ``_kmeans_single_lloyd``
+step for step: strict convergence when no label changes, else a total squared
+center shift within ``tol``; empty clusters relocated to the points farthest
+from their centers; a last assignment when it stopped on ``tol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from shiftkit._ops import row_chunks, row_min
+
+__all__ = ["LloydResult", "assign", "block_rows", "inertia", "lloyd"]
+
+# Bytes of the (rows, k) distance block: small enough to stay in a core's cache between the matrix
+# product that writes it and the minimum that reads it (2-4 MiB measured best here).
+BLOCK_BYTES = 4 << 20
+
+
+def block_rows(n_clusters: int, itemsize: int, memory_budget: int) -> int:
+    """Rows per assignment block: a cache-sized (rows, k) block, within the memory budget."""
+    return max(1, min(BLOCK_BYTES, memory_budget) // max(1, n_clusters * itemsize))
+
+
+def assign(
+    X: Tensor,
+    C: Tensor,
+    *,
+    memory_budget: int,
+    sums: Tensor | None = None,
+    weights: Tensor | None = None,
+    labels: Tensor | None = None,
+    x2: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The nearest center of each row of ``X``, and ``|c|^2 - 2 x.c`` for it (plus ``x2``, clamped at 0:
+    the squared distance, when the rows' squared norms ``x2`` are given).
+
+    With ``sums`` (k, d) float64, also adds each row's offset from its center,
+    ``x - c`` (times its weight), to that center's sum in float64 while the
+    block is in cache (offsets are small against the centers: the new center
+    ``c + sum / weight`` keeps its digits). ``labels`` is an optional output buffer.
+    """
+    n, k = X.shape[0], C.shape[0]
+    rows = block_rows(k, X.element_size(), memory_budget)
+    c2 = C.square().sum(1)
+    out = labels if labels is not None else torch.empty(n, dtype=torch.long, device=X.device)
+    vals = torch.empty(n, dtype=X.dtype, device=X.device)
+    block = torch.empty((min(rows, n), k), dtype=X.dtype, device=X.device)
+    w = None if weights is None else weights.to(X.dtype)
+    C = C.contiguous()
+    CT = C.T
+    for s in row_chunks(n, rows):
+        D = block[: s.stop - s.start]
+        torch.addmm(c2, X[s], CT, alpha=-2.0, out=D)
+        if sums is None:
+            row_min(D, vals[s], out[s])
+        else:
+            row_min(D, vals[s], out[s], offsets_of=(X[s], C, None if w is None else w[s]), sums=sums)
+    if x2 is not None:
+        vals.add_(x2).clamp_min_(0)
+    return out, vals
+
+
+def inertia(X: Tensor, C: Tensor, labels: Tensor, weights: Tensor | None, memory_budget: int) -> float:
+    """``sum_i w_i |x_i - c_{l_i}|^2`` from explicit differences, accumulated in float64."""
+    n, d = X.shape
+    rows = max(1, min(memory_budget, BLOCK_BYTES) // max(1, 2 * d * X.element_size()))
+    total = 0.0
+    for s in row_chunks(n, rows):
+        d2 = (X[s] - C[labels[s]]).square_().sum(1, dtype=torch.float64)
+        total += float(d2.sum() if weights is None else d2 @ weights[s])
+    return total
+
+
+@dataclass
+class LloydResult:
+    labels: Tensor  # (n,) int64
+    centers: Tensor  # (k, d), the computation's dtype
+    n_iter: int
+    strict: bool  # stopped because no label changed
+
+
+# The per-iteration hook: (iteration from 1, centers after the update, labels they came from, inertia of
+# those labels against the centers before the update, total squared shift).
+StepHook = Callable[[int, Tensor, Tensor, float, float], None]
+
+
+def lloyd(
+    X: Tensor,
+    weights: Tensor | None,
+    centers: Tensor,
+    *,
+    max_iter: int,
+    tol: float,
+    memory_budget: int,
+    spherical: bool = False,
+    on_step: StepHook | None = None,
+) -> LloydResult:
+    """Lloyd's algorithm from ``centers`` (k, d); ``weights`` float64 (n,) or None.
+
+    ``tol`` is absolute: the total squared center shift in the frame's units.
+    ``spherical``: the rows of ``X`` are unit vectors and every center is
+    normalised after its update (spherical k-means, for cosine similarity).
+    """
+    n, _ = X.shape
+    k = centers.shape[0]
+    C = centers.clone()
+    C_new = torch.empty_like(C)
+    sums = torch.zeros(C.shape, dtype=torch.float64, device=X.device)
+    labels = torch.full((n,), -1, dtype=torch.long, device=X.device)
+    labels_old = labels.clone()
+    strict = False
+    it = 0
+    x2 = X.square().sum(1) if on_step is not None else None  # squared distances, only when reported
+    for it in range(1, max_iter + 1):
+        sums.zero_()
+        labels, dist = assign(
+            X, C, memory_budget=memory_budget, sums=sums, weights=weights, labels=labels, x2=x2
+        )
+        counts = (
+            torch.bincount(labels, minlength=k).double()
+            if weights is None
+            else torch.zeros(k, dtype=torch.float64, device=X.device).index_add_(0, labels, weights)
+        )
+        sums.addcmul_(counts[:, None], C.double())  # offsets -> sums of the rows
+        empty = torch.nonzero(counts == 0).flatten()
+        if len(empty):
+            if x2 is None:
+                x2 = X.square().sum(1)
+                dist.add_(x2).clamp_min_(0)
+            _relocate(X, weights, labels, dist, empty, sums, counts)
+        torch.div(sums, counts[:, None], out=sums)
+        if spherical:
+            norms = sums.norm(dim=1, keepdim=True)
+            sums = torch.where(norms > 0, sums / norms.clamp_min(1e-300), C.double())
+        C_new.copy_(sums)
+        shift = float((C_new.double() - C.double()).square_().sum())
+        if on_step is not None:
+            w_dist = dist.double().sum() if weights is None else dist.double() @ weights
+            on_step(it, C_new, labels, float(w_dist), shift)
+        C, C_new = C_new, C
+        if torch.equal(labels, labels_old):
+            strict = True
+            break
+        if shift <= tol:
+            break
+        labels_old.copy_(labels)
+    if not strict:
+        labels, _ = assign(X, C, memory_budget=memory_budget, labels=labels)
+    return LloydResult(labels, C, it, strict)
+
+
+def _relocate(
+    X: Tensor,
+    weights: Tensor | None,
+    labels: Tensor,
+    dist: Tensor,
+    empty: Tensor,
+    sums: Tensor,
+    counts: Tensor,
+) -> None:
+    """scikit-learn's rule: each empty cluster takes one of the points farthest from their centers.
+
+    The point leaves its cluster's sum (its label is left alone, as in
+    scikit-learn: the next assignment settles it).
+    """
+    far = torch.topk(dist, len(empty)).indices  # farthest first
+    for new_id, i in zip(empty.tolist(), far.tolist(), strict=True):
+        w = 1.0 if weights is None else float(weights[i])
+        old_id = int(labels[i])
+        x = X[i].double() * w
+        sums[old_id] -= x
+        sums[new_id] = x
+        counts[new_id] = w
+        counts[old_id] -= w
