@@ -158,7 +158,7 @@ def test_data_with_no_options_gets_quickshift_and_the_summary_says_why(tmp_path)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--method", "kmeans"], "--method must be one of auto, quickshift, meanshift"),
+        (["--method", "spectral"], "--method must be one of auto, quickshift, meanshift, kmeans, dbscan"),
         (["--method", "quickshift", "--kernel", "flat"], "does not take the mean-shift options kernel"),
     ],
 )
@@ -168,3 +168,45 @@ def test_bad_method_is_one_clear_line(tmp_path, args, message):
     result = _run(data, "--out", tmp_path / "out", *args)
     assert result.exit_code == 1
     assert message in " ".join(result.output.split())
+
+
+def test_kmeans_and_dbscan_methods(tmp_path):
+    X, _, _ = make_blobs()
+    data = tmp_path / "blobs.csv"
+    np.savetxt(data, X, delimiter=",", header="x,y", comments="")
+    out = tmp_path / "km"
+    result = _run(data, "--method", "kmeans", "--n-clusters", 6, "--out", out, "--animate", out / "km.gif")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "KMeans" and summary["n_clusters"] == 6 and summary["bandwidth"] is None
+    assert (out / "km.gif").stat().st_size > 0
+    out = tmp_path / "db"
+    result = _run(data, "--method", "dbscan", "--eps", 1.0, "--min-samples", 10, "--out", out)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    labels = np.loadtxt(out / "labels.csv", skiprows=1)
+    assert summary["method"] == "DBSCAN" and summary["n_noise"] == int((labels == -1).sum()) > 0
+    centers = np.loadtxt(out / "centers.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(centers[0], X[labels == 0].mean(0), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "kmeans"], "--method kmeans needs --n-clusters"),
+        (["--eps", "1"], "--eps needs --method kmeans or dbscan"),
+        (["--method", "dbscan", "--n-clusters", "3"], "--method dbscan does not take --n-clusters"),
+        (
+            ["--method", "kmeans", "--n-clusters", "3", "--bandwidth", "2"],
+            "does not take the mean-shift options",
+        ),
+        (["--method", "dbscan", "--animate", "x.gif"], "--animate shows iterations"),
+    ],
+)
+def test_method_options_are_checked(tmp_path, args, message):
+    X, _, _ = make_blobs(n_samples=60)
+    data = tmp_path / "blobs.csv"
+    np.savetxt(data, X, delimiter=",", header="x,y", comments="")
+    result = _run(data, *args, "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert message in result.output

@@ -163,3 +163,22 @@ def test_standard_mode_animates_seeds_over_grey_data(lesson_blobs):
     ax = anim._fig.axes[0]
     assert len(ax.collections) == 2 and len(ax.collections[0].get_offsets()) == len(X)
     assert len(ax.collections[1].get_offsets()) == len(ms.history_[0])
+
+
+def test_kmeans_animates_recoloured_points_and_moving_centers(lesson_blobs):
+    from shiftkit import KMeans
+    from shiftkit.plot import animate
+
+    X, _, _ = lesson_blobs
+    km = KMeans(6, random_state=1, record_history=True).fit(X)
+    anim = animate(km, X=X)
+    assert anim._save_count == len(km.history_) == km.n_iter_ + 1
+    _frame_pixels(anim, 0)
+    ax = anim._fig.axes[0]
+    assert ax.get_title() == "initial centers"
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), km.history_[0])  # the centers, as crosses
+    _frame_pixels(anim, km.n_iter_)
+    assert ax.get_title() == f"iteration {km.n_iter_}"
+    np.testing.assert_allclose(ax.lines[0].get_xydata(), km.cluster_centers_, atol=1e-5)
+    with pytest.raises(ValueError, match="needs the data"):
+        animate(km)

@@ -215,9 +215,11 @@ def animate(
 
     Parameters
     ----------
-    source : MeanShift fitted with ``record_history=True``, or a list of arrays
+    source : MeanShift or KMeans fitted with ``record_history=True``, or a list of arrays
         Frame ``i`` shows the positions after ``i`` steps; frame 0 is the start
-        (the data before any step, or the seeds).
+        (the data before any step, or the seeds). For KMeans, frame ``i`` shows
+        the data ``X`` (required) coloured by the ``i``-th assignment and the
+        centers it produced; frame 0 the initial centers.
     X : array-like of shape (n_samples, n_features), optional
         Data drawn in light grey under the moving points: useful for standard
         mean shift, where the seeds move and the data stay.
@@ -236,6 +238,8 @@ def animate(
         A matplotlib `FuncAnimation`: ``.save`` it (or use `save_animation`, which
         picks GIF, MP4 or HTML from the file name); in a notebook it plays inline.
     """
+    if hasattr(source, "labels_history_"):  # KMeans: the data recoloured, the centers moving
+        return _animate_kmeans(source, X, interval=interval, figsize=figsize, s=s)
     if hasattr(source, "cluster_centers_"):
         if not hasattr(source, "history_"):
             raise ValueError("the estimator has no history_: fit it with record_history=True")
@@ -268,6 +272,43 @@ def animate(
 
     anim = ShiftAnimation(fig, draw, frames=len(points), interval=interval, repeat=True)
     plt.close(fig)  # shown through the animation, not as a stray static figure
+    return anim
+
+
+def _animate_kmeans(
+    km: Any, X: Any, *, interval: int, figsize: tuple[float, float], s: float
+) -> ShiftAnimation:
+    """KMeans one iteration per frame: points coloured by their assignment, centers (crosses) moving."""
+    if X is None:
+        raise ValueError("animating KMeans needs the data: animate(km, X=X)")
+    data = np.asarray(X, dtype=np.float64)
+    history = [np.asarray(c, dtype=np.float64) for c in km.history_]
+    label_frames = [None, *km.labels_history_]
+    if km.labels_history_ and len(data) != len(km.labels_history_[0]):
+        raise ValueError(f"X has {len(data)} rows; the fit had {len(km.labels_history_[0])}")
+    projected = to_2d(data, np.concatenate(history))
+    flat, C = projected[0], projected[1]
+    assert flat is not None and C is not None
+    k = len(history[0])
+    centers = [C[i * k : (i + 1) * k] for i in range(len(history))]
+    lo, hi = np.minimum(flat.min(0), C.min(0)), np.maximum(flat.max(0), C.max(0))
+    pad = 0.05 * (hi - lo) + 1e-9
+    fig, ax = plt.subplots(figsize=figsize)
+
+    def draw(i: int) -> None:
+        ax.clear()
+        labels = label_frames[i]
+        if labels is None:
+            ax.scatter(flat[:, 0], flat[:, 1], s=s, c="lightgrey")
+        else:
+            plot_data(flat, labels, None, ax=ax, s=s)
+        _mark_centers(ax, centers[i])
+        ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+        ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
+        ax.set_title("initial centers" if i == 0 else f"iteration {i}")
+
+    anim = ShiftAnimation(fig, draw, frames=len(history), interval=interval, repeat=True)
+    plt.close(fig)
     return anim
 
 

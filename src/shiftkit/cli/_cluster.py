@@ -17,7 +17,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from shiftkit import MeanShift, QuickShift, StepInfo
+from shiftkit import DBSCAN, KMeans, KMeansStep, MeanShift, QuickShift, StepInfo
 from shiftkit.cli._common import app, console, err_console, fail, one_line_errors, staged_outputs
 from shiftkit.datasets import make_blobs
 from shiftkit.io import atomic_write, load_data, save_csv, save_json
@@ -60,7 +60,7 @@ def _parse_bandwidth(text: str | None) -> float | str | None:
         return text
 
 
-METHODS = ("auto", "quickshift", "meanshift")
+METHODS = ("auto", "quickshift", "meanshift", "kmeans", "dbscan")
 
 
 @dataclass
@@ -82,11 +82,18 @@ def _load(data: Path | None) -> tuple[np.ndarray, str]:
 
 
 def _choose(
-    data: Path | None, method: str, mean_shift_options: dict[str, Any], common: dict[str, Any]
+    data: Path | None,
+    method: str,
+    mean_shift_options: dict[str, Any],
+    other_options: dict[str, Any],
+    common: dict[str, Any],
 ) -> _Choice:
-    """QuickShift unless mean shift is asked for, by name or by one of its options (or the built-in data)."""
-    given = sorted(k for k, v in mean_shift_options.items() if v is not None)
+    """QuickShift unless another method is asked for, by name or by its options (or the built-in data)."""
+    given = sorted(k for k, v in mean_shift_options.items() if v is not None and k != "record_history")
+    others = sorted(k for k, v in other_options.items() if v is not None)
     if method == "auto":
+        if others:
+            raise ValueError(f"--{others[0].replace('_', '-')} needs --method kmeans or dbscan (say which)")
         if data is None:
             method, why = "meanshift", "the built-in data are the lesson's, clustered as the lesson does"
         elif given:
@@ -99,14 +106,43 @@ def _choose(
             )
     else:
         why = f"--method {method}"
+    if method != "meanshift" and given:
+        raise ValueError(f"--method {method} does not take the mean-shift options {', '.join(given)}")
+    accepted = {"kmeans": {"n_clusters", "seed"}, "dbscan": {"eps", "min_samples"}}.get(method, set())
+    stray = [k for k in others if k not in accepted]
+    if stray:
+        raise ValueError(f"--method {method} does not take --{stray[0].replace('_', '-')}")
     if method == "quickshift":
-        if given:
-            raise ValueError(f"--method quickshift does not take the mean-shift options {', '.join(given)}")
         return _Choice(QuickShift(**common), "QuickShift", why)
+    if method == "kmeans":
+        if other_options.get("n_clusters") is None:
+            raise ValueError("--method kmeans needs --n-clusters")
+        seed = other_options.get("seed")
+        estimator = KMeans(
+            other_options["n_clusters"],
+            random_state=0 if seed is None else seed,
+            record_history=bool(mean_shift_options.get("record_history")),
+            **common,
+        )
+        return _Choice(estimator, "KMeans", why)
+    if method == "dbscan":
+        params = {k: other_options[k] for k in ("eps", "min_samples") if other_options.get(k) is not None}
+        return _Choice(DBSCAN(**params, device=common.get("device")), "DBSCAN", why)
     options = {k: v for k, v in mean_shift_options.items() if v is not None}
     if data is None and options.get("bandwidth") is None:
         options["bandwidth"] = 2.5  # the lesson's choice for its data
     return _Choice(MeanShift(**options, **common), "MeanShift", why)
+
+
+def _centers(est: Any, X: np.ndarray) -> np.ndarray:
+    """The estimator's centers; for DBSCAN (which has none) the mean of each cluster's points."""
+    if hasattr(est, "cluster_centers_"):
+        return np.asarray(est.cluster_centers_, dtype=np.float64)
+    labels = est.labels_
+    k = int(labels.max()) + 1 if len(labels) else 0
+    sums = np.zeros((k, X.shape[1]))
+    np.add.at(sums, labels[labels >= 0], X[labels >= 0])
+    return sums / np.maximum(np.bincount(labels[labels >= 0], minlength=k), 1)[:, None]
 
 
 def _fit(estimator: Any, X: np.ndarray) -> float:
@@ -129,6 +165,12 @@ def _fit(estimator: Any, X: np.ndarray) -> float:
             )
 
         estimator.set_params(callback=show_step)
+    elif isinstance(estimator, KMeans):
+
+        def show_iteration(step: KMeansStep) -> None:
+            progress.update(task, description=f"iteration {step.iteration}: inertia {step.inertia:.4g}")
+
+        estimator.set_params(callback=show_iteration)
     start = time.perf_counter()
     with progress:
         estimator.fit(X)
@@ -138,9 +180,11 @@ def _fit(estimator: Any, X: np.ndarray) -> float:
 def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> dict[str, Any]:
     est = choice.estimator
     labels = est.labels_
-    sizes = np.bincount(labels[labels >= 0], minlength=len(est.cluster_centers_))
-    chosen: dict[str, Any] = {"bandwidth": float(est.bandwidth_)}
-    for name in ("prominence_", "algorithm_", "merge_", "engine_", "n_iter_"):
+    centers = _centers(est, X)
+    sizes = np.bincount(labels[labels >= 0], minlength=len(centers))
+    bandwidth = float(est.bandwidth_) if hasattr(est, "bandwidth_") else None
+    chosen: dict[str, Any] = {} if bandwidth is None else {"bandwidth": bandwidth}
+    for name in ("prominence_", "algorithm_", "merge_", "engine_", "n_iter_", "inertia_"):
         if hasattr(est, name):
             value = getattr(est, name)
             chosen[name.rstrip("_")] = value if isinstance(value, str) else float(value)
@@ -157,11 +201,11 @@ def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> d
         "why": choice.why,
         "parameters": parameters,
         "chosen": chosen,
-        "n_clusters": len(est.cluster_centers_),
+        "n_clusters": len(centers),
         "cluster_sizes": sizes.tolist(),
         "n_noise": int((labels < 0).sum()),
-        "bandwidth": float(est.bandwidth_),
-        "kernel": getattr(est, "kernel", "gaussian"),
+        "bandwidth": bandwidth,
+        "kernel": getattr(est, "kernel", "gaussian") if bandwidth is not None else None,
         "seconds": round(seconds, 6),
     }
 
@@ -170,7 +214,7 @@ def _write(
     out: Path, summary: dict[str, Any], choice: _Choice, X: np.ndarray, plot: bool, animate: Path | None
 ) -> None:
     est = choice.estimator
-    centers = est.cluster_centers_.astype(np.float64)
+    centers = _centers(est, X)
     names = OUTPUT_FILES if plot else OUTPUT_FILES[:3]
     # written into a temporary folder, then renamed into place together under a lock on --out
     with staged_outputs(out, names, stale=OUTPUT_FILES[3:] if not plot else ()) as staging:
@@ -178,14 +222,16 @@ def _write(
         save_csv(staging / "centers.csv", centers, [f"x{j}" for j in range(centers.shape[1])])
         save_json(staging / "summary.json", summary)
         if plot:
-            title = f"{len(centers)} clusters, {choice.method}, bandwidth {est.bandwidth_:.3g}"
+            title = f"{len(centers)} clusters, {choice.method}" + (
+                f", bandwidth {est.bandwidth_:.3g}" if hasattr(est, "bandwidth_") else ""
+            )
             _save_plot(staging / "clusters.png", X, est.labels_, centers, title)
     if animate is not None:
         from shiftkit.plot import animate as make_animation
         from shiftkit.plot import save_animation
 
         animate.parent.mkdir(parents=True, exist_ok=True)
-        standard = getattr(est, "algorithm_", "") in ("standard", "binned")
+        standard = getattr(est, "algorithm_", "") in ("standard", "binned") or isinstance(est, KMeans)
         save_animation(make_animation(est, X=X if standard else None), animate)
 
 
@@ -199,8 +245,8 @@ def cluster(
     method: Annotated[
         str,
         typer.Option(
-            help="auto, quickshift or meanshift. auto: QuickShift for data with no mean-shift option, "
-            "else MeanShift (and MeanShift on the built-in blobs)."
+            help="auto, quickshift, meanshift, kmeans or dbscan. auto: QuickShift for data with no "
+            "mean-shift option, else MeanShift (and MeanShift on the built-in blobs)."
         ),
     ] = "auto",
     bandwidth: Annotated[
@@ -236,6 +282,14 @@ def cluster(
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda, ...; default: CUDA if available.")] = None,
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
+    n_clusters: Annotated[int | None, typer.Option(help="--method kmeans: the number of clusters.")] = None,
+    seed: Annotated[int | None, typer.Option(help="--method kmeans: seed of the initialisation (0).")] = None,
+    eps: Annotated[
+        float | None, typer.Option(help="--method dbscan: the neighborhood radius (default 0.5).")
+    ] = None,
+    min_samples: Annotated[
+        float | None, typer.Option(help="--method dbscan: points within eps that make a core point (5).")
+    ] = None,
     out: Annotated[
         Path, typer.Option(help="Folder for labels.csv, centers.csv, summary.json, clusters.png.")
     ] = Path("shiftkit-output"),
@@ -274,7 +328,10 @@ def cluster(
     }
     try:
         X, source = _load(data)
-        choice = _choose(data, method, mean_shift_options, {"device": device, "dtype": dtype})
+        other_options = {"n_clusters": n_clusters, "seed": seed, "eps": eps, "min_samples": min_samples}
+        if animate is not None and method == "dbscan":
+            raise ValueError("--animate shows iterations: --method meanshift or kmeans (DBSCAN has none)")
+        choice = _choose(data, method, mean_shift_options, other_options, {"device": device, "dtype": dtype})
         seconds = _fit(choice.estimator, X)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         raise fail(str(exc)) from None
@@ -284,8 +341,7 @@ def cluster(
     except (OSError, ImportError) as exc:
         raise fail(f"cannot write the results: {exc}") from None
 
-    est = choice.estimator
-    console.print(_summary_table(summary, est.cluster_centers_.astype(np.float64)))
+    console.print(_summary_table(summary, _centers(choice.estimator, X)))
     how = ", ".join(
         f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary["chosen"].items()
     )

@@ -3,7 +3,8 @@
 One protocol (``fit``, ``kneighbors``, ``radius_neighbors``) and several indexes: `GridIndex` (exact,
 few features, CPU), `ExactIndex` (exact brute force in torch, any device),
 `TreeIndex` (scikit-learn's trees), `FaissIndex` (optional, HNSW for large
-data). `make_index` picks one; `knn_graph` builds the graph of a fitted set.
+data), `LSHIndex` (approximate: random projections, multi-probe, exact re-rank).
+`make_index` picks one; `knn_graph` builds the graph of a fitted set.
 """
 
 from shiftkit.neighbors._graph import KNNGraph, knn_graph
@@ -17,12 +18,14 @@ from shiftkit.neighbors._indexes import (
     faiss_available,
     make_index,
 )
+from shiftkit.neighbors._lsh import LSHIndex
 
 __all__ = [
     "ExactIndex",
     "FaissIndex",
     "GridIndex",
     "KNNGraph",
+    "LSHIndex",
     "NeighborIndex",
     "Neighborhoods",
     "TreeIndex",
