@@ -157,3 +157,19 @@ def test_bad_input_and_grid_limits():
         DBSCAN(algorithm="grid").fit(np.zeros((5, 4)))
     with pytest.raises(ValueError, match="sample_weight must have shape"):
         DBSCAN().fit(np.zeros((5, 2)), sample_weight=np.ones(4))
+
+
+def test_index_path_exact_and_lsh():
+    from shiftkit.neighbors import ExactIndex, LSHIndex
+
+    X, _ = make_blobs(3000, centers=5, n_features=16, random_state=0)
+    for eps in (3.0, 4.0):
+        ref = SKDBSCAN(eps=eps, min_samples=10).fit(X)
+        _assert_same(DBSCAN(eps=eps, min_samples=10, algorithm="index", index=ExactIndex()).fit(X), ref)
+        lsh = DBSCAN(eps=eps, min_samples=10, algorithm="index", index=LSHIndex()).fit(X)
+        assert lsh.algorithm_ == "index"
+        # approximate: a missed neighbor can only take core status away, never give it
+        assert set(lsh.core_sample_indices_) <= set(ref.core_sample_indices_)
+        assert len(lsh.core_sample_indices_) >= 0.95 * len(ref.core_sample_indices_)
+    with pytest.raises(ValueError, match="index must be None or a neighbor index"):
+        DBSCAN(algorithm="index", index="lsh").fit(X)

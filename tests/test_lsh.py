@@ -87,3 +87,25 @@ def test_bad_parameters(params, match):
 def test_too_many_neighbors():
     with pytest.raises(ValueError, match="only 9 data rows"):
         LSHIndex().fit(_low_rank(10)).kneighbors(None, 10)
+
+
+def test_mean_shift_knn_engine_over_an_lsh_index():
+    from shiftkit import MeanShift
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=6, size=(5, 4))
+    X = (centers[rng.integers(0, 5, 6000)] + rng.normal(size=(6000, 4))) @ rng.normal(size=(4, 32)) / 2
+    seeds = X[:150]
+    exact = MeanShift(bandwidth=6.0, kernel="flat", algorithm="standard", seeds=seeds).fit(X)
+    lsh = MeanShift(
+        bandwidth=6.0, kernel="flat", algorithm="standard", seeds=seeds, neighbor_index=LSHIndex()
+    ).fit(X)
+    assert lsh.engine_ == "knn"
+    assert len(lsh.cluster_centers_) == len(exact.cluster_centers_)
+    np.testing.assert_allclose(
+        np.sort(lsh.cluster_centers_, 0), np.sort(exact.cluster_centers_, 0), atol=0.05
+    )
+    with pytest.raises(ValueError, match="serves the standard algorithm"):
+        MeanShift(bandwidth=6.0, algorithm="blurring", neighbor_index=LSHIndex()).fit(X[:500])
+    with pytest.raises(ValueError, match="neighbor_index is for the knn engine"):
+        MeanShift(bandwidth=6.0, engine="dense", algorithm="standard", neighbor_index=LSHIndex()).fit(X[:500])

@@ -77,13 +77,17 @@ def steps_over(
     *,
     engine: str = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    knn_index: Any = None,
 ) -> Step:
     """``step(Y) -> (Y_new, density)`` over data that stay fixed for many steps (standard mean shift).
 
     What an engine can build once for fixed data (an index) is built here,
     once (`Engine.steps_over`). ``engine='auto'`` is not chosen here: the loop
-    chooses once, with `select_engine`.
+    chooses once, with `select_engine`. ``knn_index``: for the ``knn``
+    engine, an unfitted neighbor index to build instead of the default.
     """
+    if engine == "knn" and knn_index is not None:
+        return _knn._steps_over(X, weights, bandwidth, kernel, memory_budget, index=knn_index)
     chosen = ENGINES[engine] if engine != "auto" else None
     if chosen is not None and chosen.steps_over is not None:
         return chosen.steps_over(X, weights, bandwidth, kernel, memory_budget)

@@ -22,6 +22,8 @@ builds its own.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor
 
@@ -117,10 +119,18 @@ def _pays(Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, fixed_data: bo
 
 
 def _steps_over(
-    X: Tensor, weights: Tensor | None, bandwidth: float, kernel: Kernel, memory_budget: int
+    X: Tensor,
+    weights: Tensor | None,
+    bandwidth: float,
+    kernel: Kernel,
+    memory_budget: int,
+    index: NeighborIndex | None = None,
 ) -> Step:
-    index = default_index(_taking_part(X, weights)[0])
-    return lambda Y: shift_knn(Y, X, bandwidth, kernel, weights, memory_budget, index=index)
+    """Steps over fixed data with one index built for them: ``index`` (unfitted, copied and fitted
+    here; e.g. `shiftkit.neighbors.LSHIndex`), or the default."""
+    part = _taking_part(X, weights)[0]
+    fitted = default_index(part) if index is None else copy.deepcopy(index).fit(part)
+    return lambda Y: shift_knn(Y, X, bandwidth, kernel, weights, memory_budget, index=fitted)
 
 
 ENGINE = Engine(

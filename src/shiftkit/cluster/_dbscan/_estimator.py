@@ -45,7 +45,11 @@ MAX_GRID_FEATURES = 3
 PARAMETER_RULES: dict[str, Rule] = {
     "min_samples": number_in(0, math.inf, low_open=True, wording="a number > 0"),
     "metric": one_of("euclidean"),
-    "algorithm": one_of("auto", "grid", "brute"),
+    "algorithm": one_of("auto", "grid", "brute", "index"),
+    "index": Rule(
+        lambda v: v is None or all(hasattr(v, a) for a in ("fit", "radius_neighbors")),
+        "None or a neighbor index (with fit and radius_neighbors)",
+    ),
     "memory_budget": MEMORY_BUDGET_RULE,
     "n_jobs": N_JOBS_RULE,
 }
@@ -62,10 +66,17 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         Weight (number of points, without ``sample_weight``) within ``eps`` of a
         point, itself included, that makes it a core point.
     metric : {'euclidean'}, default='euclidean'
-    algorithm : {'auto', 'grid', 'brute'}, default='auto'
+    algorithm : {'auto', 'grid', 'brute', 'index'}, default='auto'
         'grid': cells of side ``eps / sqrt(d)`` (CPU, at most 3 features).
         'brute': blocks of the distance matrix, within ``memory_budget`` (any
-        device, any dimension; quadratic time). 'auto': the grid when it applies.
+        device, any dimension; quadratic time). 'index': the neighborhoods of a
+        block of rows at a time from ``index`` (sub-quadratic with an approximate
+        index such as `shiftkit.neighbors.LSHIndex`, which may miss neighbors:
+        then points may lose core status and clusters may split). 'auto': the
+        grid when it applies, else brute force.
+    index : neighbor index, default=None
+        With ``algorithm='index'``: an unfitted index from `shiftkit.neighbors`
+        (None: ``LSHIndex()``); it is fitted on the data (centered and scaled).
     device : str or torch.device, default=None
         Where the brute-force path computes (the grid runs on the CPU).
     memory_budget : int, default=256 MiB
@@ -104,6 +115,7 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         min_samples: float = 5,
         metric: str = "euclidean",
         algorithm: str = "auto",
+        index: Any = None,
         device: Any = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         n_jobs: int | None = None,
@@ -112,6 +124,7 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.min_samples = min_samples
         self.metric = metric
         self.algorithm = algorithm
+        self.index = index
         self.device = device
         self.memory_budget = memory_budget
         self.n_jobs = n_jobs
@@ -172,8 +185,8 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
                     f"eps={self.eps!r} is too small for the data's extent: the grid has too many cells"
                 )
             return "grid"
-        if self.algorithm == "brute":
-            return "brute"
+        if self.algorithm in ("brute", "index"):
+            return str(self.algorithm)
         return "grid" if grid_ok else "brute"
 
 
@@ -306,6 +319,42 @@ def _brute(
         best = torch.where(D <= eps2, lab_t[None, :], n).amin(1)
         labels[to_numpy(q)] = to_numpy(torch.where(best < n, best, -1))
     return core_np, labels
+
+
+def _indexed(
+    X: Tensor, w: Tensor | None, eps: float, min_samples: float, index: Any, memory_budget: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """DBSCAN from a neighbor index's radius neighborhoods, a block of rows at a time (each block's
+    neighborhoods are dropped before the next); union-find on the CPU."""
+    from shiftkit.cluster._dbscan import _kernels as K
+
+    n = X.shape[0]
+    weight = np.ones(n) if w is None else to_numpy(w).astype(np.float64)
+    rows = max(1, min(n, memory_budget // max(1, 64 * X.shape[1] * X.element_size())))
+
+    def neighborhoods(s: slice) -> tuple[np.ndarray, np.ndarray]:
+        nb = index.radius_neighbors(X[s], eps)  # the query itself is among its own neighbors
+        return to_numpy(nb.offsets).astype(np.int64), to_numpy(nb.indices).astype(np.int64)
+
+    total = np.empty(n)
+    for s in row_chunks(n, rows):
+        offsets, idx = neighborhoods(s)
+        total[s] = np.add.reduceat(np.append(weight[idx], 0.0), offsets[:-1]) * (np.diff(offsets) > 0)
+    core = total >= min_samples
+    parent = np.arange(n, dtype=np.int64)
+    for s in row_chunks(n, rows):
+        offsets, idx = neighborhoods(s)
+        src = np.repeat(np.arange(s.start, s.stop), np.diff(offsets))
+        keep = core[src] & core[idx] & (idx > src)
+        K.union_pairs(parent, src[keep], idx[keep])
+    root = K.roots(parent)
+    numbers = _cluster_numbers(np.where(core, np.arange(n), -1), root)
+    labels = numbers.copy()
+    for s in row_chunks(n, rows):
+        offsets, idx = neighborhoods(s)
+        border = K.min_core_label(offsets, idx, core, numbers, s.stop - s.start)
+        labels[s] = np.where(core[s], numbers[s], border)
+    return core, labels
 
 
 def dbscan(

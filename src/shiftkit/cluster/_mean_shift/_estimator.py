@@ -91,6 +91,10 @@ PARAMETER_RULES: dict[str, Rule] = {
     "tol": number_in(0, float("inf"), wording="a finite number >= 0"),
     "memory_budget": MEMORY_BUDGET_RULE,
     "n_jobs": N_JOBS_RULE,
+    "neighbor_index": Rule(
+        lambda v: v is None or all(hasattr(v, a) for a in ("fit", "kneighbors")),
+        "None or a neighbor index (with fit and kneighbors)",
+    ),
 }
 
 
@@ -175,6 +179,12 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     engine : {'auto', 'dense', 'attention', 'fused', 'numba_cuda', 'grid', 'knn'}, default='auto'
         The engine of the shift step; ``'auto'`` chooses by kernel, device and
         data (see `shiftkit.select_engine`).
+    neighbor_index : neighbor index, default=None
+        For the ``knn`` engine of the standard algorithm: an unfitted index from
+        `shiftkit.neighbors` to build over the data instead of the default
+        (faiss or scikit-learn's tree), e.g. `shiftkit.neighbors.LSHIndex` for
+        large data of low intrinsic dimension in many features. Giving one
+        selects the ``knn`` engine.
     device : str or torch.device, default=None
         Where to compute: None means the device of a tensor ``X``, else CUDA when
         torch sees it, else CPU.
@@ -274,6 +284,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         max_iter: int = 300,
         tol: float = 1e-3,
         engine: str = "auto",
+        neighbor_index: Any = None,
         device: Any = None,
         dtype: Any = "float32",
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -296,6 +307,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.engine = engine
+        self.neighbor_index = neighbor_index
         self.device = device
         self.dtype = dtype
         self.memory_budget = memory_budget
@@ -376,7 +388,18 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             )
         algorithm = self._algorithm_for(X_c, bandwidth, landscape)
         start = self._start(X_c, w_fit, w_unit, frame, bandwidth, algorithm, landscape)
-        if self.engine != "auto":
+        if self.neighbor_index is not None:
+            if self.engine not in ("auto", "knn"):
+                raise ValueError(
+                    f"neighbor_index is for the knn engine; engine={self.engine!r} was asked for"
+                )
+            if start.seeds is None:
+                raise ValueError(
+                    "neighbor_index serves the standard algorithm (fixed data, one index); the blurring "
+                    "algorithm moves its data every step: pass algorithm='standard'"
+                )
+            engine = "knn"
+        elif self.engine != "auto":
             engine = self.engine
         else:
             engine = select_engine(
@@ -390,6 +413,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             self.memory_budget,
             self._step_hook(frame, bandwidth, history),
             extrapolate=landscape is not None and self.algorithm == "auto",  # graph-seeded: see climb
+            knn_index=self.neighbor_index,
         )
         if start.seeds is None:
             modes = blur(start.data, start.weights, bandwidth, kernel, settings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,7 @@ class LoopSettings:
     memory_budget: int
     on_step: OnStep | None = None
     extrapolate: bool = False  # standard mean shift: jump along steadily shrinking steps (`climb`)
+    knn_index: Any = None  # standard mean shift, knn engine: an unfitted index to build over the data
 
 
 @dataclass
@@ -147,7 +149,13 @@ def climb(
     previous = torch.zeros_like(Y)  # each active seed's last step
     n_iter = 0
     step = steps_over(
-        X, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
+        X,
+        bandwidth,
+        kernel,
+        weights,
+        engine=settings.engine,
+        memory_budget=settings.memory_budget,
+        knn_index=settings.knn_index,
     )
     while active.numel() and n_iter < settings.max_iter:
         y_i = Y[active]  # (a, d)
