@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.cluster import KMeans as SKKMeans
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
@@ -32,11 +33,12 @@ def test_sklearn_estimator_checks(estimator, check):
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("init", ["k-means++", "random"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_same_answers_as_scikit_learn(seed, init, weighted):
+@pytest.mark.parametrize("algorithm", ["lloyd", "hamerly"])
+def test_same_answers_as_scikit_learn(seed, init, weighted, algorithm):
     """float64, the same random_state: scikit-learn's initial rows, iterations, labels and centers."""
     X, _ = make_blobs(1500, centers=5, n_features=3, cluster_std=1.5, random_state=seed)
     w = np.random.default_rng(seed).uniform(0.1, 3.0, len(X)) if weighted else None
-    ours = KMeans(5, init=init, random_state=seed, dtype=None).fit(X, sample_weight=w)
+    ours = KMeans(5, init=init, random_state=seed, dtype=None, algorithm=algorithm).fit(X, sample_weight=w)
     ref = SKKMeans(5, init=init, random_state=seed).fit(X, sample_weight=w)
     np.testing.assert_array_equal(ours.labels_, ref.labels_)
     np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-10)
@@ -45,6 +47,21 @@ def test_same_answers_as_scikit_learn(seed, init, weighted):
     np.testing.assert_array_equal(ours.predict(X[:100] + 0.3), ref.predict(X[:100] + 0.3))
     np.testing.assert_allclose(ours.transform(X[:50]), ref.transform(X[:50]), rtol=1e-10)
     assert ours.score(X) == pytest.approx(ref.score(X), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("seed", range(3))
+def test_hamerly_bounds_change_nothing(dtype, seed):
+    """The bounds only spare distances: the same labels, centers and iterations as plain Lloyd."""
+    X, _ = make_blobs(6000, centers=40, n_features=6, cluster_std=2.5, random_state=seed)
+    X = np.vstack([X, np.random.default_rng(seed).uniform(-15, 15, (600, 6))])
+    C0 = X[np.random.default_rng(seed).choice(len(X), 40, replace=False)]
+    w = np.random.default_rng(seed).uniform(0.5, 2.0, len(X))
+    a = KMeans(40, init=C0, algorithm="lloyd", dtype=dtype, tol=0).fit(X, sample_weight=w)
+    b = KMeans(40, init=C0, algorithm="hamerly", dtype=dtype, tol=0).fit(X, sample_weight=w)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert a.n_iter_ == b.n_iter_ and a.inertia_ == b.inertia_
 
 
 def test_float32_matches_scikit_learn_where_ties_allow():
@@ -245,6 +262,7 @@ def test_n_init_keeps_the_lowest_inertia():
         ({"max_iter": 0}, "max_iter must be an integer >= 1"),
         ({"tol": -1}, "tol must be a number >= 0"),
         ({"metric": "manhattan"}, "metric must be one of"),
+        ({"algorithm": "elkan"}, "algorithm must be one of"),
         ({"memory_budget": 0}, "memory_budget must be a positive number of bytes"),
     ],
 )
@@ -268,3 +286,28 @@ def test_bad_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         KMeans(2, random_state=0).fit(torch.as_tensor(X))  # tensors, no warnings
+
+
+def test_torch_paths_without_the_compiled_library(monkeypatch):
+    """The pure-torch paths (GPU, or no compiler) give the compiled kernels' answers."""
+    import shiftkit._ops as ops
+
+    X, _ = make_blobs(3000, centers=12, n_features=5, random_state=3)
+    C0 = X[:12]
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
+    _check_second_minimum(ops)  # compiled (when built)
+    fits = [KMeans(12, init=C0, algorithm=a, dtype=None) for a in ("lloyd", "hamerly")]
+    compiled = [km.fit(X, sample_weight=w) for km in fits]
+    monkeypatch.setattr(ops, "_library", lambda: None)
+    plain = [clone(km).fit(X, sample_weight=w) for km in fits]
+    for a, b in zip(compiled, plain, strict=True):
+        np.testing.assert_array_equal(a.labels_, b.labels_)
+        np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-12)
+    _check_second_minimum(ops)
+
+
+def _check_second_minimum(ops):
+    D = torch.tensor([[3.0, 1.0, 1.0, 5.0], [2.0, 7.0, 0.5, 0.5], [4.0, 2.0, 9.0, 3.0]])
+    v, i, second = torch.empty(3), torch.empty(3, dtype=torch.long), torch.empty(3)
+    ops.row_min(D, v, i, second=second)
+    assert i.tolist() == [1, 2, 1] and second.tolist() == [1.0, 0.5, 3.0]  # on a tie, the minimum again

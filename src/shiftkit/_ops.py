@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import math
 from collections.abc import Iterator
 from functools import cache
 
@@ -23,6 +24,8 @@ __all__ = [
     "kernel_weights",
     "nearest",
     "nearest_far",
+    "offset_sums",
+    "own_distances",
     "row_chunks",
     "row_min",
     "rows_per_chunk",
@@ -124,7 +127,15 @@ def _library() -> ctypes.CDLL | None:
     for name in ("shiftkit_row_min_f32", "shiftkit_row_min_f64"):
         fn = getattr(lib, name)
         fn.restype = ctypes.c_int
-        fn.argtypes = [p, i64, i64, p, p, p, p, p, i64, p, ctypes.c_int]
+        fn.argtypes = [p, i64, i64, p, p, p, p, p, p, i64, p, ctypes.c_int]
+    for name in ("shiftkit_own_distances_f32", "shiftkit_own_distances_f64"):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = [p, p, p, p, i64, i64, p, ctypes.c_int]
+    for name in ("shiftkit_offset_sums_f32", "shiftkit_offset_sums_f64"):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = [p, p, p, p, i64, i64, i64, p, ctypes.c_int]
     return lib
 
 
@@ -138,6 +149,7 @@ def row_min(
     values: Tensor,
     indices: Tensor,
     *,
+    second: Tensor | None = None,
     offsets_of: tuple[Tensor, Tensor, Tensor | None] | None = None,
     sums: Tensor | None = None,
 ) -> None:
@@ -148,13 +160,14 @@ def row_min(
     k-means assignment); elsewhere ``torch.min``. Ties go to the smallest
     index either way.
 
-    With ``offsets_of = (X, C, w)`` ((b, d) rows, (k, d) centers, (b,) weights
-    or None) and ``sums`` (k, d) float64: also adds ``w * (x - c)`` of each row
-    and its nearest center to that center's row of ``sums`` (k-means' update),
-    in float64.
+    ``second`` (b,): also the smallest entry other than the minimum's (the
+    minimum again on a tie). With ``offsets_of = (X, C, w)`` ((b, d) rows,
+    (k, d) centers, (b,) weights or None) and ``sums`` (k, d) float64: also
+    adds ``w * (x - c)`` of each row and its nearest center to that center's
+    row of ``sums`` (k-means' update), in float64.
     """
     lib = _library()
-    tensors = [D, values, indices]
+    tensors = [D, values, indices] + ([] if second is None else [second])
     if offsets_of is not None:
         tensors += [t for t in offsets_of if t is not None]
     if (
@@ -162,46 +175,84 @@ def row_min(
         or D.device.type != "cpu"
         or D.dtype not in (torch.float32, torch.float64)
         or not all(t.is_contiguous() for t in tensors)
-        or (offsets_of is not None and not all(t.dtype == D.dtype for t in tensors[3:]))
+        or not all(t.dtype == D.dtype for t in tensors if t is not indices)
         or D.shape[1] == 0
     ):
         torch.min(D, 1, out=(values, indices))
+        if second is not None:
+            if D.shape[1] > 1:
+                rest = D.scatter(1, indices[:, None], math.inf)
+                torch.amin(rest, 1, out=second)
+            else:
+                second.copy_(values)
         if offsets_of is not None and sums is not None:
             X, C, w = offsets_of
-            offsets = (X - C[indices]).double()
-            sums.index_add_(0, indices, offsets if w is None else offsets.mul_(w[:, None].double()))
+            offset_sums(X, C, indices, w, sums)
         return
     fn = lib.shiftkit_row_min_f32 if D.dtype == torch.float32 else lib.shiftkit_row_min_f64
     threads = torch.get_num_threads()
+    snd = None if second is None else second.data_ptr()
     if offsets_of is None or sums is None:
-        fn(
-            D.data_ptr(),
-            D.shape[0],
-            D.shape[1],
-            values.data_ptr(),
-            indices.data_ptr(),
-            None,
-            None,
-            None,
-            0,
-            None,
-            threads,
-        )
+        fn(D.data_ptr(), D.shape[0], D.shape[1], values.data_ptr(), indices.data_ptr(), snd,
+           None, None, None, 0, None, threads)  # fmt: skip
         return
     X, C, w = offsets_of
     k, d = C.shape
     per_thread = torch.zeros((threads, k, d), dtype=torch.float64)
-    fn(
-        D.data_ptr(),
-        D.shape[0],
-        k,
-        values.data_ptr(),
-        indices.data_ptr(),
-        X.data_ptr(),
-        C.data_ptr(),
-        None if w is None else w.data_ptr(),
-        d,
-        per_thread.data_ptr(),
-        threads,
-    )
+    fn(D.data_ptr(), D.shape[0], k, values.data_ptr(), indices.data_ptr(), snd, X.data_ptr(), C.data_ptr(),
+       None if w is None else w.data_ptr(), d, per_thread.data_ptr(), threads)  # fmt: skip
     sums.add_(per_thread.sum(0))
+
+
+def offset_sums(X: Tensor, C: Tensor, labels: Tensor, w: Tensor | None, sums: Tensor) -> None:
+    """``sums[c] += sum of w_i (x_i - c)`` over the rows labelled ``c``; ``sums`` (k, d) float64.
+
+    The update of k-means from a given assignment: offsets are small against
+    the centers, so the new center ``c + sums[c] / weight[c]`` keeps its digits.
+    One compiled pass on the CPU (per-thread float64 sums), torch elsewhere.
+    """
+    lib = _library()
+    k, d = C.shape
+    ok = (
+        lib is not None
+        and X.device.type == "cpu"
+        and X.dtype in (torch.float32, torch.float64)
+        and C.dtype == X.dtype
+        and (w is None or w.dtype == X.dtype)
+        and all(t.is_contiguous() for t in (X, C, labels) + (() if w is None else (w,)))
+    )
+    if not ok:
+        rows = max(1, (1 << 22) // max(1, d * 8))
+        for s in row_chunks(X.shape[0], rows):
+            off = (X[s] - C[labels[s]]).double()
+            sums.index_add_(0, labels[s], off if w is None else off.mul_(w[s, None].double()))
+        return
+    assert lib is not None
+    threads = torch.get_num_threads()
+    per_thread = torch.zeros((threads, k, d), dtype=torch.float64)
+    fn = lib.shiftkit_offset_sums_f32 if X.dtype == torch.float32 else lib.shiftkit_offset_sums_f64
+    fn(X.data_ptr(), C.data_ptr(), labels.data_ptr(), None if w is None else w.data_ptr(), X.shape[0], k, d,
+       per_thread.data_ptr(), threads)  # fmt: skip
+    sums.add_(per_thread.sum(0))
+
+
+def own_distances(X: Tensor, C: Tensor, labels: Tensor, rows: Tensor) -> Tensor:
+    """``|x_r - c_{labels[r]}|`` for each index ``r`` in ``rows``, from explicit differences; (m,).
+
+    One compiled pass on the CPU (no gathered copies of the rows), torch elsewhere.
+    """
+    lib = _library()
+    out = torch.empty(rows.shape[0], dtype=X.dtype, device=X.device)
+    if (
+        lib is None
+        or X.device.type != "cpu"
+        or X.dtype not in (torch.float32, torch.float64)
+        or C.dtype != X.dtype
+        or not all(t.is_contiguous() for t in (X, C, labels, rows))
+    ):
+        own = C.index_select(0, labels.index_select(0, rows))
+        return torch.sub(X.index_select(0, rows), own).square_().sum(1).sqrt_()
+    fn = lib.shiftkit_own_distances_f32 if X.dtype == torch.float32 else lib.shiftkit_own_distances_f64
+    fn(X.data_ptr(), C.data_ptr(), labels.data_ptr(), rows.data_ptr(), rows.shape[0], X.shape[1],
+       out.data_ptr(), torch.get_num_threads())  # fmt: skip
+    return out

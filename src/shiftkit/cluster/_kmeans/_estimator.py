@@ -23,7 +23,7 @@ from shiftkit._shift import DEFAULT_MEMORY_BUDGET
 from shiftkit._validation import Rule, check_params, check_weights, integer_at_least, number_in, one_of
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, N_JOBS_RULE, Frame, TensorInputMixin, cpu_threads
 from shiftkit.cluster._kmeans._init import kmeans_parallel, kmeans_plusplus_indices, random_indices
-from shiftkit.cluster._kmeans._lloyd import assign, inertia, lloyd
+from shiftkit.cluster._kmeans._lloyd import assign, hamerly, inertia, lloyd
 
 __all__ = ["KMeans", "KMeansStep", "k_means"]
 
@@ -75,6 +75,7 @@ PARAMETER_RULES: dict[str, Rule] = {
     "max_iter": integer_at_least(1),
     "tol": number_in(0, float("inf"), wording="a number >= 0"),
     "metric": one_of("euclidean", "cosine"),
+    "algorithm": one_of("auto", "lloyd", "hamerly"),
     "memory_budget": MEMORY_BUDGET_RULE,
     "n_jobs": N_JOBS_RULE,
 }
@@ -106,6 +107,12 @@ default='k-means++'
         Stop when the total squared center shift is at most ``tol`` times the
         data's mean variance per feature (scikit-learn's rule); the run stops
         anyway when no label changes.
+    algorithm : {'auto', 'lloyd', 'hamerly'}, default='auto'
+        'lloyd': every distance every iteration. 'hamerly': the same iterations
+        and the same answers, with Hamerly's bounds (2010) sparing the distances
+        of the rows that provably keep their center (an upper bound on the
+        distance to it, a lower bound on the distance to any other, both
+        widened by the rounding of the distances). 'auto': 'hamerly'.
     metric : {'euclidean', 'cosine'}, default='euclidean'
         'cosine': spherical k-means (Dhillon & Modha, 2001) for embeddings: the
         rows are normalised to unit length (a zero row is an error) and every
@@ -172,6 +179,7 @@ default='k-means++'
         n_init: Any = "auto",
         max_iter: int = 300,
         tol: float = 1e-4,
+        algorithm: str = "auto",
         metric: str = "euclidean",
         verbose: bool = False,
         random_state: Any = None,
@@ -187,6 +195,7 @@ default='k-means++'
         self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
+        self.algorithm = algorithm
         self.metric = metric
         self.verbose = verbose
         self.random_state = random_state
@@ -239,7 +248,8 @@ default='k-means++'
             C0 = self._initial_centers(X_c, X64, init, frame, w_np, rng)
             history = [frame.out(C0)] if self.record_history else None
             labels_history: list[np.ndarray] | None = [] if self.record_history else None
-            result = lloyd(
+            loop = lloyd if self.algorithm == "lloyd" else hamerly
+            result = loop(
                 X_c,
                 w,
                 C0,

@@ -13,15 +13,16 @@ from their centers; a last assignment when it stopped on ``tol``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from shiftkit._ops import row_chunks, row_min
+from shiftkit._ops import offset_sums, own_distances, row_chunks, row_min
 
-__all__ = ["LloydResult", "assign", "block_rows", "inertia", "lloyd"]
+__all__ = ["LloydResult", "assign", "block_rows", "hamerly", "inertia", "lloyd"]
 
 # Bytes of the (rows, k) distance block: small enough to stay in a core's cache between the matrix
 # product that writes it and the minimum that reads it (2-4 MiB measured best here).
@@ -184,3 +185,154 @@ def _relocate(
         sums[new_id] = x
         counts[new_id] = w
         counts[old_id] -= w
+
+
+# -- Lloyd with Hamerly's bounds --------------------------------------------------------------------------
+
+
+def _assign2(X: Tensor, C: Tensor, x2: Tensor, memory_budget: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The nearest center of each row, the distance to it and to the second nearest (not squared)."""
+    n, k = X.shape[0], C.shape[0]
+    rows = block_rows(k, X.element_size(), memory_budget)
+    c2 = C.square().sum(1)
+    labels = torch.empty(n, dtype=torch.long, device=X.device)
+    first = torch.empty(n, dtype=X.dtype, device=X.device)
+    second = torch.empty(n, dtype=X.dtype, device=X.device)
+    block = torch.empty((min(rows, n), k), dtype=X.dtype, device=X.device)
+    CT = C.contiguous().T
+    for s in row_chunks(n, rows):
+        D = block[: s.stop - s.start]
+        torch.addmm(c2, X[s], CT, alpha=-2.0, out=D)
+        row_min(D, first[s], labels[s], second=second[s])
+    first = first.add_(x2).clamp_min_(0).sqrt_()
+    second = second.add_(x2).clamp_min_(0).sqrt_() if k > 1 else torch.full_like(first, math.inf)
+    return labels, first, second
+
+
+def _half_gap(C: Tensor) -> Tensor:
+    """Half the distance from each center to its nearest other center (k,); inf for a single center."""
+    k = C.shape[0]
+    out = torch.full((k,), math.inf, dtype=torch.float64, device=C.device)
+    if k == 1:
+        return out
+    C64 = C.double()
+    rows = max(1, (1 << 24) // max(1, k * 8))
+    for s in row_chunks(k, rows):
+        D = torch.cdist(C64[s], C64)
+        D[torch.arange(s.stop - s.start), torch.arange(s.start, s.stop)] = math.inf
+        out[s] = 0.5 * D.amin(1)
+    return out
+
+
+@dataclass
+class _Bounds:
+    """Hamerly's bounds of every row: ``upper`` >= the distance to its center, ``lower`` <= the distance
+    to any other center (in the data's dtype: their rounding is far below the slack)."""
+
+    labels: Tensor
+    upper: Tensor
+    lower: Tensor
+
+
+def _reassign(
+    X: Tensor, C: Tensor, b: _Bounds, moved: Tensor, x2: Tensor, slack: float, memory_budget: int
+) -> _Bounds:
+    """The assignment to ``C`` (whose centers moved by ``moved`` (k,) since the bounds were exact), computing
+    distances only for the rows whose bounds cannot rule out a change (Hamerly 2010).
+
+    A row keeps its center when ``upper + slack <= max(lower, half gap) - slack``; ``slack`` covers the
+    rounding of the expanded distances, so that the rows skipped are those the full assignment would
+    give the same center.
+    """
+    labels = b.labels.clone()
+    moved = moved.to(b.upper.dtype)
+    upper = b.upper + moved.index_select(0, labels)
+    if moved.numel() > 1:
+        top = torch.topk(moved, 2)
+        lower = b.lower - torch.where(labels == top.indices[0], top.values[1], top.values[0])
+    else:
+        lower = b.lower - moved[0]
+    bound = torch.maximum(_half_gap(C).to(lower.dtype).index_select(0, labels), lower)
+    cand = torch.nonzero(upper + slack > bound - slack).flatten()
+    if cand.numel():
+        exact = own_distances(X, C.contiguous(), labels, cand).to(upper.dtype)
+        upper[cand] = exact
+        cand = cand[exact + slack > bound.index_select(0, cand) - slack]
+    if cand.numel():
+        la, d1, d2 = _assign2(X.index_select(0, cand), C, x2.index_select(0, cand), memory_budget)
+        labels[cand] = la
+        upper[cand] = d1.to(upper.dtype)
+        lower[cand] = d2.to(upper.dtype)
+    return _Bounds(labels, upper, lower)
+
+
+def hamerly(
+    X: Tensor,
+    weights: Tensor | None,
+    centers: Tensor,
+    *,
+    max_iter: int,
+    tol: float,
+    memory_budget: int,
+    spherical: bool = False,
+    on_step: StepHook | None = None,
+) -> LloydResult:
+    """Lloyd's algorithm (the same steps, stops and answers as `lloyd`) with Hamerly's bounds: after the
+    first iterations most rows provably keep their center and no distance is computed for them."""
+    n, _ = X.shape
+    k = centers.shape[0]
+    C = centers.clone()
+    x2 = X.square().sum(1)
+    x2_max = float(x2.max()) if n else 0.0
+    w = None if weights is None else weights.to(X.dtype)
+    eps = torch.finfo(X.dtype).eps
+
+    def slack_for(C: Tensor) -> float:
+        return math.sqrt(16 * eps * (x2_max + float(C.square().sum(1).max())))
+
+    labels, d1, d2 = _assign2(X, C, x2, memory_budget)
+    bounds = _Bounds(labels, d1, d2)
+    labels_old = torch.full((n,), -1, dtype=torch.long, device=X.device)
+    moved = torch.zeros(k, dtype=torch.float64, device=X.device)
+    strict = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        if it > 1:
+            bounds = _reassign(X, C, bounds, moved, x2, slack_for(C), memory_budget)
+        labels = bounds.labels
+        sums = torch.zeros(C.shape, dtype=torch.float64, device=X.device)
+        offset_sums(X, C.contiguous(), labels, w, sums)
+        counts = (
+            torch.bincount(labels, minlength=k).double()
+            if weights is None
+            else torch.zeros(k, dtype=torch.float64, device=X.device).index_add_(0, labels, weights)
+        )
+        sums.addcmul_(counts[:, None], C.double())
+        empty = torch.nonzero(counts == 0).flatten()
+        dist = None
+        if len(empty) or on_step is not None:  # the squared distances, as the plain loop has them
+            _, dist = assign(X, C, memory_budget=memory_budget, x2=x2)
+        if len(empty):
+            assert dist is not None
+            _relocate(X, weights, labels, dist, empty, sums, counts)
+        torch.div(sums, counts[:, None], out=sums)
+        if spherical:
+            norms = sums.norm(dim=1, keepdim=True)
+            sums = torch.where(norms > 0, sums / norms.clamp_min(1e-300), C.double())
+        C_new = sums.to(X.dtype)
+        step = C_new.double() - C.double()
+        shift = float(step.square().sum())
+        moved = step.norm(dim=1)
+        if on_step is not None and dist is not None:
+            w_dist = dist.double().sum() if weights is None else dist.double() @ weights
+            on_step(it, C_new, labels, float(w_dist), shift)
+        C = C_new
+        if torch.equal(labels, labels_old):
+            strict = True
+            break
+        if shift <= tol:
+            break
+        labels_old = labels
+    if not strict:
+        bounds = _reassign(X, C, bounds, moved, x2, slack_for(C), memory_budget)
+    return LloydResult(bounds.labels, C, it, strict)
