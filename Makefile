@@ -28,6 +28,9 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_bandwidth.py
 	$(PYTHON) benchmarks/bench_scale.py
 	$(PYTHON) benchmarks/bench_io.py
+	$(PYTHON) benchmarks/bench_kmeans.py
+	$(PYTHON) benchmarks/bench_dbscan.py
+	$(PYTHON) benchmarks/bench_neighbors.py --large
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -12,9 +12,10 @@ included), median of ``--repeats`` processes. Inertia: of the final centers,
 every point assigned to its nearest (float64, explicit differences), computed
 here for every contender alike.
 
-shiftkit runs twice: with OpenMP's default wait policy, and with
+shiftkit runs three times: with its defaults (Hamerly's bounds), the same with
 ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep between parallel regions instead of
-spinning: they do not steal the core from the other work of a loaded machine).
+spinning: they do not steal the core from the other work of a loaded machine),
+and with ``algorithm='lloyd'`` (every distance every iteration).
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ which, data, init, out, iters = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[
 X = np.load(data)
 C0 = np.load(init)
 k = C0.shape[0]
-if which == "shiftkit":
+if which.startswith("shiftkit"):
     from shiftkit import KMeans
+    algorithm = "lloyd" if which == "shiftkit-lloyd" else "auto"
     t = time.perf_counter()
-    km = KMeans(k, init=C0, max_iter=iters, tol=0).fit(X)
+    km = KMeans(k, init=C0, max_iter=iters, tol=0, algorithm=algorithm).fit(X)
     dt = time.perf_counter() - t
     C, n_iter = km.cluster_centers_, km.n_iter_
 elif which == "scikit-learn":
@@ -103,6 +105,7 @@ def main() -> None:
     contenders = [
         ("shiftkit", "shiftkit", {}),
         ("shiftkit (OMP_WAIT_POLICY=PASSIVE)", "shiftkit", {"OMP_WAIT_POLICY": "PASSIVE"}),
+        ("shiftkit, algorithm='lloyd' (no bounds)", "shiftkit-lloyd", {}),
         ("faiss-cpu", "faiss-cpu", {}),
         ("scikit-learn", "scikit-learn", {}),
         ("plain torch", "torch", {}),

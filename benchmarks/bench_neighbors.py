@@ -85,12 +85,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--large", action="store_true", help="also 1,000,000 points")
+    parser.add_argument("--only-large", action="store_true", help="1,000,000 points only")
+    parser.add_argument("--kind", choices=["full", "low-rank", "both"], default="both")
     args = parser.parse_args()
     print(machine())
-    sizes = [args.n] + ([1_000_000] if args.large else [])
+    sizes = [1_000_000] if args.only_large else [args.n] + ([1_000_000] if args.large else [])
+    names = {"full": ["full-dimensional blobs"], "low-rank": ["low-rank (8 of 128)"]}
+    kinds = names["full"] + names["low-rank"] if args.kind == "both" else names[args.kind]
     k = 10
     for n in sizes:
-        for kind in ("full-dimensional blobs", "low-rank (8 of 128)"):
+        for kind in kinds:
             rng = np.random.default_rng(0)
             data = make(kind, n + 1000, rng)
             Xn, Qn = data[:n], data[n:]

@@ -113,15 +113,22 @@ def nearest_far(X: Tensor, C: Tensor, memory_budget: int) -> Tensor:
     return torch.cat(best)
 
 
-@cache
-def _library() -> ctypes.CDLL | None:
-    """The compiled kernels (``_csrc/ops.cpp``), or None when they were not built."""
-    spec = importlib.util.find_spec("shiftkit._ops_lib")
+def load_library(module: str) -> ctypes.CDLL | None:
+    """The compiled shared library built as ``module`` (see setup.py), or None when it was not built."""
+    spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         return None
     try:
-        lib = ctypes.CDLL(spec.origin)
+        return ctypes.CDLL(spec.origin)
     except OSError:
+        return None
+
+
+@cache
+def _library() -> ctypes.CDLL | None:
+    """The compiled kernels (``_csrc/ops.cpp``), or None when they were not built."""
+    lib = load_library("shiftkit._ops_lib")
+    if lib is None:
         return None
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     for name in ("shiftkit_row_min_f32", "shiftkit_row_min_f64"):

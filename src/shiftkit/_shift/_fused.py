@@ -9,12 +9,12 @@ the engine selection never picks it.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 from functools import cache
 
 import torch
 from torch import Tensor
 
+from shiftkit._ops import load_library
 from shiftkit._shift._engine import Engine
 from shiftkit.kernels import Kernel
 
@@ -25,12 +25,8 @@ MAX_FEATURES_THAT_PAY = {"gaussian": 8, "compact": 1024}
 
 @cache
 def _library() -> ctypes.CDLL | None:
-    spec = importlib.util.find_spec("shiftkit._shift._fused_lib")
-    if spec is None or spec.origin is None:
-        return None
-    try:
-        lib = ctypes.CDLL(spec.origin)
-    except OSError:
+    lib = load_library("shiftkit._shift._fused_lib")
+    if lib is None:
         return None
     for name, real in (("shiftkit_shift_f32", ctypes.c_float), ("shiftkit_shift_f64", ctypes.c_double)):
         fn = getattr(lib, name)

@@ -1,5 +1,5 @@
-"""DBSCAN's compiled loops (numba, CPU; imported on first use): counts, links and borders on a cell grid,
-and union-find.
+"""DBSCAN's compiled loops (numba, CPU; imported on first use): counts, links and borders on a cell grid;
+union-find comes from `shiftkit.neighbors._union_find`.
 
 The grid: cells of side ``eps / sqrt(d)`` (a little less), so that any two
 points of one cell are within ``eps`` of each other; ``nbr[c]`` lists the
@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+from shiftkit.neighbors._union_find import roots, union_pairs
+
+__all__ = ["grid_borders", "grid_core", "grid_links", "min_core_label", "roots", "union_pairs"]
 
 
 @njit(inline="always")
@@ -78,36 +82,6 @@ def grid_links(X, core, starts, counts, has_core, nbr, eps2):  # type: ignore[no
                     break
             linked[c, o] = found
     return linked
-
-
-@njit(cache=True)
-def _find(parent, i):  # type: ignore[no-untyped-def]
-    root = i
-    while parent[root] != root:
-        root = parent[root]
-    while parent[i] != root:  # path compression
-        parent[i], i = root, parent[i]
-    return root
-
-
-@njit(cache=True)
-def union_pairs(parent, a, b):  # type: ignore[no-untyped-def]
-    """Union the sets of ``a[i]`` and ``b[i]`` for every i (the smaller root becomes the parent)."""
-    for i in range(a.shape[0]):
-        ra, rb = _find(parent, a[i]), _find(parent, b[i])
-        if ra < rb:
-            parent[rb] = ra
-        elif rb < ra:
-            parent[ra] = rb
-
-
-@njit(cache=True)
-def roots(parent):  # type: ignore[no-untyped-def]
-    """The root of every element (with full path compression)."""
-    out = np.empty_like(parent)
-    for i in range(parent.shape[0]):
-        out[i] = _find(parent, i)
-    return out
 
 
 @njit(parallel=True, cache=True)
