@@ -11,9 +11,11 @@ Coordinates here are centered on the data's mean.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -49,6 +51,34 @@ class StepInfo:
     largest_move: float
     n_moving: int
     bandwidth: float
+
+
+class Stepper(Protocol):
+    """Where the steps run: `shift_tensors` (blurring) and `steps_over` (standard) by default; another
+    stepper runs the same steps elsewhere (`shiftkit.distributed`: blocks of rows as Dask tasks)."""
+
+    def shift(
+        self, Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str,
+        memory_budget: int,
+    ) -> tuple[Tensor, Tensor]: ...  # fmt: skip
+
+    def steps_over(
+        self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str,
+        memory_budget: int, knn_index: Any = None,
+    ) -> Callable[[Tensor], tuple[Tensor, Tensor]]: ...  # fmt: skip
+
+
+_STEPPER: ContextVar[Stepper | None] = ContextVar("shiftkit_stepper", default=None)
+
+
+@contextlib.contextmanager
+def stepping_with(stepper: Stepper) -> Iterator[None]:
+    """Run the mean-shift loops' steps with ``stepper`` inside the block (this thread and context only)."""
+    token = _STEPPER.set(stepper)
+    try:
+        yield
+    finally:
+        _STEPPER.reset(token)
 
 
 @dataclass(frozen=True)
@@ -92,8 +122,10 @@ def blur(
     Y = X
     density = X.new_zeros(X.shape[0])
     n_iter, converged = 0, False
+    stepper = _STEPPER.get()
+    shift = shift_tensors if stepper is None else stepper.shift
     while n_iter < settings.max_iter:
-        Y_new, density = shift_tensors(
+        Y_new, density = shift(
             Y, Y, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
         )
         moves = (Y_new - Y).square().sum(1)  # (n,), squared
@@ -148,7 +180,8 @@ def climb(
     active = torch.arange(seeds.shape[0], device=seeds.device)
     previous = torch.zeros_like(Y)  # each active seed's last step
     n_iter = 0
-    step = steps_over(
+    stepper = _STEPPER.get()
+    step = (steps_over if stepper is None else stepper.steps_over)(
         X,
         bandwidth,
         kernel,

@@ -1,0 +1,368 @@
+"""shiftkit's estimators on Dask (``pip install 'shiftkit[dask]'``): the same fits, the heavy steps as tasks.
+
+    from dask.distributed import Client
+    from shiftkit import KMeans, MeanShift
+    from shiftkit.distributed import fit
+
+    client = Client("tcp://scheduler:8786")        # any deployment: LocalCluster, dask-jobqueue, Kubernetes
+    ms = fit(MeanShift(bandwidth=2.5), X, client)  # X: numpy, a dask array, or a list of .npy / CSV files
+    km = fit(KMeans(256, init="k-means||"), X, client)
+
+Mean shift: every step is a map over blocks of query rows; each task runs
+shiftkit's own engine against the data, which are scattered to the workers
+once per step (blurring, whose data move) or once per fit (standard and
+binned, whose data are fixed); only the moved rows come back. Everything else
+(the frame, the bandwidth, the seeds, the merge of modes, the labels) runs
+where ``fit`` is called, exactly as on one machine, so the result is the
+single-machine fit's (tested).
+
+k-means: the data stay on the workers in blocks; every iteration sends the
+centers and gets back, per block, float64 sums of the rows' offsets from their
+centers and the weights per center (``k x (d + 1)`` numbers), and how many
+labels changed; the labels stay where their block is. The iterations, stops
+and empty-cluster rule are `KMeans`'s (``algorithm='lloyd'``); the initial
+centers (k-means++, k-means||, random, or given) are chosen where ``fit`` is
+called, on the data there.
+
+There is no scheduler here: Dask's handles placement, retries (a task lost
+with a worker is recomputed from its inputs) and data transfer.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from shiftkit import KMeans, MeanShift
+from shiftkit.cluster._kmeans._lloyd import inertia
+from shiftkit.cluster._mean_shift._loops import stepping_with
+from shiftkit.kernels import Kernel
+
+__all__ = ["DaskSteps", "fit"]
+
+# Rows per task when not given: enough work per task to pay Dask's per-task overhead (about 1 ms).
+DEFAULT_BLOCK_ROWS = 50_000
+
+
+def _require_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError("shiftkit.distributed needs Dask: pip install 'shiftkit[dask]'") from None
+    return distributed
+
+
+# -- where the data come from ------------------------------------------------------------------------
+
+
+def _materialise(X: Any) -> Any:
+    """A dask array or a list of files as an in-memory array; anything else unchanged."""
+    if isinstance(X, (list, tuple)) and X and all(isinstance(p, (str, Path)) for p in X):
+        from shiftkit.io import load_data
+
+        return np.concatenate([load_data(p)[0] for p in X])
+    if hasattr(X, "dask") and hasattr(X, "compute"):
+        return X.compute()
+    return X
+
+
+# -- mean shift: blocks of query rows as tasks -------------------------------------------------------
+
+
+def _shift_block(
+    Y: np.ndarray,
+    start: int,
+    stop: int,
+    X: np.ndarray,
+    bandwidth: float,
+    kernel: Kernel,
+    weights: np.ndarray | None,
+    engine: str,
+    memory_budget: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One step of rows ``start:stop`` of ``Y`` against ``X`` (a task: runs on a worker)."""
+    from shiftkit._shift import shift_tensors
+
+    Y_new, density = shift_tensors(
+        torch.from_numpy(Y[start:stop]),
+        torch.from_numpy(X),
+        bandwidth,
+        kernel,
+        None if weights is None else torch.from_numpy(weights),
+        engine=engine,
+        memory_budget=memory_budget,
+    )
+    return Y_new.numpy(), density.numpy()
+
+
+# The step over each worker's fixed data (an index is built once per fit, not once per task): the last few,
+# by the scattered data's key and the step's settings.
+_FIXED_STEPS: dict[tuple, Callable[[Tensor], tuple[Tensor, Tensor]]] = {}
+
+
+def _step_block(Y: np.ndarray, key: str, X: np.ndarray, args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the query rows ``Y`` over the fixed data ``X`` (a task)."""
+    from shiftkit._shift import steps_over
+
+    bandwidth, kernel, weights, engine, memory_budget, knn_index = args
+    cache_key = (key, bandwidth, kernel.name, engine, memory_budget)
+    step = _FIXED_STEPS.get(cache_key)
+    if step is None:
+        while len(_FIXED_STEPS) >= 4:
+            _FIXED_STEPS.pop(next(iter(_FIXED_STEPS)))
+        step = steps_over(
+            torch.from_numpy(X),
+            bandwidth,
+            kernel,
+            None if weights is None else torch.from_numpy(weights),
+            engine=engine,
+            memory_budget=memory_budget,
+            knn_index=knn_index,
+        )
+        _FIXED_STEPS[cache_key] = step
+    Y_new, density = step(torch.from_numpy(Y))
+    return Y_new.numpy(), density.numpy()
+
+
+class DaskSteps:
+    """A mean-shift stepper (`shiftkit.cluster._mean_shift._loops.Stepper`) that runs each step as Dask
+    tasks over blocks of ``block_rows`` query rows.
+
+    ``traffic`` counts the bytes sent to and received from the workers per step
+    (the data scattered, the rows sent and returned), for the benchmark.
+    """
+
+    def __init__(self, client: Any, block_rows: int = DEFAULT_BLOCK_ROWS) -> None:
+        self.client = client
+        self.block_rows = max(1, int(block_rows))
+        self.traffic: list[int] = []
+
+    def _blocks(self, n: int) -> list[tuple[int, int]]:
+        return [(s, min(n, s + self.block_rows)) for s in range(0, n, self.block_rows)]
+
+    def shift(
+        self, Y: Tensor, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str,
+        memory_budget: int,
+    ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Blurring: the moved data scattered to every worker, then one task per block of rows."""
+        Y_np = Y.detach().cpu().numpy()
+        same = X is Y
+        X_np = Y_np if same else X.detach().cpu().numpy()
+        w_np = None if weights is None else weights.detach().cpu().numpy()
+        data = self.client.scatter(X_np, broadcast=True)
+        queries = data if same else self.client.scatter(Y_np, broadcast=True)
+        w_f = None if w_np is None else self.client.scatter(w_np, broadcast=True)
+        futures = [
+            self.client.submit(
+                _shift_block, queries, a, b, data, bandwidth, kernel, w_f, engine, memory_budget, pure=False
+            )
+            for a, b in self._blocks(Y_np.shape[0])
+        ]
+        parts = self.client.gather(futures)
+        workers = max(1, len(self.client.scheduler_info()["workers"]))
+        sent = (X_np.nbytes + (0 if same else Y_np.nbytes) + (0 if w_np is None else w_np.nbytes)) * workers
+        self.traffic.append(sent + sum(p[0].nbytes + p[1].nbytes for p in parts))
+        return (
+            torch.from_numpy(np.concatenate([p[0] for p in parts])).to(Y.device),
+            torch.from_numpy(np.concatenate([p[1] for p in parts])).to(Y.device),
+        )
+
+    def steps_over(
+        self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str,
+        memory_budget: int, knn_index: Any = None,
+    ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:  # fmt: skip
+        """Standard: the fixed data scattered once; every step sends the seeds still moving, in blocks."""
+        X_np = X.detach().cpu().numpy()
+        w_np = None if weights is None else weights.detach().cpu().numpy()
+        data = self.client.scatter(X_np, broadcast=True)
+        args = (bandwidth, kernel, w_np, engine, memory_budget, knn_index)
+        from dask.base import tokenize
+
+        key = f"{data.key}-{tokenize(w_np, knn_index)}"  # the data, weights and index the step is built on
+        workers = max(1, len(self.client.scheduler_info()["workers"]))
+        self.traffic.append(X_np.nbytes * workers)
+
+        def step(Y: Tensor) -> tuple[Tensor, Tensor]:
+            Y_np = Y.detach().cpu().numpy()
+            futures = [
+                self.client.submit(_step_block, Y_np[a:b], key, data, args, pure=False)
+                for a, b in self._blocks(Y_np.shape[0])
+            ]
+            parts = self.client.gather(futures)
+            self.traffic.append(2 * Y_np.nbytes + sum(p[1].nbytes for p in parts))
+            return (
+                torch.from_numpy(np.concatenate([p[0] for p in parts])).to(Y.device),
+                torch.from_numpy(np.concatenate([p[1] for p in parts])).to(Y.device),
+            )
+
+        return step
+
+
+# -- k-means: partial sums per block ------------------------------------------------------------------
+
+
+def _kmeans_block(
+    X: np.ndarray, w: np.ndarray | None, C: np.ndarray, previous: np.ndarray | None, need_far: int
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, float, tuple[np.ndarray, ...]]:
+    """One block's part of a Lloyd iteration (a task): offsets summed per center (float64), weight per
+    center, labels changed, the labels, the weighted squared distances, and the ``need_far`` rows
+    farthest from their centers (distances, rows, labels, weights) for empty clusters."""
+    from shiftkit.cluster._kmeans._lloyd import assign
+
+    Xt, Ct = torch.from_numpy(X), torch.from_numpy(C)
+    wt = None if w is None else torch.from_numpy(w)
+    k, d = C.shape
+    sums = torch.zeros((k, d), dtype=torch.float64)
+    x2 = Xt.square().sum(1)
+    labels, dist = assign(Xt, Ct, memory_budget=64 << 20, sums=sums, weights=wt, x2=x2)
+    counts = (
+        torch.bincount(labels, minlength=k).double()
+        if wt is None
+        else torch.zeros(k, dtype=torch.float64).index_add_(0, labels, wt.double())
+    )
+    labels_np = labels.numpy()
+    changed = int(len(labels_np) if previous is None else (labels_np != previous).sum())
+    cost = float(dist.double().sum() if wt is None else dist.double() @ wt.double())
+    far: tuple[np.ndarray, ...] = ()
+    if need_far:
+        top = torch.topk(dist, min(need_far, len(dist))).indices.numpy()
+        far = (dist.double().numpy()[top], X[top], labels_np[top], np.ones(len(top)) if w is None else w[top])
+    return sums.numpy(), counts.numpy(), changed, labels_np, cost, far
+
+
+def _small_part(part: tuple) -> tuple[np.ndarray, np.ndarray, int]:
+    """What comes back to the client each iteration: the sums, the weights per center, the changes."""
+    return part[0], part[1], part[2]
+
+
+def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight: Any) -> KMeans:
+    """Fit ``km`` with Lloyd iterations whose assignment and partial sums run as tasks on the blocks."""
+    from sklearn.utils import check_random_state
+
+    from shiftkit._validation import check_params, check_weights
+    from shiftkit.cluster._kmeans._estimator import PARAMETER_RULES
+
+    check_params(km, PARAMETER_RULES)
+    if km.metric != "euclidean":
+        raise ValueError("shiftkit.distributed fits KMeans with metric='euclidean' only")
+    X64, input_dtype = km._validate_X64(X, reset=True)
+    n, d = X64.shape
+    k = int(km.n_clusters)
+    if n < k:
+        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+    w64 = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
+    X_c, frame = km._frame_and_data(X64, input_dtype)
+    tol = float(X64.var(0, unbiased=False).mean()) / frame.scale**2 * float(km.tol) if km.tol > 0 else 0.0
+    init, n_init = km._init_and_runs(d)
+    if n_init != 1:
+        raise ValueError("shiftkit.distributed fits KMeans with n_init=1 (one run: pass n_init=1)")
+    rng = check_random_state(km.random_state)
+    w_np = np.ones(n) if w64 is None else w64.numpy()
+    X_np = X_c.numpy()
+    wc = None if w64 is None else w64.to(X_c.dtype).numpy()
+    blocks = [(s, min(n, s + block_rows)) for s in range(0, n, block_rows)]
+    X_f = client.scatter([X_np[a:b] for a, b in blocks])
+    w_f = [None] * len(blocks) if wc is None else client.scatter([wc[a:b] for a, b in blocks])
+    C = km._initial_centers(X_c, X64, init, frame, w_np, rng).numpy().copy()
+    labels_f: list[Any] = [None] * len(blocks)
+    strict, n_iter = False, 0
+    for it in range(1, int(km.max_iter) + 1):
+        n_iter = it
+        C_f = client.scatter(C, broadcast=True)
+        futures = [
+            client.submit(_kmeans_block, x, w, C_f, prev, 0, pure=False)
+            for x, w, prev in zip(X_f, w_f, labels_f, strict=True)
+        ]
+        parts = client.gather([client.submit(_small_part, f, pure=False) for f in futures])
+        labels_f = [client.submit(operator.getitem, f, 3, pure=False) for f in futures]  # stay on the workers
+        sums = np.sum([p[0] for p in parts], axis=0)
+        counts = np.sum([p[1] for p in parts], axis=0)
+        changed = sum(p[2] for p in parts)
+        sums += counts[:, None] * C.astype(np.float64)  # offsets -> sums of the rows
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):  # scikit-learn's rule: the points farthest from their centers, across the blocks
+            far_parts = client.gather(
+                [
+                    client.submit(_kmeans_block, x, w, C_f, None, len(empty), pure=False)
+                    for x, w in zip(X_f, w_f, strict=True)
+                ]
+            )
+            dist, rows, owner, weight = (np.concatenate([p[5][i] for p in far_parts]) for i in range(4))
+            for new_id, j in zip(empty, np.argsort(-dist, kind="stable")[: len(empty)], strict=True):
+                x = rows[j].astype(np.float64) * weight[j]
+                sums[owner[j]] -= x
+                counts[owner[j]] -= weight[j]
+                sums[new_id] = x
+                counts[new_id] = weight[j]
+        C_new = (sums / counts[:, None]).astype(X_np.dtype)
+        shift = float(((C_new.astype(np.float64) - C.astype(np.float64)) ** 2).sum())
+        C = C_new
+        if changed == 0:
+            strict = True
+            break
+        if shift <= tol:
+            break
+    if strict:  # as on one machine: the labels the last update came from
+        labels = np.concatenate(client.gather(labels_f))
+    else:  # a last assignment, so that the labels match the centers
+        C_f = client.scatter(C, broadcast=True)
+        parts = client.gather(
+            [
+                client.submit(_kmeans_block, x, w, C_f, None, 0, pure=False)
+                for x, w in zip(X_f, w_f, strict=True)
+            ]
+        )
+        labels = np.concatenate([p[3] for p in parts])
+
+    Ct = torch.from_numpy(C)
+    km._frame, km._centers = frame, Ct
+    km.cluster_centers_ = frame.out(Ct)
+    km.labels_ = labels
+    km.inertia_ = inertia(X_c, Ct, torch.from_numpy(labels), w64, int(km.memory_budget)) * frame.scale**2
+    km.n_iter_ = n_iter
+    km._n_features_out = k
+    return km
+
+
+# -- the entry point --------------------------------------------------------------------------------------
+
+
+def fit(
+    estimator: Any,
+    X: Any,
+    client: Any = None,
+    *,
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+    sample_weight: Any = None,
+) -> Any:
+    """Fit a shiftkit ``MeanShift`` or ``KMeans`` with its heavy steps as tasks on ``client``; returns it.
+
+    Parameters
+    ----------
+    estimator : MeanShift or KMeans
+    X : array-like, dask array, or a list of .npy / CSV paths
+    client : dask.distributed.Client, default=None
+        None: the current client (``distributed.get_client()``).
+    block_rows : int, default=50,000
+        Rows per task.
+    sample_weight : array-like, default=None
+    """
+    distributed = _require_distributed()
+    if client is None:
+        client = distributed.get_client()
+    X = _materialise(X)
+    if isinstance(estimator, MeanShift):
+        steps = DaskSteps(client, block_rows)
+        with stepping_with(steps):
+            estimator.fit(X, sample_weight=sample_weight)
+        estimator.traffic_ = steps.traffic
+        return estimator
+    if isinstance(estimator, KMeans):
+        return _kmeans_dask(estimator, X, client, int(block_rows), sample_weight)
+    raise TypeError(f"shiftkit.distributed fits MeanShift and KMeans, not {type(estimator).__name__}")

@@ -1,0 +1,150 @@
+"""shiftkit.distributed: the same fits on a Dask cluster as on one machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+distributed = pytest.importorskip("distributed")
+
+from shiftkit import KMeans, MeanShift  # noqa: E402
+from shiftkit.datasets import make_blobs  # noqa: E402
+from shiftkit.distributed import fit  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes on the loopback interface, one thread each."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+def local_client():
+    """In-process workers (threads): the fast cases."""
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
+        yield c
+
+
+def _blobs():
+    X, y, _ = make_blobs()
+    return X.astype(np.float64), y
+
+
+def _same_mean_shift(a: MeanShift, b: MeanShift) -> None:
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-6)
+    assert a.n_iter_ == b.n_iter_
+
+
+def test_spawned_workers_import_shiftkit(client):
+    def where() -> str:
+        import shiftkit
+        import shiftkit.distributed
+
+        return shiftkit.__version__
+
+    versions = client.run(where)
+    assert len(versions) == 2 and set(versions.values()) == {__import__("shiftkit").__version__}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bandwidth": 2.5},  # blurring: the data scattered every step
+        {"bandwidth": 2.5, "algorithm": "standard", "bin_seeding": True},  # fixed data, scattered once
+        {"bandwidth": 2.5, "algorithm": "standard", "kernel": "flat"},
+    ],
+)
+def test_mean_shift_equals_the_single_machine_fit(local_client, params):
+    X, _ = _blobs()
+    one = MeanShift(**params).fit(X)
+    many = fit(MeanShift(**params), X, local_client, block_rows=400)
+    _same_mean_shift(one, many)
+    assert len(many.traffic_) >= 2 and all(t > 0 for t in many.traffic_)
+
+
+def test_mean_shift_on_worker_processes_with_a_worker_killed_mid_fit(client):
+    """A worker dies after step 2: its tasks are recomputed elsewhere and the answer does not change."""
+    X, _ = _blobs()
+    one = MeanShift(bandwidth=2.5, algorithm="standard").fit(X)
+    killed = []
+
+    pids = client.run(os.getpid)  # worker address -> its process
+
+    def kill_one(step) -> None:
+        if step.iteration == 2 and not killed:
+            victim = sorted(pids)[0]
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append(victim)
+
+    many = fit(MeanShift(bandwidth=2.5, algorithm="standard", callback=kill_one), X, client, block_rows=200)
+    assert killed
+    _same_mean_shift(one, many)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it
+
+
+def test_dask_array_and_files(local_client, tmp_path):
+    da = pytest.importorskip("dask.array")
+    X, _ = _blobs()
+    one = MeanShift(bandwidth=2.5).fit(X)
+    _same_mean_shift(one, fit(MeanShift(bandwidth=2.5), da.from_array(X, chunks=500), local_client))
+    paths = []
+    for i, part in enumerate(np.array_split(X, 3)):
+        paths.append(tmp_path / f"part{i}.npy")
+        np.save(paths[-1], part)
+    _same_mean_shift(one, fit(MeanShift(bandwidth=2.5), paths, local_client))
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kmeans_equals_the_single_machine_fit(local_client, weighted):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 1.0, (700, 4)) for c in rng.normal(0, 6, (9, 4))])
+    w = rng.uniform(0.5, 2.0, len(X)) if weighted else None
+    C0 = X[rng.choice(len(X), 9, replace=False)]
+    one = KMeans(9, init=C0, algorithm="lloyd").fit(X, sample_weight=w)
+    many = fit(KMeans(9, init=C0), X, local_client, block_rows=1000, sample_weight=w)
+    np.testing.assert_array_equal(one.labels_, many.labels_)
+    np.testing.assert_allclose(one.cluster_centers_, many.cluster_centers_, atol=1e-5)
+    assert many.n_iter_ == one.n_iter_
+    assert many.inertia_ == pytest.approx(one.inertia_, rel=1e-6)
+
+
+def test_kmeans_empty_cluster_relocated_across_blocks(local_client):
+    X = np.array([[-1.0], [1.0]])
+    one = KMeans(2, init=np.array([[-1.0], [-1.0]])).fit(X, sample_weight=[1.9, 0.1])
+    many = fit(
+        KMeans(2, init=np.array([[-1.0], [-1.0]])), X, local_client, block_rows=1, sample_weight=[1.9, 0.1]
+    )
+    np.testing.assert_array_equal(one.labels_, many.labels_)
+    np.testing.assert_allclose(one.cluster_centers_, many.cluster_centers_)
+
+
+def test_refuses_what_it_does_not_do(local_client):
+    X, _ = _blobs()
+    with pytest.raises(TypeError, match="fits MeanShift and KMeans"):
+        fit(object(), X, local_client)
+    with pytest.raises(ValueError, match="n_init=1"):
+        fit(KMeans(3, init="random", n_init=3), X, local_client)
+    with pytest.raises(ValueError, match="metric='euclidean' only"):
+        fit(KMeans(3, metric="cosine"), X, local_client)
+
+
+def test_tensors_go_through(local_client):
+    X, _ = _blobs()
+    one = MeanShift(bandwidth=2.5).fit(X)
+    _same_mean_shift(one, fit(MeanShift(bandwidth=2.5), torch.as_tensor(X), local_client))
