@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_kmeans.py
 	$(PYTHON) benchmarks/bench_dbscan.py
 	$(PYTHON) benchmarks/bench_neighbors.py --large
+	$(PYTHON) benchmarks/bench_distributed.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
