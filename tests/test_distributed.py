@@ -167,3 +167,13 @@ def test_tiles_refuse_the_gaussian(local_client):
     X, _ = _blobs()
     with pytest.raises(ValueError, match="tiles need a compact kernel"):
         fit(MeanShift(bandwidth=2.5), X, local_client, tiles=True)
+
+
+def test_kmeans_parallel_init_as_tasks(local_client):
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(c, 1.0, (600, 5)) for c in rng.normal(0, 8, (12, 5))])
+    ref = KMeans(12, random_state=0).fit(X)  # k-means++ on one machine
+    a = fit(KMeans(12, init="k-means||", random_state=0), X, local_client, block_rows=1000)
+    b = fit(KMeans(12, init="k-means||", random_state=0), X, local_client, block_rows=1000)
+    np.testing.assert_array_equal(a.labels_, b.labels_)  # the same seed, the same fit
+    assert a.inertia_ <= 1.05 * ref.inertia_

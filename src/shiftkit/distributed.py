@@ -22,9 +22,10 @@ k-means: the data stay on the workers in blocks; every iteration sends the
 centers and gets back, per block, float64 sums of the rows' offsets from their
 centers and the weights per center (``k x (d + 1)`` numbers), and how many
 labels changed; the labels stay where their block is. The iterations, stops
-and empty-cluster rule are `KMeans`'s (``algorithm='lloyd'``); the initial
-centers (k-means++, k-means||, random, or given) are chosen where ``fit`` is
-called, on the data there.
+and empty-cluster rule are `KMeans`'s (``algorithm='lloyd'``). k-means|| runs
+its passes as tasks (5 rounds; its random draws are per block, so its centers
+differ from the single-machine k-means||'s); k-means++, random or given
+centers are chosen where ``fit`` is called, on the data there.
 
 There is no scheduler here: Dask's handles placement, retries (a task lost
 with a worker is recomputed from its inputs) and data transfer.
@@ -206,10 +207,10 @@ class DaskSteps:
         same = X is Y
         X_np = Y_np if same else X.detach().cpu().numpy()
         w_np = None if weights is None else weights.detach().cpu().numpy()
-        data = self.client.scatter(X_np, broadcast=True)
+        data = self.client.scatter(X_np, broadcast=True, hash=False)
         self.most_rows_held = max(self.most_rows_held, X_np.shape[0])
-        queries = data if same else self.client.scatter(Y_np, broadcast=True)
-        w_f = None if w_np is None else self.client.scatter(w_np, broadcast=True)
+        queries = data if same else self.client.scatter(Y_np, broadcast=True, hash=False)
+        w_f = None if w_np is None else self.client.scatter(w_np, broadcast=True, hash=False)
         futures = [
             self.client.submit(
                 _shift_block, queries, a, b, data, bandwidth, kernel, w_f, engine, memory_budget, pure=False
@@ -268,7 +269,7 @@ class DaskSteps:
         tiles = _Tiles.of(X_np[:, 0], 2 * self._n_workers(), kernel.support_radius(bandwidth))
         held = [tiles.held(X_np[:, 0], t) for t in range(len(tiles))]
         self.most_rows_held = max(self.most_rows_held, *(len(h) for h in held))
-        data = [self.client.scatter(X_np[h]) for h in held]
+        data = [self.client.scatter(X_np[h], hash=False) for h in held]
         tile_args = [
             (args[0], args[1], None if w_np is None else w_np[h], *args[3:]) for h in held
         ]  # fmt: skip
@@ -305,7 +306,7 @@ class DaskSteps:
             return self._steps_over_tiled(X.detach().cpu().numpy(), w_tiled, args, kernel, bandwidth)
         X_np = X.detach().cpu().numpy()
         w_np = None if weights is None else weights.detach().cpu().numpy()
-        data = self.client.scatter(X_np, broadcast=True)
+        data = self.client.scatter(X_np, broadcast=True, hash=False)
         self.most_rows_held = max(self.most_rows_held, X_np.shape[0])
         args = (bandwidth, kernel, w_np, engine, memory_budget, knn_index)
         from dask.base import tokenize
@@ -362,6 +363,86 @@ def _kmeans_block(
     return sums.numpy(), counts.numpy(), changed, labels_np, cost, far
 
 
+def _nearest_sq(X: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Each row's squared distance to its nearest row of ``C`` (a task; float64)."""
+    from shiftkit.cluster._kmeans._lloyd import assign
+
+    Xt = torch.from_numpy(X)
+    _, dist = assign(Xt, torch.from_numpy(C), memory_budget=64 << 20, x2=Xt.square().sum(1))
+    return dist.double().numpy()
+
+
+def _potential(d2: np.ndarray, w: np.ndarray | None) -> float:
+    return float(d2.sum() if w is None else d2 @ w)
+
+
+def _sample(X: np.ndarray, d2: np.ndarray, w: np.ndarray | None, factor: float, seed: int) -> np.ndarray:
+    """The rows kept with probability ``min(1, factor * w * d2)`` (a task)."""
+    p = np.minimum(1.0, factor * d2 * (1.0 if w is None else w))
+    return X[np.random.default_rng(seed).uniform(size=len(p)) < p]
+
+
+def _candidate_weights(X: np.ndarray, w: np.ndarray | None, C: np.ndarray) -> np.ndarray:
+    """The weight of the rows nearest each candidate (a task)."""
+    from shiftkit.cluster._kmeans._lloyd import assign
+
+    labels, _ = assign(torch.from_numpy(X), torch.from_numpy(C), memory_budget=64 << 20)
+    return np.bincount(labels.numpy(), weights=None if w is None else w, minlength=len(C))
+
+
+def _kmeans_parallel_dask(
+    client: Any,
+    X_f: list,
+    w_f: list,
+    blocks: list[tuple[int, int]],
+    w_np: np.ndarray,
+    k: int,
+    rng: np.random.RandomState,
+    X_np: np.ndarray,
+    rounds: int = 5,
+    oversampling: float = 2.0,
+) -> np.ndarray:
+    """k-means|| (Bahmani et al. 2012) with its passes as tasks: each round, the blocks compute their
+    rows' distances to the candidates (kept on the workers) and their potential, then sample; the
+    candidates, weighted by the rows nearest them, are reduced to ``k`` by weighted k-means++ here."""
+    from shiftkit.cluster._kmeans._init import kmeans_plusplus_indices
+
+    first = int(rng.choice(len(w_np), p=w_np / w_np.sum()))
+    candidates = X_np[first : first + 1].copy()
+    for _ in range(rounds):
+        C_f = client.scatter(candidates, broadcast=True, hash=False)
+        d2_f = [client.submit(_nearest_sq, x, C_f, pure=False) for x in X_f]
+        potential = sum(
+            client.gather([client.submit(_potential, d, w) for d, w in zip(d2_f, w_f, strict=True)])
+        )
+        if potential <= 0:
+            break
+        seeds = rng.randint(0, 2**31 - 1, size=len(X_f))
+        factor = oversampling * k / potential
+        new = client.gather(
+            [
+                client.submit(_sample, x, d, w, factor, int(seed), pure=False)
+                for x, d, w, seed in zip(X_f, d2_f, w_f, seeds, strict=True)
+            ]
+        )
+        candidates = np.unique(np.concatenate([candidates, *new]), axis=0)
+    if len(candidates) <= k:
+        return candidates
+    C_f = client.scatter(candidates, broadcast=True, hash=False)
+    weights = np.sum(
+        client.gather(
+            [client.submit(_candidate_weights, x, w, C_f, pure=False) for x, w in zip(X_f, w_f, strict=True)]
+        ),
+        axis=0,
+    )
+    keep = weights > 0
+    candidates, weights = candidates[keep], weights[keep]
+    if len(candidates) <= k:
+        return candidates
+    picked = kmeans_plusplus_indices(torch.from_numpy(candidates), k, weights, rng, memory_budget=64 << 20)
+    return candidates[picked]
+
+
 def _small_part(part: tuple) -> tuple[np.ndarray, np.ndarray, int]:
     """What comes back to the client each iteration: the sums, the weights per center, the changes."""
     return part[0], part[1], part[2]
@@ -393,14 +474,17 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
     X_np = X_c.numpy()
     wc = None if w64 is None else w64.to(X_c.dtype).numpy()
     blocks = [(s, min(n, s + block_rows)) for s in range(0, n, block_rows)]
-    X_f = client.scatter([X_np[a:b] for a, b in blocks])
-    w_f = [None] * len(blocks) if wc is None else client.scatter([wc[a:b] for a, b in blocks])
-    C = km._initial_centers(X_c, X64, init, frame, w_np, rng).numpy().copy()
+    X_f = client.scatter([X_np[a:b] for a, b in blocks], hash=False)
+    w_f = [None] * len(blocks) if wc is None else client.scatter([wc[a:b] for a, b in blocks], hash=False)
+    if isinstance(init, str) and init == "k-means||":
+        C = _kmeans_parallel_dask(client, X_f, w_f, blocks, w_np, k, rng, X_np)
+    else:
+        C = km._initial_centers(X_c, X64, init, frame, w_np, rng).numpy().copy()
     labels_f: list[Any] = [None] * len(blocks)
     strict, n_iter = False, 0
     for it in range(1, int(km.max_iter) + 1):
         n_iter = it
-        C_f = client.scatter(C, broadcast=True)
+        C_f = client.scatter(C, broadcast=True, hash=False)
         futures = [
             client.submit(_kmeans_block, x, w, C_f, prev, 0, pure=False)
             for x, w, prev in zip(X_f, w_f, labels_f, strict=True)
@@ -437,7 +521,7 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
     if strict:  # as on one machine: the labels the last update came from
         labels = np.concatenate(client.gather(labels_f))
     else:  # a last assignment, so that the labels match the centers
-        C_f = client.scatter(C, broadcast=True)
+        C_f = client.scatter(C, broadcast=True, hash=False)
         parts = client.gather(
             [
                 client.submit(_kmeans_block, x, w, C_f, None, 0, pure=False)
