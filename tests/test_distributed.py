@@ -177,3 +177,26 @@ def test_kmeans_parallel_init_as_tasks(local_client):
     b = fit(KMeans(12, init="k-means||", random_state=0), X, local_client, block_rows=1000)
     np.testing.assert_array_equal(a.labels_, b.labels_)  # the same seed, the same fit
     assert a.inertia_ <= 1.05 * ref.inertia_
+
+
+def test_kmeans_on_files_read_by_the_workers(local_client, tmp_path):
+    """The data never come to the client: each worker reads its files, the frame comes from the
+    blocks' statistics; the fit equals the in-memory one."""
+    rng = np.random.default_rng(2)
+    X = np.vstack([rng.normal(c, 1.0, (500, 3)) for c in rng.normal(0, 7, (6, 3))]) + 1e6
+    rng.shuffle(X)
+    paths = []
+    for i, part in enumerate(np.array_split(X, 4)):
+        paths.append(tmp_path / f"part{i}.npy")
+        np.save(paths[-1], part)
+    C0 = X[:6]
+    one = KMeans(6, init=C0, algorithm="lloyd").fit(X)
+    many = fit(KMeans(6, init=C0), paths, local_client)
+    np.testing.assert_array_equal(one.labels_, many.labels_)
+    np.testing.assert_allclose(one.cluster_centers_, many.cluster_centers_, rtol=1e-9, atol=1e-6)
+    assert many.inertia_ == pytest.approx(one.inertia_, rel=1e-5)
+    np.testing.assert_array_equal(many.predict(X[:50]), one.predict(X[:50]))
+    par = fit(KMeans(6, init="k-means||", random_state=0), paths, local_client)
+    assert par.inertia_ <= 1.05 * KMeans(6, random_state=0).fit(X).inertia_
+    with pytest.raises(ValueError, match="needs init='k-means\\|\\|' or an array"):
+        fit(KMeans(6), paths, local_client)

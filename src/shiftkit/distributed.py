@@ -27,6 +27,11 @@ its passes as tasks (5 rounds; its random draws are per block, so its centers
 differ from the single-machine k-means||'s); k-means++, random or given
 centers are chosen where ``fit`` is called, on the data there.
 
+KMeans on a list of files: each worker reads its files (a block each) and the
+data never come to the client; the frame is combined from the blocks'
+statistics. Mean shift reads files (and computes dask arrays) where ``fit`` is
+called.
+
 There is no scheduler here: Dask's handles placement, retries (a task lost
 with a worker is recomputed from its inputs) and data transfer.
 """
@@ -65,9 +70,13 @@ def _require_distributed() -> Any:
 # -- where the data come from ------------------------------------------------------------------------
 
 
+def _is_file_list(X: Any) -> bool:
+    return isinstance(X, (list, tuple)) and bool(X) and all(isinstance(p, (str, Path)) for p in X)
+
+
 def _materialise(X: Any) -> Any:
     """A dask array or a list of files as an in-memory array; anything else unchanged."""
-    if isinstance(X, (list, tuple)) and X and all(isinstance(p, (str, Path)) for p in X):
+    if _is_file_list(X):
         from shiftkit.io import load_data
 
         return np.concatenate([load_data(p)[0] for p in X])
@@ -394,11 +403,9 @@ def _kmeans_parallel_dask(
     client: Any,
     X_f: list,
     w_f: list,
-    blocks: list[tuple[int, int]],
-    w_np: np.ndarray,
+    first: np.ndarray,
     k: int,
     rng: np.random.RandomState,
-    X_np: np.ndarray,
     rounds: int = 5,
     oversampling: float = 2.0,
 ) -> np.ndarray:
@@ -407,8 +414,7 @@ def _kmeans_parallel_dask(
     candidates, weighted by the rows nearest them, are reduced to ``k`` by weighted k-means++ here."""
     from shiftkit.cluster._kmeans._init import kmeans_plusplus_indices
 
-    first = int(rng.choice(len(w_np), p=w_np / w_np.sum()))
-    candidates = X_np[first : first + 1].copy()
+    candidates = first  # (1, d): the first center, drawn by the caller
     for _ in range(rounds):
         C_f = client.scatter(candidates, broadcast=True, hash=False)
         d2_f = [client.submit(_nearest_sq, x, C_f, pure=False) for x in X_f]
@@ -448,39 +454,11 @@ def _small_part(part: tuple) -> tuple[np.ndarray, np.ndarray, int]:
     return part[0], part[1], part[2]
 
 
-def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight: Any) -> KMeans:
-    """Fit ``km`` with Lloyd iterations whose assignment and partial sums run as tasks on the blocks."""
-    from sklearn.utils import check_random_state
-
-    from shiftkit._validation import check_params, check_weights
-    from shiftkit.cluster._kmeans._estimator import PARAMETER_RULES
-
-    check_params(km, PARAMETER_RULES)
-    if km.metric != "euclidean":
-        raise ValueError("shiftkit.distributed fits KMeans with metric='euclidean' only")
-    X64, input_dtype = km._validate_X64(X, reset=True)
-    n, d = X64.shape
-    k = int(km.n_clusters)
-    if n < k:
-        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
-    w64 = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
-    X_c, frame = km._frame_and_data(X64, input_dtype)
-    tol = float(X64.var(0, unbiased=False).mean()) / frame.scale**2 * float(km.tol) if km.tol > 0 else 0.0
-    init, n_init = km._init_and_runs(d)
-    if n_init != 1:
-        raise ValueError("shiftkit.distributed fits KMeans with n_init=1 (one run: pass n_init=1)")
-    rng = check_random_state(km.random_state)
-    w_np = np.ones(n) if w64 is None else w64.numpy()
-    X_np = X_c.numpy()
-    wc = None if w64 is None else w64.to(X_c.dtype).numpy()
-    blocks = [(s, min(n, s + block_rows)) for s in range(0, n, block_rows)]
-    X_f = client.scatter([X_np[a:b] for a, b in blocks], hash=False)
-    w_f = [None] * len(blocks) if wc is None else client.scatter([wc[a:b] for a, b in blocks], hash=False)
-    if isinstance(init, str) and init == "k-means||":
-        C = _kmeans_parallel_dask(client, X_f, w_f, blocks, w_np, k, rng, X_np)
-    else:
-        C = km._initial_centers(X_c, X64, init, frame, w_np, rng).numpy().copy()
-    labels_f: list[Any] = [None] * len(blocks)
+def _lloyd_on_blocks(
+    km: KMeans, client: Any, X_f: list, w_f: list, C: np.ndarray, tol: float
+) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """Lloyd's iterations over the blocks (futures): the centers, the labels per block, the iterations."""
+    labels_f: list[Any] = [None] * len(X_f)
     strict, n_iter = False, 0
     for it in range(1, int(km.max_iter) + 1):
         n_iter = it
@@ -510,7 +488,7 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
                 counts[owner[j]] -= weight[j]
                 sums[new_id] = x
                 counts[new_id] = weight[j]
-        C_new = (sums / counts[:, None]).astype(X_np.dtype)
+        C_new = (sums / counts[:, None]).astype(C.dtype)
         shift = float(((C_new.astype(np.float64) - C.astype(np.float64)) ** 2).sum())
         C = C_new
         if changed == 0:
@@ -519,25 +497,174 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
         if shift <= tol:
             break
     if strict:  # as on one machine: the labels the last update came from
-        labels = np.concatenate(client.gather(labels_f))
-    else:  # a last assignment, so that the labels match the centers
-        C_f = client.scatter(C, broadcast=True, hash=False)
-        parts = client.gather(
+        return C, client.gather(labels_f), n_iter
+    C_f = client.scatter(C, broadcast=True, hash=False)  # a last assignment: labels that match the centers
+    parts = client.gather(
+        [client.submit(_kmeans_block, x, w, C_f, None, 0, pure=False) for x, w in zip(X_f, w_f, strict=True)]
+    )
+    return C, [p[3] for p in parts], n_iter
+
+
+def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight: Any) -> KMeans:
+    """Fit ``km`` with Lloyd iterations whose assignment and partial sums run as tasks on the blocks."""
+    from sklearn.utils import check_random_state
+
+    from shiftkit._validation import check_weights
+
+    _check_kmeans(km)
+    X64, input_dtype = km._validate_X64(X, reset=True)
+    n, d = X64.shape
+    k = int(km.n_clusters)
+    if n < k:
+        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+    w64 = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
+    X_c, frame = km._frame_and_data(X64, input_dtype)
+    tol = float(X64.var(0, unbiased=False).mean()) / frame.scale**2 * float(km.tol) if km.tol > 0 else 0.0
+    init, _ = km._init_and_runs(d)
+    rng = check_random_state(km.random_state)
+    w_np = np.ones(n) if w64 is None else w64.numpy()
+    X_np = X_c.numpy()
+    wc = None if w64 is None else w64.to(X_c.dtype).numpy()
+    blocks = [(s, min(n, s + block_rows)) for s in range(0, n, block_rows)]
+    X_f = client.scatter([X_np[a:b] for a, b in blocks], hash=False)
+    w_f = [None] * len(blocks) if wc is None else client.scatter([wc[a:b] for a, b in blocks], hash=False)
+    if isinstance(init, str) and init == "k-means||":
+        first = int(rng.choice(n, p=w_np / w_np.sum()))
+        C = _kmeans_parallel_dask(client, X_f, w_f, X_np[first : first + 1].copy(), k, rng)
+    else:
+        C = km._initial_centers(X_c, X64, init, frame, w_np, rng).numpy().copy()
+    C, labels_parts, n_iter = _lloyd_on_blocks(km, client, X_f, w_f, C, tol)
+    labels = np.concatenate(labels_parts)
+    Ct = torch.from_numpy(C)
+    cost = inertia(X_c, Ct, torch.from_numpy(labels), w64, int(km.memory_budget))
+    return _kmeans_fitted(km, frame, Ct, labels, cost, n_iter)
+
+
+def _check_kmeans(km: KMeans) -> None:
+    from shiftkit._validation import check_params
+    from shiftkit.cluster._kmeans._estimator import PARAMETER_RULES
+
+    check_params(km, PARAMETER_RULES)
+    if km.metric != "euclidean":
+        raise ValueError("shiftkit.distributed fits KMeans with metric='euclidean' only")
+    if km.n_init not in ("auto", 1):
+        raise ValueError("shiftkit.distributed fits KMeans with n_init=1 (one run: pass n_init=1)")
+    if km.n_init == "auto" and (callable(km.init) or (isinstance(km.init, str) and km.init == "random")):
+        raise ValueError("shiftkit.distributed fits KMeans with n_init=1 (one run: pass n_init=1)")
+
+
+def _kmeans_fitted(km: KMeans, frame: Any, C: Tensor, labels: np.ndarray, cost: float, n_iter: int) -> KMeans:
+    km._frame, km._centers = frame, C
+    km.cluster_centers_ = frame.out(C)
+    km.labels_ = labels
+    km.inertia_ = cost * frame.scale**2
+    km.n_iter_ = n_iter
+    km._n_features_out = int(km.n_clusters)
+    for name in ("history_", "labels_history_"):
+        if hasattr(km, name):
+            delattr(km, name)
+    return km
+
+
+# -- k-means on files read by the workers ------------------------------------------------------------
+
+
+def _load_block(path: str) -> np.ndarray:
+    """One file's rows, float64, checked finite (a task)."""
+    from shiftkit.io import load_data
+
+    X = np.asarray(load_data(path)[0], dtype=np.float64)
+    if X.ndim != 2 or not np.isfinite(X).all():
+        raise ValueError(f"{path}: the data must be a finite 2-D table")
+    return X
+
+
+def _block_stats(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, mean, sum of squared deviations from it, smallest and largest value, per feature (a task)."""
+    mean = X.mean(0)
+    return X.shape[0], mean, ((X - mean) ** 2).sum(0), X.min(0), X.max(0)
+
+
+def _framed_block(X: np.ndarray, origin: np.ndarray, scale: float, dtype: str) -> np.ndarray:
+    """A block in the frame's coordinates (a task)."""
+    return ((X - origin) / scale).astype(dtype)
+
+
+def _block_inertia(X: np.ndarray, C: np.ndarray, labels: np.ndarray) -> float:
+    """Sum of squared distances of a block's rows to their centers, explicit differences, float64."""
+    return float(((X.astype(np.float64) - C.astype(np.float64)[labels]) ** 2).sum())
+
+
+def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
+    """KMeans over files that the workers read, one block per file: the data never come to the client;
+    the frame is built from the blocks' statistics (Chan et al.'s pairwise combination)."""
+    from sklearn.utils import check_random_state
+
+    from shiftkit.cluster._base import Frame
+
+    _check_kmeans(km)
+    init = km.init
+    if isinstance(init, str) and init != "k-means||":
+        raise ValueError("fitting KMeans on files read by the workers needs init='k-means||' or an array")
+    raw = [client.submit(_load_block, str(p), pure=False) for p in paths]
+    stats = client.gather([client.submit(_block_stats, f, pure=False) for f in raw])
+    widths = {st[1].shape[0] for st in stats}
+    if len(widths) != 1:
+        raise ValueError(f"the files have different numbers of columns: {sorted(widths)}")
+    n, mean, m2 = 0, np.zeros(widths.pop()), None
+    for rows, m, s2, _, _ in stats:  # pairwise means and sums of squared deviations
+        if m2 is None:
+            n, mean, m2 = rows, m, s2
+            continue
+        delta = m - mean
+        total = n + rows
+        mean = mean + delta * rows / total
+        m2 = m2 + s2 + delta**2 * n * rows / total
+        n = total
+    assert m2 is not None
+    d, k = mean.shape[0], int(km.n_clusters)
+    if n < k:
+        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+    lo = np.min([st[3] for st in stats], axis=0)
+    hi = np.max([st[4] for st in stats], axis=0)
+    largest = float(np.maximum(np.abs(lo), np.abs(hi)).max())
+    compute = km._compute_dtype(torch.float64)
+    constant = bool((lo == hi).all())
+    frame = Frame.from_stats(
+        torch.from_numpy(lo if constant else mean), float((m2 / n).mean()), largest,
+        compute=compute, output=torch.float64, constant=constant,
+    )  # fmt: skip
+    dtype = str(compute).replace("torch.", "")
+    X_f = [client.submit(_framed_block, f, frame.origin.numpy(), frame.scale, dtype, pure=False) for f in raw]
+    del raw  # the raw blocks are released once framed
+    w_f: list[Any] = [None] * len(X_f)
+    tol = float((m2 / n).mean()) / frame.scale**2 * float(km.tol) if km.tol > 0 else 0.0
+    rng = check_random_state(km.random_state)
+    if isinstance(init, str):
+        sizes = np.array([st[0] for st in stats])
+        first = int(rng.choice(n))
+        b = int(np.searchsorted(np.cumsum(sizes), first, side="right"))
+        row = client.submit(operator.getitem, X_f[b], first - int(sizes[:b].sum()), pure=False).result()
+        C = _kmeans_parallel_dask(client, X_f, w_f, np.asarray(row)[None, :].copy(), k, rng)
+    else:
+        C0 = np.asarray(init.detach().cpu() if isinstance(init, Tensor) else init, dtype=np.float64)
+        if C0.shape != (k, d):
+            raise ValueError(f"init has shape {C0.shape}; expected ({k}, {d})")
+        C = frame.to(torch.from_numpy(C0)).numpy()
+    C, labels_parts, n_iter = _lloyd_on_blocks(km, client, X_f, w_f, C, tol)
+    C_f = client.scatter(C, broadcast=True, hash=False)
+    cost = sum(
+        client.gather(
             [
-                client.submit(_kmeans_block, x, w, C_f, None, 0, pure=False)
-                for x, w in zip(X_f, w_f, strict=True)
+                client.submit(_block_inertia, x, C_f, lab, pure=False)
+                for x, lab in zip(X_f, client.scatter(labels_parts, hash=False), strict=True)
             ]
         )
-        labels = np.concatenate([p[3] for p in parts])
-
-    Ct = torch.from_numpy(C)
-    km._frame, km._centers = frame, Ct
-    km.cluster_centers_ = frame.out(Ct)
-    km.labels_ = labels
-    km.inertia_ = inertia(X_c, Ct, torch.from_numpy(labels), w64, int(km.memory_budget)) * frame.scale**2
-    km.n_iter_ = n_iter
-    km._n_features_out = k
-    return km
+    )
+    km.n_features_in_ = d
+    if hasattr(km, "feature_names_in_"):
+        del km.feature_names_in_
+    return _kmeans_fitted(km, frame, torch.from_numpy(C), np.concatenate(labels_parts), cost, n_iter)
 
 
 # -- the entry point --------------------------------------------------------------------------------------
@@ -572,6 +699,10 @@ def fit(
     distributed = _require_distributed()
     if client is None:
         client = distributed.get_client()
+    if isinstance(estimator, KMeans) and _is_file_list(X):
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not taken with files read by the workers")
+        return _kmeans_files(estimator, list(X), client)
     X = _materialise(X)
     if isinstance(estimator, MeanShift):
         steps = DaskSteps(client, block_rows, tiles=tiles)

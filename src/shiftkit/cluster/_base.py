@@ -170,7 +170,9 @@ class Frame:
         if bool((lo == hi).all()):  # constant data: centered exactly at the point
             return cls(X64[0].clone(), _unit(largest), compute, output)
         if weights is None and largest < _NO_OVERFLOW:  # sums of squares cannot overflow: one pass each
-            mean, rms = X64.mean(0), float(X64.var(0, unbiased=False).mean().sqrt())
+            return cls.from_stats(
+                X64.mean(0), float(X64.var(0, unbiased=False).mean()), largest, compute=compute, output=output
+            )
         else:
             big = 2.0 ** math.frexp(largest)[1]  # sums of X / big cannot overflow
             w = None if weights is None else (weights / weights.sum())[:, None]  # (n, 1)
@@ -181,6 +183,32 @@ class Frame:
                 else (w * (X64 / big - mean).square()).sum(0).mean()
             )
             mean, rms = mean * big, float(spread.sqrt()) * big
+        return cls._from_mean_rms(mean, rms, largest, compute, output)
+
+    @classmethod
+    def from_stats(
+        cls,
+        mean: Tensor,
+        mean_variance: float,
+        largest: float,
+        *,
+        compute: torch.dtype,
+        output: torch.dtype,
+        constant: bool = False,
+    ) -> Frame:
+        """The frame from the data's statistics (e.g. combined from blocks held elsewhere): the mean per
+        feature (float64), the mean over features of the variance, the largest absolute coordinate;
+        ``constant``: every row is ``mean``."""
+        if constant:
+            return cls(mean.to(torch.float64).clone(), _unit(largest), compute, output)
+        return cls._from_mean_rms(
+            mean.to(torch.float64), math.sqrt(max(mean_variance, 0.0)), largest, compute, output
+        )
+
+    @classmethod
+    def _from_mean_rms(
+        cls, mean: Tensor, rms: float, largest: float, compute: torch.dtype, output: torch.dtype
+    ) -> Frame:
         scale = 2.0 ** round(math.log2(rms)) if rms > 0 else _unit(largest)
         ulp = math.ulp(largest) if largest > 0 else 0.0
         step = max(2.0 ** (math.floor(math.log2(scale)) - ORIGIN_BITS), ulp)
