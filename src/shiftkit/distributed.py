@@ -509,20 +509,11 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
     """Fit ``km`` with Lloyd iterations whose assignment and partial sums run as tasks on the blocks."""
     from sklearn.utils import check_random_state
 
-    from shiftkit._validation import check_weights
-
     _check_kmeans(km)
-    X64, input_dtype = km._validate_X64(X, reset=True)
-    n, d = X64.shape
-    k = int(km.n_clusters)
-    if n < k:
-        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
-    w64 = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
-    X_c, frame = km._frame_and_data(X64, input_dtype)
-    tol = float(X64.var(0, unbiased=False).mean()) / frame.scale**2 * float(km.tol) if km.tol > 0 else 0.0
-    init, _ = km._init_and_runs(d)
+    prep = km._prepare(X, sample_weight)
+    X_c, frame, w64, w_np, tol, init = prep.X_c, prep.frame, prep.w64, prep.w_np, prep.tol, prep.init
+    n, k = X_c.shape[0], int(km.n_clusters)
     rng = check_random_state(km.random_state)
-    w_np = np.ones(n) if w64 is None else w64.numpy()
     X_np = X_c.numpy()
     wc = None if w64 is None else w64.to(X_c.dtype).numpy()
     blocks = [(s, min(n, s + block_rows)) for s in range(0, n, block_rows)]
@@ -532,7 +523,7 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
         first = int(rng.choice(n, p=w_np / w_np.sum()))
         C = _kmeans_parallel_dask(client, X_f, w_f, X_np[first : first + 1].copy(), k, rng)
     else:
-        C = km._initial_centers(X_c, X64, init, frame, w_np, rng).numpy().copy()
+        C = km._initial_centers(X_c, prep.X64, init, frame, w_np, rng).numpy().copy()
     C, labels_parts, n_iter = _lloyd_on_blocks(km, client, X_f, w_f, C, tol)
     labels = np.concatenate(labels_parts)
     Ct = torch.from_numpy(C)

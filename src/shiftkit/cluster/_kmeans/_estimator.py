@@ -59,6 +59,20 @@ class KMeansStep:
     run: int
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a fit starts from (`KMeans._prepare`; also `shiftkit.distributed`)."""
+
+    X64: Tensor  # (n, d), float64, the input
+    X_c: Tensor  # (n, d), in the frame, the computation's dtype
+    frame: Frame
+    w64: Tensor | None  # (n,), float64
+    w_np: np.ndarray  # (n,), the weights (ones) for the random draws
+    tol: float  # absolute, in the frame's units
+    init: Any  # a name, a callable or an (k, d) float64 array
+    n_init: int
+
+
 def _init_rule(v: Any) -> bool:
     if isinstance(v, str):
         return v in INITS
@@ -225,14 +239,14 @@ default='k-means++'
         with cpu_threads(self.n_jobs):
             return self._fit(X, sample_weight)
 
-    def _fit(self, X: Any, sample_weight: Any) -> KMeans:
+    def _prepare(self, X: Any, sample_weight: Any) -> Prepared:
+        """``X`` and the weights checked, the data in the frame, the absolute tolerance, the start."""
         X64, input_dtype = self._validate_X64(X, reset=True)
         n, d = X64.shape
         k = int(self.n_clusters)
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         w64 = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
-        w_np = np.ones(n) if w64 is None else w64.cpu().numpy()
         X_c, frame = self._frame_and_data(X64, input_dtype)
         tol = 0.0
         if self.tol > 0:  # scikit-learn's: tol times the mean variance per feature, in the frame's units
@@ -241,6 +255,22 @@ default='k-means++'
             )
             tol = float(X_c.double().var(0, unbiased=False).mean() if spread is None else spread) * self.tol
         init, n_init = self._init_and_runs(d)
+        w_np = np.ones(n) if w64 is None else w64.cpu().numpy()
+        return Prepared(X64, X_c, frame, w64, w_np, tol, init, n_init)
+
+    def _fit(self, X: Any, sample_weight: Any) -> KMeans:
+        p = self._prepare(X, sample_weight)
+        X64, X_c, frame, w64, w_np, tol, init, n_init = (
+            p.X64,
+            p.X_c,
+            p.frame,
+            p.w64,
+            p.w_np,
+            p.tol,
+            p.init,
+            p.n_init,
+        )
+        k = int(self.n_clusters)
         rng = check_random_state(self.random_state)
         w = None if w64 is None else w64
         best: tuple[float, Any, Any, int, list | None, list | None] | None = None
