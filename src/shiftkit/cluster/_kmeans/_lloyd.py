@@ -115,7 +115,6 @@ def lloyd(
     normalised after its update (spherical k-means, for cosine similarity).
     """
     n, _ = X.shape
-    k = centers.shape[0]
     C = centers.clone()
     C_new = torch.empty_like(C)
     sums = torch.zeros(C.shape, dtype=torch.float64, device=X.device)
@@ -129,23 +128,11 @@ def lloyd(
         labels, dist = assign(
             X, C, memory_budget=memory_budget, sums=sums, weights=weights, labels=labels, x2=x2
         )
-        counts = (
-            torch.bincount(labels, minlength=k).double()
-            if weights is None
-            else torch.zeros(k, dtype=torch.float64, device=X.device).index_add_(0, labels, weights)
-        )
-        sums.addcmul_(counts[:, None], C.double())  # offsets -> sums of the rows
-        empty = torch.nonzero(counts == 0).flatten()
-        if len(empty):
-            if x2 is None:
-                x2 = X.square().sum(1)
-                dist.add_(x2).clamp_min_(0)
-            _relocate(X, weights, labels, dist, empty, sums, counts)
-        torch.div(sums, counts[:, None], out=sums)
-        if spherical:
-            norms = sums.norm(dim=1, keepdim=True)
-            sums = torch.where(norms > 0, sums / norms.clamp_min(1e-300), C.double())
-        C_new.copy_(sums)
+
+        def full_distances(dist: Tensor = dist) -> Tensor:  # |c|^2 - 2 x.c -> squared distances, once
+            return dist if x2 is not None else dist.add_(X.square().sum(1)).clamp_min_(0)
+
+        C_new.copy_(_new_centers(X, weights, C, labels, sums, full_distances, spherical))
         shift = float((C_new.double() - C.double()).square_().sum())
         if on_step is not None:
             w_dist = dist.double().sum() if weights is None else dist.double() @ weights
@@ -160,6 +147,35 @@ def lloyd(
     if not strict:
         labels, _ = assign(X, C, memory_budget=memory_budget, labels=labels)
     return LloydResult(labels, C, it, strict)
+
+
+def _new_centers(
+    X: Tensor,
+    weights: Tensor | None,
+    C: Tensor,
+    labels: Tensor,
+    sums: Tensor,
+    distances: Callable[[], Tensor],
+    spherical: bool,
+) -> Tensor:
+    """The update of both loops, float64 (k, d): ``sums`` holds each center's summed offsets ``w (x - c)``;
+    empty clusters are relocated (``distances()``: the rows' squared distances to their centers, asked
+    for only then); spherical centers are normalised (a zero mean keeps the old center)."""
+    k = C.shape[0]
+    counts = (
+        torch.bincount(labels, minlength=k).double()
+        if weights is None
+        else torch.zeros(k, dtype=torch.float64, device=X.device).index_add_(0, labels, weights)
+    )
+    sums.addcmul_(counts[:, None], C.double())  # offsets -> sums of the rows
+    empty = torch.nonzero(counts == 0).flatten()
+    if len(empty):
+        _relocate(X, weights, labels, distances(), empty, sums, counts)
+    sums.div_(counts[:, None])
+    if spherical:
+        norms = sums.norm(dim=1, keepdim=True)
+        sums = torch.where(norms > 0, sums / norms.clamp_min(1e-300), C.double())
+    return sums
 
 
 def _relocate(
@@ -302,28 +318,21 @@ def hamerly(
         labels = bounds.labels
         sums = torch.zeros(C.shape, dtype=torch.float64, device=X.device)
         offset_sums(X, C.contiguous(), labels, w, sums)
-        counts = (
-            torch.bincount(labels, minlength=k).double()
-            if weights is None
-            else torch.zeros(k, dtype=torch.float64, device=X.device).index_add_(0, labels, weights)
-        )
-        sums.addcmul_(counts[:, None], C.double())
-        empty = torch.nonzero(counts == 0).flatten()
-        dist = None
-        if len(empty) or on_step is not None:  # the squared distances, as the plain loop has them
-            _, dist = assign(X, C, memory_budget=memory_budget, x2=x2)
-        if len(empty):
-            assert dist is not None
-            _relocate(X, weights, labels, dist, empty, sums, counts)
-        torch.div(sums, counts[:, None], out=sums)
-        if spherical:
-            norms = sums.norm(dim=1, keepdim=True)
-            sums = torch.where(norms > 0, sums / norms.clamp_min(1e-300), C.double())
-        C_new = sums.to(X.dtype)
+        found: list[Tensor] = []
+
+        def full_distances(
+            C: Tensor = C, found: list[Tensor] = found
+        ) -> Tensor:  # the squared distances, as the plain loop has them
+            if not found:
+                found.append(assign(X, C, memory_budget=memory_budget, x2=x2)[1])
+            return found[0]
+
+        C_new = _new_centers(X, weights, C, labels, sums, full_distances, spherical).to(X.dtype)
         step = C_new.double() - C.double()
         shift = float(step.square().sum())
         moved = step.norm(dim=1)
-        if on_step is not None and dist is not None:
+        if on_step is not None:
+            dist = full_distances()
             w_dist = dist.double().sum() if weights is None else dist.double() @ weights
             on_step(it, C_new, labels, float(w_dist), shift)
         C = C_new
