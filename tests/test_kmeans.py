@@ -16,7 +16,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from shiftkit import KMeans, KMeansStep, k_means
-from shiftkit._ops import compiled_row_min, row_min
+from shiftkit._ops import row_min
 
 
 @parametrize_with_checks(
@@ -179,7 +179,6 @@ def test_row_min_compiled_matches_torch_with_ties():
         torch.testing.assert_close(v, ref.values)
         torch.testing.assert_close(i, ref.indices)
         assert bool((D.argmin(1) == i).all())  # the first index of the minimum
-    assert isinstance(compiled_row_min(), bool)
 
 
 def test_offsets_accumulate_like_index_add():
@@ -244,9 +243,15 @@ def test_k_means_function():
 
 def test_n_init_keeps_the_lowest_inertia():
     X, _ = make_blobs(1000, centers=8, random_state=5)
-    one = [KMeans(8, init="random", n_init=1, random_state=s).fit(X).inertia_ for s in range(5)]
-    best = KMeans(8, init="random", n_init=5, random_state=0).fit(X)
-    assert best.inertia_ <= min(one) * (1 + 1e-9) or best.inertia_ <= np.median(one)
+    # the runs draw from one generator in turn: the first of five is the single run with the same seed
+    first = KMeans(8, init="random", n_init=1, random_state=0).fit(X)
+    runs: dict[int, float] = {}
+    best = KMeans(
+        8, init="random", n_init=5, random_state=0, callback=lambda st: runs.__setitem__(st.run, st.inertia)
+    ).fit(X)
+    assert sorted(runs) == [0, 1, 2, 3, 4]
+    assert best.inertia_ <= first.inertia_ + 1e-9 * first.inertia_
+    assert best.inertia_ <= min(runs.values()) * (1 + 1e-9)
 
 
 # errors

@@ -146,11 +146,6 @@ def _library() -> ctypes.CDLL | None:
     return lib
 
 
-def compiled_row_min() -> bool:
-    """Whether `row_min` runs the compiled kernel on CPU tensors (False: torch's ``min``)."""
-    return _library() is not None
-
-
 def row_min(
     D: Tensor,
     values: Tensor,

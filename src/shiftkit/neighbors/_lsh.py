@@ -186,7 +186,7 @@ class LSHIndex:
         pair, hits = torch.unique(torch.cat(rows) * n + torch.cat(found), return_counts=True)
         return pair // n, pair % n, hits
 
-    def _chunks(self, m: int) -> int:
+    def _chunks(self) -> int:
         """Queries per block: each makes up to ``tables x probes x bucket`` candidate pairs (five int64
         arrays of them at most) and gathers ``rerank`` rows of the data."""
         pairs = self.n_tables * self.n_probes * min(self.bucket_size * 8, self.X_.shape[0]) * 5 * 8
@@ -201,7 +201,7 @@ class LSHIndex:
         queries = self.X_ if Y is None else Y
         k = n_neighbors
         out_d, out_i = [], []
-        step = self._chunks(queries.shape[0])
+        step = self._chunks()
         for s in range(0, queries.shape[0], step):
             Q = queries[s : s + step]
             r, c, hits = self._candidates(Q)
@@ -233,7 +233,7 @@ class LSHIndex:
         """Rows within ``radius`` of each query among the candidates (approximate: some may be missed)."""
         queries = self.X_ if Y is None else Y
         found, dists = [], []
-        step = self._chunks(queries.shape[0])
+        step = self._chunks()
         for s in range(0, queries.shape[0], step):
             Q = queries[s : s + step]
             r, c, _ = self._candidates(Q)

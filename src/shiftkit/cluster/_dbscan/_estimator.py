@@ -297,15 +297,13 @@ def _brute(
     core = total >= min_samples
     core_idx = torch.nonzero(core).flatten()
     parent = np.arange(n, dtype=np.int64)
-    m = len(core_idx)
-    for s in row_chunks(m, rows):
-        Xq = core_idx[s]
-        D = torch.addmm(x2[core_idx][None, :], X[Xq], X[core_idx].T, alpha=-2.0).add_(x2[Xq, None])
+    X_core, x2_core = X[core_idx], x2[core_idx]  # gathered once, not once per block
+    for s in row_chunks(len(core_idx), rows):
+        D = torch.addmm(x2_core[None, :], X_core[s], X_core.T, alpha=-2.0).add_(x2_core[s, None])
         i, j = torch.nonzero(D <= eps2, as_tuple=True)
-        keep = core_idx[j] > Xq[i]
-        K.union_pairs(
-            parent, to_numpy(Xq[i][keep]).astype(np.int64), to_numpy(core_idx[j][keep]).astype(np.int64)
-        )
+        i = i + s.start
+        keep = j > i  # each core pair once
+        K.union_pairs(parent, to_numpy(core_idx[i[keep]]), to_numpy(core_idx[j[keep]]))
     root = K.roots(parent)
     core_np = to_numpy(core)
     first_core = np.where(core_np, np.arange(n), -1)
