@@ -6,10 +6,12 @@ OUT    ?= shiftkit-output
 
 .PHONY: demo test bench lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	# The CPU build of torch, pinned: an unpinned "torch" pulls a multi-GB CUDA build.
 	$(PYTHON) -m pip install --quiet torch==2.13.0
+	# torchvision built for that torch (open_clip needs it); an unpinned one pulls a newer, CUDA torch.
+	$(PYTHON) -m pip install --quiet torchvision==0.28.0
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

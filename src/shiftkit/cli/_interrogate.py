@@ -1,0 +1,159 @@
+"""``shiftkit interrogate IMAGE|FOLDER``: a prompt for each image, with its CLIP similarity.
+
+Images are found recursively, read in batches (transparency flattened), embedded
+together and interrogated one by one; an unreadable image is reported on one
+line and skipped. The CSV (and each sidecar ``.txt``) is written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from shiftkit.cli._common import app, console, err_console, fail, one_line_errors
+from shiftkit.cli._image_options import (
+    AllowDownloadOpt,
+    BankFileOpt,
+    BanksOpt,
+    BatchOpt,
+    CacheOpt,
+    CiDataOpt,
+    DeviceOpt,
+    ImageOptions,
+    ModelOpt,
+    NoCacheOpt,
+    PretrainedOpt,
+    WeightsDirOpt,
+    WeightsOpt,
+)
+from shiftkit.io import atomic_write
+
+CSV_COLUMNS = ("path", "prompt", "similarity", "caption", "caption_similarity", "mode")
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,
+    )
+
+
+@app.command()
+@one_line_errors
+def interrogate(
+    source: Annotated[Path, typer.Argument(help="an image, or a folder searched recursively.")],
+    out: Annotated[Path, typer.Option(help="the CSV to write (path, prompt, similarity, ...).")] = Path(
+        "interrogations.csv"
+    ),
+    mode: Annotated[str, typer.Option(help="best (greedy chain), fast, classic or negative.")] = "best",
+    caption: Annotated[
+        str | None, typer.Option(help="a caption for every image (instead of a model's).")
+    ] = None,
+    caption_model: Annotated[
+        str | None, typer.Option(help="a BLIP captioning model folder (save_pretrained) or repo id.")
+    ] = None,
+    sidecar: Annotated[
+        bool, typer.Option(help="also write each prompt to IMAGE.txt beside the image.")
+    ] = False,
+    max_flavors: Annotated[int, typer.Option(min=1, help="most phrases a prompt adds.")] = 32,
+    model: ModelOpt = "ViT-B-32-quickgelu",
+    pretrained: PretrainedOpt = "openai",
+    weights: WeightsOpt = None,
+    allow_download: AllowDownloadOpt = False,
+    weights_dir: WeightsDirOpt = None,
+    device: DeviceOpt = None,
+    batch_size: BatchOpt = 16,
+    banks: BanksOpt = None,
+    bank_file: BankFileOpt = None,
+    ci_data: CiDataOpt = None,
+    cache_dir: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+) -> None:
+    """Interrogate images with CLIP: rank phrase banks against each image and build a prompt."""
+    from shiftkit.image import MODES, BlipCaptioner, find_images
+    from shiftkit.image._files import read_batches
+
+    if mode not in MODES:
+        raise fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if caption is not None and caption_model is not None:
+        raise fail("give --caption or --caption-model, not both")
+    paths = find_images(source)
+    if not paths:
+        raise fail(f"no image files in {source}")
+    if out.resolve() in {p.resolve() for p in paths}:
+        raise fail(f"--out {out} is one of the input images; choose another file")
+    if sidecar:
+        shared = [s for s, n in Counter(p.with_suffix(".txt") for p in paths).items() if n > 1]
+        if shared:
+            raise fail(f"two images would share the sidecar {shared[0]}; rename one")
+    options = ImageOptions(
+        model,
+        pretrained,
+        weights,
+        allow_download,
+        weights_dir,
+        device,
+        banks,
+        bank_file,
+        ci_data,
+        cache_dir,
+        no_cache,
+    )
+    encoder = options.encoder()
+    captioner = (
+        BlipCaptioner(caption_model, allow_download=True if allow_download else None, device=device)
+        if caption_model
+        else None
+    )
+    interrogator = options.interrogator(encoder, captioner)
+    rows, n_skipped = [], 0
+    with progress_bar() as progress:
+        task = progress.add_task(f"interrogating ({mode})", total=len(paths))
+        for ok, images, skipped in read_batches(paths, batch_size):
+            for s in skipped:
+                err_console.print(f"skipped: {s.reason}", highlight=False, soft_wrap=True)
+            n_skipped += len(skipped)
+            captions = None if caption is None else [caption] * len(images)
+            if images:
+                results = interrogator.interrogate(images, mode, captions, max_flavors=max_flavors)
+                for path, r in zip(ok, results):
+                    rows.append(
+                        (
+                            str(path),
+                            r.prompt,
+                            f"{r.similarity:.4f}",
+                            r.caption or "",
+                            "" if r.caption_similarity is None else f"{r.caption_similarity:.4f}",
+                            r.mode,
+                        )
+                    )
+                    if sidecar:
+                        with atomic_write(path.with_suffix(".txt")) as f:
+                            f.write(r.prompt + "\n")
+            progress.advance(task, len(ok) + len(skipped))
+    if not rows:
+        raise fail(f"none of the {len(paths)} images could be read")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out, "w") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(rows)
+    console.print(
+        f"{len(rows)} images interrogated ({mode}, {encoder.name}); {n_skipped} skipped -> {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if len(rows) == 1:
+        console.print(
+            f"prompt: {rows[0][1]}\nsimilarity to the image: {rows[0][2]}", highlight=False, soft_wrap=True
+        )

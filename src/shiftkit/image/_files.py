@@ -1,0 +1,100 @@
+"""Image files: found in folders, opened with Pillow, alpha flattened, failures listed rather than raised.
+
+A folder is searched recursively for every extension Pillow can open; an image
+with transparency (RGBA, LA, palette with a transparent colour) is composited on
+white, so a batch never mixes channel counts; an image that cannot be read is
+skipped and reported with the reason, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def image_extensions() -> frozenset[str]:
+    """Lower-case suffixes Pillow can open (``.png``, ``.jpg``, ``.webp``...)."""
+    from PIL import Image
+
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def find_images(source: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+    """The image files of a folder (sorted; hidden files and folders skipped), or a single file as a list."""
+    root = Path(source)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise ValueError(f"{str(root)!r} is neither an image file nor a folder")
+    suffixes = image_extensions()
+    pattern = root.rglob("*") if recursive else root.glob("*")
+    found = [
+        p
+        for p in pattern
+        if p.is_file()
+        and p.suffix.lower() in suffixes
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    return sorted(found)
+
+
+def load_rgb(path: str | os.PathLike[str]) -> Any:
+    """A PIL image in RGB, transparency composited on white; a `ValueError` naming the file if unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return flatten_alpha(im)
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ValueError(f"cannot read image {str(path)!r}: {reason}") from None
+
+
+def flatten_alpha(im: Any) -> Any:
+    """RGB, with any transparency composited on a white background."""
+    from PIL import Image
+
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An image that could not be read, and why."""
+
+    path: Path
+    reason: str
+
+
+def read_batches(
+    paths: Sequence[Path], batch_size: int
+) -> Iterator[tuple[list[Path], list[Any], list[Skipped]]]:
+    """Batches of (paths read, their RGB images, the files skipped in this batch)."""
+    for start in range(0, len(paths), max(1, batch_size)):
+        ok_paths, images, skipped = [], [], []
+        for path in paths[start : start + max(1, batch_size)]:
+            try:
+                images.append(load_rgb(path))
+                ok_paths.append(path)
+            except ValueError as exc:
+                skipped.append(Skipped(path, str(exc)))
+        yield ok_paths, images, skipped
