@@ -4,14 +4,17 @@ CLIP embeddings are unit vectors, so the Euclidean distance between two of them 
 the chord ``sqrt(2 (1 - cos))``: clustering them with Euclidean estimators is
 clustering by cosine. Two estimators:
 
-- ``meanshift`` (default): mean shift with shiftkit's defaults (the local-scale
-  bandwidth, modes merged through saddles), on the embeddings projected onto their
-  first ``dims`` principal axes (16). In 512 dimensions a kernel density has no
-  usable bandwidth: distances concentrate, and between "every image alone" and
-  "one cluster" lies a sliver of bandwidths (measured on synthetic unit-sphere
-  clusters: 0.2 finds 6 of 6, 0.1 and 0.3 find 355 and 1); in the
-  principal subspace, where a collection varies, the default finds them. A
-  ``bandwidth`` given is a chord in that space (0.5 ~ cos 0.875).
+- ``meanshift`` (default): standard mean shift (seeds at every image, modes closer
+  than the bandwidth merged) on the embeddings projected onto their first ``dims``
+  principal axes (16), with a bandwidth of the local scale: the mean distance from
+  an image to its third nearest neighbour. In 512 dimensions a kernel density has
+  no usable bandwidth: distances concentrate, and between "every image alone" and
+  "one cluster" lies a sliver of bandwidths; in the principal subspace, where a
+  collection varies, the local scale finds the clusters, and clusters of four
+  images or more can stand alone (shiftkit's data-free default, ten neighbours
+  and saddle merging, needs clusters larger than ten).
+  ``python benchmarks/bench_image.py`` measures both on clusters on the sphere.
+  A ``bandwidth`` given is a chord in that space (0.5 ~ cos 0.875).
 - ``kmeans``: spherical k-means (`KMeans(metric='cosine')`) with ``n_clusters``.
 
 A cluster's centre is the mean direction of its images (their mean, normalised),
@@ -32,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster import KMeans, MeanShift
 from shiftkit.image._encoders import Encoder
 from shiftkit.image._files import Skipped, find_images, read_batches
@@ -39,6 +43,8 @@ from shiftkit.image._interrogator import Interrogator, Ranked
 
 METHODS = ("meanshift", "kmeans")
 DEFAULT_DIMS = 16
+NEIGHBORS = 3
+"""The default bandwidth is the mean distance from an image to its third nearest neighbour."""
 
 
 @dataclass
@@ -124,7 +130,9 @@ def cluster_embeddings(
     elif n < 3:
         labels = np.zeros(n, dtype=np.int64)
     else:
-        labels = MeanShift(bandwidth=bandwidth).fit(_principal(X, dims)).labels_
+        Z = _principal(X, dims)
+        h = local_bandwidth(Z, n_neighbors=min(NEIGHBORS, n - 1)) if bandwidth is None else bandwidth
+        labels = MeanShift(bandwidth=h, algorithm="standard").fit(Z).labels_
     labels = _largest_first(np.asarray(labels))
     k = int(labels.max()) + 1
     sums = torch.zeros(k, E.shape[1], dtype=torch.float64).index_add_(0, torch.from_numpy(labels), E.double())

@@ -152,7 +152,7 @@ def resolve_pretrained(model: str, tag: str, cache_dir: str | None) -> tuple[str
             " (or pass weights=FILE)"
         )
     if cfg.get("hf_hub"):
-        repo_id, _, filename = cfg["hf_hub"].partition("/")
+        repo_id, filename = os.path.split(cfg["hf_hub"])  # as open_clip reads it: "org/repo/[file]"
         names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
         return _cached_hf_file(repo_id, names, cache_dir), cfg
     url = cfg.get("url", "")
@@ -164,7 +164,7 @@ def resolve_pretrained(model: str, tag: str, cache_dir: str | None) -> tuple[str
 
 def _where_to_put(model: str, tag: str, cfg: dict[str, Any], cache_dir: str | None) -> str:
     if cfg.get("hf_hub"):
-        repo = cfg["hf_hub"].split("/")[0] + "/" + cfg["hf_hub"].split("/")[1]
+        repo = os.path.split(cfg["hf_hub"])[0]
         where = f"the Hugging Face cache ({cache_dir or 'HF_HUB_CACHE, default ~/.cache/huggingface/hub'})"
         source = f"the Hugging Face repo {repo}"
     else:

@@ -1,0 +1,256 @@
+"""``shiftkit interrogate`` and ``shiftkit cluster-images`` on a tiny random open_clip model (no download)."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from image_fakes import write_color_images, write_tiny_clip
+from shiftkit.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return f"local-dir:{write_tiny_clip(tmp_path_factory.mktemp('tiny-clip'))}"
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """18 coloured PNGs (half in sub/), an RGBA image and a broken JPEG."""
+    images = tmp_path / "images"
+    write_color_images(images)
+    rgba = Image.new("RGBA", (20, 20), (0, 0, 255, 0))
+    rgba.putpixel((3, 3), (255, 0, 0, 255))
+    rgba.save(images / "clear.png")
+    (images / "broken.jpg").write_bytes(b"not a jpeg at all")
+    return images
+
+
+def _common(tiny_model, tmp_path):
+    return ["--model", tiny_model, "--cache-dir", str(tmp_path / "cache")]
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_interrogate_a_folder_skips_the_broken_image_and_writes_sidecars(tiny_model, folder, tmp_path):
+    out = tmp_path / "out" / "prompts.csv"
+    result = runner.invoke(
+        app,
+        [
+            "interrogate",
+            str(folder),
+            "--out",
+            str(out),
+            "--mode",
+            "fast",
+            "--sidecar",
+            "--caption",
+            "a square",
+            "--batch-size",
+            "4",
+            *_common(tiny_model, tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert f"skipped: cannot read image '{folder / 'broken.jpg'}'" in result.output
+    assert "19 images interrogated (fast" in result.output and "1 skipped" in result.output
+    rows = _rows(out)
+    assert len(rows) == 19 and {r["path"] for r in rows} == {str(p) for p in folder.rglob("*.png")}
+    for r in rows:
+        assert r["prompt"].startswith("a square, ") and r["mode"] == "fast" and r["caption"] == "a square"
+        assert -1 <= float(r["similarity"]) <= 1 and -1 <= float(r["caption_similarity"]) <= 1
+        assert Path(r["path"]).with_suffix(".txt").read_text() == r["prompt"] + "\n"
+    assert list((tmp_path / "cache").glob("*.safetensors"))  # bank embeddings cached
+
+
+@pytest.mark.parametrize("mode", ["best", "classic", "negative"])
+def test_interrogate_one_image_in_each_mode(tiny_model, folder, tmp_path, mode):
+    out = tmp_path / f"{mode}.csv"
+    image = folder / "red0.png"
+    result = runner.invoke(
+        app,
+        [
+            "interrogate",
+            str(image),
+            "--out",
+            str(out),
+            "--mode",
+            mode,
+            "--banks",
+            "mediums,negative",
+            "--max-flavors",
+            "3",
+            *_common(tiny_model, tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = _rows(out)
+    assert row["mode"] == mode and row["prompt"] and f"prompt: {row['prompt']}" in result.output
+
+
+def test_interrogate_errors_are_one_line(tiny_model, folder, tmp_path, monkeypatch):
+    common = _common(tiny_model, tmp_path)
+    bad = runner.invoke(app, ["interrogate", str(folder), "--out", str(folder / "red0.png"), *common])
+    assert bad.exit_code == 1 and "is one of the input images" in bad.output
+    broken_only = tmp_path / "broken"
+    broken_only.mkdir()
+    (broken_only / "x.png").write_bytes(b"nope")
+    bad = runner.invoke(app, ["interrogate", str(broken_only), "--out", str(tmp_path / "x.csv"), *common])
+    assert bad.exit_code == 1 and "none of the 1 images could be read" in bad.output
+    assert not (tmp_path / "x.csv").exists()
+    bad = runner.invoke(app, ["interrogate", str(folder), "--mode", "slow", *common])
+    assert bad.exit_code == 1 and "--mode must be one of" in bad.output
+    Image.new("RGB", (4, 4)).save(folder / "red0.jpg")
+    bad = runner.invoke(app, ["interrogate", str(folder), "--sidecar", *common])
+    assert bad.exit_code == 1 and "share the sidecar" in bad.output
+    monkeypatch.delenv("SHIFTKIT_ALLOW_DOWNLOAD", raising=False)
+    bad = runner.invoke(app, ["interrogate", str(folder), "--weights-dir", str(tmp_path / "none")])
+    assert bad.exit_code == 1 and "not on this machine" in bad.output
+    assert len([ln for ln in bad.output.splitlines() if ln.strip()]) == 1
+
+
+def test_cluster_images_writes_the_set_and_replaces_it(tiny_model, folder, tmp_path):
+    out = folder / "gallery"  # inside the input folder: its own outputs are never read as input
+    common = _common(tiny_model, tmp_path)
+    result = runner.invoke(
+        app,
+        [
+            "cluster-images",
+            str(folder),
+            "--out",
+            str(out),
+            "--method",
+            "kmeans",
+            "--n-clusters",
+            "3",
+            *common,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = _rows(out / "clusters.csv")
+    assert len(rows) == 19 and {int(r["cluster"]) for r in rows} == {0, 1, 2}
+    summary = json.loads((out / "clusters.json").read_text())
+    assert [c["size"] for c in summary["clusters"]] == sorted(
+        (c["size"] for c in summary["clusters"]), reverse=True
+    )
+    assert sum(c["size"] for c in summary["clusters"]) == 19 and len(summary["skipped"]) == 1
+    assert all(len(c["name"]) == 5 for c in summary["clusters"])
+    assert sorted(p.name for p in out.glob("cluster-*.png")) == [
+        "cluster-0.png",
+        "cluster-1.png",
+        "cluster-2.png",
+    ]
+    page = (out / "index.html").read_text()
+    assert page.count("data:image/jpeg;base64,") == 19 and "Skipped (1)" in page
+
+    again = runner.invoke(
+        app,
+        [
+            "cluster-images",
+            str(folder),
+            "--out",
+            str(out),
+            "--method",
+            "kmeans",
+            "--n-clusters",
+            "2",
+            *common,
+        ],
+    )
+    assert again.exit_code == 0, again.output
+    assert "19 images in 2 clusters" in again.output  # the gallery's own PNGs were not read
+    assert sorted(p.name for p in out.glob("cluster-*.png")) == ["cluster-0.png", "cluster-1.png"]
+    assert not list(out.glob(".shiftkit-*"))
+
+
+def test_cluster_images_option_errors(tiny_model, folder, tmp_path):
+    common = _common(tiny_model, tmp_path)
+    for args, message in [
+        (["--method", "kmeans"], "--method kmeans needs --n-clusters"),
+        (["--n-clusters", "3"], "--n-clusters is for --method kmeans"),
+        (["--method", "dbscan"], "--method must be meanshift or kmeans"),
+        (["--bandwidth", "-1"], "bandwidth"),
+    ]:
+        bad = runner.invoke(
+            app, ["cluster-images", str(folder), "--out", str(tmp_path / "o"), *args, *common]
+        )
+        assert bad.exit_code == 1 and message in bad.output, bad.output
+    bad = runner.invoke(app, ["cluster-images", str(folder / "red0.png"), *common])
+    assert bad.exit_code == 1 and "is not a folder" in bad.output
+
+
+def test_cluster_images_as_a_real_command(tiny_model, folder, tmp_path):
+    exe = Path(sys.executable).with_name("shiftkit")
+    out = tmp_path / "real"
+    proc = subprocess.run(
+        [str(exe), "cluster-images", str(folder), "--out", str(out), *_common(tiny_model, tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped: cannot read image" in proc.stderr and "19 images in" in proc.stdout
+    assert (out / "index.html").is_file()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian's chromium package) is not installed")
+def test_the_gallery_renders_in_headless_chromium(tiny_model, folder, tmp_path):
+    out = tmp_path / "gallery"
+    result = runner.invoke(
+        app,
+        [
+            "cluster-images",
+            str(folder),
+            "--out",
+            str(out),
+            "--method",
+            "kmeans",
+            "--n-clusters",
+            "3",
+            *_common(tiny_model, tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1200,1400",
+            f"--screenshot={shot}",
+            (out / "index.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shot.is_file(), proc.stderr
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=int)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    # the inlined thumbnails were decoded and drawn: strongly red, green and blue pixels on the page
+    assert ((r > 150) & (g < 90) & (b < 90)).sum() > 500
+    assert ((g > 140) & (r < 90) & (b < 100)).sum() > 500
+    assert ((b > 150) & (r < 90) & (g < 100)).sum() > 500

@@ -1,0 +1,416 @@
+"""shiftkit.image without CLIP: ranking, banks, the cache, the interrogator, files, clusters, gallery."""
+
+import html
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sklearn.metrics import adjusted_rand_score
+
+from image_fakes import COLORS, ColorEncoder, write_color_images
+from shiftkit.image import (
+    BUILTIN_BANKS,
+    Interrogator,
+    PhraseBank,
+    bank_embeddings,
+    builtin_bank,
+    cluster_embeddings,
+    cluster_images,
+    contact_sheet,
+    find_images,
+    gallery_html,
+    load_banks,
+    load_rgb,
+    read_clip_interrogator_folder,
+    top_k,
+)
+from shiftkit.image._cache import cache_file, cache_key
+from shiftkit.image._files import read_batches
+
+# -- exact top-k ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("block_rows", [1, 7, 64, 10_000])
+def test_top_k_is_the_exact_sort_in_blocks(reverse, block_rows):
+    g = torch.Generator().manual_seed(0)
+    E = torch.nn.functional.normalize(torch.randn(500, 16, generator=g), dim=1)
+    E[300] = E[10]  # an exact tie: the lower index first
+    Q = torch.nn.functional.normalize(torch.randn(3, 16, generator=g), dim=1)
+    sims, idx = top_k(Q, E, 20, reverse=reverse, block_rows=block_rows)
+    S = (Q @ E.T).double()
+    for q in range(3):
+        key = [((s if reverse else -s), i) for i, s in enumerate(S[q].tolist())]
+        expected = [i for _, i in sorted(key)[:20]]
+        assert idx[q].tolist() == expected
+        torch.testing.assert_close(sims[q].double(), S[q, expected])
+
+
+def test_top_k_reverse_keeps_the_least_similar_across_blocks():
+    """The reference's large-bank re-rank dropped reverse; here each block's worst survive the merge."""
+    E = torch.eye(6)
+    q = torch.tensor([6.0, 5, 4, 3, 2, 1]) / 10
+    _, idx = top_k(q, E, 2, reverse=True, block_rows=2)
+    assert idx.tolist() == [5, 4]
+
+
+def test_top_k_checks_shapes_and_k():
+    with pytest.raises(ValueError, match="do not match"):
+        top_k(torch.ones(3), torch.ones(4, 2), 1)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        top_k(torch.ones(2), torch.ones(4, 2), 0)
+    _sims, idx = top_k(torch.ones(2), torch.ones(4, 2), 10)
+    assert idx.tolist() == [0, 1, 2, 3]
+
+
+# -- banks ------------------------------------------------------------------------------------------
+
+
+def test_builtin_banks_are_ours_and_distinct():
+    banks = load_banks()
+    assert list(banks) == list(BUILTIN_BANKS)
+    assert len(banks["flavors"]) >= 300 and len(banks["mediums"]) >= 50
+    for bank in banks.values():
+        assert len(set(bank.phrases)) == len(bank.phrases) and all(p and p == p.strip() for p in bank.phrases)
+        assert not any(p.startswith("#") for p in bank.phrases)
+    sites = builtin_bank("sites").phrases
+    assert (
+        "artstation" in sites and "trending on artstation" in sites and "artstation contest winner" in sites
+    )
+    assert "by Claude Monet" in builtin_bank("artists").phrases
+
+
+def test_bank_files_user_banks_and_errors(tmp_path):
+    f = tmp_path / "colours.txt"
+    f.write_text("# my colours\nred\n\n  green  \nred\nblue light\n", encoding="utf-8")
+    bank = PhraseBank.from_file(f)
+    assert bank.name == "colours" and bank.phrases == ("red", "green", "blue light")
+    banks = load_banks(["mediums"], [f])
+    assert list(banks) == ["mediums", "colours"]
+    with pytest.raises(ValueError, match="unknown phrase bank 'paintings'"):
+        load_banks(["paintings"])
+    with pytest.raises(ValueError, match="does not exist"):
+        PhraseBank.from_file(tmp_path / "missing.txt")
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ValueError, match="not UTF-8"):
+        PhraseBank.from_file(tmp_path / "bad.txt")
+    with pytest.raises(ValueError, match="holds no phrases"):
+        PhraseBank("empty", ["", "  "])
+    with pytest.raises(ValueError, match="no phrase banks chosen"):
+        load_banks([])
+
+
+def test_clip_interrogator_folder(tmp_path):
+    (tmp_path / "artists.txt").write_text("Ada Painter\nBo Sculptor\n")
+    (tmp_path / "flavors.txt").write_text("highly detailed\nsharp focus\n")
+    banks = read_clip_interrogator_folder(tmp_path)
+    assert banks["artists"].phrases == (
+        "by Ada Painter",
+        "by Bo Sculptor",
+        "in the style of Ada Painter",
+        "in the style of Bo Sculptor",
+    )
+    assert banks["flavors"].phrases == ("highly detailed", "sharp focus")
+    assert banks["sites"] == builtin_bank("sites")
+    chosen = load_banks(["flavors", "mediums"], clip_interrogator_data=tmp_path)
+    assert chosen["flavors"].phrases == ("highly detailed", "sharp focus")
+    assert chosen["mediums"] == builtin_bank("mediums")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="has none of"):
+        read_clip_interrogator_folder(empty)
+    with pytest.raises(ValueError, match="is not a folder"):
+        read_clip_interrogator_folder(tmp_path / "flavors.txt")
+
+
+# -- the cache --------------------------------------------------------------------------------------
+
+
+def test_cache_is_reused_only_for_the_same_model_and_bank(tmp_path):
+    enc = ColorEncoder()
+    bank = PhraseBank("colors", ["red", "green", "blue", "red and green"])
+    first = bank_embeddings(enc, bank, tmp_path)
+    assert enc.text_batches == [4]
+    files = list(tmp_path.glob("*.safetensors"))
+    assert len(files) == 1 and files[0] == cache_file(tmp_path, cache_key(enc, bank))
+    again = bank_embeddings(enc, bank, tmp_path)
+    assert enc.text_batches == [4] and torch.equal(first, again)  # read, not recomputed
+
+    changed = PhraseBank("colors", ["red", "green", "blue", "red and blue"])
+    bank_embeddings(enc, changed, tmp_path)
+    assert enc.text_batches == [4, 4] and len(list(tmp_path.glob("*.safetensors"))) == 2
+
+    other_model = ColorEncoder(name="color-encoder v2")
+    bank_embeddings(other_model, bank, tmp_path)
+    assert other_model.text_batches == [4]
+
+    files[0].write_bytes(b"garbage")  # a damaged file is recomputed and replaced
+    assert torch.equal(bank_embeddings(enc, bank, tmp_path), first)
+    assert enc.text_batches == [4, 4, 4]
+    from safetensors import safe_open
+
+    with safe_open(str(files[0]), framework="pt") as f:
+        assert f.metadata() == cache_key(enc, bank)
+
+
+def test_a_cache_file_with_another_key_is_not_used(tmp_path):
+    """Even under the expected file name, a file whose stored key differs is recomputed."""
+    from safetensors.torch import save_file
+
+    enc = ColorEncoder()
+    bank = PhraseBank("colors", ["red", "green"])
+    path = cache_file(tmp_path, cache_key(enc, bank))
+    stale = dict(cache_key(enc, bank), encoder="something else")
+    save_file({"embeddings": torch.zeros(2, 8)}, str(path), metadata=stale)
+    E = bank_embeddings(enc, bank, tmp_path)
+    assert enc.text_batches == [2] and torch.all(E.norm(dim=1) > 0.99)
+
+
+# -- the interrogator -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def red_image():
+    return Image.new("RGB", (16, 16), COLORS["red"])
+
+
+def _banks():
+    return {
+        "mediums": PhraseBank("mediums", ["a photo", "a red painting", "a drawing"]),
+        "flavors": PhraseBank(
+            "flavors",
+            [
+                "red",
+                "bright red",
+                "green",
+                "blue",
+                "dark",
+                "calm",
+                "red and blue",
+                "soft",
+                "loud",
+                "crisp",
+                "warm red light",
+            ],
+        ),
+        "negative": PhraseBank("negative", ["blurry", "green noise", "blue cast"]),
+    }
+
+
+def _reference_chain(enc, f, phrases, start, min_count, max_count, reverse=False):
+    """clip-interrogator 0.6's chain, plainly: every candidate prompt of a step encoded at once."""
+    sign = -1.0 if reverse else 1.0
+    phrases = list(dict.fromkeys(phrases))
+    if start:
+        best, best_sim = start, sign * float(enc.encode_texts([start])[0] @ f)
+    else:
+        sims = sign * (enc.encode_texts(phrases) @ f)
+        best = phrases[int(sims.argmax())]
+        best_sim = float(sims.max())
+        phrases.remove(best)
+    cur, cur_sim = best, best_sim
+    for idx in range(max_count):
+        trials = [f"{cur}, {p}" for p in phrases]
+        if not trials:
+            break
+        sims = sign * (enc.encode_texts(trials) @ f)
+        j = int(sims.argmax())
+        sim = float(sims[j])
+        if sim > best_sim:
+            best, best_sim = trials[j], sim
+        if not (sim > cur_sim or idx < min_count):
+            break
+        cur, cur_sim = trials[j], sim
+        phrases.pop(j)
+    return best
+
+
+def test_best_mode_chain_matches_the_plain_reference(red_image):
+    enc = ColorEncoder()
+    ci = Interrogator(enc, _banks(), cache_dir=None)
+    f = ci.image_features([red_image])[0]
+    result = ci.best(f, caption="a picture", min_flavors=2, max_flavors=6)
+    pool = [r.phrase for r in ci.rank(f, k=ci.flavor_candidates)]
+    chained = _reference_chain(enc, f, pool, "a picture", 2, 6)
+    assert result.candidates["chain"] == pytest.approx(float(enc.encode_texts([chained])[0] @ f), abs=1e-6)
+    assert result.similarity == pytest.approx(max(result.candidates.values()))
+    assert set(result.candidates) == {"caption", "fast", "classic", "chain"}
+    assert result.similarity == pytest.approx(float(enc.encode_texts([result.prompt])[0] @ f), abs=1e-6)
+    assert "red" in result.prompt and result.caption_similarity == pytest.approx(result.candidates["caption"])
+
+
+def test_negative_mode_chains_towards_the_least_similar(red_image):
+    enc = ColorEncoder()
+    ci = Interrogator(enc, _banks(), cache_dir=None)
+    f = ci.image_features([red_image])[0]
+    result = ci.negative(f, max_flavors=4)
+    pool = [r.phrase for r in ci.rank(f, ["flavors"], k=ci.flavor_candidates, reverse=True)]
+    pool += [r.phrase for r in ci.rank(f, ["negative"], k=3, reverse=True)]
+    assert result.prompt == _reference_chain(enc, f, pool, None, 1, 4, reverse=True)
+    assert "red" not in result.prompt and result.mode == "negative"
+    assert result.similarity < min(r.similarity for r in ci.rank(f, ["flavors"], k=3))
+
+
+def test_fast_and_classic_prompts(red_image):
+    enc = ColorEncoder(context_length=12)
+    ci = Interrogator(enc, _banks(), cache_dir=None)
+    f = ci.image_features([red_image])[0]
+    fast = ci.fast(f, caption="a thing", max_flavors=20)
+    assert fast.prompt.startswith("a thing, ") and enc.count_tokens([fast.prompt])[0] <= 12
+    tops = ci.rank(f, k=20)
+    assert [t.phrase for t in fast.terms] == [t.phrase for t in tops[: len(fast.terms)]]
+    assert all(
+        t.similarity == pytest.approx(float(enc.encode_texts([t.phrase])[0] @ f), abs=1e-6)
+        for t in fast.terms
+    )
+    classic = ci.classic(f, caption="a thing")
+    assert classic.prompt.startswith("a thing, a red painting")  # the caption, then the best medium
+    assert classic.caption_similarity == pytest.approx(float(enc.encode_texts(["a thing"])[0] @ f), abs=1e-6)
+
+
+def test_the_chain_never_returns_a_prompt_longer_than_the_context(red_image):
+    enc = ColorEncoder(context_length=9)
+    ci = Interrogator(enc, _banks(), cache_dir=None)
+    f = ci.image_features([red_image])[0]
+    result = ci.best(f, caption="an image of", min_flavors=8, max_flavors=32)
+    assert enc.count_tokens([result.prompt])[0] <= 9
+
+
+def test_interrogate_batches_captions_and_errors(red_image):
+    enc = ColorEncoder()
+    ci = Interrogator(enc, _banks(), cache_dir=None)
+    blue = Image.new("RGB", (8, 8), COLORS["blue"])
+    results = ci.interrogate([red_image, blue], mode="fast", captions=["one", None], max_flavors=3)
+    assert enc.image_batches == [2]
+    assert results[0].prompt.startswith("one, ") and results[1].caption is None
+    assert "blue" in results[1].terms[0].phrase and "red" in results[0].terms[0].phrase
+    with pytest.raises(ValueError, match="mode must be one of"):
+        ci.interrogate([red_image], mode="slow")
+    with pytest.raises(ValueError, match="2 captions for 1 images"):
+        ci.interrogate([red_image], captions=["a", "b"])
+    with pytest.raises(TypeError, match=r"must satisfy shiftkit\.image\.Encoder"):
+        Interrogator(object())
+    with pytest.raises(ValueError, match="no phrase bank 'artists'"):
+        ci.embeddings("artists")
+
+    class Captions:
+        def caption(self, images):
+            return [f"caption {i}" for i in range(len(images))]
+
+    ci.captioner = Captions()
+    assert [r.caption for r in ci.interrogate([red_image, blue], mode="classic")] == [
+        "caption 0",
+        "caption 1",
+    ]
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def test_find_images_recursive_and_hidden(tmp_path):
+    truth = write_color_images(tmp_path, per_color=2)
+    (tmp_path / ".hidden").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / ".hidden" / "x.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert [str(p) for p in find_images(tmp_path)] == sorted(truth)
+    assert len(find_images(tmp_path, recursive=False)) == 3
+    with pytest.raises(ValueError, match="neither an image file nor a folder"):
+        find_images(tmp_path / "nope")
+
+
+def test_alpha_is_flattened_on_white_and_broken_files_are_named(tmp_path):
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    rgba.putpixel((0, 0), (0, 0, 255, 255))
+    rgba.save(tmp_path / "a.png")
+    im = load_rgb(tmp_path / "a.png")
+    assert im.mode == "RGB" and im.getpixel((1, 1)) == (255, 255, 255) and im.getpixel((0, 0)) == (0, 0, 255)
+    pal = Image.new("P", (2, 2), 0)
+    pal.putpalette([0, 255, 0] + [0] * 765)
+    pal.save(tmp_path / "p.png", transparency=0)
+    assert load_rgb(tmp_path / "p.png").getpixel((0, 0)) == (255, 255, 255)
+    Image.new("LA", (2, 2), (10, 255)).save(tmp_path / "la.png")
+    assert load_rgb(tmp_path / "la.png").getpixel((0, 0)) == (10, 10, 10)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "broken.jpg"))):
+        load_rgb(tmp_path / "broken.jpg")
+    paths = sorted(tmp_path.iterdir())
+    batches = list(read_batches(paths, 2))
+    read = [p for ok, _, _ in batches for p in ok]
+    skipped = [s.path for _, _, bad in batches for s in bad]
+    assert skipped == [tmp_path / "broken.jpg"] and len(read) == 3
+    assert all(im.mode == "RGB" for _, ims, _ in batches for im in ims)
+
+
+# -- clusters and the gallery -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["meanshift", "kmeans"])
+def test_cluster_images_finds_the_colours_and_names_them(tmp_path, method):
+    truth = write_color_images(tmp_path)
+    enc = ColorEncoder()
+    namer = Interrogator(
+        enc, {"colors": PhraseBank("colors", ["red", "green", "blue", "grey"])}, cache_dir=None
+    )
+    result = cluster_images(
+        tmp_path,
+        enc,
+        interrogator=namer,
+        method=method,
+        n_clusters=3 if method == "kmeans" else None,
+        batch_size=5,
+    )
+    assert enc.image_batches == [5, 5, 5, 3]
+    y = [truth[str(p)] for p in result.paths]
+    assert result.n_clusters == 3 and adjusted_rand_score(y, result.labels) == 1.0
+    for k in range(3):
+        colour = {y[i] for i in result.members(k)}
+        assert len(colour) == 1 and result.names[k][0].phrase == colour.pop()
+    assert np.all(result.similarity > 0.9) and np.all(result.similarity <= 1 + 1e-6)
+    torch.testing.assert_close(result.centers.norm(dim=1), torch.ones(3))
+    sims = result.similarity[result.members(0)]
+    assert np.all(np.diff(sims) <= 0)  # nearest to the centre first
+
+
+def test_cluster_embeddings_is_invariant_to_order_and_checks_input():
+    g = torch.Generator().manual_seed(1)
+    C = torch.nn.functional.normalize(torch.randn(4, 64, generator=g), dim=1)
+    E = torch.nn.functional.normalize(
+        C.repeat_interleave(30, 0) + 0.05 * torch.randn(120, 64, generator=g), dim=1
+    )
+    labels, _centers = cluster_embeddings(E)
+    assert len(set(labels.tolist())) == 4
+    perm = torch.randperm(120, generator=g)
+    permuted, _ = cluster_embeddings(E[perm])
+    assert adjusted_rand_score(labels[perm.numpy()], permuted) == 1.0
+    with pytest.raises(ValueError, match="needs n_clusters"):
+        cluster_embeddings(E, "kmeans")
+    with pytest.raises(ValueError, match="between 1 and the 120 images"):
+        cluster_embeddings(E, "kmeans", n_clusters=121)
+    with pytest.raises(ValueError, match="method must be one of"):
+        cluster_embeddings(E, "dbscan")
+    with pytest.raises(ValueError, match="no embeddings"):
+        cluster_embeddings(torch.empty(0, 0))
+    one, _ = cluster_embeddings(E[:1])
+    assert one.tolist() == [0]
+
+
+def test_gallery_is_self_contained_and_contact_sheets_are_ordered(tmp_path):
+    truth = write_color_images(tmp_path / "imgs", per_color=4)
+    enc = ColorEncoder()
+    namer = Interrogator(enc, {"colors": PhraseBank("colors", ["red", "green", "blue"])}, cache_dir=None)
+    result = cluster_images(tmp_path / "imgs", enc, interrogator=namer)
+    page = gallery_html(result, title="colours & <tests>", root=tmp_path / "imgs")
+    assert page.startswith("<!DOCTYPE html>") and "colours &amp; &lt;tests&gt;" in page
+    assert page.count('<img src="data:image/jpeg;base64,') == len(truth)
+    assert not re.search(r'(src|href)="(?!data:)', page)  # nothing to fetch: opens with no server
+    assert "<script" not in page
+    for k in range(3):
+        assert f"<h2>Cluster {k}: {html.escape(result.names[k][0].phrase)}" in page
+    sheet = contact_sheet([result.paths[i] for i in result.members(0)], columns=2, size=20, gap=2)
+    assert sheet.size == (2 * 22 + 2, 2 * 22 + 2)
+    first = result.paths[result.members(0)[0]]
+    expected = np.asarray(load_rgb(first).resize((20, 15)), dtype=float).mean((0, 1))
+    got = np.asarray(sheet, dtype=float)[5:15, 4:20].mean((0, 1))
+    assert np.abs(got - expected).max() < 25
