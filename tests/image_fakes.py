@@ -96,3 +96,56 @@ def write_tiny_clip(folder: Path, seed: int = 0) -> Path:
     )
     save_file(model.state_dict(), str(folder / "open_clip_model.safetensors"))
     return folder
+
+
+CAPTION_WORDS = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "[DEC]",
+    "a",
+    "red",
+    "green",
+    "blue",
+    "square",
+    "of",
+]
+
+
+def write_tiny_blip(folder: Path, seed: int = 0) -> Path:
+    """A randomly initialised BLIP captioning model and its processor, saved with save_pretrained."""
+    from shiftkit.image._encoders import import_torchvision
+
+    import_torchvision()
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(CAPTION_WORDS) + "\n")
+    tokenizer = BertTokenizer(str(folder / "vocab.txt"), bos_token="[DEC]")
+    small = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = BlipConfig(
+        text_config={
+            **small,
+            "vocab_size": len(CAPTION_WORDS),
+            "max_position_embeddings": 40,
+            "bos_token_id": 5,
+            "pad_token_id": 0,
+            "sep_token_id": 3,
+        },
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    torch.manual_seed(seed)
+    BlipForConditionalGeneration(config).save_pretrained(folder)
+    BlipProcessor(
+        image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer
+    ).save_pretrained(folder)
+    return folder

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from shiftkit._array import resolve_device
-from shiftkit.image._encoders import ALLOW_DOWNLOAD_ENV, allow_download_from_env, batches
+from shiftkit.image._encoders import ALLOW_DOWNLOAD_ENV, allow_download_from_env, batches, import_torchvision
 
 DEFAULT_CAPTION_MODEL = "Salesforce/blip-image-captioning-base"
 
@@ -46,6 +46,7 @@ class BlipCaptioner:
         batch_size: int = 8,
     ) -> None:
         try:
+            import_torchvision()
             from transformers import BlipForConditionalGeneration, BlipProcessor
         except ModuleNotFoundError:
             raise ImportError("captioning needs transformers: pip install 'shiftkit[caption]'") from None

@@ -84,22 +84,19 @@ def allow_download_from_env() -> bool:
     return os.environ.get(ALLOW_DOWNLOAD_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
-def import_open_clip() -> Any:
-    """``import open_clip``, with a clear error if the extra is missing.
+def import_torchvision() -> None:
+    """``import torchvision``, working around wheels built for another torch.
 
     PyPI's torchvision wheels are built against CUDA torch: beside a CPU-only torch
     their compiled operators cannot load, and torchvision 0.2x then fails at import
     on registering a fake kernel for ``torchvision::nms`` (the operator never got
-    defined). open_clip needs only torchvision's pure-Python transforms, so in that
-    case the two schemas are defined and the import retried; the compiled operators
-    (detection boxes) stay unavailable, and shiftkit never calls them.
+    defined). open_clip and transformers need only torchvision's pure-Python
+    transforms, so in that case the two schemas are defined and the import retried;
+    the compiled operators (detection boxes) stay unavailable, and shiftkit never
+    calls them.
     """
     try:
         import torchvision
-    except ModuleNotFoundError:
-        raise ImportError(
-            "shiftkit.image needs open_clip: pip install 'shiftkit[clip]' (torchvision for your torch first)"
-        ) from None
     except RuntimeError as exc:
         if "torchvision::" not in str(exc):
             raise
@@ -107,10 +104,17 @@ def import_open_clip() -> Any:
             del sys.modules[module]
         _define_torchvision_schemas()
         import torchvision  # noqa: F401
+
+
+def import_open_clip() -> Any:
+    """``import open_clip`` (after `import_torchvision`), with a clear error if the extra is missing."""
     try:
+        import_torchvision()
         import open_clip
     except ModuleNotFoundError:
-        raise ImportError("shiftkit.image needs open_clip: pip install 'shiftkit[clip]'") from None
+        raise ImportError(
+            "shiftkit.image needs open_clip: pip install 'shiftkit[clip]' (torchvision for your torch first)"
+        ) from None
     return open_clip
 
 
