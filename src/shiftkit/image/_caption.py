@@ -64,7 +64,7 @@ class BlipCaptioner:
                 f"{ALLOW_DOWNLOAD_ENV}=1)"
             ) from None
         self.device = resolve_device(device)
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # type: ignore[arg-type]  # transformers' stubs wrap .to
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
         self.name = source
