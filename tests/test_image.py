@@ -414,3 +414,25 @@ def test_gallery_is_self_contained_and_contact_sheets_are_ordered(tmp_path):
     expected = np.asarray(load_rgb(first).resize((20, 15)), dtype=float).mean((0, 1))
     got = np.asarray(sheet, dtype=float)[5:15, 4:20].mean((0, 1))
     assert np.abs(got - expected).max() < 25
+
+
+def _sphere(sizes, noise, seed, d=512):
+    rng = np.random.default_rng(seed)
+    common = rng.normal(size=d)
+    C = rng.normal(size=(len(sizes), d))
+    C = 0.6 * common / np.linalg.norm(common) + 0.8 * C / np.linalg.norm(C, axis=1, keepdims=True)
+    X = np.vstack([C[i] + rng.normal(size=(n, d)) * noise for i, n in enumerate(sizes)])
+    return torch.tensor(X / np.linalg.norm(X, axis=1, keepdims=True)), np.repeat(np.arange(len(sizes)), sizes)
+
+
+@pytest.mark.parametrize(("sizes", "noise"), [([6, 6, 6], 0.032), ([50, 4, 50, 3, 30], 0.032), ([8] * 8, 0.03)])
+def test_small_collections_in_512_dimensions(sizes, noise):
+    """Few images: few principal axes (16 axes of 18 images are mostly noise and merge the clusters)."""
+    E, y = _sphere(sizes, noise, seed=len(sizes))
+    labels, _ = cluster_embeddings(E)
+    assert adjusted_rand_score(y, labels) > 0.95
+    if sizes == [6, 6, 6]:
+        merged, _ = cluster_embeddings(E, dims=16)
+        assert len(set(merged.tolist())) == 1
+    with pytest.raises(ValueError, match="dims must be 'auto', None or a non-negative integer"):
+        cluster_embeddings(E, dims=-1)

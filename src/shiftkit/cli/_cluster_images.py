@@ -49,7 +49,9 @@ def cluster_images_command(
         float | None,
         typer.Option(help="mean-shift bandwidth (a chord on the sphere; default: the local-scale rule)."),
     ] = None,
-    dims: Annotated[int, typer.Option(min=0, help="principal axes mean shift works in (0: all).")] = 16,
+    dims: Annotated[
+        int | None, typer.Option(min=0, help="principal axes for mean shift (default n/16, 2..16; 0: all).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed of k-means.")] = 0,
     model: ModelOpt = "ViT-B-32-quickgelu",
     pretrained: PretrainedOpt = "openai",
@@ -103,7 +105,7 @@ def cluster_images_command(
             method=method,
             n_clusters=n_clusters,
             bandwidth=bandwidth,
-            dims=dims or None,
+            dims="auto" if dims is None else (dims or None),
             batch_size=batch_size,
             random_state=seed,
             progress=lambda k: progress.advance(task, k),

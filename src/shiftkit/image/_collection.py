@@ -6,15 +6,16 @@ clustering by cosine. Two estimators:
 
 - ``meanshift`` (default): standard mean shift (seeds at every image, modes closer
   than the bandwidth merged) on the embeddings projected onto their first ``dims``
-  principal axes (16), with a bandwidth of the local scale: the mean distance from
-  an image to its third nearest neighbour. In 512 dimensions a kernel density has
-  no usable bandwidth: distances concentrate, and between "every image alone" and
-  "one cluster" lies a sliver of bandwidths; in the principal subspace, where a
-  collection varies, the local scale finds the clusters, and clusters of four
-  images or more can stand alone (shiftkit's data-free default, ten neighbours
-  and saddle merging, needs clusters larger than ten).
-  ``python benchmarks/bench_image.py`` measures both on clusters on the sphere.
-  A ``bandwidth`` given is a chord in that space (0.5 ~ cos 0.875).
+  principal axes (`principal_dims`: n / 16, from 2 to 16), with a bandwidth of the
+  local scale: the mean distance from an image to its third nearest neighbour. In
+  512 dimensions a kernel density has no usable bandwidth: distances concentrate,
+  and between "every image alone" and "one cluster" lies a sliver of bandwidths
+  that depends on the data; in the principal subspace, where a collection varies,
+  the local scale finds the clusters, and clusters of four images or more can stand
+  alone (shiftkit's data-free default, ten neighbours and saddle merging, needs
+  clusters larger than ten). ``python benchmarks/bench_image.py`` measures these
+  choices on clusters on the sphere. A ``bandwidth`` given is a chord in that
+  space (0.5 ~ cos 0.875).
 - ``kmeans``: spherical k-means (`KMeans(metric='cosine')`) with ``n_clusters``.
 
 A cluster's centre is the mean direction of its images (their mean, normalised),
@@ -42,7 +43,6 @@ from shiftkit.image._files import Skipped, find_images, read_batches
 from shiftkit.image._interrogator import Interrogator, Ranked
 
 METHODS = ("meanshift", "kmeans")
-DEFAULT_DIMS = 16
 NEIGHBORS = 3
 """The default bandwidth is the mean distance from an image to its third nearest neighbour."""
 
@@ -111,12 +111,14 @@ def cluster_embeddings(
     *,
     n_clusters: int | None = None,
     bandwidth: float | None = None,
-    dims: int | None = DEFAULT_DIMS,
+    dims: int | str | None = "auto",
     random_state: int = 0,
 ) -> tuple[np.ndarray, Tensor]:
     """Labels (largest cluster 0) and unit centres (k, d) of unit embeddings (n, d): see the module."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if not (dims == "auto" or dims is None or (isinstance(dims, int) and dims >= 0)):
+        raise ValueError(f"dims must be 'auto', None or a non-negative integer, got {dims!r}")
     if E.ndim != 2 or E.shape[0] == 0:
         raise ValueError("no embeddings to cluster (no image could be read)")
     n = E.shape[0]
@@ -130,7 +132,7 @@ def cluster_embeddings(
     elif n < 3:
         labels = np.zeros(n, dtype=np.int64)
     else:
-        Z = _principal(X, dims)
+        Z = _principal(X, principal_dims(n) if dims == "auto" else dims)  # type: ignore[arg-type]  # checked
         h = local_bandwidth(Z, n_neighbors=min(NEIGHBORS, n - 1)) if bandwidth is None else bandwidth
         labels = MeanShift(bandwidth=h, algorithm="standard").fit(Z).labels_
     labels = _largest_first(np.asarray(labels))
@@ -138,6 +140,16 @@ def cluster_embeddings(
     sums = torch.zeros(k, E.shape[1], dtype=torch.float64).index_add_(0, torch.from_numpy(labels), E.double())
     centers = (sums / sums.norm(dim=1, keepdim=True).clamp_min(1e-300)).to(torch.float32)  # (k, d)
     return labels, centers
+
+
+def principal_dims(n: int) -> int:
+    """Principal axes mean shift uses for ``n`` images: n / 16, between 2 and 16.
+
+    Few images cannot estimate many axes: on 18 images in 3 clusters, 16 axes are
+    mostly noise and the clusters merge, 2 find them; on 1,000 images in 50
+    clusters, 8 axes merge two of them and 16 find all (benchmarks/bench_image.py).
+    """
+    return int(min(16, max(2, n // 16)))
 
 
 def _principal(X: np.ndarray, dims: int | None) -> np.ndarray:
@@ -173,7 +185,7 @@ def cluster_images(
     method: str = "meanshift",
     n_clusters: int | None = None,
     bandwidth: float | None = None,
-    dims: int | None = DEFAULT_DIMS,
+    dims: int | str | None = "auto",
     batch_size: int = 32,
     random_state: int = 0,
     progress: Callable[[int], Any] | None = None,
