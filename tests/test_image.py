@@ -425,7 +425,9 @@ def _sphere(sizes, noise, seed, d=512):
     return torch.tensor(X / np.linalg.norm(X, axis=1, keepdims=True)), np.repeat(np.arange(len(sizes)), sizes)
 
 
-@pytest.mark.parametrize(("sizes", "noise"), [([6, 6, 6], 0.032), ([50, 4, 50, 3, 30], 0.032), ([8] * 8, 0.03)])
+@pytest.mark.parametrize(
+    ("sizes", "noise"), [([6, 6, 6], 0.032), ([50, 4, 50, 3, 30], 0.032), ([8] * 8, 0.03)]
+)
 def test_small_collections_in_512_dimensions(sizes, noise):
     """Few images: few principal axes (16 axes of 18 images are mostly noise and merge the clusters)."""
     E, y = _sphere(sizes, noise, seed=len(sizes))
