@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_dbscan.py
 	$(PYTHON) benchmarks/bench_neighbors.py --large
 	$(PYTHON) benchmarks/bench_distributed.py
+	$(PYTHON) benchmarks/bench_image.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

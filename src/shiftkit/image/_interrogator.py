@@ -3,8 +3,9 @@
 It does not invert CLIP's image encoder (nothing can: an image of 150,528 numbers
 went into a few hundred). It ranks phrase banks against the image embedding and
 chains the best under the text encoder's context length; every result carries
-its cosine similarity to the image, and CLIP's image-text similarities sit near
-0.2-0.35 even for a good caption, far from the 1.0 an inverse would give.
+its cosine similarity to the image (with OpenAI's CLIP a matching caption
+typically scores around 0.3, far from the 1.0 an inverse would give; no real
+weights could be fetched where shiftkit is tested, so that figure is not ours).
 
 The four modes of clip-interrogator 0.6, with its two faults mended:
 
@@ -36,6 +37,8 @@ from shiftkit.image._encoders import Encoder
 from shiftkit.image._rank import top_k
 
 MODES = ("best", "fast", "classic", "negative")
+CLASSIC_ORDER = ("mediums", "artists", "sites", "movements")
+"""The banks whose best phrase classic mode adds, in its order (then other banks, then flavours)."""
 _DEFAULT = object()
 
 
@@ -156,9 +159,7 @@ class Interrogator:
     def classic(self, features: Tensor, caption: str | None = None, max_flavors: int = 3) -> Interrogation:
         """Caption, medium, artist, site, movement (each bank's best) and the top ``max_flavors`` flavours."""
         picks: list[Ranked] = []
-        for name in [b for b in POSITIVE_BANKS if b != "flavors"] + [
-            b for b in self.positive_banks() if b not in POSITIVE_BANKS
-        ]:
+        for name in [*CLASSIC_ORDER, *(b for b in self.positive_banks() if b not in POSITIVE_BANKS)]:
             if name in self.banks:
                 picks += self.rank(features, [name], k=1)
         if "flavors" in self.banks:
