@@ -200,3 +200,86 @@ def test_kmeans_on_files_read_by_the_workers(local_client, tmp_path):
     assert par.inertia_ <= 1.05 * KMeans(6, random_state=0).fit(X).inertia_
     with pytest.raises(ValueError, match="needs init='k-means\\|\\|' or an array"):
         fit(KMeans(6), paths, local_client)
+
+
+def _write_parts(X, folder, n_parts, suffix=".npy"):
+    paths = []
+    for i, part in enumerate(np.array_split(X, n_parts)):
+        paths.append(folder / f"part{i}{suffix}")
+        if suffix == ".npy":
+            np.save(paths[-1], part)
+        else:
+            np.savetxt(paths[-1], part, delimiter=",")
+    return paths
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bandwidth": 0.8},
+        {"bandwidth": 0.8, "kernel": "epanechnikov", "cluster_all": False},
+        {"bandwidth": 0.8, "assign_labels": "nearest", "min_bin_freq": 5},
+    ],
+)
+def test_binned_mean_shift_on_files_read_by_the_workers(local_client, tmp_path, params):
+    """The data never come to the client: the workers frame their blocks and sum them by cells; the fit
+    equals the in-memory binned fit."""
+    rng = np.random.default_rng(3)
+    X = np.vstack([rng.normal(c, 0.15, (4000, 2)) for c in rng.uniform(-8, 8, (8, 2))]) + 1e6
+    rng.shuffle(X)
+    paths = _write_parts(X, tmp_path, 5)
+    one = MeanShift(algorithm="binned", **params).fit(X)
+    many = fit(MeanShift(algorithm="binned", **params), paths, local_client)
+    _same_mean_shift(one, many)
+    np.testing.assert_allclose(many.cluster_densities_, one.cluster_densities_, rtol=1e-5)
+    assert many.algorithm_ == "binned" and many.engine_ == one.engine_ and many.bandwidth_ == one.bandwidth_
+    np.testing.assert_array_equal(many.predict(X[:100]), one.predict(X[:100]))
+    summaries = many.traffic_[1]  # the cells' summaries: far less than the data
+    assert summaries < X.nbytes / 4 and many.most_rows_held_ == 6400
+
+
+def test_binned_files_csv_and_refusals(local_client, tmp_path):
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(c, 0.3, (600, 3)) for c in ([0, 0, 0], [4, 4, 4])])
+    paths = _write_parts(X, tmp_path, 3, suffix=".csv")
+    one = MeanShift(bandwidth=1.0, algorithm="binned").fit(X)
+    _same_mean_shift(one, fit(MeanShift(bandwidth=1.0, algorithm="binned"), paths, local_client))
+    with pytest.raises(ValueError, match="needs a numeric bandwidth"):
+        fit(MeanShift(algorithm="binned"), paths, local_client)
+    with pytest.raises(ValueError, match="merges by radius"):
+        fit(MeanShift(bandwidth=1.0, algorithm="binned", merge="saddles"), paths, local_client)
+    with pytest.raises(ValueError, match="sample_weight is not taken"):
+        fit(MeanShift(bandwidth=1.0, algorithm="binned"), paths, local_client, sample_weight=np.ones(len(X)))
+    np.save(tmp_path / "wide.npy", np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="different numbers of columns"):
+        fit(MeanShift(bandwidth=1.0, algorithm="binned"), [*paths, tmp_path / "wide.npy"], local_client)
+
+
+def test_binned_files_on_worker_processes(client, tmp_path):
+    """Spawned worker processes read the files; the same fit."""
+    rng = np.random.default_rng(5)
+    X = np.vstack([rng.normal(c, 0.2, (3000, 2)) for c in ([0, 0], [3, 0], [0, 3])])
+    paths = _write_parts(X, tmp_path, 4)
+    one = MeanShift(bandwidth=0.7, algorithm="binned").fit(X)
+    _same_mean_shift(one, fit(MeanShift(bandwidth=0.7, algorithm="binned"), paths, client))
+
+
+def test_binned_files_with_a_worker_killed_mid_fit(client, tmp_path):
+    """A worker dies while the client climbs: the cells of its rows are recomputed from its files."""
+    rng = np.random.default_rng(6)
+    X = np.vstack([rng.normal(c, 0.2, (3000, 2)) for c in ([0, 0], [3, 0], [0, 3])])
+    paths = _write_parts(X, tmp_path, 4)
+    one = MeanShift(bandwidth=0.7, algorithm="binned").fit(X)
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_one(step) -> None:
+        if step.iteration == 2 and not killed:
+            victim = sorted(pids)[0]
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append(victim)
+
+    many = fit(MeanShift(bandwidth=0.7, algorithm="binned", callback=kill_one), paths, client)
+    assert killed
+    _same_mean_shift(one, many)
+    client.wait_for_workers(2, timeout=60)

@@ -27,10 +27,15 @@ its passes as tasks (5 rounds; its random draws are per block, so its centers
 differ from the single-machine k-means||'s); k-means++, random or given
 centers are chosen where ``fit`` is called, on the data there.
 
-KMeans on a list of files: each worker reads its files (a block each) and the
-data never come to the client; the frame is combined from the blocks'
-statistics. Mean shift reads files (and computes dask arrays) where ``fit`` is
-called.
+KMeans, and MeanShift with ``algorithm='binned'``, on a list of files: each
+worker reads its files (a block each) and the data never come to the client;
+the frame is combined from the blocks' statistics. Binned mean shift sums each
+block by cells of 1/8 bandwidth on its worker; the client merges the cells into
+the summary the binned algorithm climbs (the same cells and float64 sums as on
+one machine: the same fit, tested) and the workers label their rows by their
+cells. It needs a numeric bandwidth and merges modes by radius (the rules and
+the saddles look at all the data). Other mean-shift algorithms read files (and
+compute dask arrays) where ``fit`` is called.
 
 There is no scheduler here: Dask's handles placement, retries (a task lost
 with a worker is recomputed from its inputs) and data transfer.
@@ -586,18 +591,12 @@ def _block_inertia(X: np.ndarray, C: np.ndarray, labels: np.ndarray) -> float:
     return float(((X.astype(np.float64) - C.astype(np.float64)[labels]) ** 2).sum())
 
 
-def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
-    """KMeans over files that the workers read, one block per file: the data never come to the client;
-    the frame is built from the blocks' statistics (Chan et al.'s pairwise combination)."""
-    from sklearn.utils import check_random_state
-
+def _frame_of_blocks(client: Any, raw: list, compute: torch.dtype) -> tuple[Any, list, int, float]:
+    """The frame of data held in blocks (futures) on the workers, from the blocks' statistics (Chan et
+    al.'s pairwise combination of means and squared deviations): the frame, the statistics per block, the
+    rows in all, and the mean over features of the variance."""
     from shiftkit.cluster._base import Frame
 
-    _check_kmeans(km)
-    init = km.init
-    if isinstance(init, str) and init != "k-means||":
-        raise ValueError("fitting KMeans on files read by the workers needs init='k-means||' or an array")
-    raw = [client.submit(_load_block, str(p), pure=False) for p in paths]
     stats = client.gather([client.submit(_block_stats, f, pure=False) for f in raw])
     widths = {st[1].shape[0] for st in stats}
     if len(widths) != 1:
@@ -613,23 +612,38 @@ def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
         m2 = m2 + s2 + delta**2 * n * rows / total
         n = total
     assert m2 is not None
-    d, k = mean.shape[0], int(km.n_clusters)
-    if n < k:
-        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
     lo = np.min([st[3] for st in stats], axis=0)
     hi = np.max([st[4] for st in stats], axis=0)
     largest = float(np.maximum(np.abs(lo), np.abs(hi)).max())
-    compute = km._compute_dtype(torch.float64)
     constant = bool((lo == hi).all())
+    mean_variance = float((m2 / n).mean())
     frame = Frame.from_stats(
-        torch.from_numpy(lo if constant else mean), float((m2 / n).mean()), largest,
+        torch.from_numpy(lo if constant else mean), mean_variance, largest,
         compute=compute, output=torch.float64, constant=constant,
     )  # fmt: skip
+    return frame, stats, n, mean_variance
+
+
+def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
+    """KMeans over files that the workers read, one block per file: the data never come to the client;
+    the frame is built from the blocks' statistics (Chan et al.'s pairwise combination)."""
+    from sklearn.utils import check_random_state
+
+    _check_kmeans(km)
+    init = km.init
+    if isinstance(init, str) and init != "k-means||":
+        raise ValueError("fitting KMeans on files read by the workers needs init='k-means||' or an array")
+    raw = [client.submit(_load_block, str(p), pure=False) for p in paths]
+    compute = km._compute_dtype(torch.float64)
+    frame, stats, n, mean_variance = _frame_of_blocks(client, raw, compute)
+    d, k = frame.origin.shape[0], int(km.n_clusters)
+    if n < k:
+        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
     dtype = str(compute).replace("torch.", "")
     X_f = [client.submit(_framed_block, f, frame.origin.numpy(), frame.scale, dtype, pure=False) for f in raw]
     del raw  # the raw blocks are released once framed
     w_f: list[Any] = [None] * len(X_f)
-    tol = float((m2 / n).mean()) / frame.scale**2 * float(km.tol) if km.tol > 0 else 0.0
+    tol = mean_variance / frame.scale**2 * float(km.tol) if km.tol > 0 else 0.0
     rng = check_random_state(km.random_state)
     if isinstance(init, str):
         sizes = np.array([st[0] for st in stats])
@@ -656,6 +670,158 @@ def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
     if hasattr(km, "feature_names_in_"):
         del km.feature_names_in_
     return _kmeans_fitted(km, frame, torch.from_numpy(C), np.concatenate(labels_parts), cost, n_iter)
+
+
+# -- binned mean shift on files read by the workers --------------------------------------------------
+
+
+def _block_cells(X: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A block's occupied cells of side ``size`` (lexicographic), the rows in each, the float64 sums of
+    their rows, and each row's cell (a task; the last stays on the worker)."""
+    from shiftkit.neighbors._cells import Cells
+
+    Xt = torch.from_numpy(X)
+    coords, cell_of_row = Cells(Xt, size).group()
+    k = coords.shape[0]
+    sums = torch.zeros((k, X.shape[1]), dtype=torch.float64).index_add_(0, cell_of_row, Xt.double())
+    counts = np.bincount(cell_of_row.numpy(), minlength=k).astype(np.float64)
+    return coords.numpy(), counts, sums.numpy(), cell_of_row.numpy()
+
+
+def _cell_summary(part: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return part[0], part[1], part[2]
+
+
+def _largest(X: np.ndarray) -> float:
+    return float(np.abs(X).max()) if X.size else 0.0
+
+
+def _block_labels(
+    X: np.ndarray, cell_of_row: np.ndarray, label_of_cell: np.ndarray, centers: np.ndarray, bandwidth: float,
+    assign: str, cluster_all: bool, memory_budget: int,
+) -> np.ndarray:  # fmt: skip
+    """A block's labels (a task): its cell's cluster ('mode'; the nearest center where the cell's seed
+    found none), or the nearest center ('nearest'); -1 beyond ``bandwidth`` unless ``cluster_all``."""
+    from shiftkit._ops import nearest
+
+    mode = label_of_cell[cell_of_row]
+    if assign == "mode" and (mode >= 0).all():
+        return mode
+    closest, sq_dist = nearest(torch.from_numpy(X), torch.from_numpy(centers), memory_budget)
+    closest_np = closest.numpy()
+    if not cluster_all:
+        closest_np = np.where(sq_dist.numpy() <= bandwidth**2, closest_np, -1)
+    return closest_np if assign == "nearest" else np.where(mode >= 0, mode, closest_np)
+
+
+def _check_binned_files(ms: MeanShift, sample_weight: Any) -> None:
+    if sample_weight is not None:
+        raise ValueError("sample_weight is not taken with files read by the workers")
+    if ms.bandwidth is None or isinstance(ms.bandwidth, str):
+        raise ValueError(
+            "binned mean shift on files read by the workers needs a numeric bandwidth: the rules look at "
+            "all the data where fit is called (choose one on a sample, e.g. shiftkit.select_bandwidth)"
+        )
+    if ms._merge_for() != "radius":
+        raise ValueError("binned mean shift on files read by the workers merges by radius (merge='radius')")
+    if ms.neighbor_index is not None:
+        raise ValueError("neighbor_index is not taken with files read by the workers")
+
+
+def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: Any) -> MeanShift:
+    """Binned mean shift over files that the workers read, one block per file; the data never come to
+    the client. The workers frame their blocks (the frame from the blocks' statistics) and sum them by
+    cells of 1/8 bandwidth; the client merges the cells into the summary the binned algorithm climbs (as
+    on one machine: the same cells, float64 sums), and the workers label their rows by their cells."""
+    from shiftkit._shift import select_engine
+    from shiftkit.cluster._base import cpu_threads
+    from shiftkit.cluster._mean_shift._loops import LoopSettings, climb
+    from shiftkit.cluster._mean_shift._modes import merge_modes
+    from shiftkit.cluster._mean_shift._seeds import BIN_SIZE
+    from shiftkit.neighbors._cells import bin_centers
+
+    kernel = ms._check_params()
+    _check_binned_files(ms, sample_weight)
+    with cpu_threads(ms.n_jobs):
+        raw = [client.submit(_load_block, str(p), pure=False) for p in paths]
+        compute = ms._compute_dtype(torch.float64)
+        frame, stats, _, _ = _frame_of_blocks(client, raw, compute)
+        d = frame.origin.shape[0]
+        dtype = str(compute).replace("torch.", "")
+        origin = frame.origin.numpy()
+        X_f = [client.submit(_framed_block, f, origin, frame.scale, dtype, pure=False) for f in raw]
+        del raw
+        largest = max(client.gather([client.submit(_largest, x, pure=False) for x in X_f]))
+        finest = 8 * torch.finfo(compute).eps * largest
+        bandwidth = min(ms._user_bandwidth(0.0, frame) / frame.scale, 1e6 * (2 * largest + 1))
+        if not bandwidth > finest:
+            raise ValueError(f"bandwidth={ms.bandwidth:g} is below what {dtype} resolves in these data")
+        traffic = [sum(int(st[1].nbytes) * 4 for st in stats)]
+        parts = [client.submit(_block_cells, x, BIN_SIZE * bandwidth, pure=False) for x in X_f]
+        cells = client.gather([client.submit(_cell_summary, p, pure=False) for p in parts])
+        cell_of_row_f = [client.submit(operator.getitem, p, 3, pure=False) for p in parts]  # on the workers
+        traffic.append(sum(c.nbytes + w.nbytes + s_.nbytes for c, w, s_ in cells))
+        coords, where = np.unique(np.concatenate([c[0] for c in cells]), axis=0, return_inverse=True)
+        where = where.reshape(-1)
+        total = np.zeros(len(coords))
+        np.add.at(total, where, np.concatenate([c[1] for c in cells]))
+        sums = np.zeros((len(coords), d))
+        np.add.at(sums, where, np.concatenate([c[2] for c in cells]))
+        data = torch.from_numpy(sums / total[:, None]).to(compute)  # (k, d): the cells' means
+        weights = torch.from_numpy(total).to(compute)
+        seeds, seed_of_cell = bin_centers(frame.back(data), weights, bandwidth * frame.scale, ms.min_bin_freq)
+        if seeds.shape[0] == 0:
+            raise ValueError(
+                f"no cell of side bandwidth holds min_bin_freq={ms.min_bin_freq} points; lower min_bin_freq"
+            )
+        seeds = frame.to(seeds)
+        engine = ms.engine
+        if engine == "auto":
+            engine = select_engine(seeds, data, bandwidth, kernel, fixed_data=True)
+        history = [frame.out(seeds)] if ms.record_history else None
+        stop = max(ms.tol * bandwidth, finest)
+        hook = ms._step_hook(frame, bandwidth, history)
+        settings = LoopSettings(engine, ms.max_iter, stop, ms.memory_budget, hook)
+        modes = climb(seeds, data, weights, bandwidth, kernel, settings)
+        if not modes.converged:
+            import warnings
+
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.warn(
+                f"MeanShift did not converge in max_iter={ms.max_iter} steps; raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        kept, cluster_of_mode = merge_modes(modes, bandwidth)
+        centers_c = modes.positions[kept]
+        label_of_cell = torch.where(seed_of_cell >= 0, cluster_of_mode[seed_of_cell.clamp_min(0)], -1).numpy()
+        offsets = np.cumsum([0, *(len(c[0]) for c in cells)])
+        centers_np = centers_c.numpy()
+        labels = client.gather(
+            [
+                client.submit(
+                    _block_labels, x, cell_of_row, label_of_cell[where[offsets[b] : offsets[b + 1]]],
+                    centers_np, bandwidth, ms.assign_labels, ms.cluster_all, ms.memory_budget, pure=False,
+                )
+                for b, (x, cell_of_row) in enumerate(zip(X_f, cell_of_row_f, strict=True))
+            ]
+        )  # fmt: skip
+        traffic.append(sum(lab.nbytes for lab in labels))
+    ms._frame = frame
+    ms.n_features_in_ = d
+    if hasattr(ms, "feature_names_in_"):
+        del ms.feature_names_in_
+    ms.cluster_centers_ = frame.out(centers_c)
+    ms.cluster_densities_ = modes.density[kept].double().numpy()
+    ms.labels_ = np.concatenate(labels)
+    ms.bandwidth_ = ms._user_bandwidth(bandwidth, frame)
+    ms.algorithm_, ms.merge_, ms.engine_, ms.n_iter_ = "binned", "radius", engine, modes.n_iter
+    if history is not None:
+        ms.history_ = history
+    ms.traffic_ = traffic  # bytes: the statistics, the cells' summaries, the labels
+    ms.most_rows_held_ = max(int(st[0]) for st in stats)
+    return ms
 
 
 # -- the entry point --------------------------------------------------------------------------------------
@@ -694,6 +860,8 @@ def fit(
         if sample_weight is not None:
             raise ValueError("sample_weight is not taken with files read by the workers")
         return _kmeans_files(estimator, list(X), client)
+    if isinstance(estimator, MeanShift) and _is_file_list(X) and estimator.algorithm in ("binned", "grid"):
+        return _mean_shift_files(estimator, list(X), client, sample_weight)
     X = _materialise(X)
     if isinstance(estimator, MeanShift):
         steps = DaskSteps(client, block_rows, tiles=tiles)
