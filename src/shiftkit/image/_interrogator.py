@@ -112,6 +112,7 @@ class Interrogator:
         self.cache_dir = default_cache_dir() if cache_dir is _DEFAULT else cache_dir
         self.flavor_candidates = flavor_candidates
         self._embeddings: dict[str, Tensor] = {}
+        self._stacks: dict[tuple[str, ...], tuple[Tensor, list[str], list[str]]] = {}
 
     # -- the banks -----------------------------------------------------------------------------
     def embeddings(self, bank: str) -> Tensor:
@@ -130,14 +131,23 @@ class Interrogator:
         self, features: Tensor, banks: Sequence[str] | None = None, k: int = 1, reverse: bool = False
     ) -> list[Ranked]:
         """The ``k`` phrases of ``banks`` (merged; default the positive banks) most similar to one image."""
-        names = self.positive_banks() if banks is None else list(banks)
+        names = tuple(self.positive_banks() if banks is None else banks)
         if not names:
             return []
-        E = torch.cat([self.embeddings(b) for b in names])  # (n, d)
-        owner = [b for b in names for _ in self.banks[b].phrases]
-        phrases = [p for b in names for p in self.banks[b].phrases]
+        E, owner, phrases = self._merged(names)
         sims, idx = top_k(_one(features), E, k, reverse=reverse)
         return [Ranked(phrases[i], float(s), owner[i]) for s, i in zip(sims.tolist(), idx.tolist())]
+
+    def _merged(self, names: tuple[str, ...]) -> tuple[Tensor, list[str], list[str]]:
+        """The banks' embeddings stacked (n, d), each row's bank and phrase; built once per set of banks."""
+        if names not in self._stacks:
+            if len(names) == 1:
+                E = self.embeddings(names[0])
+            else:
+                E = torch.cat([self.embeddings(b) for b in names])
+            owner = [b for b in names for _ in self.banks[b].phrases]
+            self._stacks[names] = (E, owner, [p for b in names for p in self.banks[b].phrases])
+        return self._stacks[names]
 
     def similarity(self, features: Tensor, texts: Sequence[str]) -> list[float]:
         """Cosine similarity of each text to one image."""
