@@ -238,18 +238,24 @@ def test_binned_mean_shift_on_files_read_by_the_workers(local_client, tmp_path, 
     assert summaries < X.nbytes / 4 and many.most_rows_held_ == 6400
 
 
-def test_binned_files_csv_and_refusals(local_client, tmp_path):
+def test_binned_files_csv_and_what_is_read_where_fit_is_called(local_client, tmp_path):
     rng = np.random.default_rng(4)
     X = np.vstack([rng.normal(c, 0.3, (600, 3)) for c in ([0, 0, 0], [4, 4, 4])])
     paths = _write_parts(X, tmp_path, 3, suffix=".csv")
     one = MeanShift(bandwidth=1.0, algorithm="binned").fit(X)
     _same_mean_shift(one, fit(MeanShift(bandwidth=1.0, algorithm="binned"), paths, local_client))
-    with pytest.raises(ValueError, match="needs a numeric bandwidth"):
-        fit(MeanShift(algorithm="binned"), paths, local_client)
-    with pytest.raises(ValueError, match="merges by radius"):
-        fit(MeanShift(bandwidth=1.0, algorithm="binned", merge="saddles"), paths, local_client)
-    with pytest.raises(ValueError, match="sample_weight is not taken"):
-        fit(MeanShift(bandwidth=1.0, algorithm="binned"), paths, local_client, sample_weight=np.ones(len(X)))
+    # what needs all the data where fit is called reads the files there, as before: the same fit
+    for params in (
+        {"algorithm": "binned", "merge": "radius"},
+        {"bandwidth": 1.0, "algorithm": "binned", "merge": "saddles"},
+    ):
+        single = MeanShift(**params).fit(X)
+        here = fit(MeanShift(**params), paths, local_client)
+        _same_mean_shift(single, here)
+    weighted = fit(
+        MeanShift(bandwidth=1.0, algorithm="binned"), paths, local_client, sample_weight=np.ones(len(X))
+    )
+    _same_mean_shift(one, weighted)
     np.save(tmp_path / "wide.npy", np.zeros((5, 4)))
     with pytest.raises(ValueError, match="different numbers of columns"):
         fit(MeanShift(bandwidth=1.0, algorithm="binned"), [*paths, tmp_path / "wide.npy"], local_client)
@@ -283,3 +289,35 @@ def test_binned_files_with_a_worker_killed_mid_fit(client, tmp_path):
     assert killed
     _same_mean_shift(one, many)
     client.wait_for_workers(2, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bandwidth": 1.5, "bin_seeding": True},
+        {"bandwidth": 1.5, "bin_seeding": True, "kernel": "flat", "cluster_all": False, "engine": "dense"},
+        {"bandwidth": 1.5, "seeds": "given"},
+    ],
+)
+def test_standard_mean_shift_on_files_read_by_the_workers(local_client, tmp_path, params):
+    """Seeds climb over blocks held by the workers: every step a task per block returns its kernel sums."""
+    rng = np.random.default_rng(7)
+    X = np.vstack([rng.normal(c, 0.5, (400, 8)) for c in rng.normal(0, 5, (5, 8))]) + 1e5
+    rng.shuffle(X)
+    paths = _write_parts(X, tmp_path, 4)
+    if params.get("seeds") == "given":
+        params = {**params, "seeds": X[::97]}
+    one = MeanShift(algorithm="standard", **params).fit(X)
+    many = fit(MeanShift(algorithm="standard", **params), paths, local_client)
+    np.testing.assert_array_equal(one.labels_, many.labels_)
+    np.testing.assert_allclose(many.cluster_centers_, one.cluster_centers_, rtol=0, atol=1e-4)
+    assert abs(many.n_iter_ - one.n_iter_) <= 1 and many.algorithm_ == "standard"
+    if "seeds" in params:  # 21 seeds: what a step moves is the seeds and their sums, never the data
+        assert max(many.traffic_[1:-1]) < X.nbytes / 10
+
+
+def test_standard_files_refusals(local_client, tmp_path):
+    X = np.random.default_rng(8).normal(size=(300, 3))
+    paths = _write_parts(X, tmp_path, 2)
+    with pytest.raises(ValueError, match=r"seeds have shape \(2, 2\); expected \(m, 3\)"):
+        fit(MeanShift(bandwidth=1.0, algorithm="standard", seeds=np.zeros((2, 2))), paths, local_client)
