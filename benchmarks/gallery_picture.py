@@ -11,7 +11,6 @@ generated: circles, squares and triangles in three colours on white.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from image_fakes import write_tiny_clip
+from image_fakes import CHROMIUM, screenshot, write_tiny_clip
 
 
 def shapes(folder: Path, per_kind: int = 7, seed: int = 0) -> None:
@@ -46,8 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent.parent / "docs/images/gallery.png")
     args = parser.parse_args()
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    if CHROMIUM is None:
         sys.exit("needs headless Chromium (Debian: apt-get install chromium)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -69,25 +67,7 @@ def main() -> None:
             check=True,
         )
         shot = root / "shot.png"
-        subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={root / 'profile'}",
-                "--window-size=1100,700",
-                f"--screenshot={shot}",
-                (root / "gallery" / "index.html").as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        screenshot(root / "gallery" / "index.html", shot, (1100, 700), root / "profile").check_returncode()
         args.out.parent.mkdir(parents=True, exist_ok=True)
         Image.open(shot).convert("RGB").quantize(64).save(args.out, optimize=True)
     print(f"wrote {args.out}")

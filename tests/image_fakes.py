@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +151,31 @@ def write_tiny_blip(folder: Path, seed: int = 0) -> Path:
         image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer
     ).save_pretrained(folder)
     return folder
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def screenshot(page: Path, out: Path, size: tuple[int, int], profile: Path) -> subprocess.CompletedProcess:
+    """Headless Chromium's screenshot of a local page (flags that keep it off the network)."""
+    if CHROMIUM is None:
+        raise RuntimeError("needs headless Chromium (Debian: apt-get install chromium)")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    command = [
+        CHROMIUM,
+        *flags,
+        f"--user-data-dir={profile}",
+        f"--window-size={size[0]},{size[1]}",
+        f"--screenshot={out}",
+        page.as_uri(),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)

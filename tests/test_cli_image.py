@@ -2,7 +2,6 @@
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from image_fakes import write_color_images, write_tiny_clip
+from image_fakes import CHROMIUM, screenshot, write_color_images, write_tiny_clip
 from shiftkit.cli import app
 
 runner = CliRunner()
@@ -205,9 +204,6 @@ def test_cluster_images_as_a_real_command(tiny_model, folder, tmp_path):
     assert (out / "index.html").is_file()
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian's chromium package) is not installed")
 def test_the_gallery_renders_in_headless_chromium(tiny_model, folder, tmp_path):
     out = tmp_path / "gallery"
@@ -227,26 +223,7 @@ def test_the_gallery_renders_in_headless_chromium(tiny_model, folder, tmp_path):
     )
     assert result.exit_code == 0, result.output
     shot = tmp_path / "shot.png"
-    proc = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=1200,1400",
-            f"--screenshot={shot}",
-            (out / "index.html").as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = screenshot(out / "index.html", shot, (1200, 1400), tmp_path / "profile")
     assert shot.is_file(), proc.stderr
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=int)
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
