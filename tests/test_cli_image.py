@@ -231,3 +231,25 @@ def test_the_gallery_renders_in_headless_chromium(tiny_model, folder, tmp_path):
     assert ((r > 150) & (g < 90) & (b < 90)).sum() > 500
     assert ((g > 140) & (r < 90) & (b < 100)).sum() > 500
     assert ((b > 150) & (r < 90) & (g < 100)).sum() > 500
+
+
+def test_a_small_memory_budget_changes_batches_not_results(tiny_model, folder, tmp_path):
+    outs = []
+    for budget in ("512", "1"):
+        out = tmp_path / f"budget-{budget}.csv"
+        args = [
+            "interrogate",
+            str(folder / "sub"),
+            "--out",
+            str(out),
+            "--mode",
+            "fast",
+            "--memory-budget",
+            budget,
+        ]
+        result = runner.invoke(app, [*args, "--banks", "mediums", *_common(tiny_model, tmp_path)])
+        assert result.exit_code == 0, result.output
+        outs.append([(r["path"], r["prompt"]) for r in _rows(out)])
+    assert outs[0] == outs[1] and len(outs[0]) == 9
+    bad = runner.invoke(app, ["interrogate", str(folder), "--memory-budget", "0"])
+    assert bad.exit_code != 0 and "memory-budget" in bad.output

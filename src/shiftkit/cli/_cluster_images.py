@@ -22,6 +22,7 @@ from shiftkit.cli._image_options import (
     BankFileOpt,
     BanksOpt,
     BatchOpt,
+    BudgetOpt,
     CacheOpt,
     CiDataOpt,
     DeviceOpt,
@@ -65,6 +66,7 @@ def cluster_images_command(
     ci_data: CiDataOpt = None,
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
+    memory_budget: BudgetOpt = 512,
 ) -> None:
     """Cluster a folder of images by CLIP embedding; name each cluster; write a gallery."""
     from shiftkit.image import cluster_images, find_images, gallery_html, write_contact_sheets
@@ -93,6 +95,7 @@ def cluster_images_command(
         ci_data,
         cache_dir,
         no_cache,
+        memory_budget,
     )
     encoder = options.encoder()
     interrogator = options.interrogator(encoder)

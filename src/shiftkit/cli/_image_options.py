@@ -35,6 +35,9 @@ CacheOpt = Annotated[
     Path | None, typer.Option(help="text-embedding cache folder (default ~/.cache/shiftkit).")
 ]
 NoCacheOpt = Annotated[bool, typer.Option(help="compute bank embeddings without a cache.")]
+BudgetOpt = Annotated[
+    int, typer.Option(min=1, help="MiB of activations per encoder batch (lower it on a small GPU).")
+]
 
 
 @dataclass
@@ -52,6 +55,7 @@ class ImageOptions:
     ci_data: Path | None
     cache_dir: Path | None
     no_cache: bool
+    memory_budget_mib: int = 512
 
     def encoder(self) -> Any:
         from shiftkit.image import OpenCLIPEncoder
@@ -64,6 +68,7 @@ class ImageOptions:
             allow_download=True if self.allow_download else None,
             cache_dir=self.weights_dir,
             device=self.device,
+            memory_budget=self.memory_budget_mib * 2**20,
         )
 
     def interrogator(self, encoder: Any, captioner: Any = None) -> Any:

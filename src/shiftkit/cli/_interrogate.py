@@ -21,6 +21,7 @@ from shiftkit.cli._image_options import (
     BankFileOpt,
     BanksOpt,
     BatchOpt,
+    BudgetOpt,
     CacheOpt,
     CiDataOpt,
     DeviceOpt,
@@ -78,6 +79,7 @@ def interrogate(
     ci_data: CiDataOpt = None,
     cache_dir: CacheOpt = None,
     no_cache: NoCacheOpt = False,
+    memory_budget: BudgetOpt = 512,
 ) -> None:
     """Interrogate images with CLIP: rank phrase banks against each image and build a prompt."""
     from shiftkit.image import MODES, BlipCaptioner, find_images
@@ -108,6 +110,7 @@ def interrogate(
         ci_data,
         cache_dir,
         no_cache,
+        memory_budget,
     )
     encoder = options.encoder()
     captioner = (
