@@ -438,3 +438,21 @@ def test_small_collections_in_512_dimensions(sizes, noise):
         assert len(set(merged.tolist())) == 1
     with pytest.raises(ValueError, match="dims must be 'auto', None or a non-negative integer"):
         cluster_embeddings(E, dims=-1)
+
+
+def test_wide_grey_levels_are_scaled_not_clipped(tmp_path):
+    """Pillow's convert('RGB') clips 16-bit levels (almost all white) and [0, 1] floats; load_rgb scales."""
+    ramp16 = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65,520
+    Image.fromarray(ramp16).save(tmp_path / "deep.png")
+    assert (np.asarray(Image.open(tmp_path / "deep.png").convert("RGB")) == 255).mean() > 0.99  # clipped
+    deep = np.asarray(load_rgb(tmp_path / "deep.png"))[..., 0].astype(int)
+    np.testing.assert_array_equal(deep, np.round(ramp16 / 257).astype(int))
+    unit = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    Image.fromarray(unit).save(tmp_path / "unit.tif")
+    got = np.asarray(load_rgb(tmp_path / "unit.tif"))
+    assert got.shape == (32, 32, 3) and got[0, 0, 0] == 0 and got[-1, -1, 0] == 255
+    np.testing.assert_array_equal(got[..., 0], np.round(unit.astype(np.float64) * 255).astype(np.uint8))
+    wide = np.linspace(-5, 5, 16 * 16, dtype=np.float32).reshape(16, 16)
+    Image.fromarray(wide).save(tmp_path / "wide.tif")
+    got = np.asarray(load_rgb(tmp_path / "wide.tif"))[..., 0]
+    assert got.min() == 0 and got.max() == 255 and np.all(np.diff(got.ravel().astype(int)) >= 0)

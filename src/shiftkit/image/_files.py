@@ -2,7 +2,8 @@
 
 A folder is searched recursively for every extension Pillow can open; an image
 with transparency (RGBA, LA, palette with a transparent colour) is composited on
-white, so a batch never mixes channel counts; an image that cannot be read is
+white, so a batch never mixes channel counts; 16-bit and float grey images are
+scaled to 8 bits (Pillow's own conversion clips them to white or black); an image that cannot be read is
 skipped and reported with the reason, and the run goes on.
 """
 
@@ -14,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def image_extensions() -> frozenset[str]:
@@ -65,9 +68,10 @@ def load_rgb(path: str | os.PathLike[str]) -> Any:
 
 
 def flatten_alpha(im: Any) -> Any:
-    """RGB, with any transparency composited on a white background."""
+    """RGB, with any transparency composited on a white background (and wide grey levels scaled to 8 bits)."""
     from PIL import Image
 
+    im = _eight_bit(im)
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA"):
@@ -75,6 +79,30 @@ def flatten_alpha(im: Any) -> Any:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return im.convert("RGB")
+
+
+def _eight_bit(im: Any) -> Any:
+    """16-bit, 32-bit integer and float grey images as 8-bit 'L'; other modes unchanged.
+
+    Pillow's ``convert('RGB')`` clips them instead of scaling: a 16-bit PNG comes out
+    white and a float TIFF of values in [0, 1] black. 16-bit levels are divided by
+    257 (the full range kept); wider integers and floats outside [0, 1] are scaled
+    from their smallest to their largest value; floats in [0, 1] by 255.
+    """
+    from PIL import Image
+
+    if not (im.mode.startswith("I") or im.mode == "F"):
+        return im
+    a = np.asarray(im, dtype=np.float64)
+    finite = a[np.isfinite(a)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if im.mode == "F" and 0.0 <= lo and hi <= 1.0:
+        a = a * 255.0
+    elif im.mode != "F" and 0.0 <= lo and hi <= 65535.0:
+        a = a / 257.0 if hi > 255.0 else a
+    else:
+        a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+    return Image.fromarray(np.nan_to_num(np.clip(a, 0, 255)).round().astype(np.uint8), mode="L")
 
 
 @dataclass(frozen=True)
