@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_neighbors.py --large
 	$(PYTHON) benchmarks/bench_distributed.py
 	$(PYTHON) benchmarks/bench_image.py
+	$(PYTHON) benchmarks/bench_small_data.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -145,7 +145,8 @@ def test_data_with_no_options_gets_quickshift_and_the_summary_says_why(tmp_path)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["method"] == "QuickShift" and "no options" in summary["why"]
     assert summary["n_clusters"] == 6 and 0 < summary["chosen"]["prominence"] < 1
-    assert summary["parameters"]["n_neighbors"] == 20
+    assert summary["parameters"]["n_neighbors"] is None  # 20, at most a tenth of the 600 points
+    assert summary["chosen"]["n_neighbors"] == 20
     # a mean-shift option, or --method meanshift, gives mean shift (merged through saddles by default)
     result = _run(data, "--out", tmp_path / "ms", "--kernel", "gaussian")
     summary = json.loads((tmp_path / "ms" / "summary.json").read_text())

@@ -102,8 +102,8 @@ def test_tensor_input_stays_float32_and_matches_numpy(lesson_blobs):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"n_neighbors": 1}, "n_neighbors must be an integer >= 2"),
-        ({"n_neighbors": True}, "n_neighbors must be an integer >= 2"),
+        ({"n_neighbors": 1}, "n_neighbors must be None or an integer >= 2"),
+        ({"n_neighbors": True}, "n_neighbors must be None or an integer >= 2"),
         ({"bandwidth": -1.0}, "bandwidth must be > 0"),
         ({"prominence": 1.0}, r"prominence must be None or a number in \(0, 1\)"),
         ({"min_cluster_size": 1.5}, "min_cluster_size must be a fraction"),
@@ -130,3 +130,28 @@ def test_a_quick_subset_of_the_battery(name):
     X, y = _battery_set(name)
     labels = QuickShift().fit(X).labels_
     assert adjusted_rand_score(y[y > 0], labels[y > 0]) > 0.9
+
+
+@pytest.mark.parametrize("estimator", [MeanShift, QuickShift])
+def test_defaults_find_small_clusters_in_small_data(estimator):
+    """Three clusters of six points: ten or twenty neighbors reach across every gap (found 1 cluster)."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 0.3, (6, 2)) for c in ([0, 0], [6, 0], [0, 6])])
+    y = np.repeat([0, 1, 2], 6)
+    assert adjusted_rand_score(y, estimator().fit(X).labels_) == 1.0
+
+
+def test_neighbor_counts_shrink_only_on_small_data():
+    from shiftkit.bandwidth import local_bandwidth
+    from shiftkit.neighbors import neighbors_for
+
+    X = np.random.default_rng(1).normal(size=(200, 3))
+    rows = torch.as_tensor(X)
+    assert [neighbors_for(rows[:n], 20, least=5) for n in (18, 60, 150, 200)] == [5, 6, 15, 20]
+    assert [neighbors_for(rows[:n], 10) for n in (5, 18, 99, 100)] == [2, 2, 9, 10]
+    assert neighbors_for(rows[:60].repeat(3, 1), 20, least=5) == 6  # repeated rows count once
+    assert local_bandwidth(X) == local_bandwidth(X, n_neighbors=10)
+    assert local_bandwidth(X[:30]) == local_bandwidth(X[:30], n_neighbors=3)
+    small = QuickShift().fit(X[:30])
+    assert small.n_neighbors_ == 5 and QuickShift(n_neighbors=20).fit(X[:30]).n_neighbors_ == 20
+    assert QuickShift().fit(X).n_neighbors_ == 20

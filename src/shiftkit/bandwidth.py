@@ -29,7 +29,7 @@ from torch import Tensor
 from shiftkit._array import as_tensor
 from shiftkit._ops import row_chunks, rows_per_chunk, sq_distances
 from shiftkit._validation import check_weights
-from shiftkit.neighbors import make_index
+from shiftkit.neighbors import make_index, neighbors_for
 
 __all__ = [
     "DATA_RULES",
@@ -179,7 +179,8 @@ def local_bandwidth(
     ----------
     X : array-like of shape (n_samples, n_features)
     n_neighbors : int, default=None
-        None: `LOCAL_NEIGHBORS` (10), or `LOCAL_NEIGHBORS_1D` (30) for one feature.
+        None: `LOCAL_NEIGHBORS` (10), or `LOCAL_NEIGHBORS_1D` (30) for one feature; at
+        most a tenth of the distinct rows (`shiftkit.neighbors.neighbors_for`).
     reference_size : int, default=10,000
     random_state : int or None, default=0
         Seed of the rows chosen.
@@ -199,11 +200,11 @@ def local_bandwidth(
     """
     X_t, w = checked_subsample(X, sample_weight, reference_size, random_state)
     n_all, d = (X.shape[0], X.shape[1]) if isinstance(X, Tensor) else np.shape(X)
-    if n_neighbors is None:
-        n_neighbors = LOCAL_NEIGHBORS_1D if d == 1 else LOCAL_NEIGHBORS
     if sample_weight is not None:
         n_all = float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
     n = float(w.sum())
+    if n_neighbors is None:  # at most a tenth of the distinct rows: a small cluster keeps its scale
+        n_neighbors = neighbors_for(X_t, LOCAL_NEIGHBORS_1D if d == 1 else LOCAL_NEIGHBORS)
     if X_t.shape[0] < 2 and n < 2:
         return 0.0
     index = make_index(X_t, n_neighbors=n_neighbors + 1)

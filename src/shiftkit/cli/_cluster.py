@@ -184,12 +184,13 @@ def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> d
     sizes = np.bincount(labels[labels >= 0], minlength=len(centers))
     bandwidth = float(est.bandwidth_) if hasattr(est, "bandwidth_") else None
     chosen: dict[str, Any] = {} if bandwidth is None else {"bandwidth": bandwidth}
-    for name in ("prominence_", "algorithm_", "merge_", "engine_", "n_iter_", "inertia_"):
+    for name in ("prominence_", "algorithm_", "merge_", "engine_", "n_iter_", "inertia_", "n_neighbors_"):
         if hasattr(est, name):
             value = getattr(est, name)
             chosen[name.rstrip("_")] = value if isinstance(value, str) else float(value)
-    if "n_iter" in chosen:
-        chosen["n_iter"] = int(chosen["n_iter"])
+    for name in ("n_iter", "n_neighbors"):
+        if name in chosen:
+            chosen[name] = int(chosen[name])
     parameters = {
         k: v for k, v in est.get_params().items() if v is None or isinstance(v, (bool, int, float, str))
     }

@@ -38,7 +38,7 @@ from shiftkit.cluster._saddles import (
     merge_through_saddles,
 )
 from shiftkit.kernels import get_kernel
-from shiftkit.neighbors import NeighborIndex, make_index
+from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, NeighborIndex, make_index, neighbors_for
 
 __all__ = ["QuickShift", "quick_shift"]
 
@@ -53,8 +53,11 @@ class _Fitted:
     density: Tensor  # (n,)
 
 
+# Neighbors per point in the graph (at most a tenth of the points: `neighbors_for`).
+NEIGHBORS = 20
+
 PARAMETER_RULES: dict[str, Rule] = {
-    "n_neighbors": integer_at_least(2),
+    "n_neighbors": integer_at_least(2).or_none(),
     "prominence": PROMINENCE_RULE,
     "min_cluster_size": fraction_or_count(),
     "memory_budget": MEMORY_BUDGET_RULE,
@@ -74,12 +77,14 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_neighbors : int, default=20
-        Neighbors per point in the graph the points climb on.
+    n_neighbors : int, default=None
+        Neighbors per point in the graph the points climb on. None: `NEIGHBORS`
+        (20), but at most a tenth of the points (`shiftkit.neighbors.neighbors_for`:
+        on small data twenty neighbors reach across the gaps between clusters).
     bandwidth : float, default=None
         Standard deviation of the Gaussian kernel density estimate. None: the
-        mean distance to the 10th nearest neighbor
-        (`shiftkit.bandwidth.local_bandwidth`).
+        mean distance to the 10th nearest neighbor (at most a tenth of the
+        points away; `shiftkit.bandwidth.local_bandwidth`).
     prominence : float in (0, 1), default=None
         The level: modes whose density falls by less than this fraction before
         meeting a higher mode are merged (0.5: the saddle is above half the
@@ -111,6 +116,8 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         The density at every point, on the same scale.
     bandwidth_ : float
         The bandwidth used.
+    n_neighbors_ : int
+        The neighbors per point used (``n_neighbors``, or its default's value).
     prominence_ : float
         The level used (given, or chosen).
     levels_ : ndarray of shape (n_levels,)
@@ -134,7 +141,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     every ``beta`` come from one merge tree. The level is chosen with the
     lifetime criterion of Leung, Zhang & Xu (2000). `predict` sends a new point
     to the cluster of its nearest denser training point among its
-    ``n_neighbors`` nearest.
+    ``n_neighbors_`` nearest.
 
     Examples
     --------
@@ -149,7 +156,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     def __init__(
         self,
         *,
-        n_neighbors: int = 20,
+        n_neighbors: int | None = None,
         bandwidth: float | None = None,
         prominence: float | None = None,
         min_cluster_size: float = DEFAULT_MIN_CLUSTER_SIZE,
@@ -185,9 +192,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         scale = frame.scale
         n = X_c.shape[0]
         given = None if self.bandwidth is None else float(self.bandwidth) / scale
-        index = None
+        index, k = None, 1
         if n > 1:
-            k = min(self.n_neighbors, n - 1)
+            wanted = self.n_neighbors or neighbors_for(X_c, NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
+            k = min(wanted, n - 1)
             index = make_index(X_c, n_neighbors=k + 1, memory_budget=self.memory_budget)
         bandwidth = given if given is not None else local_bandwidth(X_c) if n > 1 else 0.0
         if n == 1 or bandwidth == 0:  # one point, or every point the same
@@ -226,6 +234,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.bandwidth_ = bandwidth * scale
         self.prominence_ = level
         self.levels_, self.n_clusters_by_level_ = levels, counts
+        self.n_neighbors_ = k
         self._fitted = _Fitted(X_c, frame, index, density)
         return self
 
@@ -236,7 +245,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """The cluster of each row of ``X``: that of its nearest denser training point.
 
-        Among the ``n_neighbors`` nearest training points, the nearest whose
+        Among the ``n_neighbors_`` nearest training points, the nearest whose
         density is at least the new point's; if none is, the nearest.
 
         Parameters
@@ -253,7 +262,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         Y = fitted.frame.to(self._validate_X(X, reset=False, dtype=torch.float64)).to(X_fit.device)
         if fitted.index is None:
             return np.zeros(Y.shape[0], dtype=np.int64)
-        k = min(self.n_neighbors, X_fit.shape[0])
+        k = min(self.n_neighbors_, X_fit.shape[0])
         _, idx = fitted.index.kneighbors(Y, k)  # (m, k)
         idx = idx.to(X_fit.device).long()
         own = self._density(Y, X_fit, self.bandwidth_ / fitted.frame.scale)  # (m,)

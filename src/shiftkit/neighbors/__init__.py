@@ -7,7 +7,7 @@ data), `LSHIndex` (approximate: random projections, multi-probe, exact re-rank).
 `make_index` picks one; `knn_graph` builds the graph of a fitted set.
 """
 
-from shiftkit.neighbors._graph import KNNGraph, knn_graph
+from shiftkit.neighbors._graph import GRAPH_LEAST_NEIGHBORS, KNNGraph, knn_graph, neighbors_for
 from shiftkit.neighbors._indexes import (
     ExactIndex,
     FaissIndex,
@@ -21,6 +21,7 @@ from shiftkit.neighbors._indexes import (
 from shiftkit.neighbors._lsh import LSHIndex
 
 __all__ = [
+    "GRAPH_LEAST_NEIGHBORS",
     "ExactIndex",
     "FaissIndex",
     "GridIndex",
@@ -32,4 +33,5 @@ __all__ = [
     "faiss_available",
     "knn_graph",
     "make_index",
+    "neighbors_for",
 ]

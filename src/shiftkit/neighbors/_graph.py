@@ -68,3 +68,39 @@ def knn_graph(
         index = make_index(X, n_neighbors=n_neighbors + 1, memory_budget=memory_budget)
     distances, indices = index.kneighbors(None, n_neighbors)
     return KNNGraph(distances, indices, mutual_mask(indices, memory_budget))
+
+
+SMALL_DATA_SHARE = 10
+"""A default neighbor count is at most this fraction (1 / 10) of the points."""
+GRAPH_LEAST_NEIGHBORS = 5
+"""The fewest neighbors the density graphs (QuickShift's, the saddle merge's) fall to on small data."""
+
+
+def neighbors_for(X: Tensor, default: int, least: int = 2) -> int:
+    """``default`` neighbors per point, at most a tenth of the distinct rows of ``X`` (and ``least`` or more).
+
+    With 18 points in three clusters of 6, ten or twenty neighbors reach across
+    every gap: the local scale becomes the distance between clusters and the graph's
+    edges join them at the density of their ends, so the data-free defaults found
+    one cluster; capped, a cluster of a tenth of the data keeps its neighbors
+    inside itself. Distinct rows, so that a row repeated counts as a row of that
+    weight (weights are repetitions); with 10 x ``default`` distinct rows or more
+    nothing changes. Measured with ``benchmarks/bench_small_data.py`` (44 sets of
+    18 to 160 points, ARI above 0.95): MeanShift() 22 -> 44, QuickShift() 22 ->
+    41; every set of the development battery has 105 points or more and keeps its
+    result.
+    """
+    enough = SMALL_DATA_SHARE * default
+    distinct = _distinct_rows(X, enough)
+    return default if distinct >= enough else max(least, min(default, distinct // SMALL_DATA_SHARE))
+
+
+def _distinct_rows(X: Tensor, enough: int) -> int:
+    """The number of distinct rows of ``X``, counted up to ``enough``: the first rows, four times more
+    each round until ``enough`` are found (one small sort for data without repeats)."""
+    rows = enough
+    while True:
+        found = int(torch.unique(X[:rows], dim=0).shape[0]) if X.shape[0] > 1 else X.shape[0]
+        if found >= enough or rows >= X.shape[0]:
+            return min(found, enough)
+        rows *= 4

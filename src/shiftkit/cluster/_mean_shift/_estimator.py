@@ -61,6 +61,7 @@ from shiftkit.cluster._saddles import (
     merge_through_saddles,
 )
 from shiftkit.kernels import Kernel, get_kernel
+from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, neighbors_for
 from shiftkit.neighbors._cells import bin_means, fits
 
 __all__ = ["MeanShift", "mean_shift", "select_bandwidth"]
@@ -70,7 +71,8 @@ ALGORITHMS = ("auto", "blurring", "standard", "binned")
 ALGORITHM_ALIASES = {"grid": "binned"}
 ASSIGN_LABELS = ("mode", "nearest")
 MERGES = ("auto", "radius", "saddles")
-# Neighbors per point in the graph through which merge='saddles' follows the density.
+# Neighbors per point in the graph through which merge='saddles' follows the density (at most a
+# tenth of the points: `neighbors_for`).
 SADDLE_NEIGHBORS = 20
 # algorithm='auto' bins (algorithm='binned') from this many points in at most GRID_MAX_FEATURES
 # dimensions, when the cells of side BIN_SIZE * bandwidth hold at least BINNED_MIN_PER_BIN points
@@ -121,7 +123,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         radius of the compact kernels; or the name of a rule of
         `shiftkit.select_bandwidth`. None is ``'auto'``: the local scale
         (`shiftkit.bandwidth.local_bandwidth`, the mean distance to the 10th
-        nearest neighbor), with the modes merged through saddles.
+        nearest neighbor, at most a tenth of the points away), with the modes
+        merged through saddles.
     kernel : {'gaussian', 'flat', 'triangular', 'epanechnikov'}, default='gaussian'
         See `shiftkit.kernels`. ``'flat'`` with ``algorithm='standard'`` is
         scikit-learn's MeanShift.
@@ -384,7 +387,12 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         landscape = None
         if merge == "saddles" and X_c.shape[0] > 1:
             landscape = density_graph(
-                X_c, bandwidth, kernel, w_fit, n_neighbors=SADDLE_NEIGHBORS, memory_budget=self.memory_budget
+                X_c,
+                bandwidth,
+                kernel,
+                w_fit,
+                n_neighbors=self._saddle_neighbors(X_c, w),
+                memory_budget=self.memory_budget,
             )
         algorithm = self._algorithm_for(X_c, bandwidth, landscape)
         start = self._start(X_c, w_fit, w_unit, frame, bandwidth, algorithm, landscape)
@@ -494,6 +502,18 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             if hasattr(self, name):
                 delattr(self, name)
         return self
+
+    @staticmethod
+    def _saddle_neighbors(X_c: Tensor, w: Tensor | None) -> int:
+        """Neighbors per point in the saddles' graph: `SADDLE_NEIGHBORS`, at most a tenth of the points
+        (`neighbors_for`) unless rows are weighted or repeated: a row's copies would be its nearest
+        neighbors, and weights are repetitions, so both keep the full count."""
+        if w is not None:
+            return SADDLE_NEIGHBORS
+        k = neighbors_for(X_c, SADDLE_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
+        if k < SADDLE_NEIGHBORS and int(torch.unique(X_c, dim=0).shape[0]) < X_c.shape[0]:
+            return SADDLE_NEIGHBORS
+        return k
 
     def _user_bandwidth(self, bandwidth: float, frame: Frame) -> float:
         """The bandwidth as the user gave it, or ``bandwidth`` (the frame's units) in the input's units."""
