@@ -12,8 +12,8 @@ clustering by cosine. Two estimators:
   and between "every image alone" and "one cluster" lies a sliver of bandwidths
   that depends on the data; in the principal subspace, where a collection varies,
   the local scale finds the clusters, and clusters of four images or more can stand
-  alone (shiftkit's data-free default, ten neighbours and saddle merging, needs
-  clusters larger than ten). ``python benchmarks/bench_image.py`` measures these
+  alone (shiftkit's data-free default, saddle merging on 16 axes, merged the small
+  sets of the benchmark). ``python benchmarks/bench_image.py`` measures these
   choices on clusters on the sphere. A ``bandwidth`` given is a chord in that
   space (0.5 ~ cos 0.875).
 - ``kmeans``: spherical k-means (`KMeans(metric='cosine')`) with ``n_clusters``.
