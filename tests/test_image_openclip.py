@@ -151,6 +151,17 @@ def test_a_tag_resolves_to_the_local_cache_and_builds_quick_gelu(tiny_dir, tmp_p
     normalize = next(t for t in enc.preprocess.transforms if type(t).__name__ == "Normalize")
     assert tuple(normalize.mean) == (0.5, 0.5, 0.5) and tuple(normalize.std) == (0.25, 0.25, 0.25)
     assert enc.name.endswith("Tiny-Tag/fake quickgelu")
+    # a tag with a URL: the file where open_clip's URL download (or OpenAI's clip package) puts it
+    url_cfg = {
+        "url": "https://example.invalid/tiny/tiny-tag.pt",
+        "hf_hub": "shiftkit-test/absent/",
+        "quick_gelu": True,
+    }
+    monkeypatch.setitem(pretrained._PRETRAINED, "Tiny-Tag", {"fake": cfg, "url": url_cfg})
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "tiny-tag.pt").write_bytes((tiny_dir / "open_clip_model.safetensors").read_bytes())
+    local, _ = resolve_pretrained("Tiny-Tag", "url", str(tmp_path / "clip"))
+    assert local == str(tmp_path / "clip" / "tiny-tag.pt")
 
 
 def test_refusals_are_one_clear_line(tiny_dir, tmp_path, monkeypatch):

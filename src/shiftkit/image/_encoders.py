@@ -158,11 +158,14 @@ def resolve_pretrained(model: str, tag: str, cache_dir: str | None) -> tuple[str
     if cfg.get("hf_hub"):
         repo_id, filename = os.path.split(cfg["hf_hub"])  # as open_clip reads it: "org/repo/[file]"
         names = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
-        return _cached_hf_file(repo_id, names, cache_dir), cfg
+        found = _cached_hf_file(repo_id, names, cache_dir)
+        if found is not None:
+            return found, cfg
     url = cfg.get("url", "")
-    if url:
+    if url:  # open_clip's (and OpenAI's clip package's) own download folder
         local = Path(cache_dir or os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
-        return (str(local) if local.is_file() else None), cfg
+        if local.is_file():
+            return str(local), cfg
     return None, cfg
 
 
