@@ -253,3 +253,39 @@ def test_a_small_memory_budget_changes_batches_not_results(tiny_model, folder, t
     assert outs[0] == outs[1] and len(outs[0]) == 9
     bad = runner.invoke(app, ["interrogate", str(folder), "--memory-budget", "0"])
     assert bad.exit_code != 0 and "memory-budget" in bad.output
+
+
+def test_an_interrupted_run_keeps_its_prompts_and_resumes(tiny_model, folder, tmp_path, monkeypatch):
+    from shiftkit.image import Interrogator
+
+    out = tmp_path / "prompts.csv"
+    args = ["interrogate", str(folder), "--out", str(out), "--mode", "fast", "--batch-size", "4"]
+    args += ["--banks", "mediums", *_common(tiny_model, tmp_path)]
+    real = Interrogator.interrogate
+    calls = []
+
+    def stop_at_the_third_batch(self, images, *a, **k):
+        calls.append(len(images))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, images, *a, **k)
+
+    monkeypatch.setattr(Interrogator, "interrogate", stop_at_the_third_batch)
+    stopped = runner.invoke(app, args)
+    assert stopped.exit_code == 130 and "--resume goes on from there" in stopped.output
+    kept = _rows(out)
+    assert (
+        len(kept) == sum(calls[:2]) == 7
+    )  # the two batches done (one lost the broken JPEG), written atomically
+    # mark the kept rows: a resumed run must not redo them
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(kept[0].keys())
+        w.writerows([[r["path"], "KEPT", *list(r.values())[2:]] for r in kept])
+    monkeypatch.setattr(Interrogator, "interrogate", real)
+    resumed = runner.invoke(app, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    rows = _rows(out)
+    assert len(rows) == 19 and sum(r["prompt"] == "KEPT" for r in rows) == 7
+    other = runner.invoke(app, [*args[:-4], "--mode", "classic", "--resume", *args[-4:]])
+    assert other.exit_code == 1 and "holds prompts of mode 'fast', not 'classic'" in other.output

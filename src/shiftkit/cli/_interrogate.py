@@ -8,14 +8,15 @@ line and skipped. The CSV (and each sidecar ``.txt``) is written atomically.
 from __future__ import annotations
 
 import csv
+import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from shiftkit.cli._common import app, console, err_console, fail, one_line_errors
+from shiftkit.cli._common import Terminated, app, console, err_console, fail, one_line_errors
 from shiftkit.cli._image_options import (
     AllowDownloadOpt,
     BankFileOpt,
@@ -35,6 +36,35 @@ from shiftkit.cli._image_options import (
 from shiftkit.io import atomic_write
 
 CSV_COLUMNS = ("path", "prompt", "similarity", "caption", "caption_similarity", "mode")
+# A long run rewrites its CSV (atomically) at most this often, so that a crash keeps what was done.
+CHECKPOINT_SECONDS = 30.0
+
+
+def _row(path: Path, r: Any) -> tuple[str, ...]:
+    caption_similarity = "" if r.caption_similarity is None else f"{r.caption_similarity:.4f}"
+    return (str(path), r.prompt, f"{r.similarity:.4f}", r.caption or "", caption_similarity, r.mode)
+
+
+def _write_csv(out: Path, rows: dict[str, tuple[str, ...]]) -> None:
+    with atomic_write(out, "w") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        writer.writerows(rows.values())
+
+
+def _previous_rows(out: Path, mode: str) -> dict[str, tuple[str, ...]]:
+    """The rows of an earlier run's CSV in the same mode (to resume it); none if there is no file."""
+    if not out.is_file():
+        return {}
+    with open(out, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        if tuple(next(reader, ())) != CSV_COLUMNS:
+            raise ValueError(f"--resume: {out} is not a CSV written by shiftkit interrogate")
+        rows = {r[0]: tuple(r) for r in reader if len(r) == len(CSV_COLUMNS)}
+    modes = {r[5] for r in rows.values()} - {mode}
+    if modes:
+        raise ValueError(f"--resume: {out} holds prompts of mode {sorted(modes)[0]!r}, not {mode!r}")
+    return rows
 
 
 def progress_bar() -> Progress:
@@ -65,6 +95,9 @@ def interrogate(
     ] = None,
     sidecar: Annotated[
         bool, typer.Option(help="also write each prompt to IMAGE.txt beside the image.")
+    ] = False,
+    resume: Annotated[
+        bool, typer.Option(help="keep the prompts already in --out and do only the images it lacks.")
     ] = False,
     max_flavors: Annotated[int, typer.Option(min=1, help="most phrases a prompt adds.")] = 32,
     model: ModelOpt = "ViT-B-32-quickgelu",
@@ -119,44 +152,48 @@ def interrogate(
         else None
     )
     interrogator = options.interrogator(encoder, captioner)
-    rows, n_skipped = [], 0
-    with progress_bar() as progress:
-        task = progress.add_task(f"interrogating ({mode})", total=len(paths))
-        for ok, images, skipped in read_batches(paths, batch_size):
-            for s in skipped:
-                err_console.print(f"skipped: {s.reason}", highlight=False, soft_wrap=True)
-            n_skipped += len(skipped)
-            captions = None if caption is None else [caption] * len(images)
-            if images:
-                results = interrogator.interrogate(images, mode, captions, max_flavors=max_flavors)
-                for path, r in zip(ok, results):
-                    rows.append(
-                        (
-                            str(path),
-                            r.prompt,
-                            f"{r.similarity:.4f}",
-                            r.caption or "",
-                            "" if r.caption_similarity is None else f"{r.caption_similarity:.4f}",
-                            r.mode,
-                        )
-                    )
-                    if sidecar:
-                        with atomic_write(path.with_suffix(".txt")) as f:
-                            f.write(r.prompt + "\n")
-            progress.advance(task, len(ok) + len(skipped))
+    rows = _previous_rows(out, mode) if resume else {}
+    todo = [p for p in paths if str(p) not in rows]
+    n_skipped, written = 0, time.monotonic()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with progress_bar() as progress:
+            task = progress.add_task(
+                f"interrogating ({mode})", total=len(paths), completed=len(paths) - len(todo)
+            )
+            for ok, images, skipped in read_batches(todo, batch_size):
+                for s in skipped:
+                    err_console.print(f"skipped: {s.reason}", highlight=False, soft_wrap=True)
+                n_skipped += len(skipped)
+                captions = None if caption is None else [caption] * len(images)
+                if images:
+                    results = interrogator.interrogate(images, mode, captions, max_flavors=max_flavors)
+                    for path, r in zip(ok, results):
+                        rows[str(path)] = _row(path, r)
+                        if sidecar:
+                            with atomic_write(path.with_suffix(".txt")) as f:
+                                f.write(r.prompt + "\n")
+                if time.monotonic() - written > CHECKPOINT_SECONDS:  # a long run keeps what it has done
+                    _write_csv(out, rows)
+                    written = time.monotonic()
+                progress.advance(task, len(ok) + len(skipped))
+    except (KeyboardInterrupt, Terminated):
+        if rows:
+            _write_csv(out, rows)
+            err_console.print(
+                f"{len(rows)} prompts kept in {out}; --resume goes on from there", highlight=False
+            )
+        raise
     if not rows:
         raise fail(f"none of the {len(paths)} images could be read")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out, "w") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(rows)
+    _write_csv(out, rows)
     console.print(
         f"{len(rows)} images interrogated ({mode}, {encoder.name}); {n_skipped} skipped -> {out}",
         highlight=False,
         soft_wrap=True,
     )
     if len(rows) == 1:
+        (only,) = rows.values()
         console.print(
-            f"prompt: {rows[0][1]}\nsimilarity to the image: {rows[0][2]}", highlight=False, soft_wrap=True
+            f"prompt: {only[1]}\nsimilarity to the image: {only[2]}", highlight=False, soft_wrap=True
         )
