@@ -456,3 +456,16 @@ def test_wide_grey_levels_are_scaled_not_clipped(tmp_path):
     Image.fromarray(wide).save(tmp_path / "wide.tif")
     got = np.asarray(load_rgb(tmp_path / "wide.tif"))[..., 0]
     assert got.min() == 0 and got.max() == 255 and np.all(np.diff(got.ravel().astype(int)) >= 0)
+
+
+def test_the_gallery_shows_at_most_max_per_cluster(tmp_path):
+    write_color_images(tmp_path / "imgs", per_color=6)
+    enc = ColorEncoder()
+    namer = Interrogator(enc, {"colors": PhraseBank("colors", ["red", "green", "blue"])}, cache_dir=None)
+    result = cluster_images(tmp_path / "imgs", enc, interrogator=namer)
+    page = gallery_html(result, max_per_cluster=2)
+    assert (
+        page.count("data:image/jpeg;base64,") == 6
+        and page.count("... and 4 more, farther from the centre") == 3
+    )
+    assert gallery_html(result, max_per_cluster=None).count("data:image/jpeg;base64,") == 18

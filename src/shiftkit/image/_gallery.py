@@ -52,6 +52,9 @@ def _data_uri(im: Any) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+MAX_PER_CLUSTER = 200
+"""Thumbnails a cluster shows in the gallery by default (each ~5 KB inlined)."""
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem; background: #fafafa; color: #222; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin: 1.6rem 0 0.3rem; }
@@ -68,8 +71,14 @@ def gallery_html(
     title: str = "shiftkit: image clusters",
     size: int = 140,
     root: str | os.PathLike[str] | None = None,
+    max_per_cluster: int | None = MAX_PER_CLUSTER,
 ) -> str:
-    """The gallery page: one section per cluster (named by its phrases), thumbnails inlined."""
+    """The gallery page: one section per cluster (named by its phrases), thumbnails inlined.
+
+    At most ``max_per_cluster`` thumbnails a cluster (its nearest to the centre; None: all), so that a
+    collection of 100,000 images still makes a page a browser opens; the page says how many it left
+    out (every image is in clusters.csv).
+    """
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -96,14 +105,21 @@ def gallery_html(
             f'<p class="note">{len(members)} images' + (f"; phrases: {names}" if names else "") + "</p>"
         )
         parts.append('<div class="grid">')
-        for i in members:
+        shown_members = members if max_per_cluster is None else members[:max_per_cluster]
+        for i in shown_members:
             path = result.paths[i]
             shown = os.path.relpath(path, root) if root is not None else path.name
             parts.append(
                 f'<figure><img src="{_data_uri(thumbnail(path, size))}" alt="{html.escape(str(shown))}">'
                 f"<figcaption>{html.escape(str(shown))} · {result.similarity[i]:.3f}</figcaption></figure>"
             )
-        parts.append("</div></section>")
+        parts.append("</div>")
+        if len(shown_members) < len(members):
+            parts.append(
+                f'<p class="note">... and {len(members) - len(shown_members)} more, farther from the centre '
+                "(all are in clusters.csv)</p>"
+            )
+        parts.append("</section>")
     if result.skipped:
         parts.append(f"<h2>Skipped ({len(result.skipped)})</h2><ul>")
         parts += [f"<li>{html.escape(s.reason)}</li>" for s in result.skipped]
