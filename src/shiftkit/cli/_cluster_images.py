@@ -83,20 +83,7 @@ def cluster_images_command(
     paths = [p for p in find_images(folder) if skip not in p.resolve().parents]  # never our own outputs
     if not paths:
         raise fail(f"no image files in {folder}")
-    options = ImageOptions(
-        model,
-        pretrained,
-        weights,
-        allow_download,
-        weights_dir,
-        device,
-        banks,
-        bank_file,
-        ci_data,
-        cache_dir,
-        no_cache,
-        memory_budget,
-    )
+    options = ImageOptions.of(locals())
     encoder = options.encoder()
     interrogator = options.interrogator(encoder)
     with progress_bar() as progress:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -55,7 +55,12 @@ class ImageOptions:
     ci_data: Path | None
     cache_dir: Path | None
     no_cache: bool
-    memory_budget_mib: int = 512
+    memory_budget: int = 512  # MiB
+
+    @classmethod
+    def of(cls, given: dict[str, Any]) -> ImageOptions:
+        """The shared options among a command's parameters (its ``locals()``)."""
+        return cls(**{f.name: given[f.name] for f in fields(cls)})
 
     def encoder(self) -> Any:
         from shiftkit.image import OpenCLIPEncoder
@@ -68,7 +73,7 @@ class ImageOptions:
             allow_download=True if self.allow_download else None,
             cache_dir=self.weights_dir,
             device=self.device,
-            memory_budget=self.memory_budget_mib * 2**20,
+            memory_budget=self.memory_budget * 2**20,
         )
 
     def interrogator(self, encoder: Any, captioner: Any = None) -> Any:

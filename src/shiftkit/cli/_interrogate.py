@@ -131,20 +131,7 @@ def interrogate(
         shared = [s for s, n in Counter(p.with_suffix(".txt") for p in paths).items() if n > 1]
         if shared:
             raise fail(f"two images would share the sidecar {shared[0]}; rename one")
-    options = ImageOptions(
-        model,
-        pretrained,
-        weights,
-        allow_download,
-        weights_dir,
-        device,
-        banks,
-        bank_file,
-        ci_data,
-        cache_dir,
-        no_cache,
-        memory_budget,
-    )
+    options = ImageOptions.of(locals())
     encoder = options.encoder()
     captioner = (
         BlipCaptioner(caption_model, allow_download=True if allow_download else None, device=device)
