@@ -1,0 +1,138 @@
+"""shiftkit's estimators on Dask (``pip install 'shiftkit[dask]'``): the same fits, the heavy steps as tasks.
+
+    from dask.distributed import Client
+    from shiftkit import KMeans, MeanShift
+    from shiftkit.distributed import fit
+
+    client = Client("tcp://scheduler:8786")        # any deployment: LocalCluster, dask-jobqueue, Kubernetes
+    ms = fit(MeanShift(bandwidth=2.5), X, client)  # X: numpy, a dask array, or a list of .npy / CSV files
+    km = fit(KMeans(256, init="k-means||"), X, client)
+
+Mean shift: every step is a map over blocks of query rows; each task runs
+shiftkit's own engine against the data, which are scattered to the workers
+once per step (blurring, whose data move) or once per fit (standard and
+binned, whose data are fixed); only the moved rows come back. With
+``tiles=True`` (compact kernels) a worker holds only a slab of the space and a
+halo one support radius wide, and each query goes to its slab. Everything else
+(the frame, the bandwidth, the seeds, the merge of modes, the labels) runs
+where ``fit`` is called, exactly as on one machine, so the result is the
+single-machine fit's (tested).
+
+k-means: the data stay on the workers in blocks; every iteration sends the
+centers and gets back, per block, float64 sums of the rows' offsets from their
+centers and the weights per center (``k x (d + 1)`` numbers), and how many
+labels changed; the labels stay where their block is. The iterations, stops
+and empty-cluster rule are `KMeans`'s (``algorithm='lloyd'``). k-means|| runs
+its passes as tasks (5 rounds; its random draws are per block, so its centers
+differ from the single-machine k-means||'s); k-means++, random or given
+centers are chosen where ``fit`` is called, on the data there.
+
+KMeans, and MeanShift with ``algorithm='binned'`` or ``'standard'``, on a list
+of files: each worker reads its files (a block each) and the data never come to
+the client; the frame is combined from the blocks' statistics. Binned mean
+shift sums each block by cells of 1/8 bandwidth on its worker; the client
+merges the cells into the summary the binned algorithm climbs (the same cells
+and float64 sums as on one machine: the same fit, tested). Standard mean shift
+(seeds given, or bins counted per block) sends the seeds every step and gets
+back each block's kernel sums, added in float64 (the same labels, centers to
+float32 rounding, tested). The workers label their rows through their cells or
+by the nearest center. This path needs a numeric bandwidth and the radius
+merge, and takes no weights: where the fit needs all the data (the bandwidth
+rules, the saddle merge, blurring, seeds at every point) the files are read
+where ``fit`` is called, as is a dask array.
+
+There is no scheduler here: Dask's handles placement, retries (a task lost
+with a worker is recomputed from its inputs) and data transfer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shiftkit import KMeans, MeanShift
+from shiftkit.cluster._mean_shift._loops import stepping_with
+from shiftkit.distributed._kmeans import _kmeans_dask, _kmeans_files
+from shiftkit.distributed._mean_shift_files import _files_on_workers, _mean_shift_files
+from shiftkit.distributed._steps import DEFAULT_BLOCK_ROWS, DaskSteps
+
+__all__ = ["DaskSteps", "fit"]
+
+
+def _require_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError("shiftkit.distributed needs Dask: pip install 'shiftkit[dask]'") from None
+    return distributed
+
+
+# -- where the data come from ------------------------------------------------------------------------
+
+
+def _is_file_list(X: Any) -> bool:
+    return isinstance(X, (list, tuple)) and bool(X) and all(isinstance(p, (str, Path)) for p in X)
+
+
+def _materialise(X: Any) -> Any:
+    """A dask array or a list of files as an in-memory array; anything else unchanged."""
+    if _is_file_list(X):
+        from shiftkit.io import load_data
+
+        return np.concatenate([load_data(p)[0] for p in X])
+    if hasattr(X, "dask") and hasattr(X, "compute"):
+        return X.compute()
+    return X
+
+
+# -- the entry point --------------------------------------------------------------------------------------
+
+
+def fit(
+    estimator: Any,
+    X: Any,
+    client: Any = None,
+    *,
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+    tiles: bool = False,
+    sample_weight: Any = None,
+) -> Any:
+    """Fit a shiftkit ``MeanShift`` or ``KMeans`` with its heavy steps as tasks on ``client``; returns it.
+
+    Parameters
+    ----------
+    estimator : MeanShift or KMeans
+    X : array-like, dask array, or a list of .npy / CSV paths
+    client : dask.distributed.Client, default=None
+        None: the current client (``distributed.get_client()``).
+    block_rows : int, default=50,000
+        Rows per task.
+    tiles : bool, default=False
+        Mean shift with a compact kernel: cut the space into slabs along the
+        first coordinate (two per worker), each worker holding only its slab
+        and a halo one support radius wide (for data that do not fit one
+        worker); the result is the same.
+    sample_weight : array-like, default=None
+    """
+    distributed = _require_distributed()
+    if client is None:
+        client = distributed.get_client()
+    if isinstance(estimator, KMeans) and _is_file_list(X):
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not taken with files read by the workers")
+        return _kmeans_files(estimator, list(X), client)
+    if isinstance(estimator, MeanShift) and _is_file_list(X) and _files_on_workers(estimator, sample_weight):
+        return _mean_shift_files(estimator, list(X), client, sample_weight)
+    X = _materialise(X)
+    if isinstance(estimator, MeanShift):
+        steps = DaskSteps(client, block_rows, tiles=tiles)
+        with stepping_with(steps):
+            estimator.fit(X, sample_weight=sample_weight)
+        estimator.traffic_ = steps.traffic  # bytes to and from the workers, per step
+        estimator.most_rows_held_ = steps.most_rows_held  # the most data rows one task held
+        return estimator
+    if isinstance(estimator, KMeans):
+        return _kmeans_dask(estimator, X, client, int(block_rows), sample_weight)
+    raise TypeError(f"shiftkit.distributed fits MeanShift and KMeans, not {type(estimator).__name__}")

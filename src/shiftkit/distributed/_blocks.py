@@ -1,0 +1,66 @@
+"""Data held in blocks on the workers (one per file): read, summarised, framed; shared by the files paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _load_block(path: str) -> np.ndarray:
+    """One file's rows, float64, checked finite (a task)."""
+    from shiftkit.io import load_data
+
+    X = np.asarray(load_data(path)[0], dtype=np.float64)
+    if X.ndim != 2 or not np.isfinite(X).all():
+        raise ValueError(f"{path}: the data must be a finite 2-D table")
+    return X
+
+
+def _block_stats(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, mean, sum of squared deviations from it, smallest and largest value, per feature (a task)."""
+    mean = X.mean(0)
+    return X.shape[0], mean, ((X - mean) ** 2).sum(0), X.min(0), X.max(0)
+
+
+def _framed_block(X: np.ndarray, origin: np.ndarray, scale: float, dtype: str) -> np.ndarray:
+    """A block in the frame's coordinates (a task)."""
+    return ((X - origin) / scale).astype(dtype)
+
+
+def _frame_of_blocks(client: Any, raw: list, compute: torch.dtype) -> tuple[Any, list, int, float]:
+    """The frame of data held in blocks (futures) on the workers, from the blocks' statistics (Chan et
+    al.'s pairwise combination of means and squared deviations): the frame, the statistics per block, the
+    rows in all, and the mean over features of the variance."""
+    from shiftkit.cluster._base import Frame
+
+    stats = client.gather([client.submit(_block_stats, f, pure=False) for f in raw])
+    widths = {st[1].shape[0] for st in stats}
+    if len(widths) != 1:
+        raise ValueError(f"the files have different numbers of columns: {sorted(widths)}")
+    n, mean, m2 = 0, np.zeros(widths.pop()), None
+    for rows, m, s2, _, _ in stats:  # pairwise means and sums of squared deviations
+        if m2 is None:
+            n, mean, m2 = rows, m, s2
+            continue
+        delta = m - mean
+        total = n + rows
+        mean = mean + delta * rows / total
+        m2 = m2 + s2 + delta**2 * n * rows / total
+        n = total
+    assert m2 is not None
+    lo = np.min([st[3] for st in stats], axis=0)
+    hi = np.max([st[4] for st in stats], axis=0)
+    largest = float(np.maximum(np.abs(lo), np.abs(hi)).max())
+    constant = bool((lo == hi).all())
+    mean_variance = float((m2 / n).mean())
+    frame = Frame.from_stats(
+        torch.from_numpy(lo if constant else mean), mean_variance, largest,
+        compute=compute, output=torch.float64, constant=constant,
+    )  # fmt: skip
+    return frame, stats, n, mean_variance
+
+
+def _largest(X: np.ndarray) -> float:
+    return float(np.abs(X).max()) if X.size else 0.0
