@@ -17,7 +17,10 @@ PretrainedOpt = Annotated[
 ]
 WeightsOpt = Annotated[Path | None, typer.Option(help="a local weights file for --model (instead of a tag).")]
 AllowDownloadOpt = Annotated[
-    bool, typer.Option(help="let open_clip download missing weights (or SHIFTKIT_ALLOW_DOWNLOAD=1).")
+    bool,
+    typer.Option(
+        "--allow-download", help="let open_clip download missing weights (or SHIFTKIT_ALLOW_DOWNLOAD=1)."
+    ),
 ]
 WeightsDirOpt = Annotated[Path | None, typer.Option(help="where pretrained weights are looked for.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="torch device (default: CUDA if available, else CPU).")]
@@ -34,7 +37,7 @@ CiDataOpt = Annotated[Path | None, typer.Option(help="a clip-interrogator data f
 CacheOpt = Annotated[
     Path | None, typer.Option(help="text-embedding cache folder (default ~/.cache/shiftkit).")
 ]
-NoCacheOpt = Annotated[bool, typer.Option(help="compute bank embeddings without a cache.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="compute bank embeddings without a cache.")]
 BudgetOpt = Annotated[
     int, typer.Option(min=1, help="MiB of activations per encoder batch (lower it on a small GPU).")
 ]

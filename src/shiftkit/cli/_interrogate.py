@@ -94,10 +94,11 @@ def interrogate(
         str | None, typer.Option(help="a BLIP captioning model folder (save_pretrained) or repo id.")
     ] = None,
     sidecar: Annotated[
-        bool, typer.Option(help="also write each prompt to IMAGE.txt beside the image.")
+        bool, typer.Option("--sidecar", help="also write each prompt to IMAGE.txt beside the image.")
     ] = False,
     resume: Annotated[
-        bool, typer.Option(help="keep the prompts already in --out and do only the images it lacks.")
+        bool,
+        typer.Option("--resume", help="keep the prompts already in --out and do only the images it lacks."),
     ] = False,
     max_flavors: Annotated[int, typer.Option(min=1, help="most phrases a prompt adds.")] = 32,
     model: ModelOpt = "ViT-B-32-quickgelu",
