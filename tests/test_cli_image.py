@@ -38,6 +38,11 @@ def _common(tiny_model, tmp_path):
     return ["--model", tiny_model, "--cache-dir", str(tmp_path / "cache")]
 
 
+def _kmeans_gallery(folder, out, k, common):
+    return runner.invoke(app, ["cluster-images", str(folder), "--out", str(out), "--method", "kmeans",
+                               "--n-clusters", str(k), *common])  # fmt: skip
+
+
 def _rows(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
@@ -123,20 +128,7 @@ def test_interrogate_errors_are_one_line(tiny_model, folder, tmp_path, monkeypat
 def test_cluster_images_writes_the_set_and_replaces_it(tiny_model, folder, tmp_path):
     out = folder / "gallery"  # inside the input folder: its own outputs are never read as input
     common = _common(tiny_model, tmp_path)
-    result = runner.invoke(
-        app,
-        [
-            "cluster-images",
-            str(folder),
-            "--out",
-            str(out),
-            "--method",
-            "kmeans",
-            "--n-clusters",
-            "3",
-            *common,
-        ],
-    )
+    result = _kmeans_gallery(folder, out, 3, common)
     assert result.exit_code == 0, result.output
     rows = _rows(out / "clusters.csv")
     assert len(rows) == 19 and {int(r["cluster"]) for r in rows} == {0, 1, 2}
@@ -154,20 +146,7 @@ def test_cluster_images_writes_the_set_and_replaces_it(tiny_model, folder, tmp_p
     page = (out / "index.html").read_text()
     assert page.count("data:image/jpeg;base64,") == 19 and "Skipped (1)" in page
 
-    again = runner.invoke(
-        app,
-        [
-            "cluster-images",
-            str(folder),
-            "--out",
-            str(out),
-            "--method",
-            "kmeans",
-            "--n-clusters",
-            "2",
-            *common,
-        ],
-    )
+    again = _kmeans_gallery(folder, out, 2, common)
     assert again.exit_code == 0, again.output
     assert "19 images in 2 clusters" in again.output  # the gallery's own PNGs were not read
     assert sorted(p.name for p in out.glob("cluster-*.png")) == ["cluster-0.png", "cluster-1.png"]
@@ -207,20 +186,7 @@ def test_cluster_images_as_a_real_command(tiny_model, folder, tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian's chromium package) is not installed")
 def test_the_gallery_renders_in_headless_chromium(tiny_model, folder, tmp_path):
     out = tmp_path / "gallery"
-    result = runner.invoke(
-        app,
-        [
-            "cluster-images",
-            str(folder),
-            "--out",
-            str(out),
-            "--method",
-            "kmeans",
-            "--n-clusters",
-            "3",
-            *_common(tiny_model, tmp_path),
-        ],
-    )
+    result = _kmeans_gallery(folder, out, 3, _common(tiny_model, tmp_path))
     assert result.exit_code == 0, result.output
     shot = tmp_path / "shot.png"
     proc = screenshot(out / "index.html", shot, (1200, 1400), tmp_path / "profile")

@@ -224,18 +224,7 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
             with stepping_with(stepper):
                 modes = climb(seeds, data, weights, bandwidth, kernel, settings)
             traffic += stepper.traffic
-        if not modes.converged:
-            import warnings
-
-            from sklearn.exceptions import ConvergenceWarning
-
-            warnings.warn(
-                f"MeanShift did not converge in max_iter={ms.max_iter} steps; raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        if not bool((modes.density > 0).any()):
-            raise ValueError(f"No point was within bandwidth={ms.bandwidth:g} of any seed; a wider one?")
+        ms._check_modes(modes, ms._user_bandwidth(bandwidth, frame))
         kept, cluster_of_mode = merge_modes(modes, bandwidth)
         centers_c = modes.positions[kept]
         centers_np = centers_c.numpy()

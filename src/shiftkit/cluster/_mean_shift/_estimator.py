@@ -52,7 +52,7 @@ from shiftkit.cluster._base import (
 )
 from shiftkit.cluster._mean_shift import _seeds
 from shiftkit.cluster._mean_shift._bandwidth import choose_bandwidth, resolve_rule
-from shiftkit.cluster._mean_shift._loops import LoopSettings, OnStep, StepInfo, blur, climb
+from shiftkit.cluster._mean_shift._loops import LoopSettings, Modes, OnStep, StepInfo, blur, climb
 from shiftkit.cluster._mean_shift._modes import merge_modes
 from shiftkit.cluster._saddles import (
     DEFAULT_MIN_CLUSTER_SIZE,
@@ -427,17 +427,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             modes = blur(start.data, start.weights, bandwidth, kernel, settings)
         else:
             modes = climb(start.seeds, start.data, start.weights, bandwidth, kernel, settings)
-        if not modes.converged:
-            warnings.warn(
-                f"MeanShift did not converge in max_iter={self.max_iter} steps; raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        if not bool((modes.density > 0).any()):
-            raise ValueError(
-                f"No point was within bandwidth={self._user_bandwidth(bandwidth, frame):g} of any "
-                "seed. Try a different seeding strategy or increase the bandwidth."
-            )
+        self._check_modes(modes, self._user_bandwidth(bandwidth, frame))
         kept, cluster_of_mode = merge_modes(modes, bandwidth)
         centers_c = modes.positions[kept]  # (k, d)
         densities = modes.density[kept]
@@ -502,6 +492,20 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             if hasattr(self, name):
                 delattr(self, name)
         return self
+
+    def _check_modes(self, modes: Modes, user_bandwidth: float) -> None:
+        """Warn when the loop stopped at ``max_iter``; raise when no seed saw any data."""
+        if not modes.converged:
+            warnings.warn(
+                f"MeanShift did not converge in max_iter={self.max_iter} steps; raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        if not bool((modes.density > 0).any()):
+            raise ValueError(
+                f"No point was within bandwidth={user_bandwidth:g} of any "
+                "seed. Try a different seeding strategy or increase the bandwidth."
+            )
 
     @staticmethod
     def _saddle_neighbors(X_c: Tensor, w: Tensor | None) -> int:
