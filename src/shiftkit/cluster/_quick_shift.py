@@ -27,37 +27,48 @@ from torch import Tensor
 
 from shiftkit._array import to_numpy
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET, shift_tensors
-from shiftkit._validation import Rule, check_bandwidth, check_params, fraction_or_count, integer_at_least
-from shiftkit.bandwidth import local_bandwidth
+from shiftkit._validation import (
+    Rule,
+    check_bandwidth,
+    check_params,
+    fraction_or_count,
+    integer_at_least,
+    one_of,
+)
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, TensorInputMixin
-from shiftkit.cluster._saddles import (
-    DEFAULT_MIN_CLUSTER_SIZE,
-    LEVELS,
-    density_graph,
-    hill_climb,
-    merge_through_saddles,
+from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
+from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE
+from shiftkit.cluster._spaces import (
+    SPACES,
+    LayoutModel,
+    Space,
+    assign,
+    choose_space,
+    fit_graph_layout,
+    graph_coordinates,
+    project_axes,
 )
 from shiftkit.kernels import get_kernel
-from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, NeighborIndex, make_index, neighbors_for
+from shiftkit.neighbors import NeighborIndex
 
 __all__ = ["QuickShift", "quick_shift"]
 
 
 @dataclass(frozen=True)
 class _Fitted:
-    """What `QuickShift.predict` needs from the fit: the scaled data, their index and density."""
+    """What `QuickShift.predict` needs from the fit: where the modes were sought, and how to get there."""
 
-    X: Tensor  # (n, d), in the frame: X_input = frame.back(X)
     frame: Frame
+    space: Space
+    X: Tensor | None  # (n, d') in the space sought ('input', 'principal-axes'); None for 'graph-layout'
     index: NeighborIndex | None
-    density: Tensor  # (n,)
+    density: Tensor | None  # (n,)
+    layout: LayoutModel | None
 
-
-# Neighbors per point in the graph (at most a tenth of the points: `neighbors_for`).
-NEIGHBORS = 20
 
 PARAMETER_RULES: dict[str, Rule] = {
     "n_neighbors": integer_at_least(2).or_none(),
+    "space": one_of(*SPACES),
     "prominence": PROMINENCE_RULE,
     "min_cluster_size": fraction_or_count(),
     "memory_budget": MEMORY_BUDGET_RULE,
@@ -160,6 +171,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         bandwidth: float | None = None,
         prominence: float | None = None,
         min_cluster_size: float = DEFAULT_MIN_CLUSTER_SIZE,
+        space: str = "auto",
         device: Any = None,
         dtype: Any = "float32",
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
@@ -168,6 +180,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.bandwidth = bandwidth
         self.prominence = prominence
         self.min_cluster_size = min_cluster_size
+        self.space = space
         self.device = device
         self.dtype = dtype
         self.memory_budget = memory_budget
@@ -189,64 +202,77 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         if self.bandwidth is not None:
             check_bandwidth(self.bandwidth)
         X_c, frame = self._validate_framed(X, reset=True)
-        scale = frame.scale
-        n = X_c.shape[0]
-        given = None if self.bandwidth is None else float(self.bandwidth) / scale
-        index, k = None, 1
-        if n > 1:
-            wanted = self.n_neighbors or neighbors_for(X_c, NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
-            k = min(wanted, n - 1)
-            index = make_index(X_c, n_neighbors=k + 1, memory_budget=self.memory_budget)
-        bandwidth = given if given is not None else local_bandwidth(X_c) if n > 1 else 0.0
-        if n == 1 or bandwidth == 0:  # one point, or every point the same
-            density = X_c.new_full((n,), float(n))
-            labels = np.zeros(n, dtype=np.int64)
-            peaks = np.zeros(1, dtype=np.int64)
-            level = float(self.prominence) if self.prominence is not None else float(LEVELS[0])
-            levels, counts = np.array([level]), np.array([1])
-            bandwidth = bandwidth or 1.0
+        # a bandwidth or a neighbor count is a statement about the input space: keep to it
+        tuned = self.bandwidth is not None or self.n_neighbors is not None
+        space = choose_space(X_c, "input" if tuned and self.space == "auto" else self.space)
+        if space.name == "graph-layout":
+            self._fit_layout(X_c, frame, space)
         else:
-            landscape = density_graph(
-                X_c,
-                bandwidth,
-                get_kernel("gaussian"),
-                None,
-                n_neighbors=k,
-                memory_budget=self.memory_budget,
-                index=index,
-            )
-            density = landscape.density
-            merged = merge_through_saddles(
-                hill_climb(landscape.log_density, landscape.graph),
-                landscape.log_density,
-                landscape.graph,
-                X_c,
-                prominence=self.prominence,
-                min_cluster_size=self.min_cluster_size,
-            )
-            labels, peaks, level = merged.labels, merged.peak_points, merged.level
-            levels, counts = merged.levels, merged.counts
-        modes = torch.as_tensor(peaks, device=X_c.device)
-        self.labels_ = labels
-        self.cluster_centers_ = frame.out(X_c[modes])
-        self.cluster_densities_ = to_numpy(density[modes])
-        self.density_ = to_numpy(density)
-        self.bandwidth_ = bandwidth * scale
-        self.prominence_ = level
-        self.levels_, self.n_clusters_by_level_ = levels, counts
-        self.n_neighbors_ = k
-        self._fitted = _Fitted(X_c, frame, index, density)
+            self._fit_density(X_c, frame, space)
+        self.space_ = space.name
+        self.space_reason_ = space.reason
+        self.n_signal_features_ = space.n_signal
         return self
+
+    def _fit_density(self, X_c: Tensor, frame: Frame, space: Space) -> None:
+        """Mode seeking on a density of the input space or of its principal axes."""
+        Z = X_c if space.name == "input" else project_axes(X_c, space)
+        given = None if self.bandwidth is None else float(self.bandwidth) / frame.scale
+        found = seek_modes(
+            Z,
+            n_neighbors=self.n_neighbors,
+            bandwidth=given,
+            prominence=self.prominence,
+            min_cluster_size=self.min_cluster_size,
+            memory_budget=self.memory_budget,
+        )
+        modes = torch.as_tensor(found.peaks, device=X_c.device)
+        self._store(found.labels, frame.out(X_c[modes]), to_numpy(found.density), found, frame.scale)
+        self.embedding_ = None if space.name == "input" else to_numpy(Z.double() * frame.scale)
+        self.embedding_rows_ = None if space.name == "input" else np.arange(X_c.shape[0])
+        self._fitted = _Fitted(frame, space, Z, found.index, found.density, None)
+
+    def _fit_layout(self, X_c: Tensor, frame: Frame, space: Space) -> None:
+        """Mode seeking in a layout of the neighbor graph."""
+        fit = fit_graph_layout(
+            X_c,
+            space,
+            None,
+            prominence=self.prominence,
+            min_cluster_size=self.min_cluster_size,
+            memory_budget=self.memory_budget,
+        )
+        modes = torch.as_tensor(fit.peak_rows, device=X_c.device)
+        self._store(fit.labels, frame.out(X_c[modes]), fit.density, fit.seeking, 1.0)
+        self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
+        self._fitted = _Fitted(frame, space, None, None, None, fit.model)
+
+    def _store(
+        self, labels: np.ndarray, centers: np.ndarray, density: np.ndarray, found: ModeSeeking, scale: float
+    ) -> None:
+        peaks = found.peaks
+        self.labels_ = np.asarray(labels, dtype=np.int64)
+        self.cluster_centers_ = centers
+        self.cluster_densities_ = to_numpy(found.density[torch.as_tensor(peaks)]).astype(np.float64)
+        self.density_ = np.asarray(density, dtype=np.float64)
+        self.bandwidth_ = found.bandwidth * scale
+        self.prominence_ = found.level
+        self.levels_, self.n_clusters_by_level_ = found.levels, found.counts
+        self.n_neighbors_ = found.n_neighbors
 
     def _density(self, Y: Tensor, X: Tensor, bandwidth: float) -> Tensor:
         _, density = shift_tensors(Y, X, bandwidth, get_kernel("gaussian"), memory_budget=self.memory_budget)
         return density
 
     def predict(self, X: Any) -> np.ndarray:
-        """The cluster of each row of ``X``: that of its nearest denser training point.
+        """The cluster of each row of ``X``.
 
-        Among the ``n_neighbors_`` nearest training points, the nearest whose
-        density is at least the new point's; if none is, the nearest.
+        Where the modes were sought in a density (``space_`` 'input' or
+        'principal-axes'): the cluster of the nearest denser training point
+        among the ``n_neighbors_`` nearest (the nearest if none is denser).
+        In a graph layout: the cluster of an equal laid-out row, else the one
+        most of the 10 nearest laid-out rows have (as the fit labelled the rows
+        it did not lay out). Rows of the training data get their ``labels_``.
 
         Parameters
         ----------
@@ -258,8 +284,14 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         fitted = self._fitted
+        X64 = self._validate_X(X, reset=False, dtype=torch.float64)
+        if fitted.layout is not None:  # in the fit's precision: equal rows give equal coordinates
+            return assign(fitted.layout, graph_coordinates(fitted.frame.to(X64), fitted.layout.axes))
+        Y = fitted.frame.to(X64, torch.float64)
+        assert fitted.X is not None and fitted.density is not None
         X_fit = fitted.X
-        Y = fitted.frame.to(self._validate_X(X, reset=False, dtype=torch.float64)).to(X_fit.device)
+        Y = Y if fitted.space.name == "input" else project_axes(Y, fitted.space)
+        Y = Y.to(X_fit.device, X_fit.dtype)
         if fitted.index is None:
             return np.zeros(Y.shape[0], dtype=np.int64)
         k = min(self.n_neighbors_, X_fit.shape[0])

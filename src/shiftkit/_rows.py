@@ -1,0 +1,103 @@
+"""Rows by content: the distinct rows of a data set, in an order that depends on their values only.
+
+A clustering that must not depend on the order of the rows, and must give equal
+rows the same label, can run on the distinct rows (each weighted by its number
+of copies) taken in *content order*: sorted by a 64-bit hash of each row's
+float64 values, equal hashes then sorted by the values themselves. Permuting
+the input permutes nothing downstream. The hash order is also a fair draw: the
+first ``m`` rows of it are a sample whose choice depends on the rows' values,
+not their positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import Tensor
+
+__all__ = ["DistinctRows", "distinct_rows", "row_hashes"]
+
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: an odd constant that mixes bits
+_ROWS_PER_BLOCK = 1 << 16
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place: every input bit reaches every output bit."""
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def row_hashes(X: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of ``X`` (float64), from its values: (n, d) -> (n,) uint64.
+
+    ``-0.0`` hashes as ``0.0`` (they are equal values).
+    """
+    n, d = X.shape
+    out = np.empty(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for start in range(0, n, _ROWS_PER_BLOCK):
+            block = np.ascontiguousarray(X[start : start + _ROWS_PER_BLOCK], dtype=np.float64) + 0.0
+            bits = block.view(np.uint64)  # (b, d)
+            h = np.full(bits.shape[0], np.uint64(d), dtype=np.uint64)
+            for j in range(d):
+                h = _mix((h ^ bits[:, j]) * _MULTIPLIER + np.uint64(j))
+            out[start : start + _ROWS_PER_BLOCK] = h
+    return out
+
+
+@dataclass(frozen=True)
+class DistinctRows:
+    """The distinct rows of a data set, in content order.
+
+    Attributes
+    ----------
+    first : ndarray of shape (n_distinct,)
+        A row of the input holding each distinct row (its first copy).
+    inverse : ndarray of shape (n_rows,)
+        The distinct row (0..n_distinct-1) of every input row.
+    counts : ndarray of shape (n_distinct,)
+        Copies of each distinct row in the input.
+    """
+
+    first: np.ndarray
+    inverse: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def n_distinct(self) -> int:
+        return int(self.first.shape[0])
+
+
+def distinct_rows(X: Tensor | np.ndarray) -> DistinctRows:
+    """The distinct rows of ``X`` (n, d) in content order: by hash, then by value where hashes collide."""
+    data = X.detach().double().cpu().numpy() if isinstance(X, Tensor) else np.asarray(X, dtype=np.float64)
+    data = data + 0.0  # -0.0 -> 0.0
+    h = row_hashes(data)
+    order = np.argsort(h, kind="stable")
+    h_sorted = h[order]
+    boundary = np.ones(len(order), dtype=bool)
+    boundary[1:] = h_sorted[1:] != h_sorted[:-1]
+    group_start = np.flatnonzero(boundary)
+    sizes = np.diff(np.append(group_start, len(order)))
+    # rows of one hash are one distinct row unless they differ (a collision, or never in practice)
+    for g in np.flatnonzero(sizes > 1):
+        members = order[group_start[g] : group_start[g] + sizes[g]]
+        block = data[members]
+        if bool((block == block[0]).all()):
+            continue
+        by_value = np.lexsort(block.T[::-1])  # lexicographic, first column first
+        members = members[by_value]
+        order[group_start[g] : group_start[g] + sizes[g]] = members
+        changes = np.any(np.diff(data[members], axis=0) != 0, axis=1)
+        boundary[group_start[g] + 1 : group_start[g] + sizes[g]] = changes
+    distinct_of_sorted = np.cumsum(boundary) - 1
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = distinct_of_sorted
+    starts = np.flatnonzero(boundary)
+    counts = np.diff(np.append(starts, len(order)))
+    return DistinctRows(order[starts], inverse, counts)

@@ -1,0 +1,119 @@
+"""Mode seeking on a k-nearest-neighbor graph: the stages of `QuickShift`, as one function.
+
+The local bandwidth, the kernel density at every point with its graph
+(`shiftkit.cluster._saddles.density_graph`), the climb to the modes and the
+merge through the saddles. `QuickShift` runs it on the data or on where the data
+were embedded (`shiftkit.cluster._spaces`); the graph-layout space runs it on the
+layout, with the rows' weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import Tensor
+
+from shiftkit.bandwidth import local_bandwidth
+from shiftkit.cluster._saddles import LEVELS, density_graph, hill_climb, merge_through_saddles
+from shiftkit.kernels import get_kernel
+from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, NeighborIndex, make_index, neighbors_for
+
+__all__ = ["NEIGHBORS", "ModeSeeking", "seek_modes"]
+
+# Neighbors per point in the graph (at most a tenth of the points: `neighbors_for`).
+NEIGHBORS = 20
+
+
+@dataclass(frozen=True)
+class ModeSeeking:
+    """The clusters of `seek_modes`.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n,)
+        Cluster of each row, 0 for the cluster of the highest mode.
+    peaks : ndarray of shape (n_clusters,)
+        The row at the mode (the densest row) of each cluster.
+    density : Tensor of shape (n,)
+    bandwidth : float
+        In the units of the rows given.
+    level : float
+    levels, counts : ndarray
+    index : NeighborIndex or None
+        The index of the rows (None for a single row).
+    n_neighbors : int
+    """
+
+    labels: np.ndarray
+    peaks: np.ndarray
+    density: Tensor
+    bandwidth: float
+    level: float
+    levels: np.ndarray
+    counts: np.ndarray
+    index: NeighborIndex | None
+    n_neighbors: int
+
+
+def seek_modes(
+    X: Tensor,
+    weights: Tensor | None = None,
+    *,
+    n_neighbors: int | None,
+    bandwidth: float | None,
+    prominence: float | None,
+    min_cluster_size: float,
+    memory_budget: int,
+) -> ModeSeeking:
+    """Cluster the rows of ``X`` (n, d) by mode seeking on their k-nearest-neighbor graph.
+
+    ``n_neighbors`` None: `NEIGHBORS`, at most a tenth of the distinct rows;
+    ``bandwidth`` None: the local scale; ``weights`` (n,): a row of weight 3
+    counts as three rows.
+    """
+    n = X.shape[0]
+    index, k = None, 1
+    if n > 1:
+        wanted = n_neighbors or neighbors_for(X, NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
+        k = min(wanted, n - 1)
+        index = make_index(X, n_neighbors=k + 1, memory_budget=memory_budget)
+    if bandwidth is None:
+        bandwidth = local_bandwidth(X, sample_weight=weights) if n > 1 else 0.0
+    if n == 1 or bandwidth == 0:  # one point, or every point the same
+        total = float(n) if weights is None else float(weights.sum())
+        level = float(prominence) if prominence is not None else float(LEVELS[0])
+        return ModeSeeking(
+            np.zeros(n, dtype=np.int64),
+            np.zeros(1, dtype=np.int64),
+            X.new_full((n,), total),
+            bandwidth or 1.0,
+            level,
+            np.array([level]),
+            np.array([1]),
+            index,
+            k,
+        )
+    landscape = density_graph(
+        X, bandwidth, get_kernel("gaussian"), weights, n_neighbors=k, memory_budget=memory_budget, index=index
+    )
+    merged = merge_through_saddles(
+        hill_climb(landscape.log_density, landscape.graph),
+        landscape.log_density,
+        landscape.graph,
+        X,
+        prominence=prominence,
+        min_cluster_size=min_cluster_size,
+        weights=weights,
+    )
+    return ModeSeeking(
+        merged.labels,
+        np.asarray(merged.peak_points, dtype=np.int64),
+        landscape.density,
+        float(bandwidth),
+        merged.level,
+        merged.levels,
+        merged.counts,
+        index,
+        k,
+    )

@@ -1,0 +1,238 @@
+"""Where the mode-seeking estimators look for modes: the input space, its principal axes, or a graph layout.
+
+A kernel density estimate finds clusters in two or three dimensions; in many it
+cannot (every distance is about the same, the bandwidth that sees one cluster
+sees all). The defaults of `QuickShift` and `MeanShift` therefore look at the
+data first (``space='auto'``):
+
+- three features or fewer: the input space, as always;
+- otherwise the principal axes, and how many of them carry signal (parallel
+  analysis, `shiftkit.embedding.principal_axes`): with one (two Gaussians in 128
+  features; a table whose clusters differ along one direction), the density on
+  the first two axes (``'principal-axes'``);
+- with more: the ``GRAPH_NEIGHBORS``-nearest-neighbor graph (of the first
+  ``GRAPH_MAX_FEATURES`` principal coordinates), laid out in ``LAYOUT_DIM``
+  dimensions (`shiftkit.embedding.layout_graph`), and mode seeking in the
+  layout (``'graph-layout'``). On data of more than ``LAYOUT_MAX_ROWS`` distinct
+  rows, the first ``LAYOUT_MAX_ROWS`` in content order are laid out, each
+  weighted by the rows nearest to it; every other row takes the cluster most of
+  its ``ASSIGN_NEIGHBORS`` nearest laid-out rows have (the nearest breaks ties).
+
+The thresholds were measured on the development battery and scikit-learn's
+digits (``benchmarks/bench_highdim.py``): the input space stays best up to three
+features; with one signal axis the principal axes beat the layout on every
+set, with more the layout wins. Equal rows are one row (weighted by their
+copies) and the rows are taken in content order (`shiftkit._rows`), so the
+answer depends neither on the order of the rows nor on where they sit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from shiftkit._rows import DistinctRows, distinct_rows
+from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
+from shiftkit.embedding import PrincipalAxes, layout_graph, membership_graph, principal_axes
+from shiftkit.embedding._layout import knn_of_distinct
+from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, ExactIndex, neighbors_for
+
+__all__ = [
+    "SPACES",
+    "LayoutFit",
+    "LayoutModel",
+    "Space",
+    "assign",
+    "choose_space",
+    "fit_graph_layout",
+    "graph_coordinates",
+    "project_axes",
+]
+
+SPACES = ("auto", "input", "principal-axes", "graph-layout")
+INPUT_MAX_FEATURES = 3
+AXES_MAX_SIGNAL = 1
+AXES_DIM = 2
+AXES_MAX_ROWS = 5000
+LAYOUT_MIN_ROWS = 50
+GRAPH_MAX_FEATURES = 64
+GRAPH_NEIGHBORS = 15  # counting the point itself, as UMAP does
+LAYOUT_DIM = 5
+LAYOUT_MAX_ROWS = 10_000
+LAYOUT_SEEK_NEIGHBORS = 40
+ASSIGN_NEIGHBORS = 10
+
+
+@dataclass(frozen=True)
+class Space:
+    """Where to seek modes, and why.
+
+    Attributes
+    ----------
+    name : str
+        ``'input'``, ``'principal-axes'`` or ``'graph-layout'``.
+    reason : str
+    n_signal : int or None
+        Principal axes above the shuffled columns (None when not computed).
+    axes : PrincipalAxes or None
+    distinct : DistinctRows or None
+    """
+
+    name: str
+    reason: str
+    n_signal: int | None = None
+    axes: PrincipalAxes | None = None
+    distinct: DistinctRows | None = None
+
+
+def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
+    """The space for ``X_c`` (n, d): ``requested``, or what ``'auto'`` chooses (module docstring)."""
+    n, d = X_c.shape
+    if requested == "input":
+        return Space("input", "space='input'")
+    if n < 2 or (requested == "auto" and d <= INPUT_MAX_FEATURES):
+        return Space("input", f"{d} feature{'s' if d != 1 else ''}: a density in the input space")
+    distinct = distinct_rows(X_c)
+    axes = principal_axes(X_c, distinct.first[:AXES_MAX_ROWS])
+    p = axes.n_signal
+    signal = f"{d} features, {p} principal ax{'is' if p == 1 else 'es'} above shuffled columns"
+    if requested == "principal-axes":
+        return Space("principal-axes", f"space='principal-axes' ({signal})", p, axes, distinct)
+    if requested == "graph-layout":
+        return Space("graph-layout", f"space='graph-layout' ({signal})", p, axes, distinct)
+    if p <= AXES_MAX_SIGNAL:
+        return Space("principal-axes", f"{signal}: a density on the first {AXES_DIM}", p, axes, distinct)
+    if distinct.n_distinct < LAYOUT_MIN_ROWS:
+        why = f"{signal}, but {distinct.n_distinct} distinct rows: too few for a graph layout"
+        return Space("principal-axes", f"{why}; a density on the first {AXES_DIM}", p, axes, distinct)
+    why = f"{signal}: mode seeking in a layout of the neighbor graph"
+    return Space("graph-layout", why, p, axes, distinct)
+
+
+def project_axes(X_c: Tensor, space: Space) -> Tensor:
+    """The rows of ``X_c`` on the first `AXES_DIM` principal axes, in ``X_c``'s dtype; (n, AXES_DIM)."""
+    assert space.axes is not None
+    n_axes = min(AXES_DIM, X_c.shape[1])
+    return space.axes.project(X_c, n_axes).to(X_c.dtype)
+
+
+def graph_coordinates(X: Tensor, axes: PrincipalAxes) -> Tensor:
+    """Where the neighbor graph is built: the first `GRAPH_MAX_FEATURES` principal coordinates (the
+    features themselves when there are no more), float32 on the CPU."""
+    if X.shape[1] > GRAPH_MAX_FEATURES:
+        return axes.project(X, GRAPH_MAX_FEATURES).float().cpu()
+    return X.float().cpu()
+
+
+@dataclass(frozen=True)
+class LayoutModel:
+    """What labels new rows in a graph layout: the laid-out rows' coordinates and clusters."""
+
+    axes: PrincipalAxes
+    laid_out: Tensor  # (m, q) float32: graph coordinates of the laid-out rows
+    labels: np.ndarray  # (m,)
+    memory_budget: int
+
+
+@dataclass(frozen=True)
+class LayoutFit:
+    """The clusters found in a graph layout.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n,)
+    peak_rows : ndarray of shape (n_clusters,)
+        The input row at the mode of each cluster.
+    density : ndarray of shape (n,)
+        The layout's density at each row (at its nearest laid-out row).
+    embedding : ndarray of shape (m, LAYOUT_DIM)
+        The layout of the laid-out rows.
+    embedding_rows : ndarray of shape (m,)
+        The input row of each laid-out row.
+    seeking : ModeSeeking
+        The mode seeking in the layout (bandwidth, levels, ...).
+    model : LayoutModel
+    """
+
+    labels: np.ndarray
+    peak_rows: np.ndarray
+    density: np.ndarray
+    embedding: np.ndarray
+    embedding_rows: np.ndarray
+    seeking: ModeSeeking
+    model: LayoutModel
+
+
+def _vote(labels: np.ndarray) -> np.ndarray:
+    """Per row of ``labels`` (r, k), nearest first: the most frequent; ties to the nearest of them."""
+    if labels.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    votes = np.stack([(labels == labels[:, [j]]).sum(1) for j in range(labels.shape[1])], 1)  # (r, k)
+    return labels[np.arange(labels.shape[0]), votes.argmax(1)]
+
+
+def assign(model: LayoutModel, G: Tensor) -> np.ndarray:
+    """The clusters of rows at graph coordinates ``G`` (r, q): a laid-out row's own where one is equal,
+    else the vote of the `ASSIGN_NEIGHBORS` nearest laid-out rows."""
+    k = min(ASSIGN_NEIGHBORS, model.laid_out.shape[0])
+    distances, nearest = ExactIndex(memory_budget=model.memory_budget).fit(model.laid_out).kneighbors(G, k)
+    labels = _vote(model.labels[nearest.cpu().numpy()])
+    same = (distances[:, 0] == 0).cpu().numpy()
+    labels[same] = model.labels[nearest[:, 0].cpu().numpy()[same]]
+    return labels
+
+
+def fit_graph_layout(
+    X_c: Tensor,
+    space: Space,
+    weights: Tensor | None,
+    *,
+    prominence: float | None,
+    min_cluster_size: float,
+    memory_budget: int,
+) -> LayoutFit:
+    """Mode seeking in a layout of the neighbor graph of ``X_c`` (n, d) (the module docstring)."""
+    distinct, axes = space.distinct, space.axes
+    assert distinct is not None and axes is not None
+    n_distinct = distinct.n_distinct
+    row_weights = np.ones(X_c.shape[0]) if weights is None else weights.double().cpu().numpy()
+    copies = np.bincount(distinct.inverse, weights=row_weights, minlength=n_distinct)  # (u,)
+    G = graph_coordinates(X_c[torch.as_tensor(distinct.first, device=X_c.device)], axes)  # (u, q)
+    m = min(n_distinct, LAYOUT_MAX_ROWS)
+    laid_out = G[:m]
+    distances, indices = knn_of_distinct(laid_out, min(GRAPH_NEIGHBORS - 1, m - 1), memory_budget)
+    embedding = layout_graph(
+        membership_graph(distances, indices), laid_out.double().numpy(), n_components=LAYOUT_DIM
+    )
+    nearest = np.zeros((0, ASSIGN_NEIGHBORS), dtype=np.int64)
+    weight = copies[:m].copy()
+    if m < n_distinct:  # the rows not laid out: their nearest laid-out rows, and their weight to the nearest
+        _, found = ExactIndex(memory_budget=memory_budget).fit(laid_out).kneighbors(G[m:], ASSIGN_NEIGHBORS)
+        nearest = found.cpu().numpy().astype(np.int64)
+        weight += np.bincount(nearest[:, 0], weights=copies[m:], minlength=m)
+    E = torch.as_tensor(embedding)
+    seeking = seek_modes(
+        E,
+        None if bool((weight == 1).all()) else torch.as_tensor(weight),
+        n_neighbors=neighbors_for(E, LAYOUT_SEEK_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS),
+        bandwidth=None,
+        prominence=prominence,
+        min_cluster_size=min_cluster_size,
+        memory_budget=memory_budget,
+    )
+    labels = np.concatenate([seeking.labels, _vote(seeking.labels[nearest])])  # (u,)
+    density_laid_out = seeking.density.double().cpu().numpy()
+    density = np.concatenate([density_laid_out, density_laid_out[nearest[:, 0]] if len(nearest) else []])
+    model = LayoutModel(axes, laid_out, seeking.labels, memory_budget)
+    return LayoutFit(
+        labels[distinct.inverse],
+        distinct.first[seeking.peaks],
+        density[distinct.inverse],
+        embedding,
+        distinct.first[:m],
+        seeking,
+        model,
+    )

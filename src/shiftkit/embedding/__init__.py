@@ -1,0 +1,24 @@
+"""Where clustering happens when the data have many features: principal axes and graph layouts.
+
+- `principal_axes`: PCA, and how many axes carry signal (Horn's parallel analysis).
+- `membership_graph`: UMAP's membership weights of a k-nearest-neighbor graph, symmetrized.
+- `layout_graph` / `graph_layout`: a few-dimensional layout of that graph (a spectral
+  start, then stochastic gradient steps with negative samples), in which the
+  graph's clusters are dense regions apart from each other.
+
+The estimators of `shiftkit.cluster` use them by default on data of more than
+three features (see `QuickShift`'s ``space``).
+"""
+
+from shiftkit.embedding._layout import default_epochs, graph_layout, layout_graph
+from shiftkit.embedding._membership import membership_graph
+from shiftkit.embedding._subspace import PrincipalAxes, principal_axes
+
+__all__ = [
+    "PrincipalAxes",
+    "default_epochs",
+    "graph_layout",
+    "layout_graph",
+    "membership_graph",
+    "principal_axes",
+]

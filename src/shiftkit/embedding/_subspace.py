@@ -1,0 +1,112 @@
+"""Principal axes, and how many of them carry signal: Horn's parallel analysis.
+
+A table of many features often holds its clusters in a few directions; the
+others are noise that buries the distances between points (two Gaussians in
+128 features, 2,048 points: every nearest-neighbor graph of the raw data joins
+them, the first principal axis alone separates them). Parallel analysis
+(Horn, 1965) counts the principal axes whose variance exceeds what the same
+columns give once each is shuffled on its own (the shuffle keeps every
+feature's distribution and breaks every dependence between features): the
+95th percentile of five shuffles, axis by axis, until the first that does not.
+
+Computed on at most ``max_rows`` distinct rows (the first in content order,
+`shiftkit._rows`), from the covariance matrix in float64: the cost is
+``max_rows x d^2`` per shuffle whatever the size of the data, and the answer
+does not depend on the order of the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["PrincipalAxes", "principal_axes"]
+
+MAX_ROWS = 5000
+N_SHUFFLES = 5
+QUANTILE = 95.0
+
+
+@dataclass(frozen=True)
+class PrincipalAxes:
+    """Principal axes of a data set and the number of them that carry signal.
+
+    Attributes
+    ----------
+    mean : ndarray of shape (n_features,)
+        The mean the axes are centered on (of the rows they were computed from).
+    axes : ndarray of shape (n_features, n_features)
+        Column ``j`` is the ``j``-th principal axis (unit length), by decreasing variance.
+    variances : ndarray of shape (n_features,)
+        The variance along each axis.
+    null_variances : ndarray of shape (n_features,)
+        The same for the shuffled columns (the ``QUANTILE`` percentile).
+    n_signal : int
+        Leading axes whose variance exceeds the shuffled columns'.
+    """
+
+    mean: np.ndarray
+    axes: np.ndarray
+    variances: np.ndarray
+    null_variances: np.ndarray
+    n_signal: int
+
+    def project(self, X: Tensor, n_axes: int) -> Tensor:
+        """The coordinates of the rows of ``X`` (n, d) on the first ``n_axes`` axes, float64; (n, n_axes)."""
+        V = torch.as_tensor(self.axes[:, :n_axes], dtype=torch.float64, device=X.device)
+        mean = torch.as_tensor(self.mean, dtype=torch.float64, device=X.device)
+        out = torch.empty((X.shape[0], n_axes), dtype=torch.float64, device=X.device)
+        for start in range(0, X.shape[0], 1 << 15):
+            block = X[start : start + (1 << 15)].to(torch.float64)
+            out[start : start + (1 << 15)] = (block - mean) @ V
+        return out
+
+
+def _covariance_eigen(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (decreasing) and eigenvectors of the covariance of the centered rows ``A``."""
+    values, vectors = np.linalg.eigh(A.T @ A / A.shape[0])
+    order = np.argsort(values)[::-1]
+    vectors = vectors[:, order]
+    # the sign of an axis is arbitrary: fix it (largest loading positive) so that it depends on the data only
+    signs = np.sign(vectors[np.abs(vectors).argmax(0), np.arange(vectors.shape[1])])
+    return np.maximum(values[order], 0.0), vectors * np.where(signs == 0, 1.0, signs)
+
+
+def principal_axes(
+    X: Tensor | np.ndarray,
+    rows: np.ndarray | None = None,
+    *,
+    n_shuffles: int = N_SHUFFLES,
+    quantile: float = QUANTILE,
+    seed: int = 0,
+) -> PrincipalAxes:
+    """The principal axes of the rows ``rows`` of ``X`` (all rows when None), with parallel analysis.
+
+    Parameters
+    ----------
+    X : Tensor or ndarray of shape (n, d)
+    rows : ndarray of int, optional
+        The rows to compute from (e.g. the first distinct rows in content order).
+    n_shuffles, quantile, seed
+        Shuffles of the columns, the percentile of their variances an axis must
+        exceed, and the seed of the shuffles.
+    """
+    data = X.detach().double().cpu().numpy() if isinstance(X, Tensor) else np.asarray(X, dtype=np.float64)
+    A = data if rows is None else data[rows]
+    mean = A.mean(0)
+    A = A - mean
+    variances, axes = _covariance_eigen(A)
+    rng = np.random.default_rng(seed)
+    null = np.empty((n_shuffles, A.shape[1]))
+    shuffled = np.empty_like(A)
+    for s in range(n_shuffles):
+        for j in range(A.shape[1]):
+            shuffled[:, j] = A[rng.permutation(A.shape[0]), j]
+        null[s] = np.sort(np.linalg.eigvalsh(shuffled.T @ shuffled / A.shape[0]))[::-1]
+    null_variances = np.percentile(null, quantile, axis=0)
+    above = variances > null_variances * (1 + 1e-12)
+    n_signal = int(np.argmin(above)) if not above.all() else len(above)
+    return PrincipalAxes(mean, axes, variances, null_variances, n_signal)
