@@ -1,6 +1,6 @@
 """Clustering quality with no parameters, on the development battery of public benchmark sets.
 
-    python benchmarks/bench_quality.py [BATTERY] [--skip-sklearn-meanshift] [--large]
+    python benchmarks/bench_quality.py [BATTERY] [--skip-sklearn-meanshift] [--large] [--high-dim]
 
 BATTERY defaults to ../shared/data/clustering-dev (beside the project); its
 README says how the sets are scored, and this script does that: every set
@@ -14,6 +14,15 @@ scikit-learn's `MeanShift()` and `HDBSCAN()`, all measured in this run.
 ``--large`` adds the sets of 100,000 points (sipu/birch1, birch2, worms_2)
 for shiftkit and HDBSCAN (scikit-learn's MeanShift() is not run there: its
 default bandwidth makes every seed see a third of the data, hours per set).
+
+``--high-dim`` scores the data people bring without a k instead: the battery's
+uci/ and g2mg/ sets and scikit-learn's digits, every feature z-scored (mean 0,
+standard deviation 1; constant features left at 0), for shiftkit's defaults,
+scikit-learn's HDBSCAN() and UMAP + HDBSCAN (umap-learn's
+``UMAP(n_components=5, n_neighbors=30, min_dist=0.0, random_state=0)``, then
+``hdbscan.HDBSCAN(min_cluster_size=10)``, the recipe BERTopic popularised),
+with where shiftkit sought the modes (``space_``) and each set's reference
+number of clusters.
 """
 
 from __future__ import annotations
@@ -53,6 +62,84 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with gzip.open(str(path).replace(".data.gz", ".labels0.gz")) as f:
         y = np.loadtxt(f, dtype=int)
     return (X - X.mean(0)) / X.std(0).mean(), y
+
+
+def zscored(X: np.ndarray) -> np.ndarray:
+    """Every feature to mean 0 and standard deviation 1 (a constant feature to 0)."""
+    std = X.std(0)
+    return (X - X.mean(0)) / np.where(std > 0, std, 1.0)
+
+
+def high_dim_sets(battery: Path) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The battery's uci/ and g2mg/ sets and scikit-learn's digits, z-scored; labels 1.. (0: noise)."""
+    from sklearn.datasets import load_digits
+
+    sets = []
+    for f in sorted([*battery.glob("uci/*.data.gz"), *battery.glob("g2mg/*.data.gz")]):
+        X = np.loadtxt(f, ndmin=2)
+        with gzip.open(str(f).replace(".data.gz", ".labels0.gz")) as g:
+            y = np.loadtxt(g, dtype=int)
+        sets.append((str(f.relative_to(battery))[: -len(".data.gz")], zscored(X), y))
+    digits = load_digits()
+    sets.append(("scikit-learn digits", zscored(digits.data), digits.target + 1))
+    return sets
+
+
+def umap_hdbscan(X: np.ndarray) -> np.ndarray:
+    import hdbscan
+    import umap
+
+    E = umap.UMAP(n_components=5, n_neighbors=30, min_dist=0.0, random_state=0).fit_transform(X)
+    return hdbscan.HDBSCAN(min_cluster_size=10).fit(E).labels_
+
+
+HIGH_DIM_METHODS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "shiftkit QuickShift()": lambda X: QuickShift().fit(X).labels_,
+    "shiftkit MeanShift()": lambda X: MeanShift().fit(X).labels_,
+    "scikit-learn HDBSCAN()": lambda X: HDBSCAN(copy=True).fit(X).labels_,
+    "UMAP + HDBSCAN": umap_hdbscan,
+}
+
+
+def high_dim(battery: Path) -> None:
+    """The --high-dim tables (see the module docstring)."""
+    sets = high_dim_sets(battery)
+    rows, results = [], {m: [] for m in HIGH_DIM_METHODS}
+    for name, X, y in sets:
+        spaces = QuickShift().fit(X).space_
+        row = [name, f"{len(X):,} x {X.shape[1]}", str(len(np.unique(y[y > 0]))), spaces]
+        for method, fit in HIGH_DIM_METHODS.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                labels = fit(X)
+                seconds = time.perf_counter() - start
+            found = len(np.unique(labels[labels >= 0])) + int((labels < 0).any())
+            results[method].append(dict(ari=score(y, labels), found=found, seconds=seconds))
+            row.append(f"{results[method][-1]['ari']:.2f} ({found})")
+        rows.append(row)
+        print(" | ".join(row), flush=True)
+    print("\nARI with defaults (clusters found; noise counts as one), every feature z-scored\n")
+    print(markdown_table(["set", "n x d", "clusters", "QuickShift space_", *HIGH_DIM_METHODS], rows))
+    reference = [len(np.unique(y[y > 0])) for _, _, y in sets]
+    summary = []
+    for method, runs in results.items():
+        ari = [r["ari"] for r in runs]
+        shattered = sum(r["found"] > 3 * k for r, k in zip(runs, reference))
+        digits = runs[-1]
+        summary.append(
+            [
+                method,
+                f"**{statistics.fmean(ari):.3f}**",
+                f"{statistics.median(ari):.3f}",
+                f"{digits['ari']:.2f} ({digits['found']})",
+                str(shattered),
+                f"{sum(r['seconds'] for r in runs):.1f} s",
+            ]
+        )
+    print(f"\nmean and median ARI over the {len(sets)} sets\n")
+    header = ["method", "mean ARI", "median ARI", "digits", "sets with > 3x the clusters", "time"]
+    print(markdown_table(header, summary))
 
 
 def score(y: np.ndarray, labels: np.ndarray) -> float:
@@ -116,9 +203,14 @@ def main() -> None:
     parser.add_argument("battery", nargs="?", type=Path, default=DEFAULT_BATTERY)
     parser.add_argument("--skip-sklearn-meanshift", action="store_true", help="the slowest peer (~5 min)")
     parser.add_argument("--large", action="store_true", help="also the sets of 100,000 points")
+    parser.add_argument("--high-dim", action="store_true", help="the uci/, g2mg/ and digits table only")
     args = parser.parse_args()
     if not args.battery.is_dir():
         sys.exit(f"no battery at {args.battery}: pass its path")
+    if args.high_dim:
+        print(f"machine: {machine()}\nbattery: {args.battery}\n")
+        high_dim(args.battery)
+        return
     files = sorted(args.battery.glob("*/*.data.gz"))
     data = [(str(f.relative_to(args.battery))[: -len(".data.gz")], *load(f)) for f in files]
     small = [s for s in data if len(s[1]) <= SMALL]

@@ -1,4 +1,4 @@
-"""Small built-in data: the lesson's Gaussian blobs.
+"""Small built-in data: the lesson's Gaussian blobs, and embedding-like mixtures in many features.
 
 Nothing is downloaded: every data set here is generated, or small enough to ship.
 """
@@ -10,7 +10,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["make_blobs"]
+__all__ = ["make_blobs", "make_embedding_mixture"]
 
 
 def make_blobs(
@@ -74,3 +74,75 @@ def make_blobs(
     )
     y = np.repeat(np.arange(n_clusters, dtype=np.int64), n_samples)
     return X.numpy(), y, centers.numpy()
+
+
+def make_embedding_mixture(
+    n_samples: int = 10_000,
+    *,
+    n_features: int = 64,
+    n_clusters: int = 30,
+    n_subspace: int = 16,
+    spread: float = 4.0,
+    noise: float = 0.1,
+    random_state: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters as embeddings have them: anisotropic Gaussians of unequal size on a subspace, plus noise.
+
+    Centers are normal with standard deviation ``spread`` in a random
+    ``n_subspace``-dimensional subspace of ``n_features``; each cluster is a
+    Gaussian with its own random covariance there (axis scales uniform in
+    [0.3, 1]); the cluster sizes follow a Dirichlet(2) draw (at least 20 rows
+    each); every row gets isotropic normal noise of standard deviation
+    ``noise`` in all ``n_features``. The rows are shuffled.
+
+    Parameters
+    ----------
+    n_samples : int, default=10,000
+    n_features : int, default=64
+    n_clusters : int, default=30
+    n_subspace : int, default=16
+    spread : float, default=4.0
+    noise : float, default=0.1
+    random_state : int, default=0
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features), float32
+    y : ndarray of shape (n_samples,), int64
+
+    Examples
+    --------
+    >>> from shiftkit.datasets import make_embedding_mixture
+    >>> X, y = make_embedding_mixture(3000)
+    >>> X.shape, len(set(y))
+    ((3000, 64), 30)
+    """
+    for name, value in (
+        ("n_samples", n_samples),
+        ("n_features", n_features),
+        ("n_clusters", n_clusters),
+        ("n_subspace", n_subspace),
+    ):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if n_subspace > n_features:
+        raise ValueError(f"n_subspace must be at most n_features, got {n_subspace} > {n_features}")
+    if n_samples < 20 * n_clusters:
+        raise ValueError(f"n_samples must be at least 20 per cluster, got {n_samples} for {n_clusters}")
+    rng = np.random.default_rng(random_state)
+    share = rng.dirichlet(np.full(n_clusters, 2.0))
+    sizes = rng.multinomial(n_samples - 20 * n_clusters, share) + 20
+    centers = rng.normal(size=(n_clusters, n_subspace)) * spread
+    parts = []
+    for c in range(n_clusters):
+        A = (
+            rng.normal(size=(n_subspace, n_subspace))
+            / np.sqrt(n_subspace)
+            * rng.uniform(0.3, 1.0, n_subspace)
+        )
+        parts.append(centers[c] + rng.normal(size=(sizes[c], n_subspace)) @ A.T)
+    basis = np.linalg.qr(rng.normal(size=(n_features, n_subspace)))[0]  # (d, s), orthonormal columns
+    X = np.concatenate(parts) @ basis.T + noise * rng.normal(size=(n_samples, n_features))
+    y = np.repeat(np.arange(n_clusters, dtype=np.int64), sizes)
+    order = rng.permutation(n_samples)
+    return X[order].astype(np.float32), y[order]

@@ -38,13 +38,42 @@ def _summary_table(summary: dict[str, Any], centers: np.ndarray) -> Table:
     return table
 
 
-def _save_plot(path: Path, X: np.ndarray, labels: np.ndarray, centers: np.ndarray, title: str) -> None:
+def _picture(est: Any, X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """What clusters.png shows: points, their labels, the centers, and what the view is.
+
+    Where the modes were sought in a graph layout, a two-dimensional layout of the same rows (the fit's
+    has five dimensions), each center at the median of its cluster there; else the data (on their first
+    two principal components when there are more than two features)."""
+    if getattr(est, "space_", "input") == "graph-layout":
+        from shiftkit.embedding import graph_layout
+
+        rows = est.embedding_rows_
+        labels = est.labels_[rows]
+        P = graph_layout(X[rows], n_components=2)
+        shown = np.array(
+            [np.median(P[labels == k], axis=0) for k in range(len(centers)) if (labels == k).any()]
+        )
+        return P, labels, shown, "layout"
+    return X, est.labels_, centers, "data"
+
+
+def _axis_names(view: str, points: np.ndarray) -> tuple[str, str]:
+    if view == "layout":
+        return ("layout 1", "layout 2")
+    return ("PC1", "PC2") if points.shape[1] > 2 else ("x0", "x1") if points.shape[1] == 2 else ("x0", "")
+
+
+def _save_plot(
+    path: Path, X: np.ndarray, labels: np.ndarray, centers: np.ndarray, title: str, axes: tuple[str, str]
+) -> None:
     import matplotlib.pyplot as plt
 
     from shiftkit.plot import plot_data
 
     fig, ax = plt.subplots(figsize=(6, 6))
     plot_data(X, labels, centers, ax=ax, title=title)
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -177,6 +206,30 @@ def _fit(estimator: Any, X: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
+def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
+    """Where the modes were sought, and why (None for the estimators that have no ``space_``)."""
+    if not hasattr(est, "space_"):
+        return None
+    norms = np.linalg.norm(X, axis=1)
+    unit = bool(len(norms)) and bool(np.all(np.abs(norms - 1) < 1e-3))
+    summary: dict[str, Any] = {
+        "name": est.space_,
+        "why": est.space_reason_,
+        "n_features": int(X.shape[1]),
+        "n_signal_features": est.n_signal_features_,
+        "metric": "euclidean" + (" (rows of unit norm: the neighbors of cosine distance)" if unit else ""),
+    }
+    if est.space_ == "graph-layout":
+        summary["graph"] = {
+            "neighbors": 15,
+            "rows_laid_out": len(est.embedding_rows_),
+            "exact": True,
+            "recall": 1.0,
+            "layout_dimensions": int(est.embedding_.shape[1]),
+        }
+    return summary
+
+
 def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> dict[str, Any]:
     est = choice.estimator
     labels = est.labels_
@@ -202,6 +255,7 @@ def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> d
         "why": choice.why,
         "parameters": parameters,
         "chosen": chosen,
+        "space": _space_summary(est, X),
         "n_clusters": len(centers),
         "cluster_sizes": sizes.tolist(),
         "n_noise": int((labels < 0).sum()),
@@ -223,10 +277,13 @@ def _write(
         save_csv(staging / "centers.csv", centers, [f"x{j}" for j in range(centers.shape[1])])
         save_json(staging / "summary.json", summary)
         if plot:
-            title = f"{len(centers)} clusters, {choice.method}" + (
-                f", bandwidth {est.bandwidth_:.3g}" if hasattr(est, "bandwidth_") else ""
-            )
-            _save_plot(staging / "clusters.png", X, est.labels_, centers, title)
+            points, labels, shown, view = _picture(est, X, centers)
+            if view == "layout":
+                detail = f", in a layout of the neighbor graph ({len(points):,} rows)"
+            else:
+                detail = f", bandwidth {est.bandwidth_:.3g}" if hasattr(est, "bandwidth_") else ""
+            title = f"{len(centers)} clusters, {choice.method}{detail}"
+            _save_plot(staging / "clusters.png", points, labels, shown, title, _axis_names(view, points))
     if animate is not None:
         from shiftkit.plot import animate as make_animation
         from shiftkit.plot import save_animation

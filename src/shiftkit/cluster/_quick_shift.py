@@ -228,8 +228,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         )
         modes = torch.as_tensor(found.peaks, device=X_c.device)
         self._store(found.labels, frame.out(X_c[modes]), to_numpy(found.density), found, frame.scale)
-        self.embedding_ = None if space.name == "input" else to_numpy(Z.double() * frame.scale)
-        self.embedding_rows_ = None if space.name == "input" else np.arange(X_c.shape[0])
+        on_axes = space.name != "input"
+        self.embedding_ = to_numpy(Z.double() * frame.scale) if on_axes else None
+        self.embedding_rows_ = np.arange(X_c.shape[0]) if on_axes else None
+        self.embedding_centers_ = self.embedding_[found.peaks] if self.embedding_ is not None else None
         self._fitted = _Fitted(frame, space, Z, found.index, found.density, None)
 
     def _fit_layout(self, X_c: Tensor, frame: Frame, space: Space) -> None:
@@ -245,6 +247,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         modes = torch.as_tensor(fit.peak_rows, device=X_c.device)
         self._store(fit.labels, frame.out(X_c[modes]), fit.density, fit.seeking, 1.0)
         self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
+        self.embedding_centers_ = fit.embedding[fit.seeking.peaks]
         self._fitted = _Fitted(frame, space, None, None, None, fit.model)
 
     def _store(

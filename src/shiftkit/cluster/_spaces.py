@@ -38,7 +38,7 @@ from shiftkit._rows import DistinctRows, distinct_rows
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
 from shiftkit.embedding import PrincipalAxes, layout_graph, membership_graph, principal_axes
 from shiftkit.embedding._layout import knn_of_distinct
-from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, ExactIndex, neighbors_for
+from shiftkit.neighbors import ExactIndex
 
 __all__ = [
     "SPACES",
@@ -54,7 +54,7 @@ __all__ = [
 
 SPACES = ("auto", "input", "principal-axes", "graph-layout")
 INPUT_MAX_FEATURES = 3
-AXES_MAX_SIGNAL = 1
+AXES_MAX_SIGNAL = 3
 AXES_DIM = 2
 AXES_MAX_ROWS = 5000
 LAYOUT_MIN_ROWS = 50
@@ -62,7 +62,6 @@ GRAPH_MAX_FEATURES = 64
 GRAPH_NEIGHBORS = 15  # counting the point itself, as UMAP does
 LAYOUT_DIM = 5
 LAYOUT_MAX_ROWS = 10_000
-LAYOUT_SEEK_NEIGHBORS = 40
 ASSIGN_NEIGHBORS = 10
 
 
@@ -103,20 +102,29 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
         return Space("principal-axes", f"space='principal-axes' ({signal})", p, axes, distinct)
     if requested == "graph-layout":
         return Space("graph-layout", f"space='graph-layout' ({signal})", p, axes, distinct)
+    if p == 0:
+        return Space("input", f"{signal}: no direction stands out, a density in the input space", p)
     if p <= AXES_MAX_SIGNAL:
-        return Space("principal-axes", f"{signal}: a density on the first {AXES_DIM}", p, axes, distinct)
+        why = f"{signal}: a density on the first {max(p, AXES_DIM)}"
+        return Space("principal-axes", why, p, axes, distinct)
     if distinct.n_distinct < LAYOUT_MIN_ROWS:
         why = f"{signal}, but {distinct.n_distinct} distinct rows: too few for a graph layout"
-        return Space("principal-axes", f"{why}; a density on the first {AXES_DIM}", p, axes, distinct)
+        return Space("principal-axes", f"{why}; a density on the first {min(p, 3)}", p, axes, distinct)
     why = f"{signal}: mode seeking in a layout of the neighbor graph"
     return Space("graph-layout", why, p, axes, distinct)
 
 
+def n_axes(space: Space) -> int:
+    """The principal axes a density uses: the signal axes, at least `AXES_DIM`, at most three (more
+    signal axes than three on too few rows for a layout: the first three)."""
+    assert space.axes is not None and space.n_signal is not None
+    return min(max(space.n_signal, AXES_DIM), AXES_MAX_SIGNAL, space.axes.axes.shape[1])
+
+
 def project_axes(X_c: Tensor, space: Space) -> Tensor:
-    """The rows of ``X_c`` on the first `AXES_DIM` principal axes, in ``X_c``'s dtype; (n, AXES_DIM)."""
+    """The rows of ``X_c`` on the first `n_axes` principal axes, in ``X_c``'s dtype; (n, n_axes)."""
     assert space.axes is not None
-    n_axes = min(AXES_DIM, X_c.shape[1])
-    return space.axes.project(X_c, n_axes).to(X_c.dtype)
+    return space.axes.project(X_c, n_axes(space)).to(X_c.dtype)
 
 
 def graph_coordinates(X: Tensor, axes: PrincipalAxes) -> Tensor:
@@ -217,7 +225,7 @@ def fit_graph_layout(
     seeking = seek_modes(
         E,
         None if bool((weight == 1).all()) else torch.as_tensor(weight),
-        n_neighbors=neighbors_for(E, LAYOUT_SEEK_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS),
+        n_neighbors=None,
         bandwidth=None,
         prominence=prominence,
         min_cluster_size=min_cluster_size,

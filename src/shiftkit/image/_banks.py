@@ -124,9 +124,7 @@ def read_clip_interrogator_folder(path: str | os.PathLike[str]) -> dict[str, Phr
             raw = PhraseBank.from_file(file, name)
             banks[name] = PhraseBank(name, _expand(name, raw.phrases))
     if not banks:
-        raise ValueError(
-            f"{str(folder)!r} has none of mediums, movements, artists, flavors or negative .txt"
-        )
+        raise ValueError(f"{str(folder)!r} has none of mediums, movements, artists, flavors or negative .txt")
     banks.setdefault("sites", builtin_bank("sites"))
     return banks
 

@@ -4,18 +4,20 @@ CLIP embeddings are unit vectors, so the Euclidean distance between two of them 
 the chord ``sqrt(2 (1 - cos))``: clustering them with Euclidean estimators is
 clustering by cosine. Two estimators:
 
-- ``meanshift`` (default): standard mean shift (seeds at every image, modes closer
-  than the bandwidth merged) on the embeddings projected onto their first ``dims``
-  principal axes (`principal_dims`: n / 16, from 2 to 16), with a bandwidth of the
-  local scale: the mean distance from an image to its third nearest neighbour. In
-  512 dimensions a kernel density has no usable bandwidth: distances concentrate,
-  and between "every image alone" and "one cluster" lies a sliver of bandwidths
-  that depends on the data; in the principal subspace, where a collection varies,
-  the local scale finds the clusters, and clusters of four images or more can stand
-  alone (shiftkit's data-free default, saddle merging on 16 axes, merged the small
-  sets of the benchmark). ``python benchmarks/bench_image.py`` measures these
-  choices on clusters on the sphere. A ``bandwidth`` given is a chord in that
-  space (0.5 ~ cos 0.875).
+- ``meanshift`` (default): from `SMALL_COLLECTION` images on, `MeanShift()` with
+  its defaults, which in 512 dimensions does not estimate a density there
+  (distances concentrate: between "every image alone" and "one cluster" lies a
+  sliver of bandwidths) but looks at the embeddings first
+  (`shiftkit.cluster._spaces`): with three signal axes or fewer, a density on
+  them; with more, mode seeking in a layout of the images' 15-nearest-neighbor
+  graph. Smaller collections, or with ``dims`` (a number of principal axes) or a
+  ``bandwidth`` (a chord there: 0.5 ~ cos 0.875): standard mean shift on the
+  first ``dims`` principal axes (`principal_dims`: n / 16, from 2 to 16), seeds at
+  every image, with the bandwidth given or the mean distance from an image to its
+  third nearest neighbour, so that clusters of four images stand alone (the
+  default's graphs have at least five neighbors: 12 images in 3 clusters of 4
+  are one cluster to it). ``python benchmarks/bench_image.py`` measures both on
+  clusters on the sphere.
 - ``kmeans``: spherical k-means (`KMeans(metric='cosine')`) with ``n_clusters``.
 
 A cluster's centre is the mean direction of its images (their mean, normalised),
@@ -131,6 +133,8 @@ def cluster_embeddings(
         labels = KMeans(n_clusters, metric="cosine", random_state=random_state, n_init=4).fit(X).labels_
     elif n < 3:
         labels = np.zeros(n, dtype=np.int64)
+    elif bandwidth is None and dims == "auto" and n >= SMALL_COLLECTION:
+        labels = MeanShift().fit(X).labels_  # the library's default: it chooses where to seek the modes
     else:
         Z = _principal(X, principal_dims(n) if dims == "auto" else dims)  # type: ignore[arg-type]  # checked
         h = local_bandwidth(Z, n_neighbors=min(NEIGHBORS, n - 1)) if bandwidth is None else bandwidth
@@ -140,6 +144,11 @@ def cluster_embeddings(
     sums = torch.zeros(k, E.shape[1], dtype=torch.float64).index_add_(0, torch.from_numpy(labels), E.double())
     centers = (sums / sums.norm(dim=1, keepdim=True).clamp_min(1e-300)).to(torch.float32)  # (k, d)
     return labels, centers
+
+
+# From this many images on, the library's default clusters them (`shiftkit.cluster._spaces`: a graph
+# layout needs 50 distinct rows).
+SMALL_COLLECTION = 50
 
 
 def principal_dims(n: int) -> int:

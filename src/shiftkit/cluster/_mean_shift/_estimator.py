@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import BaseEstimator, ClusterMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
@@ -60,6 +60,15 @@ from shiftkit.cluster._saddles import (
     density_graph,
     merge_through_saddles,
 )
+from shiftkit.cluster._spaces import (
+    SPACES,
+    Space,
+    assign,
+    choose_space,
+    fit_graph_layout,
+    graph_coordinates,
+    project_axes,
+)
 from shiftkit.kernels import Kernel, get_kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, neighbors_for
 from shiftkit.neighbors._cells import bin_means, fits
@@ -86,6 +95,7 @@ PARAMETER_RULES: dict[str, Rule] = {
     "algorithm": one_of(*ALGORITHMS, *ALGORITHM_ALIASES),
     "assign_labels": one_of(*ASSIGN_LABELS),
     "merge": one_of(*MERGES),
+    "space": one_of(*SPACES),
     "prominence": PROMINENCE_RULE,
     "min_cluster_size": fraction_or_count(),
     "min_bin_freq": number_in(0, float("inf"), wording=">= 0"),
@@ -284,6 +294,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         merge: str = "auto",
         prominence: float | None = None,
         min_cluster_size: float = DEFAULT_MIN_CLUSTER_SIZE,
+        space: str = "auto",
         max_iter: int = 300,
         tol: float = 1e-3,
         engine: str = "auto",
@@ -307,6 +318,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.merge = merge
         self.prominence = prominence
         self.min_cluster_size = min_cluster_size
+        self.space = space
         self.max_iter = max_iter
         self.tol = tol
         self.engine = engine
@@ -380,8 +392,18 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         w_unit = 1.0 if w is None else 2.0 ** math.frexp(float(w.max()))[1]
         w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(X_c.dtype)
         self._frame = frame
+        self.space_, self.space_reason_, self.n_signal_features_ = "input", "every row the same", None
+        self.embedding_: np.ndarray | None = None
+        self.embedding_rows_: np.ndarray | None = None
+        self.embedding_centers_: np.ndarray | None = None
         if bool((X_c == X_c[0]).all()):
             return self._fit_constant(X_all, X_c, frame, taking_part)
+        space = choose_space(X_c, self._requested_space())
+        self.space_, self.space_reason_, self.n_signal_features_ = space.name, space.reason, space.n_signal
+        if space.name == "principal-axes":
+            return self._fit_on_axes(X_all, space, sample_weight)
+        if space.name == "graph-layout":
+            return self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
         bandwidth = self._bandwidth_for(X_c, w_fit, kernel, frame.scale)  # in the frame's units
         merge = self._merge_for()
         landscape = None
@@ -470,6 +492,113 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         elif hasattr(self, "history_"):
             del self.history_
         return self
+
+    def _requested_space(self) -> str:
+        """``space``; ``'auto'`` is kept only where every parameter that shapes the density is the
+        default's (a bandwidth, a kernel, seeds or an algorithm are statements about the input space)."""
+        defaults = (
+            self.bandwidth in (None, "auto")
+            and get_kernel(self.kernel).name == "gaussian"
+            and self.algorithm == "auto"
+            and self.seeds is None
+            and not self.bin_seeding
+            and self.merge in ("auto", "saddles")
+            and self.assign_labels == "mode"
+            and self.engine == "auto"
+            and self.neighbor_index is None
+            and not self.record_history
+        )
+        if self.space != "auto" and self.space != "input" and not defaults:
+            raise ValueError(
+                f"space={self.space!r} clusters where the default does: leave bandwidth, kernel, algorithm, "
+                "seeds, bin_seeding, merge, assign_labels, engine, neighbor_index and record_history "
+                "at their defaults, or pass space='input'"
+            )
+        return self.space if defaults else "input"
+
+    def _fit_on_axes(self, X_all: Tensor, space: Space, sample_weight: Any) -> MeanShift:
+        """Mean shift on the first principal axes; the centers put back in the input space (on the plane
+        of those axes through the data's mean)."""
+        frame: Frame = self._frame
+        Z = project_axes(X_all, space).double()  # (n, 2), the frame's units
+        inner = clone(self).set_params(space="input", n_jobs=None, callback=None, verbose=False)
+        inner.fit(Z * frame.scale, sample_weight=sample_weight)
+        assert space.axes is not None
+        axes = torch.as_tensor(space.axes.axes[:, : Z.shape[1]], dtype=torch.float64)
+        mean = torch.as_tensor(space.axes.mean, dtype=torch.float64)
+        on_plane = mean + torch.as_tensor(inner.cluster_centers_, dtype=torch.float64) / frame.scale @ axes.T
+        self.cluster_centers_ = frame.out(on_plane.to(X_all.device))
+        for name in (
+            "cluster_densities_",
+            "labels_",
+            "bandwidth_",
+            "algorithm_",
+            "merge_",
+            "engine_",
+            "n_iter_",
+        ):
+            setattr(self, name, getattr(inner, name))
+        self._copy_saddle_attributes(inner)
+        self.embedding_, self.embedding_rows_ = to_numpy(Z * frame.scale), np.arange(X_all.shape[0])
+        self.embedding_centers_ = inner.cluster_centers_
+        if hasattr(self, "history_"):
+            del self.history_
+        return self
+
+    def _fit_in_layout(
+        self,
+        X_all: Tensor,
+        X_c: Tensor,
+        frame: Frame,
+        taking_part: Tensor | None,
+        w_fit: Tensor | None,
+        space: Space,
+    ) -> MeanShift:
+        """Mode seeking in a layout of the neighbor graph (`shiftkit.cluster._spaces`), as QuickShift."""
+        fit = fit_graph_layout(
+            X_c,
+            space,
+            w_fit,
+            prominence=self.prominence,
+            min_cluster_size=self.min_cluster_size,
+            memory_budget=self.memory_budget,
+        )
+        labels = fit.labels
+        if taking_part is not None:  # rows of weight 0: as new rows would be
+            every = np.empty(X_all.shape[0], dtype=np.int64)
+            every[taking_part.cpu().numpy()] = fit.labels
+            rest = np.ones(X_all.shape[0], dtype=bool)
+            rest[taking_part.cpu().numpy()] = False
+            assert space.axes is not None
+            if rest.any():
+                every[rest] = assign(fit.model, graph_coordinates(X_all[torch.as_tensor(rest)], space.axes))
+            labels = every
+        modes = torch.as_tensor(fit.peak_rows, device=X_c.device)
+        seeking = fit.seeking
+        self.cluster_centers_ = frame.out(X_c[modes])
+        self.cluster_densities_ = to_numpy(seeking.density[torch.as_tensor(seeking.peaks)].double())
+        self.labels_ = labels
+        self.bandwidth_ = seeking.bandwidth
+        self.algorithm_ = "quickshift"
+        self.merge_ = "saddles"
+        self.engine_ = "none"
+        self.n_iter_ = 0
+        self.prominence_ = seeking.level
+        self.levels_, self.n_clusters_by_level_ = seeking.levels, seeking.counts
+        self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
+        self.embedding_centers_ = fit.embedding[seeking.peaks]
+        if taking_part is not None:
+            self.embedding_rows_ = taking_part.cpu().numpy()[fit.embedding_rows]
+        if hasattr(self, "history_"):
+            del self.history_
+        return self
+
+    def _copy_saddle_attributes(self, other: MeanShift) -> None:
+        for name in ("prominence_", "levels_", "n_clusters_by_level_"):
+            if hasattr(other, name):
+                setattr(self, name, getattr(other, name))
+            elif hasattr(self, name):
+                delattr(self, name)
 
     def _fit_constant(
         self, X_all: Tensor, X_c: Tensor, frame: Frame, taking_part: Tensor | None

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from shiftkit.embedding import graph_layout, layout_graph, membership_graph, principal_axes
+from shiftkit.embedding._layout import knn_of_distinct
+from shiftkit.embedding._spectral import spectral_start
+
+
+def test_parallel_analysis_counts_the_signal_axes():
+    rng = np.random.default_rng(0)
+    signal = np.repeat([[5.0, 5.0], [5.0, -5.0], [-5.0, 5.0], [-5.0, -5.0]], 200, axis=0)  # in a plane
+    X = np.concatenate([signal, np.zeros((800, 8))], 1) + rng.normal(size=(800, 10))
+    X = X @ np.linalg.qr(rng.normal(size=(10, 10)))[0]  # the plane is no pair of features
+    axes = principal_axes(X)
+    assert axes.n_signal == 2
+    np.testing.assert_allclose(axes.axes.T @ axes.axes, np.eye(10), atol=1e-10)
+    assert (np.diff(axes.variances) <= 1e-12).all()
+    Z = axes.project(torch.as_tensor(X), 3).numpy()
+    np.testing.assert_allclose(Z, (X - X.mean(0)) @ axes.axes[:, :3], atol=1e-10)
+    assert principal_axes(rng.normal(size=(800, 10))).n_signal == 0  # pure noise: nothing stands out
+
+
+def test_principal_axes_do_not_depend_on_the_sign_convention_of_the_solver():
+    X = np.random.default_rng(2).normal(size=(300, 5)) * [5, 4, 3, 2, 1]
+    a, b = principal_axes(X), principal_axes(-X + 7)
+    np.testing.assert_allclose(np.abs(a.axes), np.abs(b.axes), atol=1e-8)
+    assert (a.axes[np.abs(a.axes).argmax(0), range(5)] > 0).all()  # the largest loading positive
+
+
+def test_membership_matches_umap():
+    umap_ = pytest.importorskip("umap.umap_")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    distances, indices = knn_of_distinct(torch.as_tensor(X), 14, 2**26)
+    # umap counts each point among its own neighbors, at distance 0
+    knn_d = np.concatenate([np.zeros((300, 1)), distances], 1).astype(np.float32)
+    knn_i = np.concatenate([np.arange(300)[:, None], indices], 1)
+    reference, _, _ = umap_.fuzzy_simplicial_set(
+        X, 15, 0, "euclidean", knn_indices=knn_i, knn_dists=knn_d, set_op_mix_ratio=0.5
+    )
+    W = membership_graph(distances, indices)
+    assert (W != W.T).nnz == 0
+    np.testing.assert_allclose(W.toarray(), reference.toarray(), atol=2e-5)
+
+
+def _two_cliques(n: int) -> sp.csr_matrix:
+    A = np.zeros((2 * n, 2 * n))
+    A[:n, :n] = A[n:, n:] = 1.0
+    np.fill_diagonal(A, 0.0)
+    A[0, n] = A[n, 0] = 0.01  # a weak bridge
+    return sp.csr_matrix(A)
+
+
+def test_spectral_start_separates_weakly_joined_groups_and_spans_ten():
+    W = _two_cliques(20)
+    start = spectral_start(W, 2, np.zeros((40, 3)))
+    assert start.min() == 0.0 and np.isclose(start.max(0), 10.0).all()
+    first = start[:, 0]
+    assert first[:20].max() < first[20:].min() or first[20:].max() < first[:20].min()
+    np.testing.assert_array_equal(start, spectral_start(W, 2, np.zeros((40, 3))))
+
+
+def test_spectral_start_places_components_by_their_data():
+    W = sp.block_diag([_two_cliques(10)[:10, :10]] * 3).tocsr()  # three cliques, no edges between
+    coordinates = np.repeat([[0.0], [1.0], [10.0]], 10, axis=0)
+    start = spectral_start(W, 1, coordinates)
+    means = [start[i : i + 10, 0].mean() for i in (0, 10, 20)]
+    assert abs(means[0] - means[1]) < abs(means[1] - means[2])  # near in the data: near at the start
+
+
+def test_layout_is_deterministic_and_keeps_clusters_apart():
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(size=(150, 10)), rng.normal(size=(150, 10)) + 8.0])
+    distances, indices = knn_of_distinct(torch.as_tensor(X, dtype=torch.float32), 14, 2**26)
+    W = membership_graph(distances, indices)
+    Y = layout_graph(W, X, n_components=2, n_epochs=200)
+    np.testing.assert_array_equal(Y, layout_graph(W, X, n_components=2, n_epochs=200))
+    a, b = Y[:150], Y[150:]
+    within = max(np.linalg.norm(a - a.mean(0), axis=1).mean(), np.linalg.norm(b - b.mean(0), axis=1).mean())
+    assert np.linalg.norm(a.mean(0) - b.mean(0)) > 4 * within
+    assert not np.array_equal(Y, layout_graph(W, X, n_components=2, n_epochs=200, seed=1))
+
+
+def test_graph_layout_is_equivariant_to_row_order_and_gives_equal_rows_equal_places():
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(size=(100, 8)), rng.normal(size=(100, 8)) + 6.0])
+    X = np.concatenate([X, X[:10]])  # ten rows twice
+    Y = graph_layout(X, n_epochs=100)
+    np.testing.assert_array_equal(Y[200:], Y[:10])
+    perm = rng.permutation(len(X))
+    np.testing.assert_array_equal(graph_layout(X[perm], n_epochs=100), Y[perm])
+
+
+def test_graph_layout_checks_its_input():
+    with pytest.raises(ValueError, match="NaN"):
+        graph_layout(np.array([[0.0, np.nan], [1.0, 2.0]]))
+    with pytest.raises(ValueError, match="n_components must be >= 1"):
+        graph_layout(np.zeros((5, 2)), n_components=0)
+    np.testing.assert_array_equal(graph_layout(np.ones((4, 3))), np.zeros((4, 2)))  # one distinct row

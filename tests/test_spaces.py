@@ -1,0 +1,148 @@
+"""Where the mode-seeking estimators look for modes: shiftkit.cluster._spaces, through the estimators."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+import shiftkit.cluster._spaces as spaces
+from shiftkit import MeanShift, QuickShift
+from shiftkit.datasets import make_embedding_mixture
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    return adjusted_rand_score(a, b) == 1.0
+
+
+@pytest.fixture(scope="module")
+def embeddings():
+    return make_embedding_mixture(3000, n_clusters=12, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def two_gaussians_in_32d():
+    rng = np.random.default_rng(0)  # g2mg-like: two Gaussians along one direction, noise in 31 others
+    X = rng.normal(size=(1000, 32))
+    X[500:, 0] += 6.0
+    return X, np.repeat([0, 1], 500)
+
+
+def test_few_features_stay_in_the_input_space(lesson_blobs):
+    qs = QuickShift().fit(lesson_blobs[0])
+    assert qs.space_ == "input" and qs.n_signal_features_ is None and qs.embedding_ is None
+    assert "2 features" in qs.space_reason_
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_one_signal_axis_is_clustered_on_the_principal_axes(estimator, two_gaussians_in_32d):
+    X, y = two_gaussians_in_32d
+    est = estimator().fit(X)
+    assert est.space_ == "principal-axes" and est.n_signal_features_ == 1
+    assert adjusted_rand_score(y, est.labels_) > 0.95
+    assert est.embedding_.shape == (1000, 2) and est.cluster_centers_.shape == (2, 32)
+    # the input space's density cannot tell them apart
+    assert adjusted_rand_score(y, estimator(space="input").fit(X).labels_) < 0.5
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_embeddings_are_clustered_in_a_graph_layout(estimator, embeddings):
+    X, y = embeddings
+    est = estimator().fit(X)
+    assert est.space_ == "graph-layout" and est.n_signal_features_ > 3
+    assert adjusted_rand_score(y, est.labels_) > 0.99
+    assert est.embedding_.shape == (3000, spaces.LAYOUT_DIM)
+    assert sorted(est.embedding_rows_.tolist()) == list(range(3000))
+    # each center is a row of the data (to float32 rounding), the densest of its cluster in the layout
+    nearest_row = np.linalg.norm(X[:, None, :] - est.cluster_centers_[None], axis=-1).min(0)
+    assert (nearest_row < 1e-5 * np.abs(X).max()).all()
+
+
+def test_quickshift_and_meanshift_share_the_layout(embeddings):
+    X, _ = embeddings
+    np.testing.assert_array_equal(QuickShift().fit(X).labels_, MeanShift().fit(X).labels_)
+
+
+def test_layout_labels_do_not_depend_on_row_order_copies_or_frame(embeddings):
+    X, _ = embeddings
+    X = X[:1500].astype(np.float64)
+    ref = QuickShift().fit(X).labels_
+    perm = np.random.default_rng(0).permutation(len(X))
+    assert _same_partition(QuickShift().fit(X[perm]).labels_, ref[perm])
+    doubled = QuickShift().fit(np.concatenate([X, X[:300]])).labels_
+    np.testing.assert_array_equal(doubled[1500:], doubled[:300])  # copies share a label
+    for scale, shift in ((1e-30, 0.0), (1e30, 0.0), (1.0, 1e9)):
+        moved = QuickShift().fit(X * scale + shift)
+        assert moved.space_ == "graph-layout"
+        assert _same_partition(moved.labels_, ref)
+
+
+def test_predict_on_the_training_rows_gives_the_labels(embeddings, monkeypatch):
+    X, y = embeddings
+    qs = QuickShift().fit(X)
+    np.testing.assert_array_equal(qs.predict(X), qs.labels_)
+    monkeypatch.setattr(spaces, "LAYOUT_MAX_ROWS", 800)  # lay out 800 rows, assign the others
+    sampled = QuickShift().fit(X)
+    assert len(sampled.embedding_rows_) == 800
+    assert adjusted_rand_score(y, sampled.labels_) > 0.99
+    np.testing.assert_array_equal(sampled.predict(X), sampled.labels_)
+    perm = np.random.default_rng(1).permutation(len(X))
+    assert _same_partition(QuickShift().fit(X[perm]).labels_, sampled.labels_[perm])
+
+
+def test_rows_not_laid_out_are_assigned_through_the_probe(embeddings, monkeypatch):
+    X, _ = embeddings
+    calls = []
+    vote = spaces._vote
+
+    def probe(labels):
+        calls.append(labels.shape)
+        return vote(labels)
+
+    monkeypatch.setattr(spaces, "_vote", probe)
+    monkeypatch.setattr(spaces, "LAYOUT_MAX_ROWS", 1000)
+    QuickShift().fit(X)
+    assert calls and calls[0] == (2000, spaces.ASSIGN_NEIGHBORS)
+
+
+def test_vote_breaks_ties_towards_the_nearest():
+    labels = np.array([[3, 1, 1, 3, 2], [0, 1, 2, 3, 4], [5, 5, 4, 4, 4]])
+    np.testing.assert_array_equal(spaces._vote(labels), [3, 0, 4])
+
+
+def test_meanshift_weights_are_repetitions_in_a_layout(embeddings):
+    X, _ = embeddings
+    X = X[:1200]
+    w = np.ones(len(X))
+    w[:200] = 2.0
+    weighted = MeanShift().fit(X, sample_weight=w)
+    repeated = MeanShift().fit(np.concatenate([X, X[:200]]))
+    assert weighted.space_ == repeated.space_ == "graph-layout"
+    assert _same_partition(weighted.labels_, repeated.labels_[:1200])
+
+
+def test_tuning_the_input_space_keeps_to_it(embeddings):
+    X, _ = embeddings
+    assert QuickShift(n_neighbors=10).fit(X[:600]).space_ == "input"
+    assert MeanShift(bandwidth=3.0).fit(X[:600]).space_ == "input"
+    assert QuickShift(space="principal-axes").fit(X[:600]).space_ == "principal-axes"
+
+
+def test_bad_spaces_are_refused(embeddings):
+    X, _ = embeddings
+    with pytest.raises(ValueError, match="space must be one of"):
+        QuickShift(space="umap").fit(X[:100])
+    with pytest.raises(ValueError, match="space='graph-layout' clusters where the default does"):
+        MeanShift(space="graph-layout", bandwidth=1.0).fit(X[:100])
+
+
+def test_few_rows_or_no_signal_do_not_get_a_layout():
+    rng = np.random.default_rng(2)
+    noise = QuickShift().fit(rng.normal(size=(400, 12)))
+    assert noise.space_ == "input" and noise.n_signal_features_ == 0
+    # six clusters at the corners of a simplex: their covariance is isotropic, no axis stands out, and
+    # the density of the input space finds them
+    y = np.repeat(np.arange(6), 6)
+    simplex = QuickShift().fit(np.eye(6)[y] * 10 + rng.normal(scale=0.1, size=(36, 6)))
+    assert simplex.space_ == "input" and _same_partition(simplex.labels_, y)
+    few = QuickShift().fit(rng.normal(size=(6, 20))[y] * 5 + rng.normal(scale=0.3, size=(36, 20)))
+    assert few.space_ == "principal-axes" and "too few for a graph layout" in few.space_reason_
+    assert few.embedding_.shape == (36, 3) and _same_partition(few.labels_, y)
