@@ -15,7 +15,13 @@ import numpy as np
 from torch import Tensor
 
 from shiftkit.bandwidth import local_bandwidth
-from shiftkit.cluster._saddles import LEVELS, density_graph, hill_climb, merge_through_saddles
+from shiftkit.cluster._saddles import (
+    LEVELS,
+    MIN_GAP_POINTS,
+    density_graph,
+    hill_climb,
+    merge_through_saddles,
+)
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, NeighborIndex, make_index, neighbors_for
 
@@ -65,12 +71,14 @@ def seek_modes(
     prominence: float | None,
     min_cluster_size: float,
     memory_budget: int,
+    min_gap_points: float = MIN_GAP_POINTS,
 ) -> ModeSeeking:
     """Cluster the rows of ``X`` (n, d) by mode seeking on their k-nearest-neighbor graph.
 
     ``n_neighbors`` None: `NEIGHBORS`, at most a tenth of the distinct rows;
     ``bandwidth`` None: the local scale; ``weights`` (n,): a row of weight 3
-    counts as three rows.
+    counts as three rows; ``min_gap_points``: the least group the mutual graph cuts off that stays a
+    cluster.
     """
     n = X.shape[0]
     index, k = None, 1
@@ -105,6 +113,7 @@ def seek_modes(
         prominence=prominence,
         min_cluster_size=min_cluster_size,
         weights=weights,
+        min_gap_points=min_gap_points,
     )
     return ModeSeeking(
         merged.labels,

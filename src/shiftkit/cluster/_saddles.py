@@ -159,6 +159,7 @@ def mode_tree(
     graph: KNNGraph,
     X: Tensor,
     weights: Tensor | None = None,
+    min_gap_points: float = MIN_GAP_POINTS,
 ) -> tuple[ModeTree, Tensor]:
     """The merge tree of the basins ``basin_of_point`` (any labels) through the saddles of ``graph``.
 
@@ -182,7 +183,7 @@ def mode_tree(
     by_level = np.argsort(-level, kind="stable")
     saddle, elder = union_by_saddles(a[by_level], b[by_level], level[by_level], peak, nb)
     _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
-    return ModeTree(peak, saddle, elder, size, peak_point, float(MIN_GAP_POINTS)), basin
+    return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points)), basin
 
 
 def _edges_between_basins(
@@ -348,13 +349,15 @@ def merge_through_saddles(
     prominence: float | None,
     min_cluster_size: float,
     weights: Tensor | None = None,
+    min_gap_points: float = MIN_GAP_POINTS,
 ) -> SaddleMerge:
     """Merge the basins ``basin_of_point`` into clusters; ``prominence=None`` chooses the level.
 
     ``min_cluster_size`` is a fraction of the points (or total weight) when
-    below 1, else a number of points.
+    below 1, else a number of points; ``min_gap_points`` is the least size of a group the mutual
+    graph cuts off from the rest (`MIN_GAP_POINTS`).
     """
-    tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights)
+    tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points)
     total = float(tree.size.sum())
     min_size = min_cluster_size * total if min_cluster_size < 1 else float(min_cluster_size)
     if prominence is None:

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from shiftkit._rows import DistinctRows, distinct_rows
+from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
 from shiftkit.embedding import PrincipalAxes, layout_graph, membership_graph, principal_axes
 from shiftkit.embedding._layout import knn_of_distinct
@@ -63,6 +64,12 @@ GRAPH_NEIGHBORS = 15  # counting the point itself, as UMAP does
 LAYOUT_DIM = 5
 LAYOUT_MAX_ROWS = 10_000
 ASSIGN_NEIGHBORS = 10
+# A group the layout's mutual graph cuts off from the rest is cut off in the data's neighbor graph:
+# from three rows it is a cluster (HDBSCAN's least of five is for the tails of a density; five merged
+# a cluster of four images into its neighbor, benchmarks/bench_image.py).
+LAYOUT_MIN_GAP_POINTS = 3
+COARSE_FEATURES = 16
+CANDIDATES_PER_NEIGHBOR = 2
 
 
 @dataclass(frozen=True)
@@ -128,11 +135,38 @@ def project_axes(X_c: Tensor, space: Space) -> Tensor:
 
 
 def graph_coordinates(X: Tensor, axes: PrincipalAxes) -> Tensor:
-    """Where the neighbor graph is built: the first `GRAPH_MAX_FEATURES` principal coordinates (the
-    features themselves when there are no more), float32 on the CPU."""
-    if X.shape[1] > GRAPH_MAX_FEATURES:
-        return axes.project(X, GRAPH_MAX_FEATURES).float().cpu()
-    return X.float().cpu()
+    """Where the neighbor graph is built: the first `GRAPH_MAX_FEATURES` principal coordinates (all of
+    them, a rotation, when there are no more features), float32 on the CPU."""
+    return axes.project(X, min(X.shape[1], GRAPH_MAX_FEATURES)).float().cpu()
+
+
+def nearest_laid_out(laid_out: Tensor, G: Tensor, k: int, memory_budget: int) -> tuple[Tensor, Tensor]:
+    """The ``k`` nearest laid-out rows to each row of ``G`` (r, q), nearest first: their distances and
+    indices (r, k).
+
+    In more than `COARSE_FEATURES` principal coordinates, the `CANDIDATES_PER_NEIGHBOR` x ``k``
+    nearest on the leading `COARSE_FEATURES` are re-ranked by their distances in all ``q``: the search
+    costs half the exhaustive one (``benchmarks/bench_highdim.py`` reports the
+    recall of the ``k`` found against the exhaustive search).
+    """
+    q = laid_out.shape[1]
+    m = laid_out.shape[0]
+    wanted = min(CANDIDATES_PER_NEIGHBOR * k, m)
+    if q <= COARSE_FEATURES or wanted <= k:
+        return ExactIndex(memory_budget=memory_budget).fit(laid_out).kneighbors(G, k)
+    index = ExactIndex(memory_budget=memory_budget).fit(laid_out[:, :COARSE_FEATURES].contiguous())
+    distances, indices = [], []
+    rows = max(1, memory_budget // (4 * wanted * (q + 2)))
+    for start in range(0, G.shape[0], rows):
+        g = G[start : start + rows]  # (b, q)
+        _, candidates = index.kneighbors(g[:, :COARSE_FEATURES].contiguous(), wanted)  # (b, c)
+        sq = (laid_out[candidates] - g[:, None, :]).square().sum(-1)  # (b, c)
+        sq, order = torch.sort(sq, dim=1, stable=True)
+        distances.append(sq[:, :k].sqrt())
+        indices.append(candidates.gather(1, order[:, :k]))
+    if not distances:
+        return G.new_zeros((0, k)), torch.zeros((0, k), dtype=torch.long)
+    return torch.cat(distances), torch.cat(indices)
 
 
 @dataclass(frozen=True)
@@ -186,7 +220,7 @@ def assign(model: LayoutModel, G: Tensor) -> np.ndarray:
     """The clusters of rows at graph coordinates ``G`` (r, q): a laid-out row's own where one is equal,
     else the vote of the `ASSIGN_NEIGHBORS` nearest laid-out rows."""
     k = min(ASSIGN_NEIGHBORS, model.laid_out.shape[0])
-    distances, nearest = ExactIndex(memory_budget=model.memory_budget).fit(model.laid_out).kneighbors(G, k)
+    distances, nearest = nearest_laid_out(model.laid_out, G, k, model.memory_budget)
     labels = _vote(model.labels[nearest.cpu().numpy()])
     same = (distances[:, 0] == 0).cpu().numpy()
     labels[same] = model.labels[nearest[:, 0].cpu().numpy()[same]]
@@ -218,7 +252,7 @@ def fit_graph_layout(
     nearest = np.zeros((0, ASSIGN_NEIGHBORS), dtype=np.int64)
     weight = copies[:m].copy()
     if m < n_distinct:  # the rows not laid out: their nearest laid-out rows, and their weight to the nearest
-        _, found = ExactIndex(memory_budget=memory_budget).fit(laid_out).kneighbors(G[m:], ASSIGN_NEIGHBORS)
+        _, found = nearest_laid_out(laid_out, G[m:], min(ASSIGN_NEIGHBORS, m), memory_budget)
         nearest = found.cpu().numpy().astype(np.int64)
         weight += np.bincount(nearest[:, 0], weights=copies[m:], minlength=m)
     E = torch.as_tensor(embedding)
@@ -226,10 +260,13 @@ def fit_graph_layout(
         E,
         None if bool((weight == 1).all()) else torch.as_tensor(weight),
         n_neighbors=None,
-        bandwidth=None,
+        # the local scale of the layout's points, whatever each stands for: with the rows' weights it
+        # would shrink to the nearest laid-out row where each stands for ten rows
+        bandwidth=local_bandwidth(E) if m > 1 else None,
         prominence=prominence,
         min_cluster_size=min_cluster_size,
         memory_budget=memory_budget,
+        min_gap_points=LAYOUT_MIN_GAP_POINTS,
     )
     labels = np.concatenate([seeking.labels, _vote(seeking.labels[nearest])])  # (u,)
     density_laid_out = seeking.density.double().cpu().numpy()
