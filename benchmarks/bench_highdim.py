@@ -13,9 +13,9 @@
   skips it), and the recall of the search that labels the rows not laid out (the 10 nearest
   laid-out rows from candidates on 16 principal coordinates) against the exhaustive search.
 - ``--switch``: where a density stops working and the layout takes over. Mixtures of twelve
-  clusters on a lattice (spacing 6, unit noise) in ``s`` = 1..8 of 32 features, clustered in each space (``space=``), with
-  the number of signal axes parallel analysis counts; then the battery's high-dimensional sets
-  (``../shared/data/clustering-dev``) in each space.
+  clusters on a lattice (spacing 6, unit noise) in ``s`` = 1..8 of 32 features, clustered in
+  each space (``space=``), with the number of signal axes parallel analysis counts; then the
+  battery's high-dimensional sets (``../shared/data/clustering-dev``) in each space.
 - ``--variants``: the layout's choices against the alternatives, over six seeds on the 13
   high-dimensional development sets (uci/, g2mg/ in more than 3 features, digits): the membership
   graph's symmetrisation (average, UMAP's union), the epochs (500 against 200), and the layout
