@@ -23,6 +23,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_quality.py --large
+	$(PYTHON) benchmarks/bench_quality.py --high-dim
+	$(PYTHON) benchmarks/bench_highdim.py
+	$(PYTHON) benchmarks/bench_highdim.py --switch
+	$(PYTHON) benchmarks/bench_highdim.py --variants
 	$(PYTHON) benchmarks/quality_pictures.py
 	$(PYTHON) benchmarks/bench_meanshift.py
 	$(PYTHON) benchmarks/bench_engines.py

@@ -224,6 +224,7 @@ def variants(battery: Path) -> None:
 
     from shiftkit.bandwidth import local_bandwidth
     from shiftkit.cluster._mode_seeking import seek_modes
+    from shiftkit.cluster._spaces import LAYOUT_MIN_GAP_POINTS
     from shiftkit.embedding import layout_graph, membership_graph
     from shiftkit.embedding._layout import knn_of_distinct
 
@@ -236,7 +237,7 @@ def variants(battery: Path) -> None:
         E_t = torch.as_tensor(E, dtype=torch.float64)
         return seek_modes(
             E_t, n_neighbors=None, bandwidth=local_bandwidth(E_t), prominence=None,
-            min_cluster_size=0.005, memory_budget=2**28,
+            min_cluster_size=0.005, memory_budget=2**28, min_gap_points=LAYOUT_MIN_GAP_POINTS,
         ).labels  # fmt: skip
 
     def umap_layout(X: np.ndarray, seed: int) -> np.ndarray:

@@ -211,3 +211,30 @@ def test_method_options_are_checked(tmp_path, args, message):
     result = _run(data, *args, "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_embeddings_get_a_graph_layout_and_the_summary_says_so(tmp_path):
+    from shiftkit.datasets import make_embedding_mixture
+
+    X, y = make_embedding_mixture(1200, n_features=24, n_clusters=6, random_state=2)
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)  # unit rows, as sentence and image embeddings
+    data = tmp_path / "emb.csv"
+    np.savetxt(data, X, delimiter=",")
+    result = _run(data, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    space = summary["space"]
+    assert space["name"] == "graph-layout" and space["n_features"] == 24 and space["n_signal_features"] > 3
+    assert "layout of the neighbor graph" in space["why"] and "cosine" in space["metric"]
+    assert space["graph"]["rows_laid_out"] == 1200 and space["graph"]["rows_assigned"] == 0
+    assert summary["n_clusters"] == 6
+    labels = np.loadtxt(tmp_path / "out" / "labels.csv", skiprows=1, dtype=int)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(y, labels) > 0.99
+    assert Image.open(tmp_path / "out" / "clusters.png").size[0] > 100
+    # two features: the input space, and the summary says why
+    np.save(tmp_path / "two.npy", X[:, :2])
+    assert _run(tmp_path / "two.npy", "--out", tmp_path / "two").exit_code == 0
+    space = json.loads((tmp_path / "two" / "summary.json").read_text())["space"]
+    assert space["name"] == "input" and "2 features" in space["why"]
