@@ -28,8 +28,24 @@ def _slow_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     return proc, out
 
 
+def _catches_sigterm(pid: int) -> bool:
+    """Whether the process has installed its own SIGTERM handler (Linux: the SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
 def _stop(proc: subprocess.Popen[str], sig: int) -> tuple[float, str]:
-    time.sleep(6)  # past the imports, into the fit
+    # The command installs its SIGTERM handler once the imports are done (seconds, more where nothing
+    # is byte-compiled); a fixed sleep raced them on a loaded machine. Wait for the handler, then for
+    # the fit to be under way.
+    deadline = time.monotonic() + 120
+    while not _catches_sigterm(proc.pid):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the command never installed its SIGTERM handler"
+        time.sleep(0.05)
+    time.sleep(3)  # reading 200,000 rows and into the compiled loop
     assert proc.poll() is None, proc.communicate()
     sent = time.perf_counter()
     proc.send_signal(sig)
