@@ -24,7 +24,15 @@ def _slow_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "shiftkit", "cluster", str(data), "--out", str(out), "--method", "meanshift"]
     cmd += ["--algorithm", "blurring", "--bandwidth", "0.05", "--engine", "fused"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    # a shell's background job (`make test &`) ignores SIGINT, and a child inherits that: give it the default
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     return proc, out
 
 
