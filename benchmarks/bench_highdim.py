@@ -110,6 +110,7 @@ def speed(n: int, peers: bool) -> None:
             ]
         )
     header = ["method", "first fit", "second fit", "first / ours", "second / ours", "ARI", "clusters"]
+    print()
     print(markdown_table([*header, "peak RSS"], rows))
 
 

@@ -84,7 +84,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     higher mode) is below a level are merged into their neighbors, and so are
     clusters smaller than ``min_cluster_size``. With the defaults, nothing needs
     choosing: the bandwidth is the local scale of the data and the level is the
-    one at which the number of clusters lives longest.
+    one at which the number of clusters lives longest. On more than four
+    features the modes are sought where a density can find them: on the
+    principal axes that carry signal, or in a layout of the nearest-neighbor
+    graph (``space``; `shiftkit.cluster._spaces`).
 
     Parameters
     ----------
@@ -104,6 +107,12 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     min_cluster_size : float or int, default=0.005
         A fraction of the points (below 1) or a number of points: smaller
         clusters are merged into their neighbors.
+    space : {'auto', 'input', 'principal-axes', 'graph-layout'}, default='auto'
+        Where the modes are sought. ``'auto'``: the input space up to four
+        features; else the principal axes when one to three carry signal
+        (parallel analysis), the input space when none does, a five-dimensional
+        layout of the 15-nearest-neighbor graph when more do. A ``bandwidth``
+        or ``n_neighbors`` given keeps the input space.
     device : str or torch.device, default=None
         Where to compute: the device of a tensor ``X``, else CUDA when torch
         sees it, else CPU. The graph steps after the density run on the CPU.
@@ -135,6 +144,19 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         The levels swept when ``prominence=None`` (else just the one given).
     n_clusters_by_level_ : ndarray of shape (n_levels,)
         Clusters of at least ``min_cluster_size`` at each level.
+    space_, space_reason_ : str
+        Where the modes were sought, and why.
+    n_signal_features_ : int or None
+        Principal axes whose variance exceeds the shuffled columns' (None when
+        not counted: four features or fewer, or a tuned input space).
+    embedding_ : ndarray of shape (n_embedded, n_dims) or None
+        The coordinates the modes were sought in: the principal coordinates of
+        every row, or the layout of the rows laid out (at most 10,000); None in
+        the input space. ``bandwidth_`` is in these coordinates' units.
+    embedding_rows_ : ndarray of shape (n_embedded,) or None
+        The input row of each row of ``embedding_``.
+    embedding_centers_ : ndarray of shape (n_clusters, n_dims) or None
+        The cluster modes in ``embedding_``'s coordinates.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string column names.

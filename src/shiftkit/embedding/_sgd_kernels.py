@@ -7,11 +7,16 @@ UMAP's optimiser (McInnes et al. 2018, ``optimize_layout_euclidean``) with the
 heavy-tailed similarity ``1 / (1 + d^2)`` (t-SNE's, UMAP's curve at ``a = b = 1``):
 each edge is sampled in proportion to its weight and pulls its two ends
 together; each sample also pushes its head away from ``negative_rate`` random
-points. With ``b = 1`` a step needs no power function: measured, 3.2x faster
-per step than UMAP's default curve (``b = 0.79``, an ``exp`` and a ``log`` per
-sample), at the same clustering quality (``benchmarks/bench_highdim.py
---variants``). One thread, in a fixed order, with a counter-based random
-stream: the same graph gives the same layout on every run and machine.
+points. With ``b = 1`` a step needs no power function: on digits (500 epochs)
+this loop took 0.75 s where the same loop with UMAP's curve for ``min_dist=0``
+(``b = 0.79``: an ``exp`` and a ``log`` per sample) took 2.4 s (a scratch
+comparison, not kept); umap-learn's own layout, under the same mode seeking,
+gives the same mean ARI on the development sets (0.431 against 0.422 over six
+seeds) in 12x the time (``benchmarks/bench_highdim.py --variants``). One thread,
+in a fixed order, with a seeded random stream: the same graph gives the same
+layout on every run. (Two threads, each moving its half of the points against
+the other half as it stood at the start of the epoch, is deterministic too; it
+lost 0.09 ARI on digits and collapsed yeast to 3 clusters: not kept.)
 """
 
 from __future__ import annotations

@@ -94,8 +94,12 @@ def principal_axes(
         Shuffles of the columns, the percentile of their variances an axis must
         exceed, and the seed of the shuffles.
     """
-    data = X.detach().double().cpu().numpy() if isinstance(X, Tensor) else np.asarray(X, dtype=np.float64)
-    A = data if rows is None else data[rows]
+    if isinstance(X, Tensor):  # only the rows asked for are copied
+        picked = X if rows is None else X[torch.as_tensor(rows, dtype=torch.long, device=X.device)]
+        A = picked.detach().double().cpu().numpy()
+    else:
+        picked_rows = np.asarray(X) if rows is None else np.asarray(X)[rows]
+        A = np.asarray(picked_rows, dtype=np.float64)
     mean = A.mean(0)
     A = A - mean
     variances, axes = _covariance_eigen(A)

@@ -183,6 +183,13 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     min_cluster_size : float or int, default=0.005
         With ``merge='saddles'``: clusters smaller than this fraction of the
         points (below 1) or number of points are merged into their neighbors.
+    space : {'auto', 'input', 'principal-axes', 'graph-layout'}, default='auto'
+        Where the modes are sought (see `QuickShift`): with the defaults of
+        every parameter that shapes the density, ``'auto'`` looks at data of
+        more than four features first; mean shift then runs on the principal
+        axes that carry signal (the centers put back on their plane in the
+        input space), or QuickShift's mode seeking in a layout of the
+        nearest-neighbor graph (``algorithm_ == 'quickshift'``).
     max_iter : int, default=300
         Most steps (blurring) or most steps of any seed (standard).
     tol : float, default=1e-3
@@ -235,7 +242,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         The bandwidth used (given or estimated; 0.0 for constant data, which
         have no scale to estimate).
     algorithm_ : str
-        The algorithm that ran (``algorithm``, or what ``'auto'`` chose).
+        The algorithm that ran (``algorithm``, or what ``'auto'`` chose;
+        ``'quickshift'`` in a graph layout).
     merge_ : str
         ``'radius'`` or ``'saddles'``.
     prominence_ : float
@@ -250,6 +258,12 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         With ``record_history=True``: the moving points (the data for blurring,
         the seeds for standard) before the first step and after each of the
         ``n_iter_`` steps.
+    space_, space_reason_, n_signal_features_ : str, str, int or None
+        Where the modes were sought, why, and the principal axes above the
+        shuffled columns (see `QuickShift`).
+    embedding_, embedding_rows_, embedding_centers_ : ndarray or None
+        The coordinates the modes were sought in, the input row of each, and
+        the centers there (None in the input space).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Defined only when ``X`` has string column names.
