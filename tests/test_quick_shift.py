@@ -64,6 +64,34 @@ def test_invariant_to_permutation_scale_and_offset(lesson_blobs):
         assert adjusted_rand_score(ref, labels) == 1.0, (scale, offset)
 
 
+def test_identical_rows_share_a_label_in_any_row_order():
+    # issue 21, item 1: three points of 30 copies each split 9 copies of (0, 10) off, predict disagreed on
+    # 10% of the rows, and the labels moved with the row order
+    X = np.repeat([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], 30, axis=0)
+    perm = np.random.default_rng(0).permutation(len(X))
+    for data in (X, X[perm]):
+        qs = QuickShift().fit(data)
+        for point in X[::30]:
+            assert len(set(qs.labels_[(data == point).all(1)])) == 1
+        np.testing.assert_array_equal(qs.predict(data), qs.labels_)
+
+
+def test_rounded_data_cluster_as_the_unrounded(lesson_blobs):
+    # the lesson's blobs rounded to integers: 1,500 rows, about 560 distinct (26-28 clusters before)
+    X = np.round(lesson_blobs[0].astype(np.float64))
+    y = lesson_blobs[1]
+    qs = QuickShift().fit(X)
+    assert len(qs.cluster_centers_) == 6 and adjusted_rand_score(y, qs.labels_) > 0.99
+    distinct, inverse = np.unique(X, axis=0, return_inverse=True)
+    assert len(distinct) < 0.5 * len(X)
+    assert all(len(set(qs.labels_[inverse.ravel() == i])) == 1 for i in range(len(distinct)))
+    perm = np.random.default_rng(1).permutation(len(X))
+    permuted = QuickShift().fit(X[perm])
+    # the same partition, and the same numbering (the clusters are numbered by their modes' density)
+    np.testing.assert_array_equal(permuted.labels_, qs.labels_[perm])
+    np.testing.assert_array_equal(permuted.predict(X), qs.labels_)
+
+
 def test_fixed_prominence_and_min_cluster_size(lesson_blobs):
     X = lesson_blobs[0]
     strict = QuickShift(prominence=0.95).fit(X)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import shiftkit._rows as rows_module
-from shiftkit._rows import distinct_rows, row_hashes
+from shiftkit._rows import distinct_rows, match_rows, row_hashes
 
 
 def test_distinct_rows_reconstruct_the_data_and_count_copies():
@@ -44,3 +44,18 @@ def test_colliding_hashes_are_told_apart_by_value(monkeypatch):
 def test_edge_shapes(shape):
     d = distinct_rows(np.zeros(shape))
     assert d.inverse.shape == (shape[0],)
+
+
+def test_match_rows_finds_equal_rows_only():
+    known = np.array([[1.0, 2.0], [3.0, 4.0], [-0.0, 5.0]])
+    queries = np.array([[3.0, 4.0], [3.0, 4.000001], [0.0, 5.0], [1.0, 2.0], [9.0, 9.0]])
+    np.testing.assert_array_equal(match_rows(known, queries), [1, -1, 2, 0, -1])
+    assert match_rows(known[:0], queries).tolist() == [-1] * 5
+    assert match_rows(known, queries[:0]).shape == (0,)
+
+
+def test_match_rows_never_reports_a_colliding_row(monkeypatch):
+    monkeypatch.setattr(rows_module, "row_hashes", lambda A: np.zeros(len(A), dtype=np.uint64))
+    known = np.array([[1.0], [2.0]])
+    found = match_rows(known, np.array([[2.0], [3.0]]))
+    assert found[1] == -1 and found[0] in (-1, 1)  # a collision may miss an equal row, never a wrong one

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import Tensor
 
-__all__ = ["DistinctRows", "distinct_rows", "row_hashes"]
+__all__ = ["DistinctRows", "distinct_rows", "match_rows", "row_hashes"]
 
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: an odd constant that mixes bits
 _ROWS_PER_BLOCK = 1 << 16
@@ -101,3 +101,25 @@ def distinct_rows(X: Tensor | np.ndarray) -> DistinctRows:
     starts = np.flatnonzero(boundary)
     counts = np.diff(np.append(starts, len(order)))
     return DistinctRows(order[starts], inverse, counts)
+
+
+def match_rows(known: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """For each row of ``queries`` (m, d), the index of an equal row of ``known`` (u, d), else -1.
+
+    By hash, then checked value by value (the rare query whose hash collides with
+    another known row's first is reported as -1: not found, never a wrong row).
+    """
+    known = np.asarray(known, dtype=np.float64) + 0.0
+    queries = np.asarray(queries, dtype=np.float64) + 0.0
+    found = np.full(queries.shape[0], -1, dtype=np.int64)
+    if known.shape[0] == 0 or queries.shape[0] == 0:
+        return found
+    h_known = row_hashes(known)
+    order = np.argsort(h_known, kind="stable")
+    sorted_hashes = h_known[order]
+    h_queries = row_hashes(queries)
+    pos = np.minimum(np.searchsorted(sorted_hashes, h_queries), len(order) - 1)
+    candidate = order[pos]
+    equal = (sorted_hashes[pos] == h_queries) & np.all(known[candidate] == queries, axis=1)
+    found[equal] = candidate[equal]
+    return found

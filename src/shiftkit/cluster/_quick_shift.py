@@ -26,6 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from shiftkit._array import to_numpy
+from shiftkit._rows import distinct_rows, match_rows
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET, shift_tensors
 from shiftkit._validation import (
     Rule,
@@ -60,9 +61,11 @@ class _Fitted:
 
     frame: Frame
     space: Space
-    X: Tensor | None  # (n, d') in the space sought ('input', 'principal-axes'); None for 'graph-layout'
+    X: Tensor | None  # (u, d'): the distinct rows in the space sought; None for 'graph-layout'
+    weights: Tensor | None  # (u,): copies of each (None: one each)
+    labels: np.ndarray | None  # (u,): the cluster of each distinct row
     index: NeighborIndex | None
-    density: Tensor | None  # (n,)
+    density: Tensor | None  # (u,)
     layout: LayoutModel | None
 
 
@@ -87,7 +90,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     one at which the number of clusters lives longest. On more than four
     features the modes are sought where a density can find them: on the
     principal axes that carry signal, or in a layout of the nearest-neighbor
-    graph (``space``; `shiftkit.cluster._spaces`).
+    graph (``space``; `shiftkit.cluster._spaces`). Equal rows are one row
+    weighted by its copies, taken in an order set by the rows' values: equal
+    rows share a label, and the order of the rows changes nothing.
 
     Parameters
     ----------
@@ -237,24 +242,37 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         return self
 
     def _fit_density(self, X_c: Tensor, frame: Frame, space: Space) -> None:
-        """Mode seeking on a density of the input space or of its principal axes."""
+        """Mode seeking on a density of the input space or of its principal axes.
+
+        On the distinct rows, each weighted by its copies, in content order
+        (`shiftkit._rows`): equal rows share a label and the row order of the
+        input changes nothing.
+        """
         Z = X_c if space.name == "input" else project_axes(X_c, space)
+        distinct = distinct_rows(Z)
+        rows = torch.as_tensor(distinct.first, device=Z.device)
+        Z_u = Z[rows]  # (u, d')
+        duplicated = distinct.n_distinct < Z.shape[0]
+        weights = torch.as_tensor(distinct.counts, dtype=Z.dtype, device=Z.device) if duplicated else None
         given = None if self.bandwidth is None else float(self.bandwidth) / frame.scale
         found = seek_modes(
-            Z,
+            Z_u,
+            weights,
             n_neighbors=self.n_neighbors,
             bandwidth=given,
             prominence=self.prominence,
             min_cluster_size=self.min_cluster_size,
             memory_budget=self.memory_budget,
         )
-        modes = torch.as_tensor(found.peaks, device=X_c.device)
-        self._store(found.labels, frame.out(X_c[modes]), to_numpy(found.density), found, frame.scale)
+        modes = rows[torch.as_tensor(found.peaks, device=Z.device)]  # input rows at the modes
+        inverse = distinct.inverse
+        density = to_numpy(found.density)[inverse]
+        self._store(found.labels[inverse], frame.out(X_c[modes]), density, found, frame.scale)
         on_axes = space.name != "input"
         self.embedding_ = to_numpy(Z.double() * frame.scale) if on_axes else None
         self.embedding_rows_ = np.arange(X_c.shape[0]) if on_axes else None
-        self.embedding_centers_ = self.embedding_[found.peaks] if self.embedding_ is not None else None
-        self._fitted = _Fitted(frame, space, Z, found.index, found.density, None)
+        self.embedding_centers_ = self.embedding_[to_numpy(modes)] if self.embedding_ is not None else None
+        self._fitted = _Fitted(frame, space, Z_u, weights, found.labels, found.index, found.density, None)
 
     def _fit_layout(self, X_c: Tensor, frame: Frame, space: Space) -> None:
         """Mode seeking in a layout of the neighbor graph."""
@@ -270,7 +288,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self._store(fit.labels, frame.out(X_c[modes]), fit.density, fit.seeking, 1.0)
         self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
         self.embedding_centers_ = fit.embedding[fit.seeking.peaks]
-        self._fitted = _Fitted(frame, space, None, None, None, fit.model)
+        self._fitted = _Fitted(frame, space, None, None, None, None, None, fit.model)
 
     def _store(
         self, labels: np.ndarray, centers: np.ndarray, density: np.ndarray, found: ModeSeeking, scale: float
@@ -285,8 +303,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.levels_, self.n_clusters_by_level_ = found.levels, found.counts
         self.n_neighbors_ = found.n_neighbors
 
-    def _density(self, Y: Tensor, X: Tensor, bandwidth: float) -> Tensor:
-        _, density = shift_tensors(Y, X, bandwidth, get_kernel("gaussian"), memory_budget=self.memory_budget)
+    def _density(self, Y: Tensor, X: Tensor, bandwidth: float, weights: Tensor | None) -> Tensor:
+        kernel = get_kernel("gaussian")
+        _, density = shift_tensors(Y, X, bandwidth, kernel, weights, memory_budget=self.memory_budget)
         return density
 
     def predict(self, X: Any) -> np.ndarray:
@@ -312,9 +331,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         X64 = self._validate_X(X, reset=False, dtype=torch.float64)
         if fitted.layout is not None:  # in the fit's precision: equal rows give equal coordinates
             return assign(fitted.layout, graph_coordinates(fitted.frame.to(X64), fitted.layout.axes))
-        Y = fitted.frame.to(X64, torch.float64)
-        assert fitted.X is not None and fitted.density is not None
+        assert fitted.X is not None and fitted.density is not None and fitted.labels is not None
         X_fit = fitted.X
+        Y = fitted.frame.to(X64)  # as the fit computed: a training row lands where it did
         Y = Y if fitted.space.name == "input" else project_axes(Y, fitted.space)
         Y = Y.to(X_fit.device, X_fit.dtype)
         if fitted.index is None:
@@ -322,11 +341,13 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         k = min(self.n_neighbors_, X_fit.shape[0])
         _, idx = fitted.index.kneighbors(Y, k)  # (m, k)
         idx = idx.to(X_fit.device).long()
-        own = self._density(Y, X_fit, self.bandwidth_ / fitted.frame.scale)  # (m,)
+        own = self._density(Y, X_fit, self.bandwidth_ / fitted.frame.scale, fitted.weights)  # (m,)
         denser = fitted.density[idx] >= own[:, None]  # (m, k)
         first = torch.where(denser.any(1), denser.to(torch.int8).argmax(1), 0)
-        nearest = idx.gather(1, first[:, None])[:, 0]
-        return self.labels_[nearest.cpu().numpy()]
+        nearest = to_numpy(idx.gather(1, first[:, None])[:, 0])
+        same = match_rows(to_numpy(X_fit), to_numpy(Y))  # a row equal to a training row: its label
+        nearest = np.where(same >= 0, same, nearest)
+        return fitted.labels[nearest]
 
 
 def quick_shift(X: Any, **params: Any) -> tuple[np.ndarray, np.ndarray]:
