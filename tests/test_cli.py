@@ -89,6 +89,32 @@ def test_missing_file(tmp_path):
     assert "no such file" in result.output
 
 
+def test_user_text_is_never_read_as_markup(tmp_path):
+    # issue 21, item 10: "[/]" in a name crashed rich's printer (a long MarkupError), "[bold]" restyled
+    missing = tmp_path / "no[/]such[bold].csv"
+    result = _run(missing)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [f"error: no such file: {missing}"]
+    data = tmp_path / "d[" / "]a[red]ta.csv"  # a path holding "[/]"
+    data.parent.mkdir()
+    data.write_text("x,[/]y\n" + "".join(f"{i % 7},{i % 5}\n" for i in range(40)))
+    out = tmp_path / "o[/]ut"
+    result = _run(data, "--out", out, "--no-plot")
+    assert result.exit_code == 0, result.output
+    assert f"to {out}/" in result.output.replace("\n", "")  # wrapped at the terminal width
+
+
+def test_a_lock_file_planted_as_a_link_is_not_followed(tmp_path):
+    # issue 21, item 11: out/.shiftkit.lock -> /any/path created /any/path
+    out = tmp_path / "out"
+    out.mkdir()
+    target = tmp_path / "elsewhere"
+    (out / ".shiftkit.lock").symlink_to(target)
+    result = _run("--out", out, "--no-plot")
+    assert result.exit_code == 1 and "is a symbolic link" in result.output
+    assert not target.exists() and not (out / "labels.csv").exists()
+
+
 def test_never_overwrites_its_input(tmp_path):
     data = tmp_path / "labels.csv"
     data.write_text("x,y\n1,2\n3,4\n5,6\n")

@@ -16,14 +16,17 @@ from typing import Any, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.text import Text
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="shiftkit: clustering that finds how many clusters there are.",
 )
-console = Console()
-err_console = Console(stderr=True)
+# File names, CSV cells, phrases and captions are data: nothing the commands print is read as rich markup
+# (a name holding "[/]" crashed the printer, "[bold]" restyled the messages).
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +41,7 @@ class Terminated(BaseException):
 
 def fail(message: str) -> typer.Exit:
     """Print ``error: message`` on stderr; the exit to raise (status 1)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 
@@ -86,7 +89,15 @@ def locked_folder(folder: Path) -> Iterator[None]:
     A second run writing into the same folder waits, and says so, until the
     first has put its whole set of outputs in place.
     """
-    with open(folder / LOCK_NAME, "a") as handle:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+    try:  # never through a link planted in the folder (it would create or touch any file it points to)
+        fd = os.open(folder / LOCK_NAME, flags, 0o644)
+    except OSError:
+        if (folder / LOCK_NAME).is_symlink():
+            message = f"{folder / LOCK_NAME} is a symbolic link; remove it (shiftkit writes a plain file)"
+            raise OSError(message) from None
+        raise
+    with os.fdopen(fd, "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -74,7 +74,7 @@ def matmul(
             )
     except ValueError as exc:
         raise fail(str(exc)) from None
-    wide = Console(width=max(console.width, 112))  # the table has eight columns
+    wide = Console(width=max(console.width, 112), markup=False)  # the table has eight columns
     wide.print(_ladder_table(report))
     shapes = sorted({r.shape for r in report.rows})
     wide.print(
