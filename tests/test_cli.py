@@ -115,6 +115,32 @@ def test_a_lock_file_planted_as_a_link_is_not_followed(tmp_path):
     assert not target.exists() and not (out / "labels.csv").exists()
 
 
+def test_dbscan_with_every_point_noise_writes_every_output(tmp_path):
+    # issue 21, item 14: the plot crashed ("Found array with 0 sample(s)") and nothing was written
+    data = tmp_path / "t.csv"
+    np.savetxt(data, np.random.default_rng(0).uniform(size=(50, 2)) * 100, delimiter=",")
+    result = _run(data, "--out", tmp_path / "out", "--method", "dbscan", "--eps", 0.01)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_clusters"] == 0 and summary["n_noise"] == 50
+    assert (tmp_path / "out" / "clusters.png").stat().st_size > 0
+
+
+def test_animate_alone_chooses_mean_shift_before_fitting(tmp_path):
+    # issue 21, item 15: QuickShift ran, wrote the outputs, then failed on a missing history_
+    data = tmp_path / "t.csv"
+    X, _, _ = make_blobs(n_clusters=3, n_samples=60, random_state=1)
+    np.savetxt(data, X, delimiter=",")
+    result = _run(data, "--out", tmp_path / "out", "--no-plot", "--animate", tmp_path / "steps.gif")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["method"] == "MeanShift" and "--animate" in summary["why"]
+    assert (tmp_path / "steps.gif").stat().st_size > 0
+    refused = _run(data, "--out", tmp_path / "o2", "--method", "quickshift", "--animate", tmp_path / "q.gif")
+    assert refused.exit_code == 1 and "has none to show" in refused.output
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "q.gif").exists()
+
+
 def test_never_overwrites_its_input(tmp_path):
     data = tmp_path / "labels.csv"
     data.write_text("x,y\n1,2\n3,4\n5,6\n")

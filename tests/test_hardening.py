@@ -70,6 +70,32 @@ def test_large_magnitudes_and_bandwidths(blobs):
     assert len(MeanShift(bandwidth=1e-30).fit(X * 1e-30).cluster_centers_) == 3
 
 
+@pytest.mark.parametrize("name", ["QuickShift", "MeanShift", "KMeans", "DBSCAN"])
+def test_values_up_to_the_largest_float64(blobs, name):
+    # issue 21, item 16: values >= 2^1023 gave a bare OverflowError (2.0 ** 1024 in the frame), KMeans
+    # from ~1e155 (scale ** 2), and X - origin overflowed for data spanning +-1.7e308
+    from shiftkit import DBSCAN, KMeans
+
+    X, _ = blobs
+    X = X - X.mean(0)
+    unit = 1.7e308 / np.abs(X).max()  # the largest coordinate 1.7e308, the smallest -1.7e308 or near
+    make = {
+        "QuickShift": lambda s: QuickShift(),
+        "MeanShift": lambda s: MeanShift(),
+        "KMeans": lambda s: KMeans(3, random_state=0),
+        "DBSCAN": lambda s: DBSCAN(eps=0.5 * s),
+    }[name]
+    reference = make(1.0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        huge = make(unit).fit(X * unit)
+    assert adjusted_rand_score(reference.labels_, huge.labels_) == 1.0
+    if hasattr(huge, "cluster_centers_"):
+        assert np.isfinite(huge.cluster_centers_).all()
+        centers = huge.cluster_centers_ / unit
+        np.testing.assert_allclose(centers, reference.cluster_centers_, rtol=1e-6, atol=1e-9)
+
+
 def test_predict_far_away_goes_the_right_way(blobs):
     X, _ = blobs
     ms = MeanShift(bandwidth=1.0).fit(X)

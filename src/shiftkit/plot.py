@@ -49,15 +49,18 @@ def to_2d(X: Any, *others: Any) -> list[np.ndarray | None]:
         return to_numpy(as_tensor(A, dtype="float64", device="cpu"))
 
     first = load(X)
-    arrays = [first] + [None if A is None else load(A) for A in others]
+    arrays = [first] + [None if A is None else load(A) if len(A) else None for A in others]
+    empty = [A is not None and not len(A) for A in (X, *others)]  # no centers (DBSCAN, all noise)
     if first.shape[1] == 2:
-        return arrays
-    if first.shape[1] == 1:
-        return [None if A is None else np.column_stack([A, np.zeros(len(A))]) for A in arrays]
-    from sklearn.decomposition import PCA
+        planar = arrays
+    elif first.shape[1] == 1:
+        planar = [None if A is None else np.column_stack([A, np.zeros(len(A))]) for A in arrays]
+    else:
+        from sklearn.decomposition import PCA
 
-    pca = PCA(n_components=2).fit(first)
-    return [None if A is None else pca.transform(A) for A in arrays]
+        pca = PCA(n_components=2).fit(first)
+        planar = [None if A is None else pca.transform(A) for A in arrays]
+    return [np.zeros((0, 2)) if e else A for A, e in zip(planar, empty, strict=True)]
 
 
 def _mark_centers(ax: Axes, C: np.ndarray) -> None:

@@ -7,6 +7,7 @@ only when the plot is drawn.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,11 @@ def _save_plot(
 
     from shiftkit.plot import plot_data
 
+    largest = float(np.abs(X).max()) if X.size else 0.0
+    if largest > 1e300:  # matplotlib's ticks overflow near float64's largest: drawn in units of 2^e
+        unit = math.ldexp(1.0, math.frexp(largest)[1] - 1)
+        X, centers = X / unit, centers / unit
+        axes = tuple(f"{a} (x {unit:.3g})" if a else a for a in axes)  # type: ignore[assignment]
     fig, ax = plt.subplots(figsize=(6, 6))
     plot_data(X, labels, centers, ax=ax, title=title)
     ax.set_xlabel(axes[0])
@@ -127,6 +133,8 @@ def _choose(
             method, why = "meanshift", "the built-in data are the lesson's, clustered as the lesson does"
         elif given:
             method, why = "meanshift", "mean-shift options given: " + ", ".join(given)
+        elif mean_shift_options.get("record_history"):
+            method, why = "meanshift", "--animate: mean shift's steps (QuickShift has none to show)"
         else:
             method, why = (
                 "quickshift",
@@ -210,7 +218,8 @@ def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
     """Where the modes were sought, and why (None for the estimators that have no ``space_``)."""
     if not hasattr(est, "space_"):
         return None
-    norms = np.linalg.norm(X, axis=1)
+    with np.errstate(over="ignore"):  # rows near float64's largest: their norm is inf, not of unit length
+        norms = np.linalg.norm(X, axis=1)
     unit = bool(len(norms)) and bool(np.all(np.abs(norms - 1) < 1e-3))
     summary: dict[str, Any] = {
         "name": est.space_,
@@ -389,8 +398,10 @@ def cluster(
     try:
         X, source = _load(data)
         other_options = {"n_clusters": n_clusters, "seed": seed, "eps": eps, "min_samples": min_samples}
-        if animate is not None and method == "dbscan":
-            raise ValueError("--animate shows iterations: --method meanshift or kmeans (DBSCAN has none)")
+        if animate is not None and method in ("dbscan", "quickshift"):
+            raise ValueError(
+                f"--animate shows iterations: --method meanshift or kmeans ({method} has none to show)"
+            )
         choice = _choose(data, method, mean_shift_options, other_options, {"device": device, "dtype": dtype})
         seconds = _fit(choice.estimator, X)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:

@@ -174,7 +174,7 @@ class Frame:
                 X64.mean(0), float(X64.var(0, unbiased=False).mean()), largest, compute=compute, output=output
             )
         else:
-            big = 2.0 ** math.frexp(largest)[1]  # sums of X / big cannot overflow
+            big = math.ldexp(0.5, math.frexp(largest)[1])  # |X / big| < 2: sums cannot overflow
             w = None if weights is None else (weights / weights.sum())[:, None]  # (n, 1)
             mean = (X64 / big).mean(0) if w is None else (w * (X64 / big)).sum(0)
             spread = (
@@ -221,14 +221,24 @@ class Frame:
         dtype = self.dtype if dtype is None else dtype
         T = T.to(self.origin.device)
         if T.ndim != 2 or T.shape[0] <= _FRAME_ROWS:
-            return ((T.to(torch.float64) - self.origin) / self.scale).to(dtype)
+            return self._centered(T.to(torch.float64)).to(dtype)
         out = torch.empty(T.shape, dtype=dtype, device=T.device)
         for s in range(0, T.shape[0], _FRAME_ROWS):
-            out[s : s + _FRAME_ROWS] = (T[s : s + _FRAME_ROWS].to(torch.float64) - self.origin) / self.scale
+            out[s : s + _FRAME_ROWS] = self._centered(T[s : s + _FRAME_ROWS].to(torch.float64))
         return out
 
+    def _centered(self, T64: Tensor) -> Tensor:
+        """``(T64 - origin) / scale``, never overflowing on the way: a scale of 1 or more divides first
+        (exact for a power of two), as ``X - origin`` can pass float64's largest (data near +-1.7e308)."""
+        if self.scale >= 1.0:
+            return T64 / self.scale - self.origin / self.scale
+        return (T64 - self.origin) / self.scale
+
     def back(self, T: Tensor) -> Tensor:
-        """The frame's coordinates -> the input's, in float64."""
+        """The frame's coordinates -> the input's, in float64 (halved on the way for a scale of 1 or more:
+        ``T * scale`` can pass float64's largest where the result does not)."""
+        if self.scale >= 1.0:
+            return (T.double() * (self.scale * 0.5) + self.origin * 0.5) * 2.0
         return T.double() * self.scale + self.origin
 
     def out(self, T: Tensor) -> np.ndarray:
@@ -238,4 +248,4 @@ class Frame:
 
 def _unit(largest: float) -> float:
     """A power of two near ``largest`` (1 for 0): the scale of constant data."""
-    return 2.0 ** math.frexp(largest)[1] if largest > 0 else 1.0
+    return math.ldexp(0.5, math.frexp(largest)[1]) if largest > 0 else 1.0  # 2^1024 would overflow

@@ -26,6 +26,8 @@ def _block_stats(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray
 
 def _framed_block(X: np.ndarray, origin: np.ndarray, scale: float, dtype: str) -> np.ndarray:
     """A block in the frame's coordinates (a task)."""
+    if scale >= 1.0:  # as `Frame.to`: X - origin can pass float64's largest where the result does not
+        return (X / scale - origin / scale).astype(dtype)
     return ((X - origin) / scale).astype(dtype)
 
 

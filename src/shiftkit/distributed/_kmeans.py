@@ -219,7 +219,7 @@ def _kmeans_fitted(km: KMeans, frame: Any, C: Tensor, labels: np.ndarray, cost: 
     km._frame, km._centers = frame, C
     km.cluster_centers_ = frame.out(C)
     km.labels_ = labels
-    km.inertia_ = cost * frame.scale**2
+    km.inertia_ = cost * frame.scale * frame.scale  # inf past 1e154, never an OverflowError
     km.n_iter_ = n_iter
     km._n_features_out = int(km.n_clusters)
     for name in ("history_", "labels_history_"):
@@ -252,7 +252,7 @@ def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
     X_f = [client.submit(_framed_block, f, frame.origin.numpy(), frame.scale, dtype, pure=False) for f in raw]
     del raw  # the raw blocks are released once framed
     w_f: list[Any] = [None] * len(X_f)
-    tol = mean_variance / frame.scale**2 * float(km.tol) if km.tol > 0 else 0.0
+    tol = mean_variance / frame.scale / frame.scale * float(km.tol) if km.tol > 0 else 0.0
     rng = check_random_state(km.random_state)
     if isinstance(init, str):
         sizes = np.array([st[0] for st in stats])

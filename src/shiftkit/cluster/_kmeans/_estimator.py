@@ -250,9 +250,7 @@ default='k-means++'
         X_c, frame = self._frame_and_data(X64, input_dtype)
         tol = 0.0
         if self.tol > 0:  # scikit-learn's: tol times the mean variance per feature, in the frame's units
-            spread = (
-                X64.var(0, unbiased=False).mean() / frame.scale**2 if self.metric == "euclidean" else None
-            )
+            spread = (X64 / frame.scale).var(0, unbiased=False).mean() if self.metric == "euclidean" else None
             tol = float(X_c.double().var(0, unbiased=False).mean() if spread is None else spread) * self.tol
         init, n_init = self._init_and_runs(d)
         w_np = np.ones(n) if w64 is None else w64.cpu().numpy()
@@ -299,7 +297,7 @@ default='k-means++'
         self._centers = C
         self.cluster_centers_ = frame.out(C)
         self.labels_ = labels
-        self.inertia_ = cost * frame.scale**2
+        self.inertia_ = cost * frame.scale * frame.scale  # inf past 1e154, never an OverflowError
         self.n_iter_ = n_iter
         self._n_features_out = k
         if history is not None:
@@ -390,7 +388,7 @@ default='k-means++'
     ) -> Callable[[int, Tensor, Tensor, float, float], None] | None:
         if history is None and self.callback is None and not self.verbose:
             return None
-        callback, s2 = self.callback, frame.scale**2
+        callback, s2 = self.callback, frame.scale * frame.scale
 
         def on_step(iteration: int, C: Tensor, labels: Tensor, cost: float, shift: float) -> None:
             centers = frame.out(C)
@@ -445,7 +443,7 @@ default='k-means++'
         w = check_weights(sample_weight, X_c.shape[0], dtype=torch.float64, device=X_c.device)
         labels, _ = assign(X_c, self._centers, memory_budget=int(self.memory_budget))
         cost = inertia(X_c, self._centers, labels, w, int(self.memory_budget))
-        return -cost * (self._frame.scale**2 if self.metric == "euclidean" else 1.0)
+        return -cost * (self._frame.scale * self._frame.scale if self.metric == "euclidean" else 1.0)
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
