@@ -77,3 +77,20 @@ def test_save_csv_and_json_round_trip(tmp_path):
     np.testing.assert_array_equal(load_data(tmp_path / "c.csv")[0], [[0.5, 1.0]])
     save_json(tmp_path / "s.json", {"a": [1, 2]})
     assert json.loads((tmp_path / "s.json").read_text()) == {"a": [1, 2]}
+
+
+def test_save_csv_writes_the_shortest_text_that_reads_back(tmp_path):
+    # issue 21, item 3: at 9 significant digits two centers 3 apart at 1e9 were both "1e+09"
+    centers = np.array([[1e9 + 3.0, -0.1234567890123], [1e9, 5e-324]])
+    save_csv(tmp_path / "c.csv", centers, ["a", "b"])
+    back = np.loadtxt(tmp_path / "c.csv", delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(back, centers)
+    save_csv(tmp_path / "f.csv", np.array([[3.4, 0.1]], dtype=np.float32), ["a", "b"])
+    assert (tmp_path / "f.csv").read_text() == "a,b\n3.4,0.1\n"  # no float32 noise (3.4000001)
+
+
+def test_the_terminal_table_tells_centers_apart():
+    from shiftkit.cli._cluster import _digits_that_tell_apart
+
+    assert _digits_that_tell_apart(np.array([[1.5, 2.0], [2.5, 2.0]])) == 4
+    assert _digits_that_tell_apart(np.array([[1e9 + 3.0, 0.0], [1e9, 0.0]])) == 10

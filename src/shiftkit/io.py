@@ -234,9 +234,16 @@ def save_csv(path: str | os.PathLike[str], array: np.ndarray, header: list[str])
     """Write a 1-D or 2-D array as CSV with a header line, atomically."""
     a = np.asarray(array)
     a = a[:, None] if a.ndim == 1 else a
-    fmt = "%d" if np.issubdtype(a.dtype, np.integer) else "%.9g"
+    if np.issubdtype(a.dtype, np.integer):
+        with atomic_write(path) as f:
+            np.savetxt(f, a, delimiter=",", header=",".join(header), comments="", fmt="%d")
+        return
+    # each value as the shortest text that reads back to it in its own dtype: no digit lost (two centers
+    # 3 apart at 1e9 were both "1e+09" at 9 digits), no float32 noise ("3.4", not "3.4000001")
     with atomic_write(path) as f:
-        np.savetxt(f, a, delimiter=",", header=",".join(header), comments="", fmt=fmt)
+        f.write(",".join(header) + "\n")
+        for row in a:
+            f.write(",".join(map(str, row)) + "\n")
 
 
 def save_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -26,13 +26,24 @@ from shiftkit.io import atomic_write, load_data, save_csv, save_json
 OUTPUT_FILES = ("labels.csv", "centers.csv", "summary.json", "clusters.png")
 
 
+def _digits_that_tell_apart(centers: np.ndarray) -> int:
+    """The fewest significant digits, 4 or more, at which different values of a column print differently
+    (centers 3 apart at 1e9 are one "1e+09" at 4 digits)."""
+    for digits in range(4, 18):
+        if all(len({f"{v:.{digits}g}" for v in column}) == len(np.unique(column)) for column in centers.T):
+            return digits
+    return 17
+
+
 def _summary_table(summary: dict[str, Any], centers: np.ndarray) -> Table:
     table = Table(title=f"{summary['n_clusters']} clusters in {summary['n_samples']} points")
     table.add_column("cluster", justify="right")
     table.add_column("size", justify="right")
     table.add_column("center")
+    digits = _digits_that_tell_apart(centers[:, :4])
     for k, size in enumerate(summary["cluster_sizes"]):
-        coords = ", ".join(f"{v:.4g}" for v in centers[k, :4]) + (", ..." if centers.shape[1] > 4 else "")
+        more = ", ..." if centers.shape[1] > 4 else ""
+        coords = ", ".join(f"{v:.{digits}g}" for v in centers[k, :4]) + more
         table.add_row(str(k), str(size), coords)
     if summary["n_noise"]:
         table.add_row("-1", str(summary["n_noise"]), "(no cluster)")
