@@ -159,6 +159,34 @@ def test_bad_input_and_grid_limits():
         DBSCAN().fit(np.zeros((5, 2)), sample_weight=np.ones(4))
 
 
+def test_the_index_given_is_the_one_used():
+    # issue 21, item 5: fit sent everything but 'grid' to brute force, and exact results hid it
+    from shiftkit.neighbors import ExactIndex
+
+    fitted_on: list[int] = []
+    queried: list[int] = []
+
+    class Recording(ExactIndex):
+        def fit(self, X):
+            fitted_on.append(X.shape[0])
+            return super().fit(X)
+
+        def radius_neighbors(self, Y, radius):
+            queried.append(Y.shape[0])
+            return super().radius_neighbors(Y, radius)
+
+    X, _ = make_blobs(400, centers=3, n_features=2, random_state=0)
+    ref = SKDBSCAN(eps=0.8, min_samples=5).fit(X)
+    given = Recording()
+    for algorithm in ("index", "auto"):  # 'auto' uses an index given
+        fitted_on.clear(), queried.clear()
+        db = DBSCAN(eps=0.8, min_samples=5, algorithm=algorithm, index=given).fit(X)
+        assert db.algorithm_ == "index"
+        assert fitted_on == [400] and sum(queried) >= 400
+        _assert_same(db, ref)
+    assert not hasattr(given, "X_")  # the parameter itself stays unfitted
+
+
 def test_index_path_exact_and_lsh():
     from shiftkit.neighbors import ExactIndex, LSHIndex
 

@@ -21,6 +21,7 @@ the data centered and scaled by a power of two (exact for data on a lattice).
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 from typing import Any
@@ -73,10 +74,11 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         block of rows at a time from ``index`` (sub-quadratic with an approximate
         index such as `shiftkit.neighbors.LSHIndex`, which may miss neighbors:
         then points may lose core status and clusters may split). 'auto': the
-        grid when it applies, else brute force.
+        index when one is given, else the grid when it applies, else brute force.
     index : neighbor index, default=None
-        With ``algorithm='index'``: an unfitted index from `shiftkit.neighbors`
-        (None: ``LSHIndex()``); it is fitted on the data (centered and scaled).
+        With ``algorithm='index'`` or ``'auto'``: an unfitted index from
+        `shiftkit.neighbors` (None with 'index': ``LSHIndex()``); a copy of it is
+        fitted on the data (centered and scaled), the parameter stays unfitted.
     device : str or torch.device, default=None
         Where the brute-force path computes (the grid runs on the CPU).
     memory_budget : int, default=256 MiB
@@ -93,7 +95,7 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
     components_ : ndarray of shape (n_core_samples, n_features)
         The core points.
     algorithm_ : str
-        The path taken ('grid' or 'brute').
+        The path taken ('grid', 'brute' or 'index').
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 
@@ -158,6 +160,9 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
                 core, labels = _grid(
                     X_c.cpu(), None if w is None else w.cpu(), eps_c, float(self.min_samples)
                 )
+            elif algorithm == "index":
+                index, budget = self._fitted_index(X_c), int(self.memory_budget)
+                core, labels = _indexed(X_c, w, eps_c, float(self.min_samples), index, budget)
             else:
                 core, labels = _brute(X_c, w, eps_c, float(self.min_samples), int(self.memory_budget))
         self.algorithm_ = algorithm
@@ -169,6 +174,14 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit and return ``labels_``."""
         return self.fit(X, sample_weight=sample_weight).labels_
+
+    def _fitted_index(self, X_c: Tensor) -> Any:
+        """A copy of ``index`` (the parameter stays unfitted), or an `LSHIndex`, fitted on the framed data."""
+        if self.index is None:
+            from shiftkit.neighbors import LSHIndex
+
+            return LSHIndex().fit(X_c)
+        return copy.deepcopy(self.index).fit(X_c)
 
     def _algorithm(self, X_c: Tensor, eps_c: float) -> str:
         n, d = X_c.shape
@@ -187,6 +200,8 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
             return "grid"
         if self.algorithm in ("brute", "index"):
             return str(self.algorithm)
+        if self.index is not None:  # an index given is an index to use
+            return "index"
         return "grid" if grid_ok else "brute"
 
 
