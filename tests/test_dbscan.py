@@ -159,6 +159,24 @@ def test_bad_input_and_grid_limits():
         DBSCAN().fit(np.zeros((5, 2)), sample_weight=np.ones(4))
 
 
+@pytest.mark.parametrize("algorithm", ["grid", "brute"])
+def test_distances_at_eps_are_decided_as_scikit_learn_trees_decide_them(algorithm):
+    # issue 21, item 4: |x|^2 - 2x.y + |y|^2 lost the point itself under a small eps, and ties at exactly
+    # eps on decimal data went three ways (grid, brute, scikit-learn); 17 and 42 of these 120 differed
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    small = "auto" if algorithm == "grid" else algorithm  # the grid refuses so small an eps (too many cells)
+    assert (DBSCAN(eps=1e-9, min_samples=1, algorithm=small).fit(X).labels_ >= 0).all()
+    twice = np.repeat(rng.normal(size=(100, 3)) * 100, 2, axis=0)
+    assert (DBSCAN(eps=1e-6, min_samples=2, algorithm=small).fit(twice).labels_ >= 0).all()
+    for case in range(120):
+        r = np.random.default_rng(case)
+        X = np.round(r.integers(0, 12, size=(int(r.integers(8, 40)), 1 + case % 3)) * 0.1, 1)
+        eps, min_samples = float(np.round(r.integers(1, 4) * 0.1, 1)), int(r.integers(2, 5))
+        ref = SKDBSCAN(eps=eps, min_samples=min_samples, algorithm="kd_tree").fit(X)
+        _assert_same(DBSCAN(eps=eps, min_samples=min_samples, algorithm=algorithm).fit(X), ref)
+
+
 def test_the_index_given_is_the_one_used():
     # issue 21, item 5: fit sent everything but 'grid' to brute force, and exact results hid it
     from shiftkit.neighbors import ExactIndex

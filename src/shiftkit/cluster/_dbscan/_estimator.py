@@ -156,15 +156,19 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
             X_c = frame.to(X64)
             eps_c = eps / frame.scale
             algorithm = self._algorithm(X_c, eps_c)
+            # distances compared with eps as scikit-learn compares them: float64 differences of the input's
+            # coordinates (where their squares neither overflow nor underflow; else of the frame's, exact too)
+            raw = _can_square(X64, eps)
+            X_cmp, eps_cmp = (X64, eps) if raw else (X_c, eps_c)
             if algorithm == "grid":
-                core, labels = _grid(
-                    X_c.cpu(), None if w is None else w.cpu(), eps_c, float(self.min_samples)
-                )
+                w_cpu = None if w is None else w.cpu()
+                core, labels = _grid(X_c.cpu(), w_cpu, eps_c, float(self.min_samples), X_cmp.cpu(), eps_cmp)
             elif algorithm == "index":
                 index, budget = self._fitted_index(X_c), int(self.memory_budget)
                 core, labels = _indexed(X_c, w, eps_c, float(self.min_samples), index, budget)
             else:
-                core, labels = _brute(X_c, w, eps_c, float(self.min_samples), int(self.memory_budget))
+                budget = int(self.memory_budget)
+                core, labels = _brute(X_c, w, eps_c, float(self.min_samples), budget, X_cmp, eps_cmp)
         self.algorithm_ = algorithm
         self.labels_ = labels
         self.core_sample_indices_ = np.flatnonzero(core)
@@ -247,8 +251,19 @@ def _cluster_numbers(first_core: np.ndarray, root: np.ndarray) -> np.ndarray:
     return out
 
 
-def _grid(X: Tensor, w: Tensor | None, eps: float, min_samples: float) -> tuple[np.ndarray, np.ndarray]:
-    """DBSCAN on a cell grid (CPU, float64): (core mask, labels) in the input's order."""
+def _can_square(X64: Tensor, eps: float) -> bool:
+    """Whether squared differences of the input's coordinates, and ``eps ** 2``, are safe in float64."""
+    if X64.numel() == 0:
+        return True
+    largest = float(X64.abs().max()) * math.sqrt(X64.shape[1])
+    return 1e-140 < eps < 1e140 and largest < 1e140
+
+
+def _grid(
+    X: Tensor, w: Tensor | None, eps: float, min_samples: float, X_cmp: Tensor, eps_cmp: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """DBSCAN on a cell grid (CPU, float64): (core mask, labels) in the input's order. The cells come
+    from ``X`` and ``eps``; distances are compared on ``X_cmp`` (the same rows) with ``eps_cmp``."""
     from shiftkit.cluster._dbscan import _kernels as K  # numba: loaded on first use
 
     n, d = X.shape
@@ -256,7 +271,8 @@ def _grid(X: Tensor, w: Tensor | None, eps: float, min_samples: float) -> tuple[
     cells = SortedCells(X, weights, _side(eps, d))
     order = cells.order.numpy()
     starts, counts = cells.starts.numpy(), cells.counts.numpy()
-    Xs, ws = cells.X.numpy(), cells.weights.numpy() if cells.weights is not None else np.ones(n)
+    ws = cells.weights.numpy() if cells.weights is not None else np.ones(n)
+    Xs = np.ascontiguousarray(X_cmp.double().numpy()[order])
     home = cells.coords[cells.order[cells.starts]]  # (k, d): each occupied cell's coordinates
     offsets = torch.as_tensor(_reach(d))
     n_cells = len(starts)
@@ -268,7 +284,7 @@ def _grid(X: Tensor, w: Tensor | None, eps: float, min_samples: float) -> tuple[
         pos = torch.searchsorted(cells.occupied, keys).clamp_max_(n_cells - 1)
         nbr[:, o] = torch.where(inside & (cells.occupied[pos] == keys), pos, -1).numpy()
     cell_weight = np.add.reduceat(ws, starts) if n else np.zeros(0)
-    eps2 = eps * eps
+    eps2 = eps_cmp * eps_cmp
     core = K.grid_core(Xs, ws, starts, counts, cell_weight, nbr, eps2, min_samples)
     has_core = np.logical_or.reduceat(core, starts) if n else np.zeros(0, dtype=bool)
     linked = K.grid_links(Xs, core, starts, counts, has_core, nbr, eps2)
@@ -291,19 +307,51 @@ def _grid(X: Tensor, w: Tensor | None, eps: float, min_samples: float) -> tuple[
     return core_mask, labels
 
 
+def _within(
+    X: Tensor, x2: Tensor, eps2: float, a: Tensor, b: Tensor | None, X_cmp: Tensor, eps2_cmp: float
+) -> Tensor:
+    """``(len(a), len(b))``: whether rows ``a`` and ``b`` of ``X`` (all rows for None) are within eps.
+
+    The block comes from ``|x|^2 - 2 x.y + |y|^2``, fast but off by rounding (the point itself could fall
+    outside a small eps); pairs within that rounding of eps are decided again from the differences of
+    ``X_cmp`` (squared, summed, compared with ``eps2_cmp``), as scikit-learn decides them."""
+    B = X if b is None else X[b]
+    b2 = x2 if b is None else x2[b]
+    D = torch.addmm(b2[None, :], X[a], B.T, alpha=-2.0).add_(x2[a, None])
+    # the rounding of the expansion is at most a few d ulps of |x|^2 + |y|^2: one bound for the block
+    largest = float(x2[a].max()) + float(b2.max()) if len(a) and len(b2) else 0.0
+    slack = (largest + eps2) * 4.0 * X.shape[1] * torch.finfo(X.dtype).eps
+    inside = D <= eps2 - slack
+    i, j = torch.nonzero(D.sub_(eps2).abs_() <= slack, as_tuple=True)
+    if len(i):
+        rows_a, rows_b = a[i], j if b is None else b[j]
+        exact = (X_cmp[rows_a].double() - X_cmp[rows_b].double()).square().sum(1) <= eps2_cmp
+        inside[i, j] = exact.to(inside.device)
+    return inside
+
+
 def _brute(
-    X: Tensor, w: Tensor | None, eps: float, min_samples: float, memory_budget: int
+    X: Tensor,
+    w: Tensor | None,
+    eps: float,
+    min_samples: float,
+    memory_budget: int,
+    X_cmp: Tensor,
+    eps_cmp: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """DBSCAN from blocks of the distance matrix (torch, any device; union-find on the CPU)."""
+    """DBSCAN from blocks of the distance matrix (torch, any device; union-find on the CPU); distances
+    near ``eps`` decided on ``X_cmp`` with ``eps_cmp`` (`_within`)."""
     from shiftkit.cluster._dbscan import _kernels as K
 
     n = X.shape[0]
     x2 = X.square().sum(1)
-    eps2 = eps * eps
+    eps2, eps2_cmp = eps * eps, eps_cmp * eps_cmp
+    X_cmp = X_cmp.to(X.device)
     rows = max(1, memory_budget // max(1, n * 24))
+    every = torch.arange(n, device=X.device)
 
     def within(s: slice) -> Tensor:
-        return torch.addmm(x2[None, :], X[s], X.T, alpha=-2.0).add_(x2[s, None]) <= eps2
+        return _within(X, x2, eps2, every[s], None, X_cmp, eps2_cmp)
 
     weight = torch.ones(n, dtype=torch.float64, device=X.device) if w is None else w
     total = torch.empty(n, dtype=torch.float64, device=X.device)
@@ -312,10 +360,8 @@ def _brute(
     core = total >= min_samples
     core_idx = torch.nonzero(core).flatten()
     parent = np.arange(n, dtype=np.int64)
-    X_core, x2_core = X[core_idx], x2[core_idx]  # gathered once, not once per block
     for s in row_chunks(len(core_idx), rows):
-        D = torch.addmm(x2_core[None, :], X_core[s], X_core.T, alpha=-2.0).add_(x2_core[s, None])
-        i, j = torch.nonzero(D <= eps2, as_tuple=True)
+        i, j = torch.nonzero(_within(X, x2, eps2, core_idx[s], core_idx, X_cmp, eps2_cmp), as_tuple=True)
         i = i + s.start
         keep = j > i  # each core pair once
         K.union_pairs(parent, to_numpy(core_idx[i[keep]]), to_numpy(core_idx[j[keep]]))
@@ -328,8 +374,7 @@ def _brute(
     border = torch.nonzero(~core).flatten()
     for s in row_chunks(len(border), rows):
         q = border[s]
-        D = torch.addmm(x2[None, :], X[q], X.T, alpha=-2.0).add_(x2[q, None])
-        best = torch.where(D <= eps2, lab_t[None, :], n).amin(1)
+        best = torch.where(_within(X, x2, eps2, q, None, X_cmp, eps2_cmp), lab_t[None, :], n).amin(1)
         labels[to_numpy(q)] = to_numpy(torch.where(best < n, best, -1))
     return core_np, labels
 
