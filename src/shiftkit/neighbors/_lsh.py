@@ -243,7 +243,8 @@ class LSHIndex:
             dist = (self.X_.index_select(0, c) - Q.index_select(0, r)).square_().sum(1).sqrt_()
             keep = dist <= radius
             r, c, dist = r[keep], c[keep], dist[keep]
-            order = torch.argsort(r * (2 * radius + 1) + dist, stable=True) if len(r) else r
+            order = torch.argsort(dist, stable=True)  # by query, then by distance (any radius, inf too)
+            order = order[torch.argsort(r[order], stable=True)]
             r, c, dist = r[order], c[order], dist[order]
             counts = torch.bincount(r, minlength=Q.shape[0]).tolist()
             found += list(torch.split(c, counts))
