@@ -141,6 +141,24 @@ def test_animate_alone_chooses_mean_shift_before_fitting(tmp_path):
     assert not (tmp_path / "o2").exists() and not (tmp_path / "q.gif").exists()
 
 
+def test_a_users_files_in_the_output_folder_are_kept(tmp_path):
+    # issue 21, item 21: --no-plot deleted an existing clusters.png it had not written
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clusters.png").write_bytes(b"the user's picture")
+    (out / "notes.txt").write_text("the user's notes")
+    assert _run("--out", out, "--no-plot").exit_code == 0
+    assert (out / "clusters.png").read_bytes() == b"the user's picture"
+    refused = _run("--out", out)  # would write clusters.png over the user's
+    assert refused.exit_code == 1 and "clusters.png was not written by shiftkit" in refused.output
+    assert (out / "clusters.png").read_bytes() == b"the user's picture"
+    (out / "clusters.png").unlink()
+    assert _run("--out", out).exit_code == 0  # now shiftkit's own
+    assert _run("--out", out, "--no-plot").exit_code == 0
+    assert not (out / "clusters.png").exists()  # an earlier run's output that this one does not write
+    assert (out / "notes.txt").read_text() == "the user's notes"
+
+
 def test_never_overwrites_its_input(tmp_path):
     data = tmp_path / "labels.csv"
     data.write_text("x,y\n1,2\n3,4\n5,6\n")

@@ -146,10 +146,13 @@ def test_cluster_images_writes_the_set_and_replaces_it(tiny_model, folder, tmp_p
     page = (out / "index.html").read_text()
     assert page.count("data:image/jpeg;base64,") == 19 and "Skipped (1)" in page
 
+    (out / "cluster-notes.png").write_bytes(b"the user's")  # issue 21, item 21: it was deleted
     again = _kmeans_gallery(folder, out, 2, common)
     assert again.exit_code == 0, again.output
     assert "19 images in 2 clusters" in again.output  # the gallery's own PNGs were not read
-    assert sorted(p.name for p in out.glob("cluster-*.png")) == ["cluster-0.png", "cluster-1.png"]
+    sheets = ["cluster-0.png", "cluster-1.png", "cluster-notes.png"]
+    assert sorted(p.name for p in out.glob("cluster-*.png")) == sheets  # the third sheet went, not the user's
+    assert (out / "cluster-notes.png").read_bytes() == b"the user's"
     assert not list(out.glob(".shiftkit-*"))
 
 

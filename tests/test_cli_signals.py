@@ -87,10 +87,24 @@ def test_staged_outputs_replace_the_set_or_nothing(tmp_path):
         (staging / "a.txt").write_text("2")
         raise Terminated  # SIGTERM in the middle of writing
     assert (out / "a.txt").read_text() == (out / "b.txt").read_text() == "1"
-    assert sorted(p.name for p in out.iterdir()) == [".shiftkit.lock", "a.txt", "b.txt"]  # no temporary left
-    with staged_outputs(out, ("a.txt",), stale=("b.txt",)) as staging:
+    listed = sorted(p.name for p in out.iterdir())
+    assert listed == [".shiftkit.lock", ".shiftkit.outputs", "a.txt", "b.txt"]  # no temporary left
+    (out / "c.txt").write_text("the user's")
+    with staged_outputs(out, ("a.txt",)) as staging:
         (staging / "a.txt").write_text("3")
     assert not (out / "b.txt").exists()  # an output of an earlier run that this one does not write
+    assert (out / "c.txt").read_text() == "the user's"  # not shiftkit's: left alone
+
+
+def test_a_file_shiftkit_did_not_write_is_never_replaced_or_removed(tmp_path):
+    # issue 21, item 21: cluster-images deleted a user's cluster-notes.png, --no-plot an existing clusters.png
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "b.txt").write_text("the user's")
+    refused = pytest.raises(OSError, match=r"b\.txt was not written by shiftkit")
+    with refused, staged_outputs(out, ("a.txt", "b.txt")):
+        raise AssertionError("never reached: refused before anything is written")
+    assert (out / "b.txt").read_text() == "the user's" and not (out / "a.txt").exists()
 
 
 def test_a_second_run_into_the_same_folder_waits_for_the_first(tmp_path):

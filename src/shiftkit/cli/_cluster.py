@@ -294,7 +294,7 @@ def _write(
     centers = _centers(est, X)
     names = OUTPUT_FILES if plot else OUTPUT_FILES[:3]
     # written into a temporary folder, then renamed into place together under a lock on --out
-    with staged_outputs(out, names, stale=OUTPUT_FILES[3:] if not plot else ()) as staging:
+    with staged_outputs(out, names) as staging:  # an earlier run's clusters.png goes with --no-plot
         save_csv(staging / "labels.csv", est.labels_, ["label"])
         save_csv(staging / "centers.csv", centers, [f"x{j}" for j in range(centers.shape[1])])
         save_json(staging / "summary.json", summary)

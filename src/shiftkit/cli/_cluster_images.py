@@ -103,9 +103,8 @@ def cluster_images_command(
     for s in result.skipped:
         err_console.print(f"skipped: {s.reason}", highlight=False, soft_wrap=True)
     sheets = [f"cluster-{k}.png" for k in range(result.n_clusters)]
-    stale = tuple(p.name for p in out.glob("cluster-*.png") if p.name not in sheets) if out.is_dir() else ()
     names = ("clusters.csv", "clusters.json", "index.html", *sheets)
-    with staged_outputs(out, names, stale) as staging:
+    with staged_outputs(out, names) as staging:  # an earlier run's extra sheets go; a user's files stay
         with open(staging / "clusters.csv", "w", newline="") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(("path", "cluster", "similarity"))

@@ -109,27 +109,50 @@ def locked_folder(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+MANIFEST_NAME = ".shiftkit.outputs"
+
+
+def _manifest(folder: Path) -> set[str]:
+    """The outputs an earlier run wrote into ``folder`` (a line each); empty when there is none."""
+    path = folder / MANIFEST_NAME
+    if path.is_symlink() or not path.is_file():
+        return set()
+    return {line for line in path.read_text(encoding="utf-8").splitlines() if line and "/" not in line}
+
+
 @contextlib.contextmanager
-def staged_outputs(folder: Path, names: tuple[str, ...], stale: tuple[str, ...] = ()) -> Iterator[Path]:
+def staged_outputs(folder: Path, names: tuple[str, ...]) -> Iterator[Path]:
     """A temporary folder inside ``folder`` to write ``names`` into; on success they replace the old ones.
 
     Under `locked_folder`, the set of outputs in ``folder`` is always one run's:
-    the files are renamed into place together (and ``stale`` outputs of an
-    earlier run that this one does not write are removed); on any error or
-    interrupt the temporary folder is removed and the old outputs stay.
+    the files are renamed into place together, and the outputs of an earlier
+    run that this one does not write are removed; on any error or interrupt the
+    temporary folder is removed and the old outputs stay. Which files are
+    shiftkit's is kept in a manifest (`MANIFEST_NAME`): a file of the same name
+    that shiftkit did not write is never replaced or removed (the run stops
+    first, in one line).
     """
     folder.mkdir(parents=True, exist_ok=True)
     with locked_folder(folder):
+        ours = _manifest(folder)
+        theirs = [n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
+        theirs = [n for n in theirs if n not in ours]
+        if theirs:
+            raise OSError(
+                f"{folder / theirs[0]} was not written by shiftkit; move it, or choose another --out"
+            )
         staging = Path(tempfile.mkdtemp(dir=folder, prefix=".shiftkit-"))
         try:
             yield staging
             missing = [n for n in names if not (staging / n).is_file()]
             if missing:
                 raise OSError(f"outputs not written: {', '.join(missing)}")
-            for name in stale:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(folder / name)
-            for name in names:
+            (staging / MANIFEST_NAME).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+            for name in sorted(ours - set(names)):  # an earlier run's outputs that this one does not write
+                path = folder / name
+                if path.is_file() and not path.is_symlink():
+                    os.unlink(path)
+            for name in (*names, MANIFEST_NAME):
                 os.replace(staging / name, folder / name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
