@@ -94,3 +94,48 @@ def test_the_terminal_table_tells_centers_apart():
 
     assert _digits_that_tell_apart(np.array([[1.5, 2.0], [2.5, 2.0]])) == 4
     assert _digits_that_tell_apart(np.array([[1e9 + 3.0, 0.0], [1e9, 0.0]])) == 10
+
+
+def test_the_separator_and_decimal_comma_come_from_the_data(tmp_path):
+    # issue 21, item 2: a .csv suffix forced "," and this file was read as a 3 x 1 array of 5s
+    eu = tmp_path / "eu.csv"
+    eu.write_text("a;b;c\n1,5;2,5;3,5\n4,5;5,5;6,5\n7,5;8,5;9,5\n")
+    X, header = load_data(eu)
+    np.testing.assert_array_equal(X, [[1.5, 2.5, 3.5], [4.5, 5.5, 6.5], [7.5, 8.5, 9.5]])
+    assert header == ["a", "b", "c"]
+    semicolons = tmp_path / "dots.csv"
+    semicolons.write_text("1.5;2\n3;4.25\n")
+    np.testing.assert_array_equal(load_data(semicolons)[0], [[1.5, 2.0], [3.0, 4.25]])
+
+
+def test_a_header_that_does_not_match_the_rows_is_refused(tmp_path):
+    # issue 21, item 2: pandas made the first column an index and dropped it silently
+    path = tmp_path / "h.csv"
+    path.write_text("x,y\n1,2,3\n4,5,6\n7,8,9\n")
+    with pytest.raises(ValueError, match="the header has 2 fields and the rows 3"):
+        load_data(path)
+
+
+def test_a_first_line_longer_than_any_sample_is_read_whole(tmp_path):
+    # issue 21, item 2: a headerless 10 x 12,000 file, its first line cut at 64 KiB after an "e+", was read
+    # as a header and 9 x 5,042
+    X = (1 + np.random.default_rng(0).uniform(size=(10, 12_000))) * 1e300  # 26 characters a field
+    X[0, :20] *= -1  # twenty fields of 27: the line's first 65,536 characters end in "e+" (of an "e+300")
+    path = tmp_path / "wide.csv"
+    np.savetxt(path, X, delimiter=",")
+    data, header = load_data(path)
+    assert header is None
+    np.testing.assert_array_equal(data, np.loadtxt(path, delimiter=","))
+
+
+def test_the_index_column_pandas_writes_is_not_a_feature(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "frame.csv"
+    pd.DataFrame({"a": [1.5, 2.5, 3.5], "b": [4.0, 5.0, 6.0]}).to_csv(path)  # ",a,b" then "0,1.5,4.0" ...
+    X, header = load_data(path)
+    np.testing.assert_array_equal(X, [[1.5, 4.0], [2.5, 5.0], [3.5, 6.0]])
+    assert header == ["a", "b"]
+    named = tmp_path / "named.csv"
+    named.write_text("id,a\n0,1.5\n1,2.5\n2,3.5\n")  # a named column is the user's: kept
+    assert load_data(named)[0].shape == (3, 2)

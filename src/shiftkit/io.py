@@ -32,26 +32,78 @@ def _is_number(text: str) -> bool:
     return True
 
 
-# The sniffer and the header test read this much of the file's start.
-_SAMPLE_BYTES = 65536
+# The separator and the header are read from this many first lines (whole lines, however long).
+_SAMPLE_LINES = 50
+_CANDIDATES = (",", ";", "\t", " ")
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
 
 
-def _layout(path: Path, delimiter: str | None) -> tuple[str, list[str] | None, int]:
-    """The delimiter, the header (None when the first line is all numbers) and the first line's number."""
+def _first_lines(path: Path) -> list[str]:
+    """The first `_SAMPLE_LINES` non-blank lines of the file, each whole."""
+    lines: list[str] = []
     with path.open(encoding="utf-8-sig", newline="") as f:  # utf-8-sig: a byte-order mark is not data
-        sample = f.read(_SAMPLE_BYTES)
-    if delimiter is None:
+        for line in f:
+            if line.strip():
+                lines.append(line.rstrip("\r\n"))
+                if len(lines) == _SAMPLE_LINES:
+                    break
+    return lines
+
+
+def _fields(line: str, delimiter: str) -> list[str]:
+    """The fields of one line: csv's rules where there are quotes, else a split (no field size limit:
+    a line of 12,000 numbers is one field of 200 KB under a separator it does not use)."""
+    if '"' in line:
         try:
-            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t ").delimiter
+            return next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
         except csv.Error:
-            delimiter = ","
-    lines = sample.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is None:
+            pass
+    if delimiter == " ":
+        return line.split()
+    return [f.lstrip() for f in line.split(delimiter)]
+
+
+def _separator(lines: list[str], preferred: str | None) -> str:
+    """The separator the lines agree on: every line (the first, a possible header, too) the same number
+    of fields, two or more; else the rows after the first agreeing (their header is then refused for
+    its count); the name's (``.csv``: ``,``) first among equals, then ``, ; tab space``."""
+    order = [c for c in ([preferred] if preferred else []) + list(_CANDIDATES) if c]
+    order = list(dict.fromkeys(order))
+    counts = {c: [len(_fields(line, c)) for line in lines] for c in order}
+    for rows in (slice(0, None), slice(1, None)):
+        for c in order:
+            n = counts[c][rows]
+            if n and min(n) == max(n) >= 2:
+                return c
+    return preferred or ","
+
+
+def _layout(path: Path, delimiter: str | None) -> tuple[str, str, list[str] | None, int]:
+    """The separator, the decimal mark, the header (None when the first line is all numbers) and the
+    first line's number. The separator is read from the data, whatever the file's name says (a ``.csv``
+    of ``1,5;2,5`` rows is ``;``-separated with decimal commas)."""
+    lines = _first_lines(path)
+    if not lines:
         raise ValueError(f"{path} holds no data")
-    cells = next(csv.reader([lines[first]], delimiter=delimiter, skipinitialspace=True))
-    header = None if all(_is_number(c) for c in cells) else [c.strip() for c in cells]
-    return delimiter, header, first + 1
+    delimiter = _separator(lines, delimiter)
+    decimal = "."
+    if delimiter != ",":
+        cells = [c.strip() for line in lines[1:] or lines for c in _fields(line, delimiter)]
+        if any(_DECIMAL_COMMA.match(c) for c in cells) and not any("." in c for c in cells if _is_number(c)):
+            decimal = ","
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        first = next(i for i, line in enumerate(f) if line.strip())
+    cells = _fields(lines[0], delimiter)
+    as_number = [c.replace(",", ".") if decimal == "," else c for c in cells]
+    header = None if all(_is_number(c) for c in as_number) else [c.strip() for c in cells]
+    if header is not None and len(lines) > 1:
+        width = len(_fields(lines[1], delimiter))
+        if len(header) != width:
+            raise ValueError(
+                f"{path}: the header has {len(header)} fields and the rows {width} "
+                f"(separated by {delimiter!r}); every row needs a name for each of its fields"
+            )
+    return delimiter, decimal, header, first + 1
 
 
 def _data_lines(path: Path, first_line: int) -> list[int]:
@@ -64,17 +116,19 @@ def _fields_on(path: Path, line: int, delimiter: str) -> int:
     """How many fields line ``line`` of the file holds."""
     with path.open(encoding="utf-8-sig", newline="") as f:
         text = next(itertools.islice(f, line - 1, None))
-    return len(next(csv.reader([text], delimiter=delimiter, skipinitialspace=True)))
+    return len(_fields(text.rstrip("\r\n"), delimiter))
 
 
 def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list[str] | None]:
     """Parse with pandas' C engine (2M x 2 rows in well under a second); errors name the line and column."""
     import pandas as pd
 
-    delimiter, header, header_line = _layout(path, delimiter)
+    delimiter, decimal, header, header_line = _layout(path, delimiter)
     first_data_line = header_line + 1 if header is not None else header_line
     options: dict[str, Any] = {
         "sep": delimiter,
+        "decimal": decimal,
+        "index_col": False,  # a row with a field more than the header is an error, not an index
         "header": None,
         "skiprows": first_data_line - 1,
         "encoding": "utf-8-sig",
@@ -88,7 +142,7 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
         fast = pd.read_csv(path, dtype=np.float64, **options)
         data = fast.to_numpy(dtype=np.float64)
         if len(fast) and not np.isnan(data).any():  # a missing field would read as NaN: look closer
-            return data, header
+            return _without_pandas_index(data, header)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         pass  # the slow path below says what is wrong, and where
     try:
@@ -114,7 +168,8 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
     for j in range(width):
         column = frame.iloc[:, j]
         try:
-            data[:, j] = column.to_numpy(dtype=np.float64)
+            text = column.str.replace(",", ".", regex=False) if decimal == "," else column
+            data[:, j] = text.to_numpy(dtype=np.float64)
         except ValueError:
             numbers = pd.to_numeric(column.str.strip(), errors="coerce")
             row = int(np.argmax(numbers.isna().to_numpy()))
@@ -124,6 +179,14 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
             if n_fields != width:  # pandas pads short rows with empty fields
                 raise ValueError(f"{path}, line {line}: {n_fields} fields, expected {width}") from None
             raise ValueError(f"{path}: {name} is not numeric (line {line}: {column.iloc[row]!r})") from None
+    return _without_pandas_index(data, header)
+
+
+def _without_pandas_index(data: np.ndarray, header: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
+    """Drop the unnamed first column that pandas' ``to_csv()`` writes (its index: 0, 1, 2, ...), which
+    would otherwise be clustered as a feature."""
+    if header and header[0] == "" and data.shape[1] > 1 and np.array_equal(data[:, 0], np.arange(len(data))):
+        return data[:, 1:], header[1:]
     return data, header
 
 
@@ -167,9 +230,11 @@ def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | Non
     ----------
     path : str or path
         ``.npy``: a 2-D numeric array (1-D is read as one column). Text: one row
-        per line, fields separated by commas (``.csv``), tabs (``.tsv``) or, for
-        other names, whatever the first lines show; a first line that is not
-        all numbers is the header.
+        per line, fields separated by whatever the first 50 lines agree on
+        (``,`` ``;`` tab or spaces; the name's own first among equals), decimal
+        commas where the separator is not a comma; a first line that is not all
+        numbers is the header (as many names as the rows have fields); pandas'
+        unnamed index column (0, 1, 2, ...) is dropped.
 
     Returns
     -------
