@@ -78,6 +78,33 @@ def test_interrogate_a_folder_skips_the_broken_image_and_writes_sidecars(tiny_mo
         assert Path(r["path"]).with_suffix(".txt").read_text() == r["prompt"] + "\n"
     assert list((tmp_path / "cache").glob("*.safetensors"))  # bank embeddings cached
 
+    # issue 21, items 19-20: an IMAGE.txt shiftkit did not write (hand-written captions) was overwritten
+    args = [
+        "interrogate",
+        str(folder),
+        "--out",
+        str(out),
+        "--mode",
+        "fast",
+        "--sidecar",
+        "--caption",
+        "a square",
+    ]
+    args += _common(tiny_model, tmp_path)
+    again = runner.invoke(app, args)  # every sidecar holds the prompt --out records: shiftkit's own
+    assert again.exit_code == 0, again.output
+    mine = Path(rows[0]["path"]).with_suffix(".txt")
+    mine.write_text("my own caption\n")
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1 and f"{mine} exists and shiftkit did not write it" in refused.output
+    assert "--overwrite" in refused.output and mine.read_text() == "my own caption\n"
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+    assert mine.read_text() == rows[0]["prompt"] + "\n"
+    folder_out = runner.invoke(
+        app, ["interrogate", str(folder), "--out", str(tmp_path), *_common(tiny_model, tmp_path)]
+    )
+    assert folder_out.exit_code == 1 and "is a folder" in folder_out.output
+
 
 @pytest.mark.parametrize("mode", ["best", "classic", "negative"])
 def test_interrogate_one_image_in_each_mode(tiny_model, folder, tmp_path, mode):

@@ -7,6 +7,7 @@ line and skipped. The CSV (and each sidecar ``.txt``) is written atomically.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from collections import Counter
@@ -67,6 +68,33 @@ def _previous_rows(out: Path, mode: str) -> dict[str, tuple[str, ...]]:
     return rows
 
 
+def _not_ours(paths: list[Path], out: Path) -> list[Path]:
+    """The sidecars of ``paths`` that exist and that shiftkit did not write: a sidecar is shiftkit's when
+    it holds exactly the prompt ``out`` (an earlier run's CSV) records for its image; any other file of
+    that name (hand-written captions, a link) is the user's."""
+    recorded: dict[str, str] = {}
+    if out.is_file():
+        with (
+            contextlib.suppress(OSError, UnicodeDecodeError, csv.Error),
+            open(out, newline="", encoding="utf-8") as f,
+        ):
+            reader = csv.reader(f)
+            if tuple(next(reader, ())) == CSV_COLUMNS:
+                recorded = {r[0]: r[1] for r in reader if len(r) == len(CSV_COLUMNS)}
+    theirs = []
+    for path in paths:
+        txt = path.with_suffix(".txt")
+        if not (txt.exists() or txt.is_symlink()):
+            continue
+        ours = False
+        if not txt.is_symlink() and txt.is_file() and str(path) in recorded:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                ours = txt.read_text(encoding="utf-8") == recorded[str(path)] + "\n"
+        if not ours:
+            theirs.append(txt)
+    return theirs
+
+
 def progress_bar() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -95,6 +123,10 @@ def interrogate(
     ] = None,
     sidecar: Annotated[
         bool, typer.Option("--sidecar", help="also write each prompt to IMAGE.txt beside the image.")
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="with --sidecar: replace IMAGE.txt files not written by shiftkit."),
     ] = False,
     resume: Annotated[
         bool,
@@ -128,10 +160,18 @@ def interrogate(
         raise fail(f"no image files in {source}")
     if out.resolve() in {p.resolve() for p in paths}:
         raise fail(f"--out {out} is one of the input images; choose another file")
+    if out.is_dir():  # found before the images are read, not after
+        raise fail(f"--out {out} is a folder; give the CSV file to write")
     if sidecar:
         shared = [s for s, n in Counter(p.with_suffix(".txt") for p in paths).items() if n > 1]
         if shared:
             raise fail(f"two images would share the sidecar {shared[0]}; rename one")
+        theirs = [] if overwrite else _not_ours(paths, out)
+        if theirs:
+            raise fail(
+                f"{theirs[0]} exists and shiftkit did not write it ({len(theirs)} such sidecar"
+                f"{'s' if len(theirs) > 1 else ''}); --overwrite replaces them"
+            )
     options = ImageOptions.of(locals())
     encoder = options.encoder()
     captioner = (
