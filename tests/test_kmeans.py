@@ -316,3 +316,37 @@ def _check_second_minimum(ops):
     v, i, second = torch.empty(3), torch.empty(3, dtype=torch.long), torch.empty(3)
     ops.row_min(D, v, i, second=second)
     assert i.tolist() == [1, 2, 1] and second.tolist() == [1.0, 0.5, 3.0]  # on a tie, the minimum again
+
+
+def test_weights_at_the_ends_of_float64_and_too_few_positive_rows():
+    # issue 21, item 6: weights >= ~1e39 were cast to float32 (NaN centers and inertia), fewer rows of
+    # positive weight than clusters gave NaN centers (0 / 0 for a cluster of weight 0)
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    plain = KMeans(3, random_state=0).fit(X)
+    for weight in (1e-300, 1e-45, 1e39, 1e300):
+        weighted = KMeans(3, random_state=0).fit(X, sample_weight=np.full(50, weight))
+        np.testing.assert_array_equal(weighted.labels_, plain.labels_)
+        np.testing.assert_allclose(weighted.cluster_centers_, plain.cluster_centers_, rtol=1e-12)
+        np.testing.assert_allclose(weighted.inertia_ / weight, plain.inertia_, rtol=1e-12)
+    w = np.zeros(50)
+    w[:2] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        few = KMeans(3, random_state=0).fit(X, sample_weight=w)
+    assert np.isfinite(few.cluster_centers_).all() and few.inertia_ == 0.0
+
+
+def test_predict_transform_and_score_read_the_centers_attribute():
+    # issue 21, item 6: a reassigned cluster_centers_ was ignored (scikit-learn reads the attribute)
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    km = KMeans(3, random_state=0).fit(X)
+    np.testing.assert_array_equal(np.diag(km.transform(km.cluster_centers_)), 0.0)
+    centers = np.array([[10.0, 10.0], [-10.0, -10.0], [0.0, 100.0]])
+    km.cluster_centers_ = centers
+    D = np.sqrt(((X[:, None, :] - centers[None]) ** 2).sum(-1))
+    np.testing.assert_array_equal(km.predict(X), D.argmin(1))
+    np.testing.assert_allclose(km.transform(X), D, rtol=1e-6)  # computed in float32, the default dtype
+    np.testing.assert_allclose(km.score(X), -(D.min(1) ** 2).sum(), rtol=1e-6)
+    km.cluster_centers_ = centers[:, :1]
+    with pytest.raises(ValueError, match=r"cluster_centers_ must have shape \(k, 2\)"):
+        km.predict(X)

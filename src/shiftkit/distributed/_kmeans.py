@@ -199,7 +199,7 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
     labels = np.concatenate(labels_parts)
     Ct = torch.from_numpy(C)
     cost = inertia(X_c, Ct, torch.from_numpy(labels), w64, int(km.memory_budget))
-    return _kmeans_fitted(km, frame, Ct, labels, cost, n_iter)
+    return _kmeans_fitted(km, frame, Ct, labels, cost * prep.w_unit, n_iter)
 
 
 def _check_kmeans(km: KMeans) -> None:
@@ -218,6 +218,7 @@ def _check_kmeans(km: KMeans) -> None:
 def _kmeans_fitted(km: KMeans, frame: Any, C: Tensor, labels: np.ndarray, cost: float, n_iter: int) -> KMeans:
     km._frame, km._centers = frame, C
     km.cluster_centers_ = frame.out(C)
+    km._centers_out = km.cluster_centers_
     km.labels_ = labels
     km.inertia_ = cost * frame.scale * frame.scale  # inf past 1e154, never an OverflowError
     km.n_iter_ = n_iter

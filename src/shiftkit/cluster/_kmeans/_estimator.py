@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -71,6 +72,7 @@ class Prepared:
     tol: float  # absolute, in the frame's units
     init: Any  # a name, a callable or an (k, d) float64 array
     n_init: int
+    w_unit: float = 1.0  # the weights are w64 * w_unit: a power of two near the largest (float32 holds them)
 
 
 def _init_rule(v: Any) -> bool:
@@ -247,6 +249,10 @@ default='k-means++'
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         w64 = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
+        w_unit = 1.0
+        if w64 is not None and float(w64.max()) > 0:  # 1e39 overflowed float32, 1e-45 vanished in it
+            w_unit = math.ldexp(0.5, math.frexp(float(w64.max()))[1])
+            w64 = w64 / w_unit
         X_c, frame = self._frame_and_data(X64, input_dtype)
         tol = 0.0
         if self.tol > 0:  # scikit-learn's: tol times the mean variance per feature, in the frame's units
@@ -254,7 +260,7 @@ default='k-means++'
             tol = float(X_c.double().var(0, unbiased=False).mean() if spread is None else spread) * self.tol
         init, n_init = self._init_and_runs(d)
         w_np = np.ones(n) if w64 is None else w64.cpu().numpy()
-        return Prepared(X64, X_c, frame, w64, w_np, tol, init, n_init)
+        return Prepared(X64, X_c, frame, w64, w_np, tol, init, n_init, w_unit)
 
     def _fit(self, X: Any, sample_weight: Any) -> KMeans:
         p = self._prepare(X, sample_weight)
@@ -296,8 +302,10 @@ default='k-means++'
         self._frame = frame
         self._centers = C
         self.cluster_centers_ = frame.out(C)
+        self._centers_out = self.cluster_centers_
         self.labels_ = labels
-        self.inertia_ = cost * frame.scale * frame.scale  # inf past 1e154, never an OverflowError
+        # inf past 1e154, never an OverflowError
+        self.inertia_ = cost * p.w_unit * frame.scale * frame.scale
         self.n_iter_ = n_iter
         self._n_features_out = k
         if history is not None:
@@ -404,6 +412,23 @@ default='k-means++'
 
     # -- using the fit ----------------------------------------------------------------------------------
 
+    def _current_centers(self) -> Tensor:
+        """The centers in the frame: the fit's own, or ``cluster_centers_`` as it is now where it was
+        reassigned (scikit-learn reads the attribute)."""
+        check_is_fitted(self, "cluster_centers_")
+        given = np.asarray(self.cluster_centers_)
+        if given is self._centers_out or np.array_equal(given, self._centers_out):
+            return self._centers
+        C64 = torch.as_tensor(given, dtype=torch.float64, device=self._frame.origin.device)
+        if C64.ndim != 2 or C64.shape[1] != self._centers.shape[1]:
+            raise ValueError(
+                f"cluster_centers_ must have shape (k, {self._centers.shape[1]}), got {tuple(C64.shape)}"
+            )
+        if self.metric == "cosine":
+            C64 = C64 / C64.norm(dim=1, keepdim=True).clamp_min(1e-300)
+            return C64.to(self._centers.dtype).to(self._centers.device)
+        return self._frame.to(C64).to(self._centers.device)
+
     def _framed(self, X: Any) -> Tensor:
         check_is_fitted(self, "cluster_centers_")
         X64, _ = self._validate_X64(X, reset=False)
@@ -417,7 +442,7 @@ default='k-means++'
     def predict(self, X: Any) -> np.ndarray:
         """The index of the nearest center for each row of ``X``."""
         X_c = self._framed(X)
-        labels, _ = assign(X_c, self._centers, memory_budget=int(self.memory_budget))
+        labels, _ = assign(X_c, self._current_centers(), memory_budget=int(self.memory_budget))
         return to_numpy(labels)
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
@@ -427,7 +452,7 @@ default='k-means++'
     def transform(self, X: Any) -> np.ndarray:
         """Distances (n_samples, n_clusters) from each row of ``X`` to every center (explicit differences)."""
         X_c = self._framed(X)
-        C = self._centers.double()
+        C = self._current_centers().double()
         rows = max(1, int(self.memory_budget) // max(1, C.shape[0] * (X_c.shape[1] + 1) * 8))
         out = [sq_distances(X_c[s].double(), C).sqrt_() for s in row_chunks(X_c.shape[0], rows)]
         D = torch.cat(out) * (self._frame.scale if self.metric == "euclidean" else 1.0)
@@ -441,8 +466,13 @@ default='k-means++'
         """Minus the inertia of ``X`` against the centers."""
         X_c = self._framed(X)
         w = check_weights(sample_weight, X_c.shape[0], dtype=torch.float64, device=X_c.device)
-        labels, _ = assign(X_c, self._centers, memory_budget=int(self.memory_budget))
-        cost = inertia(X_c, self._centers, labels, w, int(self.memory_budget))
+        w_unit = 1.0
+        if w is not None and float(w.max()) > 0:
+            w_unit = math.ldexp(0.5, math.frexp(float(w.max()))[1])
+            w = w / w_unit
+        C = self._current_centers()
+        labels, _ = assign(X_c, C, memory_budget=int(self.memory_budget))
+        cost = inertia(X_c, C, labels, w, int(self.memory_budget)) * w_unit
         return -cost * (self._frame.scale * self._frame.scale if self.metric == "euclidean" else 1.0)
 
     def __sklearn_tags__(self) -> Any:

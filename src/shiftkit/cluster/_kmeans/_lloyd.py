@@ -171,7 +171,9 @@ def _new_centers(
     empty = torch.nonzero(counts == 0).flatten()
     if len(empty):
         _relocate(X, weights, labels, distances(), empty, sums, counts)
-    sums.div_(counts[:, None])
+    # a cluster of weight 0 even after the relocation (fewer rows of positive weight than clusters) keeps
+    # its center: 0 / 0 made it NaN
+    sums = torch.where(counts[:, None] > 0, sums / counts[:, None].clamp_min(1e-300), C.double())
     if spherical:
         norms = sums.norm(dim=1, keepdim=True)
         sums = torch.where(norms > 0, sums / norms.clamp_min(1e-300), C.double())
