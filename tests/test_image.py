@@ -469,3 +469,38 @@ def test_the_gallery_shows_at_most_max_per_cluster(tmp_path):
         and page.count("... and 4 more, farther from the centre") == 3
     )
     assert gallery_html(result, max_per_cluster=None).count("data:image/jpeg;base64,") == 18
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # issue 21, item 9: phone photos were embedded and shown sideways (40 x 20 instead of 20 x 40)
+    from PIL import Image
+
+    from shiftkit.image import load_rgb
+
+    im = Image.new("RGB", (40, 20), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees to display
+    im.save(tmp_path / "phone.jpg", exif=exif)
+    assert load_rgb(tmp_path / "phone.jpg").size == (20, 40)
+
+
+def test_links_out_of_the_folder_are_not_followed(tmp_path):
+    # issue 21, item 12: a link to a file outside the folder ended up as a thumbnail in a shareable gallery
+    from PIL import Image
+
+    from shiftkit.image import find_images
+    from shiftkit.image._files import links_out_of
+
+    folder, elsewhere = tmp_path / "photos", tmp_path / "private"
+    folder.mkdir()
+    elsewhere.mkdir()
+    for path in (folder / "a.png", elsewhere / "secret.png"):
+        Image.new("RGB", (8, 8)).save(path)
+    (folder / "secret.png").symlink_to(elsewhere / "secret.png")
+    (folder / "again.png").symlink_to(folder / "a.png")  # inside the folder: kept
+    (folder / "sub").symlink_to(elsewhere, target_is_directory=True)
+    assert find_images(folder) == [folder / "a.png", folder / "again.png"]
+    links = links_out_of(folder)  # (a linked folder is walked by some Pythons' rglob, not by others)
+    assert folder / "secret.png" in links
+    assert set(links) <= {folder / "secret.png", folder / "sub" / "secret.png"}
+    assert set(find_images(folder, follow_symlinks=True)) == {folder / "a.png", folder / "again.png", *links}

@@ -54,6 +54,9 @@ def cluster_images_command(
         int | None, typer.Option(min=0, help="principal axes for mean shift (default n/16, 2..16; 0: all).")
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed of k-means.")] = 0,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="include images linked from outside the folder.")
+    ] = False,
     model: ModelOpt = "ViT-B-32-quickgelu",
     pretrained: PretrainedOpt = "openai",
     weights: WeightsOpt = None,
@@ -70,6 +73,7 @@ def cluster_images_command(
 ) -> None:
     """Cluster a folder of images by CLIP embedding; name each cluster; write a gallery."""
     from shiftkit.image import cluster_images, find_images, gallery_html, write_contact_sheets
+    from shiftkit.image._files import links_out_of
 
     if method not in ("meanshift", "kmeans"):
         raise fail(f"--method must be meanshift or kmeans, got {method!r}")
@@ -80,7 +84,11 @@ def cluster_images_command(
     if not folder.is_dir():
         raise fail(f"{folder} is not a folder")
     skip = out.resolve()
-    paths = [p for p in find_images(folder) if skip not in p.resolve().parents]  # never our own outputs
+    found = find_images(folder, follow_symlinks=follow_symlinks)
+    paths = [p for p in found if skip not in p.resolve().parents]  # never our own outputs
+    if not follow_symlinks:
+        for link in links_out_of(folder):
+            err_console.print(f"skipped: {link} links out of the folder (--follow-symlinks)", soft_wrap=True)
     if not paths:
         raise fail(f"no image files in {folder}")
     options = ImageOptions.of(locals())

@@ -132,6 +132,9 @@ def interrogate(
         bool,
         typer.Option("--resume", help="keep the prompts already in --out and do only the images it lacks."),
     ] = False,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="include images linked from outside the folder.")
+    ] = False,
     max_flavors: Annotated[int, typer.Option(min=1, help="most phrases a prompt adds.")] = 32,
     model: ModelOpt = "ViT-B-32-quickgelu",
     pretrained: PretrainedOpt = "openai",
@@ -149,13 +152,16 @@ def interrogate(
 ) -> None:
     """Interrogate images with CLIP: rank phrase banks against each image and build a prompt."""
     from shiftkit.image import MODES, BlipCaptioner, find_images
-    from shiftkit.image._files import read_batches
+    from shiftkit.image._files import links_out_of, read_batches
 
     if mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     if caption is not None and caption_model is not None:
         raise fail("give --caption or --caption-model, not both")
-    paths = find_images(source)
+    paths = find_images(source, follow_symlinks=follow_symlinks)
+    if not follow_symlinks:
+        for link in links_out_of(source):
+            err_console.print(f"skipped: {link} links out of the folder (--follow-symlinks)", soft_wrap=True)
     if not paths:
         raise fail(f"no image files in {source}")
     if out.resolve() in {p.resolve() for p in paths}:

@@ -26,11 +26,26 @@ def image_extensions() -> frozenset[str]:
     return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
 
 
-def find_images(source: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
-    """The image files of a folder (sorted; hidden files and folders skipped), or a single file as a list."""
+def find_images(
+    source: str | os.PathLike[str], recursive: bool = True, *, follow_symlinks: bool = False
+) -> list[Path]:
+    """The image files of a folder (sorted; hidden files and folders skipped), or a single file as a list.
+
+    A file that is, or lies under, a symbolic link leading out of the folder is left out unless
+    ``follow_symlinks`` (a gallery may be shared: a link must not pull in a file from elsewhere);
+    `links_out_of` lists them.
+    """
     root = Path(source)
     if root.is_file():
         return [root]
+    found = _candidates(root, recursive)
+    if not follow_symlinks:
+        outside = set(links_out_of(root, recursive))
+        found = [p for p in found if p not in outside]
+    return found
+
+
+def _candidates(root: Path, recursive: bool) -> list[Path]:
     if not root.is_dir():
         raise ValueError(f"{str(root)!r} is neither an image file nor a folder")
     suffixes = image_extensions()
@@ -45,16 +60,27 @@ def find_images(source: str | os.PathLike[str], recursive: bool = True) -> list[
     return sorted(found)
 
 
+def links_out_of(source: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+    """The image files `find_images` finds in the folder ``source`` only through a symbolic link that
+    leads out of it (sorted)."""
+    root = Path(source)
+    if root.is_file():
+        return []
+    real_root = root.resolve()
+    return [p for p in _candidates(root, recursive) if real_root not in p.resolve().parents]
+
+
 def load_rgb(path: str | os.PathLike[str]) -> Any:
     """A PIL image in RGB, transparency composited on white; a `ValueError` naming the file if unreadable."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()
-                return flatten_alpha(im)
+                # a phone photo's pixels are stored sideways, with an EXIF tag saying how to turn them
+                return flatten_alpha(ImageOps.exif_transpose(im))
     except (
         UnidentifiedImageError,
         OSError,
