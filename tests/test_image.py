@@ -168,6 +168,39 @@ def test_a_cache_file_with_another_key_is_not_used(tmp_path):
     assert enc.text_batches == [2] and torch.all(E.norm(dim=1) > 0.99)
 
 
+def test_a_cache_file_with_the_right_key_but_bad_rows_is_recomputed(tmp_path):
+    # issue 21, item 8: matching metadata with NaN or non-unit rows was used as it was
+    from safetensors.torch import save_file
+
+    enc = ColorEncoder()
+    bank = PhraseBank("colors", ["red", "green"])
+    path = cache_file(tmp_path, cache_key(enc, bank))
+    for bad in (torch.full((2, 8), float("nan")), torch.ones(2, 8)):
+        save_file({"embeddings": bad}, str(path), metadata=cache_key(enc, bank))
+        E = bank_embeddings(enc, bank, tmp_path)
+        assert torch.isfinite(E).all() and torch.allclose(E.norm(dim=1), torch.ones(2), atol=1e-5)
+    assert enc.text_batches == [2, 2]
+
+
+def test_a_weights_file_is_known_by_its_content(tmp_path):
+    # issue 21, item 8: keyed on size and time, a same-size model copied with cp -p reused the old bank
+    import os
+
+    from shiftkit.image._encoders import _file_identity
+
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(b"\x00" * 4096)
+    b.write_bytes(b"\x01" * 4096)
+    stamp = os.stat(a)
+    os.utime(b, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert os.stat(b).st_size == stamp.st_size and os.stat(b).st_mtime_ns == stamp.st_mtime_ns
+    first = _file_identity(a)
+    assert _file_identity(b) != first
+    a.write_bytes(b"\x01" * 4096)  # the same name, size and (below) time, other weights
+    os.utime(a, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert _file_identity(a) != first  # read again (its change time moved)
+
+
 # -- the interrogator -------------------------------------------------------------------------------
 
 

@@ -2,8 +2,8 @@
 
 A cache file is named by a hash of its key, and the full key is stored in the
 file's metadata and compared on reading: the key covers the encoder's ``name``
-(for open_clip: its version, the model name, the pretrained tag or the weights
-file's size and time), the bank's name and the SHA-256 of its phrases. A changed
+(for open_clip: its version, the model name, the pretrained tag or the SHA-256
+of the weights file's content), the bank's name and the SHA-256 of its phrases. A changed
 bank or model therefore never reuses a stale file; a file that cannot be read or
 does not match is recomputed and replaced (written atomically).
 """
@@ -68,7 +68,13 @@ def bank_embeddings(encoder: Encoder, bank: PhraseBank, cache_dir: str | os.Path
             with safe_open(str(path), framework="pt") as f:
                 if f.metadata() == key:
                     E = f.get_tensor("embeddings")
-                    if E.ndim == 2 and E.shape[0] == len(bank) and E.dtype == torch.float32:
+                    if (
+                        E.ndim == 2
+                        and E.shape[0] == len(bank)
+                        and E.dtype == torch.float32
+                        and bool(torch.isfinite(E).all())
+                        and bool(((E.norm(dim=1) - 1).abs() < 1e-3).all())
+                    ):  # what is read is checked, not only its label: NaN or non-unit rows are recomputed
                         return E
         except Exception:  # a damaged or foreign file: recompute it
             pass

@@ -352,8 +352,27 @@ def _preprocess_of(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_CONTENT_DIGESTS: dict[tuple[str, int, int, int, int, int], str] = {}
+
+
+def _content_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB pieces; remembered for the process under the file's
+    path, device, inode, size, modification and change times (a write, or a time set back, changes the
+    last: a file rewritten in place is read again)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _CONTENT_DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for piece in iter(lambda: f.read(1 << 20), b""):
+                h.update(piece)
+        _CONTENT_DIGESTS[key] = h.hexdigest()
+    return _CONTENT_DIGESTS[key]
+
+
 def _file_identity(path: Path) -> str:
-    """A short hash of the size and modification time of a file, or of the files in a folder."""
+    """A short hash of the content of a file, or of the files in a folder: a model copied over another
+    of the same size and time (``cp -p``, ``rsync -a``) is another model, as it should be."""
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    parts = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    parts = [f"{p.name}:{_content_digest(p)}" for p in files]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
