@@ -537,3 +537,19 @@ def test_links_out_of_the_folder_are_not_followed(tmp_path):
     assert folder / "secret.png" in links
     assert set(links) <= {folder / "secret.png", folder / "sub" / "secret.png"}
     assert set(find_images(folder, follow_symlinks=True)) == {folder / "a.png", folder / "again.png", *links}
+
+
+def test_large_images_are_reduced_as_they_are_decoded(tmp_path):
+    # issue 21, item 13: twelve one-bit PNGs of 9,400 x 9,400 (220 KB) held 4.8 GB as full RGB decodes
+    from shiftkit.image import load_rgb
+    from shiftkit.image._files import MAX_SIDE
+
+    bits = Image.fromarray(np.random.default_rng(0).random((3000, 2000)) > 0.5).convert("1")
+    bits.save(tmp_path / "bits.png")
+    Image.new("RGB", (4000, 3000), (10, 200, 30)).save(tmp_path / "photo.jpg")
+    small = load_rgb(tmp_path / "bits.png")
+    assert small.mode == "RGB" and small.size == (round(MAX_SIDE * 2 / 3), MAX_SIDE)
+    assert 100 < np.asarray(small).mean() < 155  # half the pixels white: grey on average, not aliased
+    photo = load_rgb(tmp_path / "photo.jpg")
+    assert photo.size == (MAX_SIDE, 768) and np.asarray(photo)[0, 0, 1] > 190
+    assert load_rgb(tmp_path / "photo.jpg", max_side=None).size == (4000, 3000)

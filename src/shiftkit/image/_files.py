@@ -70,17 +70,33 @@ def links_out_of(source: str | os.PathLike[str], recursive: bool = True) -> list
     return [p for p in _candidates(root, recursive) if real_root not in p.resolve().parents]
 
 
-def load_rgb(path: str | os.PathLike[str]) -> Any:
-    """A PIL image in RGB, transparency composited on white; a `ValueError` naming the file if unreadable."""
+# The longest side an image is read at: every model here looks at 224-384 pixels, a gallery at 256.
+MAX_SIDE = 1024
+
+
+def load_rgb(path: str | os.PathLike[str], max_side: int | None = MAX_SIDE) -> Any:
+    """A PIL image in RGB, transparency composited on white; a `ValueError` naming the file if unreadable.
+
+    Reduced as it is decoded to at most ``max_side`` pixels a side (None: full size): a JPEG is decoded
+    at a fraction of its size, anything else shrunk before it becomes RGB, so that a batch holds small
+    images (twelve one-bit PNGs of 9,400 x 9,400, 220 KB on disk, held 4.8 GB as full RGB decodes).
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                if max_side is not None:
+                    im.draft("RGB", (max_side, max_side))  # JPEG: decode at 1/2, 1/4 or 1/8 scale
                 im.load()
                 # a phone photo's pixels are stored sideways, with an EXIF tag saying how to turn them
-                return flatten_alpha(ImageOps.exif_transpose(im))
+                out = ImageOps.exif_transpose(im)
+                if max_side is not None and max(out.size) > max_side:
+                    if out.mode == "1":  # one bit a pixel: grey levels shrink it smoothly
+                        out = out.convert("L")
+                    out.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                return flatten_alpha(out)
     except (
         UnidentifiedImageError,
         OSError,
