@@ -350,3 +350,10 @@ def test_predict_transform_and_score_read_the_centers_attribute():
     km.cluster_centers_ = centers[:, :1]
     with pytest.raises(ValueError, match=r"cluster_centers_ must have shape \(k, 2\)"):
         km.predict(X)
+
+
+def test_random_init_with_too_few_weighted_rows_says_so():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    w = np.r_[np.ones(2), np.zeros(48)]
+    with pytest.raises(ValueError, match="only 2 rows have a positive weight"):
+        KMeans(3, init="random").fit(X, sample_weight=w)

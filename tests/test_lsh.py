@@ -109,3 +109,19 @@ def test_mean_shift_knn_engine_over_an_lsh_index():
         MeanShift(bandwidth=6.0, algorithm="blurring", neighbor_index=LSHIndex()).fit(X[:500])
     with pytest.raises(ValueError, match="neighbor_index is for the knn engine"):
         MeanShift(bandwidth=6.0, engine="dense", algorithm="standard", neighbor_index=LSHIndex()).fit(X[:500])
+
+
+def test_lsh_index_refuses_what_it_cannot_index_in_one_line():
+    # issue 21, item 22: a ZeroDivisionError on an empty fit, AttributeError on numpy, torch.cat() on no query
+    import numpy as np
+    import pytest
+    import torch
+
+    from shiftkit.neighbors import LSHIndex
+
+    with pytest.raises(ValueError, match="at least one row"):
+        LSHIndex().fit(torch.zeros(0, 2))
+    with pytest.raises(TypeError, match="takes a torch tensor"):
+        LSHIndex().fit(np.zeros((5, 2)))
+    dist, idx = LSHIndex().fit(torch.randn(50, 2)).kneighbors(torch.zeros(0, 2), 3)
+    assert dist.shape == idx.shape == (0, 3)

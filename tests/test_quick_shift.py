@@ -183,3 +183,12 @@ def test_neighbor_counts_shrink_only_on_small_data():
     small = QuickShift().fit(X[:30])
     assert small.n_neighbors_ == 5 and QuickShift(n_neighbors=20).fit(X[:30]).n_neighbors_ == 20
     assert QuickShift().fit(X).n_neighbors_ == 20
+
+
+def test_messages_for_a_float_count_and_a_meta_tensor():
+    import torch
+
+    with pytest.raises(ValueError, match=r"an int: 1\.0 is neither"):
+        QuickShift(min_cluster_size=1.0).fit(np.random.default_rng(0).random((50, 2)))
+    with pytest.raises(ValueError, match="X is a meta tensor"):
+        QuickShift().fit(torch.zeros(10, 2, device="meta"))

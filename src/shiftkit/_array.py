@@ -72,6 +72,8 @@ def check_non_numeric_columns(X: Any, name: str = "X") -> None:
 
 
 def _check_tensor(X: Tensor, name: str) -> None:
+    if X.is_meta:
+        raise ValueError(f"{name} is a meta tensor (a shape without values); pass a tensor that holds data")
     if X.layout != torch.strided:
         raise TypeError(f"{name} is a sparse tensor ({X.layout}); pass a dense one, e.g. {name}.to_dense()")
     if X.is_complex() or X.dtype == torch.bool:

@@ -86,7 +86,7 @@ def fraction_or_count() -> Rule:
     """A fraction in [0, 1) or a whole number >= 1."""
     return Rule(
         lambda v: (_is_real(v) and 0 <= float(v) < 1) or (_is_int(v) and int(v) >= 1),
-        "a fraction in [0, 1) or a number of points >= 1",
+        "a fraction in [0, 1) or a whole number of points >= 1 (an int: 1.0 is neither)",
     )
 
 

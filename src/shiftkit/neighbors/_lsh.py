@@ -101,6 +101,12 @@ class LSHIndex:
         self.memory_budget = memory_budget
 
     def fit(self, X: Tensor) -> LSHIndex:
+        if not isinstance(X, Tensor):
+            raise TypeError(f"LSHIndex.fit takes a torch tensor (torch.as_tensor(X)), got {type(X).__name__}")
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(
+                f"LSHIndex.fit needs a 2-D tensor with at least one row, got shape {tuple(X.shape)}"
+            )
         n, d = X.shape
         g = torch.Generator(device="cpu").manual_seed(self.random_state)
         L, K = self.n_tables, self.n_projections
@@ -227,6 +233,8 @@ class LSHIndex:
             top = dist.topk(k, dim=1, largest=False)  # sorted, nearest first
             out_d.append(top.values.sqrt())
             out_i.append(found_i.gather(1, top.indices))
+        if not out_d:  # no queries
+            return self.X_.new_zeros((0, k)), torch.zeros((0, k), dtype=torch.long, device=self.X_.device)
         return torch.cat(out_d), torch.cat(out_i)
 
     def radius_neighbors(self, Y: Tensor | None, radius: float) -> Neighborhoods:

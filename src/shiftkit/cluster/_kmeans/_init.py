@@ -73,6 +73,12 @@ def kmeans_plusplus_indices(
 
 def random_indices(n: int, n_clusters: int, weights: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
     """``n_clusters`` distinct rows drawn with probability proportional to weight (scikit-learn's)."""
+    positive = int(np.count_nonzero(weights > 0))
+    if positive < n_clusters:
+        raise ValueError(
+            f"init='random' draws {n_clusters} distinct rows by weight, but only {positive} rows have a "
+            "positive weight: use init='k-means++' or fewer clusters"
+        )
     return rng.choice(n, size=n_clusters, replace=False, p=weights / weights.sum())
 
 
