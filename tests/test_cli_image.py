@@ -50,35 +50,6 @@ def _rows(path):
 
 def test_interrogate_a_folder_skips_the_broken_image_and_writes_sidecars(tiny_model, folder, tmp_path):
     out = tmp_path / "out" / "prompts.csv"
-    result = runner.invoke(
-        app,
-        [
-            "interrogate",
-            str(folder),
-            "--out",
-            str(out),
-            "--mode",
-            "fast",
-            "--sidecar",
-            "--caption",
-            "a square",
-            "--batch-size",
-            "4",
-            *_common(tiny_model, tmp_path),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert f"skipped: cannot read image '{folder / 'broken.jpg'}'" in result.output
-    assert "19 images interrogated (fast" in result.output and "1 skipped" in result.output
-    rows = _rows(out)
-    assert len(rows) == 19 and {r["path"] for r in rows} == {str(p) for p in folder.rglob("*.png")}
-    for r in rows:
-        assert r["prompt"].startswith("a square, ") and r["mode"] == "fast" and r["caption"] == "a square"
-        assert -1 <= float(r["similarity"]) <= 1 and -1 <= float(r["caption_similarity"]) <= 1
-        assert Path(r["path"]).with_suffix(".txt").read_text() == r["prompt"] + "\n"
-    assert list((tmp_path / "cache").glob("*.safetensors"))  # bank embeddings cached
-
-    # issue 21, items 19-20: an IMAGE.txt shiftkit did not write (hand-written captions) was overwritten
     args = [
         "interrogate",
         str(folder),
@@ -91,6 +62,19 @@ def test_interrogate_a_folder_skips_the_broken_image_and_writes_sidecars(tiny_mo
         "a square",
     ]
     args += _common(tiny_model, tmp_path)
+    result = runner.invoke(app, [*args, "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    assert f"skipped: cannot read image '{folder / 'broken.jpg'}'" in result.output
+    assert "19 images interrogated (fast" in result.output and "1 skipped" in result.output
+    rows = _rows(out)
+    assert len(rows) == 19 and {r["path"] for r in rows} == {str(p) for p in folder.rglob("*.png")}
+    for r in rows:
+        assert r["prompt"].startswith("a square, ") and r["mode"] == "fast" and r["caption"] == "a square"
+        assert -1 <= float(r["similarity"]) <= 1 and -1 <= float(r["caption_similarity"]) <= 1
+        assert Path(r["path"]).with_suffix(".txt").read_text() == r["prompt"] + "\n"
+    assert list((tmp_path / "cache").glob("*.safetensors"))  # bank embeddings cached
+
+    # issue 21, items 19-20: an IMAGE.txt shiftkit did not write (hand-written captions) was overwritten
     again = runner.invoke(app, args)  # every sidecar holds the prompt --out records: shiftkit's own
     assert again.exit_code == 0, again.output
     mine = Path(rows[0]["path"]).with_suffix(".txt")
