@@ -139,3 +139,34 @@ def test_the_index_column_pandas_writes_is_not_a_feature(tmp_path):
     named = tmp_path / "named.csv"
     named.write_text("id,a\n0,1.5\n1,2.5\n2,3.5\n")  # a named column is the user's: kept
     assert load_data(named)[0].shape == (3, 2)
+
+
+def test_gzip_and_utf16_are_read(tmp_path):
+    # issue 21, item 22: "'utf-8' codec can't decode byte 0x8b"
+    import gzip
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    text = "a,b,c\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in X)
+    with gzip.open(tmp_path / "d.csv.gz", "wt") as f:
+        f.write(text)
+    (tmp_path / "u.csv").write_text(text, encoding="utf-16")
+    for name in ("d.csv.gz", "u.csv"):
+        data, header = load_data(tmp_path / name)
+        np.testing.assert_array_equal(data, X)
+        assert header == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"PK\x03\x04" + bytes(100), "looks like a ZIP archive"),
+        (bytes(range(256)) * 4, "looks like a binary file"),
+        ("na\xefve,b\n1,2\n".encode("latin-1"), r"is not UTF-8 text \(byte 0xef at offset 2\)"),
+        (b"a,b,a\n1,2,3\n", "the header names column 'a' twice"),
+    ],
+)
+def test_files_that_are_not_delimited_text_say_what_they_look_like(tmp_path, content, match):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        load_data(path)

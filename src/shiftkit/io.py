@@ -38,10 +38,53 @@ _CANDIDATES = (",", ";", "\t", " ")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")
 
 
+def _encoding(path: Path) -> tuple[str, bool]:
+    """How to read a text file: its encoding and whether it is gzip-compressed; a `ValueError` saying what
+    the file looks like when it is not delimited text (a ZIP or Excel file, binary data, not UTF-8)."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    compressed = head[:2] == b"\x1f\x8b"
+    if compressed:
+        import gzip
+
+        try:
+            with gzip.open(path, "rb") as g:
+                head = g.read(4096)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path} looks gzip-compressed but cannot be read: {exc}") from None
+    if head[:4] == b"PK\x03\x04":
+        raise ValueError(
+            f"{path} looks like a ZIP archive (an Excel .xlsx?), not delimited text: save it as CSV"
+        )
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16", compressed
+    if b"\x00" in head:
+        raise ValueError(f"{path} looks like a binary file (it holds NUL bytes), not delimited text")
+    try:
+        head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not a character cut at the end of the sample
+            raise ValueError(
+                f"{path} is not UTF-8 text (byte 0x{head[exc.start]:02x} at offset {exc.start}): "
+                "save it as UTF-8"
+            ) from None
+    return "utf-8-sig", compressed
+
+
+def _open_text(path: Path) -> Any:
+    """The file as text (gzip undone), in its encoding, newlines untranslated."""
+    encoding, compressed = _encoding(path)
+    if compressed:
+        import gzip
+
+        return gzip.open(path, "rt", encoding=encoding, newline="")
+    return path.open(encoding=encoding, newline="")
+
+
 def _first_lines(path: Path) -> list[str]:
     """The first `_SAMPLE_LINES` non-blank lines of the file, each whole."""
     lines: list[str] = []
-    with path.open(encoding="utf-8-sig", newline="") as f:  # utf-8-sig: a byte-order mark is not data
+    with _open_text(path) as f:  # utf-8-sig: a byte-order mark is not data
         for line in f:
             if line.strip():
                 lines.append(line.rstrip("\r\n"))
@@ -91,11 +134,19 @@ def _layout(path: Path, delimiter: str | None) -> tuple[str, str, list[str] | No
         cells = [c.strip() for line in lines[1:] or lines for c in _fields(line, delimiter)]
         if any(_DECIMAL_COMMA.match(c) for c in cells) and not any("." in c for c in cells if _is_number(c)):
             decimal = ","
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    with _open_text(path) as f:
         first = next(i for i, line in enumerate(f) if line.strip())
     cells = _fields(lines[0], delimiter)
     as_number = [c.replace(",", ".") if decimal == "," else c for c in cells]
     header = None if all(_is_number(c) for c in as_number) else [c.strip() for c in cells]
+    if header is not None:
+        seen: dict[str, int] = {}
+        for j, name in enumerate(header):
+            if name in seen:
+                raise ValueError(
+                    f"{path}: the header names column {name!r} twice (fields {seen[name] + 1} and {j + 1})"
+                )
+            seen[name] = j
     if header is not None and len(lines) > 1:
         width = len(_fields(lines[1], delimiter))
         if len(header) != width:
@@ -108,13 +159,13 @@ def _layout(path: Path, delimiter: str | None) -> tuple[str, str, list[str] | No
 
 def _data_lines(path: Path, first_line: int) -> list[int]:
     """The file's line number of each data row (blank lines skipped): for error messages only."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    with _open_text(path) as f:
         return [i for i, line in enumerate(f, 1) if i >= first_line and line.strip()]
 
 
 def _fields_on(path: Path, line: int, delimiter: str) -> int:
     """How many fields line ``line`` of the file holds."""
-    with path.open(encoding="utf-8-sig", newline="") as f:
+    with _open_text(path) as f:
         text = next(itertools.islice(f, line - 1, None))
     return len(_fields(text.rstrip("\r\n"), delimiter))
 
@@ -123,6 +174,7 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
     """Parse with pandas' C engine (2M x 2 rows in well under a second); errors name the line and column."""
     import pandas as pd
 
+    encoding, compressed = _encoding(path)
     delimiter, decimal, header, header_line = _layout(path, delimiter)
     first_data_line = header_line + 1 if header is not None else header_line
     options: dict[str, Any] = {
@@ -131,7 +183,8 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
         "index_col": False,  # a row with a field more than the header is an error, not an index
         "header": None,
         "skiprows": first_data_line - 1,
-        "encoding": "utf-8-sig",
+        "encoding": encoding,
+        "compression": "gzip" if compressed else None,
         "skipinitialspace": True,
         "skip_blank_lines": True,
         "engine": "c",
@@ -257,7 +310,10 @@ def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | Non
         raise FileNotFoundError(f"no such file: {p}")
     if p.suffix.lower() == ".npy":
         return _read_npy(p), None
-    delimiter = {".csv": ",", ".tsv": "\t", ".tab": "\t"}.get(p.suffix.lower())
+    suffix = p.suffix.lower()
+    if suffix == ".gz" and len(p.suffixes) > 1:  # data.csv.gz: the name before the compression's
+        suffix = p.suffixes[-2].lower()
+    delimiter = {".csv": ",", ".tsv": "\t", ".tab": "\t"}.get(suffix)
     return _read_delimited(p, delimiter)
 
 
