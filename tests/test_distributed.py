@@ -142,6 +142,9 @@ def test_refuses_what_it_does_not_do(local_client):
         fit(KMeans(3, init="random", n_init=3), X, local_client)
     with pytest.raises(ValueError, match="metric='euclidean' only"):
         fit(KMeans(3, metric="cosine"), X, local_client)
+    for rows in (0, -5, 2.5, True):  # issue 21, item 18: 0 ran a 360 s fit, -5 a scheduler error
+        with pytest.raises(ValueError, match="block_rows must be a whole number of rows >= 1"):
+            fit(MeanShift(), X, local_client, block_rows=rows)
 
 
 def test_tensors_go_through(local_client):

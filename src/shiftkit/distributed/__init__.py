@@ -47,6 +47,7 @@ with a worker is recomputed from its inputs) and data transfer.
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,9 @@ def fit(
         worker); the result is the same.
     sample_weight : array-like, default=None
     """
+    # 0 ran a 360 s MeanShift or raised "range() arg 3 must not be zero", -5 a scheduler error
+    if isinstance(block_rows, bool) or not isinstance(block_rows, numbers.Integral) or block_rows < 1:
+        raise ValueError(f"block_rows must be a whole number of rows >= 1, got {block_rows!r}")
     distributed = _require_distributed()
     if client is None:
         client = distributed.get_client()
