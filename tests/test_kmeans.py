@@ -357,3 +357,17 @@ def test_random_init_with_too_few_weighted_rows_says_so():
     w = np.r_[np.ones(2), np.zeros(48)]
     with pytest.raises(ValueError, match="only 2 rows have a positive weight"):
         KMeans(3, init="random").fit(X, sample_weight=w)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-160, 1e160, 1e300])
+def test_cosine_at_the_ends_of_float64(scale):
+    # issue 21, item 6: row norms above ~1e154 gave one cluster and a false "duplicate points" warning,
+    # below ~1e-160 "X has a row of zeros"
+    X = np.abs(np.random.default_rng(0).normal(size=(60, 3))) + 0.1
+    ref = KMeans(3, metric="cosine", random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled = KMeans(3, metric="cosine", random_state=0).fit(X * scale)
+    np.testing.assert_array_equal(scaled.labels_, ref.labels_)
+    np.testing.assert_allclose(scaled.cluster_centers_, ref.cluster_centers_, rtol=1e-6)
+    np.testing.assert_array_equal(scaled.predict(X * scale), ref.labels_)

@@ -327,15 +327,13 @@ default='k-means++'
     def _frame_and_data(self, X64: Tensor, input_dtype: torch.dtype) -> tuple[Tensor, Frame]:
         """The data in the frame the loop runs in: centered and scaled (euclidean), unit rows (cosine)."""
         if self.metric == "cosine":
-            norms = X64.norm(dim=1, keepdim=True)
-            if bool((norms == 0).any()):
-                raise ValueError("metric='cosine' needs nonzero rows: X has a row of zeros")
+            unit = _unit_rows(X64, "metric='cosine' needs nonzero rows: X has a row of zeros")
             compute = self._compute_dtype(input_dtype)
             output = torch.float32 if compute == input_dtype == torch.float32 else torch.float64
             frame = Frame(
                 torch.zeros(X64.shape[1], dtype=torch.float64, device=X64.device), 1.0, compute, output
             )
-            return (X64 / norms).to(compute), frame
+            return unit.to(compute), frame
         frame = self._frame_for(X64, input_dtype)
         return frame.to(X64), frame
 
@@ -385,10 +383,7 @@ default='k-means++'
             init = centers
         C = torch.as_tensor(init, dtype=torch.float64, device=X_c.device)
         if self.metric == "cosine":
-            norms = C.norm(dim=1, keepdim=True)
-            if bool((norms == 0).any()):
-                raise ValueError("metric='cosine' needs nonzero initial centers")
-            return (C / norms).to(X_c.dtype)
+            return _unit_rows(C, "metric='cosine' needs nonzero initial centers").to(X_c.dtype)
         return frame.to(C)
 
     def _step_hook(
@@ -425,7 +420,7 @@ default='k-means++'
                 f"cluster_centers_ must have shape (k, {self._centers.shape[1]}), got {tuple(C64.shape)}"
             )
         if self.metric == "cosine":
-            C64 = C64 / C64.norm(dim=1, keepdim=True).clamp_min(1e-300)
+            C64 = _unit_rows(C64, "metric='cosine' needs nonzero centers: a row of zeros in cluster_centers_")
             return C64.to(self._centers.dtype).to(self._centers.device)
         return self._frame.to(C64).to(self._centers.device)
 
@@ -433,10 +428,8 @@ default='k-means++'
         check_is_fitted(self, "cluster_centers_")
         X64, _ = self._validate_X64(X, reset=False)
         if self.metric == "cosine":
-            norms = X64.norm(dim=1, keepdim=True)
-            if bool((norms == 0).any()):
-                raise ValueError("metric='cosine' needs nonzero rows: X has a row of zeros")
-            return (X64 / norms).to(self._centers.dtype).to(self._centers.device)
+            unit = _unit_rows(X64, "metric='cosine' needs nonzero rows: X has a row of zeros")
+            return unit.to(self._centers.dtype).to(self._centers.device)
         return self._frame.to(X64).to(self._centers.device)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -479,6 +472,17 @@ default='k-means++'
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _unit_rows(X64: Tensor, zero_message: str) -> Tensor:
+    """The rows of ``X64`` (float64) scaled to unit length, each first divided by its largest coordinate:
+    the squares of rows above ~1e154 overflowed (every row one direction, a false "duplicate points"
+    warning) and of rows below ~1e-160 underflowed (read as "a row of zeros")."""
+    largest = X64.abs().amax(dim=1, keepdim=True)
+    if bool((largest == 0).any()):
+        raise ValueError(zero_message)
+    scaled = X64 / largest
+    return scaled / scaled.norm(dim=1, keepdim=True)
 
 
 def _same_clustering(a: np.ndarray, b: np.ndarray, n_clusters: int) -> bool:
