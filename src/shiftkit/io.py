@@ -71,9 +71,9 @@ def _encoding(path: Path) -> tuple[str, bool]:
     return "utf-8-sig", compressed
 
 
-def _open_text(path: Path) -> Any:
-    """The file as text (gzip undone), in its encoding, newlines untranslated."""
-    encoding, compressed = _encoding(path)
+def _open_text(path: Path, how: tuple[str, bool]) -> Any:
+    """The file as text (gzip undone), in its encoding, newlines untranslated; ``how`` from `_encoding`."""
+    encoding, compressed = how
     if compressed:
         import gzip
 
@@ -81,16 +81,19 @@ def _open_text(path: Path) -> Any:
     return path.open(encoding=encoding, newline="")
 
 
-def _first_lines(path: Path) -> list[str]:
-    """The first `_SAMPLE_LINES` non-blank lines of the file, each whole."""
+def _first_lines(path: Path, how: tuple[str, bool]) -> tuple[list[str], int]:
+    """The first `_SAMPLE_LINES` non-blank lines of the file, each whole, and the number (from 1) of the
+    first of them."""
     lines: list[str] = []
-    with _open_text(path) as f:  # utf-8-sig: a byte-order mark is not data
-        for line in f:
+    first = 0
+    with _open_text(path, how) as f:  # utf-8-sig: a byte-order mark is not data
+        for number, line in enumerate(f, 1):
             if line.strip():
+                first = first or number
                 lines.append(line.rstrip("\r\n"))
                 if len(lines) == _SAMPLE_LINES:
                     break
-    return lines
+    return lines, first
 
 
 def _fields(line: str, delimiter: str) -> list[str]:
@@ -121,11 +124,13 @@ def _separator(lines: list[str], preferred: str | None) -> str:
     return preferred or ","
 
 
-def _layout(path: Path, delimiter: str | None) -> tuple[str, str, list[str] | None, int]:
+def _layout(
+    path: Path, delimiter: str | None, how: tuple[str, bool]
+) -> tuple[str, str, list[str] | None, int]:
     """The separator, the decimal mark, the header (None when the first line is all numbers) and the
     first line's number. The separator is read from the data, whatever the file's name says (a ``.csv``
     of ``1,5;2,5`` rows is ``;``-separated with decimal commas)."""
-    lines = _first_lines(path)
+    lines, first_line = _first_lines(path, how)
     if not lines:
         raise ValueError(f"{path} holds no data")
     delimiter = _separator(lines, delimiter)
@@ -134,8 +139,6 @@ def _layout(path: Path, delimiter: str | None) -> tuple[str, str, list[str] | No
         cells = [c.strip() for line in lines[1:] or lines for c in _fields(line, delimiter)]
         if any(_DECIMAL_COMMA.match(c) for c in cells) and not any("." in c for c in cells if _is_number(c)):
             decimal = ","
-    with _open_text(path) as f:
-        first = next(i for i, line in enumerate(f) if line.strip())
     cells = _fields(lines[0], delimiter)
     as_number = [c.replace(",", ".") if decimal == "," else c for c in cells]
     header = None if all(_is_number(c) for c in as_number) else [c.strip() for c in cells]
@@ -154,18 +157,18 @@ def _layout(path: Path, delimiter: str | None) -> tuple[str, str, list[str] | No
                 f"{path}: the header has {len(header)} fields and the rows {width} "
                 f"(separated by {delimiter!r}); every row needs a name for each of its fields"
             )
-    return delimiter, decimal, header, first + 1
+    return delimiter, decimal, header, first_line
 
 
-def _data_lines(path: Path, first_line: int) -> list[int]:
+def _data_lines(path: Path, first_line: int, how: tuple[str, bool]) -> list[int]:
     """The file's line number of each data row (blank lines skipped): for error messages only."""
-    with _open_text(path) as f:
+    with _open_text(path, how) as f:
         return [i for i, line in enumerate(f, 1) if i >= first_line and line.strip()]
 
 
-def _fields_on(path: Path, line: int, delimiter: str) -> int:
+def _fields_on(path: Path, line: int, delimiter: str, how: tuple[str, bool]) -> int:
     """How many fields line ``line`` of the file holds."""
-    with _open_text(path) as f:
+    with _open_text(path, how) as f:
         text = next(itertools.islice(f, line - 1, None))
     return len(_fields(text.rstrip("\r\n"), delimiter))
 
@@ -174,8 +177,8 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
     """Parse with pandas' C engine (2M x 2 rows in well under a second); errors name the line and column."""
     import pandas as pd
 
-    encoding, compressed = _encoding(path)
-    delimiter, decimal, header, header_line = _layout(path, delimiter)
+    how = encoding, compressed = _encoding(path)
+    delimiter, decimal, header, header_line = _layout(path, delimiter, how)
     first_data_line = header_line + 1 if header is not None else header_line
     options: dict[str, Any] = {
         "sep": delimiter,
@@ -209,7 +212,7 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
         expected, line, saw = match.groups()
         # pandas counts lines from the first it read; blank lines do not count
         row = int(line) - 1
-        lines = _data_lines(path, first_data_line)
+        lines = _data_lines(path, first_data_line, how)
         where = lines[row] if row < len(lines) else int(line) + first_data_line - 1
         raise ValueError(f"{path}, line {where}: {saw} fields, expected {expected}") from None
     if len(frame) == 0:
@@ -227,8 +230,8 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
             numbers = pd.to_numeric(column.str.strip(), errors="coerce")
             row = int(np.argmax(numbers.isna().to_numpy()))
             name = f"column {header[j]!r}" if header is not None else f"column {j + 1}"
-            line = _data_lines(path, first_data_line)[row]
-            n_fields = _fields_on(path, line, delimiter)
+            line = _data_lines(path, first_data_line, how)[row]
+            n_fields = _fields_on(path, line, delimiter, how)
             if n_fields != width:  # pandas pads short rows with empty fields
                 raise ValueError(f"{path}, line {line}: {n_fields} fields, expected {width}") from None
             raise ValueError(f"{path}: {name} is not numeric (line {line}: {column.iloc[row]!r})") from None

@@ -135,8 +135,7 @@ def staged_outputs(folder: Path, names: tuple[str, ...]) -> Iterator[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     with locked_folder(folder):
         ours = _manifest(folder)
-        theirs = [n for n in names if (folder / n).exists() or (folder / n).is_symlink()]
-        theirs = [n for n in theirs if n not in ours]
+        theirs = [n for n in names if n not in ours and ((folder / n).exists() or (folder / n).is_symlink())]
         if theirs:
             raise OSError(
                 f"{folder / theirs[0]} was not written by shiftkit; move it, or choose another --out"

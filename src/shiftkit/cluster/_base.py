@@ -168,7 +168,7 @@ class Frame:
         lo, hi = torch.aminmax(X64, dim=0)
         largest = float(torch.maximum(lo.abs(), hi.abs()).max())
         if bool((lo == hi).all()):  # constant data: centered exactly at the point
-            return cls(X64[0].clone(), _unit(largest), compute, output)
+            return cls(X64[0].clone(), power_of_two_near(largest), compute, output)
         if weights is None and largest < _NO_OVERFLOW:  # sums of squares cannot overflow: one pass each
             return cls.from_stats(
                 X64.mean(0), float(X64.var(0, unbiased=False).mean()), largest, compute=compute, output=output
@@ -200,7 +200,7 @@ class Frame:
         feature (float64), the mean over features of the variance, the largest absolute coordinate;
         ``constant``: every row is ``mean``."""
         if constant:
-            return cls(mean.to(torch.float64).clone(), _unit(largest), compute, output)
+            return cls(mean.to(torch.float64).clone(), power_of_two_near(largest), compute, output)
         return cls._from_mean_rms(
             mean.to(torch.float64), math.sqrt(max(mean_variance, 0.0)), largest, compute, output
         )
@@ -209,7 +209,7 @@ class Frame:
     def _from_mean_rms(
         cls, mean: Tensor, rms: float, largest: float, compute: torch.dtype, output: torch.dtype
     ) -> Frame:
-        scale = 2.0 ** round(math.log2(rms)) if rms > 0 else _unit(largest)
+        scale = 2.0 ** round(math.log2(rms)) if rms > 0 else power_of_two_near(largest)
         ulp = math.ulp(largest) if largest > 0 else 0.0
         step = max(2.0 ** (math.floor(math.log2(scale)) - ORIGIN_BITS), ulp)
         origin = torch.round(mean / step) * step  # step >= ulp(largest): mean / step <= 2^53
@@ -221,18 +221,12 @@ class Frame:
         dtype = self.dtype if dtype is None else dtype
         T = T.to(self.origin.device)
         if T.ndim != 2 or T.shape[0] <= _FRAME_ROWS:
-            return self._centered(T.to(torch.float64)).to(dtype)
+            return centered(T.to(torch.float64), self.origin, self.scale).to(dtype)
         out = torch.empty(T.shape, dtype=dtype, device=T.device)
         for s in range(0, T.shape[0], _FRAME_ROWS):
-            out[s : s + _FRAME_ROWS] = self._centered(T[s : s + _FRAME_ROWS].to(torch.float64))
+            block = T[s : s + _FRAME_ROWS].to(torch.float64)
+            out[s : s + _FRAME_ROWS] = centered(block, self.origin, self.scale)
         return out
-
-    def _centered(self, T64: Tensor) -> Tensor:
-        """``(T64 - origin) / scale``, never overflowing on the way: a scale of 1 or more divides first
-        (exact for a power of two), as ``X - origin`` can pass float64's largest (data near +-1.7e308)."""
-        if self.scale >= 1.0:
-            return T64 / self.scale - self.origin / self.scale
-        return (T64 - self.origin) / self.scale
 
     def back(self, T: Tensor) -> Tensor:
         """The frame's coordinates -> the input's, in float64 (halved on the way for a scale of 1 or more:
@@ -246,6 +240,16 @@ class Frame:
         return to_numpy(self.back(T).to(self.output))
 
 
-def _unit(largest: float) -> float:
-    """A power of two near ``largest`` (1 for 0): the scale of constant data."""
-    return math.ldexp(0.5, math.frexp(largest)[1]) if largest > 0 else 1.0  # 2^1024 would overflow
+def power_of_two_near(largest: float) -> float:
+    """A power of two in ``(largest / 2, largest]`` (1 for 0): the scale of constant data, and the unit
+    weights are divided by (exact, and float32 then holds them). ``2 ** 1024`` would overflow."""
+    return math.ldexp(0.5, math.frexp(largest)[1]) if largest > 0 else 1.0
+
+
+def centered(X: Any, origin: Any, scale: float) -> Any:
+    """``(X - origin) / scale`` for tensors or arrays, never overflowing on the way: a scale of 1 or more
+    divides first (exact for a power of two), as ``X - origin`` can pass float64's largest (data near
+    +-1.7e308) where the result does not."""
+    if scale >= 1.0:
+        return X / scale - origin / scale
+    return (X - origin) / scale

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from shiftkit.cluster._base import centered
+
 
 def _load_block(path: str) -> np.ndarray:
     """One file's rows, float64, checked finite (a task)."""
@@ -26,9 +28,7 @@ def _block_stats(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray
 
 def _framed_block(X: np.ndarray, origin: np.ndarray, scale: float, dtype: str) -> np.ndarray:
     """A block in the frame's coordinates (a task)."""
-    if scale >= 1.0:  # as `Frame.to`: X - origin can pass float64's largest where the result does not
-        return (X / scale - origin / scale).astype(dtype)
-    return ((X - origin) / scale).astype(dtype)
+    return centered(X, origin, scale).astype(dtype)
 
 
 def _frame_of_blocks(client: Any, raw: list, compute: torch.dtype) -> tuple[Any, list, int, float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -22,7 +21,14 @@ from shiftkit._array import to_numpy
 from shiftkit._ops import row_chunks, sq_distances
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET
 from shiftkit._validation import Rule, check_params, check_weights, integer_at_least, number_in, one_of
-from shiftkit.cluster._base import MEMORY_BUDGET_RULE, N_JOBS_RULE, Frame, TensorInputMixin, cpu_threads
+from shiftkit.cluster._base import (
+    MEMORY_BUDGET_RULE,
+    N_JOBS_RULE,
+    Frame,
+    TensorInputMixin,
+    cpu_threads,
+    power_of_two_near,
+)
 from shiftkit.cluster._kmeans._init import kmeans_parallel, kmeans_plusplus_indices, random_indices
 from shiftkit.cluster._kmeans._lloyd import assign, hamerly, inertia, lloyd
 
@@ -249,10 +255,9 @@ default='k-means++'
         if n < k:
             raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
         w64 = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
-        w_unit = 1.0
-        if w64 is not None and float(w64.max()) > 0:  # 1e39 overflowed float32, 1e-45 vanished in it
-            w_unit = math.ldexp(0.5, math.frexp(float(w64.max()))[1])
-            w64 = w64 / w_unit
+        # weights in units of a power of two near the largest: 1e39 overflowed float32, 1e-45 vanished in it
+        w_unit = 1.0 if w64 is None else power_of_two_near(float(w64.max()))
+        w64 = None if w64 is None else w64 / w_unit
         X_c, frame = self._frame_and_data(X64, input_dtype)
         tol = 0.0
         if self.tol > 0:  # scikit-learn's: tol times the mean variance per feature, in the frame's units
@@ -459,10 +464,8 @@ default='k-means++'
         """Minus the inertia of ``X`` against the centers."""
         X_c = self._framed(X)
         w = check_weights(sample_weight, X_c.shape[0], dtype=torch.float64, device=X_c.device)
-        w_unit = 1.0
-        if w is not None and float(w.max()) > 0:
-            w_unit = math.ldexp(0.5, math.frexp(float(w.max()))[1])
-            w = w / w_unit
+        w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
+        w = None if w is None else w / w_unit
         C = self._current_centers()
         labels, _ = assign(X_c, C, memory_budget=int(self.memory_budget))
         cost = inertia(X_c, C, labels, w, int(self.memory_budget)) * w_unit

@@ -14,7 +14,6 @@ from the origin.
 
 from __future__ import annotations
 
-import math
 import sys
 import warnings
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from shiftkit.cluster._base import (
     Frame,
     TensorInputMixin,
     cpu_threads,
+    power_of_two_near,
 )
 from shiftkit.cluster._mean_shift import _seeds
 from shiftkit.cluster._mean_shift._bandwidth import choose_bandwidth, resolve_rule
@@ -403,7 +403,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         del X64
         X_c = X_all if taking_part is None else X_all[taking_part]
         # weights as a power of two times numbers near 1: their sums neither overflow nor underflow
-        w_unit = 1.0 if w is None else math.ldexp(0.5, math.frexp(float(w.max()))[1])
+        w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
         w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(X_c.dtype)
         self._frame = frame
         self.space_, self.space_reason_, self.n_signal_features_ = "input", "every row the same", None
