@@ -66,8 +66,17 @@ def test_no_plot(tmp_path):
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [
-        ("x,y\n1,2\n3,abc\n", [], "column 'y' is not numeric"),
-        ("x,y\n1,2\n3,nan\n", [], "contains NaN"),
+        ("x,y\n1,2\n3,abc\n", [], "1 column is not numeric: 'y' (line 3: 'abc'); leave it out with --drop y"),
+        ("x,y\n1,2\n3,nan\n", [], "missing value at line 3, column 'y'; --dropna leaves such rows out"),
+        ("x,y\n1,2\n3,\n", [], "missing value at line 3, column 'y'; --dropna"),
+        ("x,y\n1,2\n3,4\n", ["--columns", "x,z"], "has no column 'z'; its columns: x, y"),
+        ("x,y\n1,2\n3,4\n", ["--scale", "minmax"], "--scale must be one of none, standard, robust"),
+        ("x,y\n1,2\n3,4\n", ["--drop", "x,y"], "no feature column left to cluster"),
+        (
+            "x,y\n1,2\n3,4\n",
+            ["--n-neighbors", "5", "--method", "kmeans", "--n-clusters", "2"],
+            "--n-neighbors needs --method quickshift, not kmeans",
+        ),
         ("", [], "holds no data"),
         ("x,y\n1,2\n3,4\n", ["--bandwidth", "-1"], "bandwidth must be > 0"),
         ("x,y\n1,2\n3,4\n", ["--kernel", "cosine"], "unknown kernel 'cosine'"),

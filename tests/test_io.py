@@ -39,6 +39,7 @@ def test_npy(tmp_path):
     [
         ("a.csv", "x,name\n1,a\n2,b\n", ValueError, r"column 'name' is not numeric \(line 2: 'a'\)"),
         ("b.csv", "1,2\n3,oops\n", ValueError, r"column 2 is not numeric \(line 2: 'oops'\)"),
+        ("c.csv", "x,y\n1,2\n3,\n", ValueError, r"missing value at line 3, column 'y'"),
         ("c.csv", "", ValueError, "holds no data"),
         ("d.csv", "x,y\n", ValueError, "header but no data"),
         ("e.csv", "1,2\n3\n", ValueError, "line 2: 1 fields, expected 2"),

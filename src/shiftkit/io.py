@@ -10,18 +10,30 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import itertools
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write", "load_data", "save_csv", "save_json"]
+__all__ = [
+    "MissingValueError",
+    "NotNumericError",
+    "Table",
+    "atomic_path",
+    "atomic_write",
+    "load_data",
+    "read_table",
+    "save_csv",
+    "save_json",
+]
 
 
 def _is_number(text: str) -> bool:
@@ -173,10 +185,9 @@ def _fields_on(path: Path, line: int, delimiter: str, how: tuple[str, bool]) -> 
     return len(_fields(text.rstrip("\r\n"), delimiter))
 
 
-def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list[str] | None]:
-    """Parse with pandas' C engine (2M x 2 rows in well under a second); errors name the line and column."""
-    import pandas as pd
-
+def _read_options(path: Path, delimiter: str | None) -> tuple[dict[str, Any], list[str] | None, int, Any]:
+    """pandas' options for the file, its header, the line number of its first data row, and how it is
+    encoded (for `_data_lines`)."""
     how = encoding, compressed = _encoding(path)
     delimiter, decimal, header, header_line = _layout(path, delimiter, how)
     first_data_line = header_line + 1 if header is not None else header_line
@@ -193,14 +204,27 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
         "engine": "c",
         "names": header,
     }
+    return options, header, first_data_line, how
+
+
+def _read_numbers(path: Path, options: dict[str, Any], header: list[str] | None) -> np.ndarray | None:
+    """The fast path: every field a number, none missing, straight to float64 (2M x 2 rows in well under
+    a second); None when that is not so (the slow path then says what, and where)."""
+    import pandas as pd
+
     try:
-        # the fast path: numbers straight to float64
-        fast = pd.read_csv(path, dtype=np.float64, **options)
-        data = fast.to_numpy(dtype=np.float64)
-        if len(fast) and not np.isnan(data).any():  # a missing field would read as NaN: look closer
-            return _without_pandas_index(data, header)
+        data = pd.read_csv(path, dtype=np.float64, **options).to_numpy(dtype=np.float64)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
-        pass  # the slow path below says what is wrong, and where
+        return None
+    return data if len(data) and not np.isnan(data).any() else None
+
+
+def _read_text(
+    path: Path, options: dict[str, Any], header: list[str] | None, first_data_line: int, how: Any
+) -> Any:
+    """Every field as text (a pandas DataFrame of str); ragged rows and empty files are errors here."""
+    import pandas as pd
+
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, **options)
     except pd.errors.EmptyDataError:
@@ -219,22 +243,67 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
         if header is not None:
             raise ValueError(f"{path} holds a header but no data rows")
         raise ValueError(f"{path} holds no data")
+    return frame
+
+
+# Cells read as a missing value (pandas' own list, less the empty string's variants, plus "?")
+MISSING = frozenset(
+    {"", "nan", "NaN", "NAN", "-nan", "-NaN", "NA", "N/A", "n/a", "NULL", "null", "None", "#N/A", "<NA>", "?"}
+)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """One column read as numbers: the values (NaN where missing) and the first bad cell, if any."""
+
+    values: np.ndarray
+    missing: np.ndarray  # (n,) bool
+    bad_row: int | None  # the first cell that is neither a number nor missing
+    bad_text: str | None
+
+
+def _column_numbers(column: Any, decimal: str) -> _Column:
+    import pandas as pd
+
+    text = column.str.strip()
+    if decimal == ",":
+        text = text.str.replace(",", ".", regex=False)
+    missing = text.isin(MISSING).to_numpy()
+    numbers = pd.to_numeric(text.where(~text.isin(MISSING), "nan"), errors="coerce").to_numpy(
+        dtype=np.float64
+    )
+    bad = np.isnan(numbers) & ~missing
+    if bad.any():
+        row = int(np.argmax(bad))
+        return _Column(numbers, missing, row, str(column.iloc[row]))
+    return _Column(numbers, missing, None, None)
+
+
+def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list[str] | None]:
+    """Parse with pandas' C engine; errors name the line and column."""
+    options, header, first_data_line, how = _read_options(path, delimiter)
+    data = _read_numbers(path, options, header)
+    if data is not None:
+        return _without_pandas_index(data, header)
+    frame = _read_text(path, options, header, first_data_line, how)
     width = frame.shape[1]
     data = np.empty((len(frame), width), dtype=np.float64)
     for j in range(width):
-        column = frame.iloc[:, j]
-        try:
-            text = column.str.replace(",", ".", regex=False) if decimal == "," else column
-            data[:, j] = text.to_numpy(dtype=np.float64)
-        except ValueError:
-            numbers = pd.to_numeric(column.str.strip(), errors="coerce")
-            row = int(np.argmax(numbers.isna().to_numpy()))
-            name = f"column {header[j]!r}" if header is not None else f"column {j + 1}"
-            line = _data_lines(path, first_data_line, how)[row]
-            n_fields = _fields_on(path, line, delimiter, how)
+        column = _column_numbers(frame.iloc[:, j], options["decimal"])
+        name = f"column {header[j]!r}" if header is not None else f"column {j + 1}"
+        if column.bad_row is not None:
+            line = _data_lines(path, first_data_line, how)[column.bad_row]
+            n_fields = _fields_on(path, line, options["sep"], how)
             if n_fields != width:  # pandas pads short rows with empty fields
                 raise ValueError(f"{path}, line {line}: {n_fields} fields, expected {width}") from None
-            raise ValueError(f"{path}: {name} is not numeric (line {line}: {column.iloc[row]!r})") from None
+            raise ValueError(f"{path}: {name} is not numeric (line {line}: {column.bad_text!r})")
+        if column.missing.any():
+            line = _data_lines(path, first_data_line, how)[int(np.argmax(column.missing))]
+            n_fields = _fields_on(path, line, options["sep"], how)
+            if n_fields != width:
+                raise ValueError(f"{path}, line {line}: {n_fields} fields, expected {width}")
+            raise MissingValueError(f"{path}: missing value at line {line}, {name}")
+        data[:, j] = column.values
     return _without_pandas_index(data, header)
 
 
@@ -320,6 +389,235 @@ def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | Non
     return _read_delimited(p, delimiter)
 
 
+@dataclass(frozen=True)
+class Table:
+    """A data file read for clustering: the feature matrix, its column names, the ids and the rows kept.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_kept, n_features), float64
+        The feature columns of the rows kept.
+    columns : list of str
+        The name of each column of ``X``: the header's, or ``x0``, ``x1``, ... by
+        position in the file when there is none.
+    ids : ndarray of shape (n_rows,) of str, or None
+        The id column's text, every row of the file.
+    kept : ndarray of shape (n_rows,) of bool
+        The rows in ``X``; False where a row was dropped for a missing value.
+    """
+
+    X: np.ndarray
+    columns: list[str]
+    ids: np.ndarray | None = None
+    kept: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+
+class NotNumericError(ValueError):
+    """Feature columns that hold text: ``columns`` names them all; ``id_like``, the first if its values
+    are all different (an id column)."""
+
+    def __init__(self, message: str, columns: list[str], id_like: str | None) -> None:
+        super().__init__(message)
+        self.columns = columns
+        self.id_like = id_like
+
+
+class MissingValueError(ValueError):
+    """A feature column with an empty or not-a-number cell (``dropna=True`` leaves such rows out)."""
+
+
+def _names(spec: Sequence[str] | None, header: list[str], path: Path) -> list[str]:
+    """The column names ``spec`` gives, checked against the file's."""
+    names = list(spec or [])
+    unknown = [n for n in names if n not in header]
+    if unknown:
+        shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
+        raise ValueError(f"{path} has no column {unknown[0]!r}; its columns: {shown}")
+    return names
+
+
+def read_table(
+    path: str | os.PathLike[str],
+    *,
+    columns: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
+    id_column: str | None = None,
+    dropna: bool = False,
+) -> Table:
+    """Read a data file for clustering: choose its columns, keep an id column, drop rows with gaps.
+
+    Parameters
+    ----------
+    path : str or path
+        As `load_data` reads it (``.npy``, or delimited text with or without a header).
+    columns : list of str, optional
+        The feature columns, by name (``x0``, ``x1``, ... when the file has no
+        header). Default: every column but ``drop`` and ``id_column``.
+    drop : list of str, optional
+        Columns left out.
+    id_column : str, optional
+        A column carried beside the labels (its text as written), not clustered.
+    dropna : bool, default=False
+        Leave out the rows with a missing value (an empty cell, ``nan``, ``NA``,
+        ``?``, ...) in a feature column; else such a row is an error.
+
+    Returns
+    -------
+    Table
+
+    Raises
+    ------
+    ValueError
+        What `load_data` raises; an unknown column name; every feature column
+        that is not numeric, named at once, with the first line of each; a
+        missing value (its line and column) without ``dropna``.
+    """
+    p = Path(path)
+    if p.suffix.lower() == ".npy" or p.is_dir() or not p.is_file():
+        X, _ = load_data(p)
+        names = [f"x{j}" for j in range(X.shape[1])]
+        return _select_numbers(
+            p, X, names, None, columns, drop, id_column, dropna, lambda row: f"row {row + 1}"
+        )
+    suffix = p.suffix.lower()
+    if suffix == ".gz" and len(p.suffixes) > 1:
+        suffix = p.suffixes[-2].lower()
+    options, header, first_data_line, how = _read_options(
+        p, {".csv": ",", ".tsv": "\t", ".tab": "\t"}.get(suffix)
+    )
+    lines: list[int] = []
+
+    def line_of(row: int) -> str:
+        if not lines:
+            lines.extend(_data_lines(p, first_data_line, how))
+        return f"line {lines[row] if row < len(lines) else row + first_data_line}"
+
+    if id_column is None:
+        data = _read_numbers(p, options, header)
+        if data is not None:
+            data, named = _without_pandas_index(data, header)
+            names = named if named is not None else [f"x{j}" for j in range(data.shape[1])]
+            return _select_numbers(p, data, names, None, columns, drop, None, dropna, line_of)
+    frame = _read_text(p, options, header, first_data_line, how)
+    names = list(header) if header is not None else [f"x{j}" for j in range(frame.shape[1])]
+    if header is not None and header[0] == "" and len(names) > 1:  # pandas' unnamed index column
+        first = frame.iloc[:, 0].str.strip()
+        if (
+            first.str.fullmatch(r"\d+").all()
+            and (first.astype(np.int64).to_numpy() == np.arange(len(frame))).all()
+        ):
+            frame, names = frame.iloc[:, 1:], names[1:]
+    return _select_text(p, frame, names, options, columns, drop, id_column, dropna, line_of)
+
+
+def _chosen(
+    path: Path,
+    names: list[str],
+    columns: Sequence[str] | None,
+    drop: Sequence[str] | None,
+    id_column: str | None,
+) -> list[str]:
+    _names(columns, names, path)
+    _names(drop, names, path)
+    if id_column is not None:
+        _names([id_column], names, path)
+    left_out = set(drop or []) | ({id_column} if id_column is not None else set())
+    chosen = [n for n in (columns or names) if n not in left_out]
+    if not chosen:
+        raise ValueError(f"{path}: no feature column left to cluster")
+    return chosen
+
+
+def _select_numbers(
+    path: Path,
+    data: np.ndarray,
+    names: list[str],
+    ids: np.ndarray | None,
+    columns: Sequence[str] | None,
+    drop: Sequence[str] | None,
+    id_column: str | None,
+    dropna: bool,
+    line_of: Any,
+) -> Table:
+    chosen = _chosen(path, names, columns, drop, id_column)
+    if id_column is not None:
+        ids = np.array(
+            [
+                repr(float(v)) if not float(v).is_integer() else str(int(v))
+                for v in data[:, names.index(id_column)]
+            ]
+        )
+    X = data[:, [names.index(n) for n in chosen]]
+    missing = np.isnan(X).any(1)
+    return _keep(path, X, chosen, ids, missing, dropna, line_of, np.isnan(X))
+
+
+def _select_text(
+    path: Path,
+    frame: Any,
+    names: list[str],
+    options: dict[str, Any],
+    columns: Sequence[str] | None,
+    drop: Sequence[str] | None,
+    id_column: str | None,
+    dropna: bool,
+    line_of: Any,
+) -> Table:
+    import pandas as pd
+
+    chosen = _chosen(path, names, columns, drop, id_column)
+    ids = None if id_column is None else frame.iloc[:, names.index(id_column)].to_numpy(dtype=str)
+    X = np.empty((len(frame), len(chosen)), dtype=np.float64)
+    gaps = np.zeros(X.shape, dtype=bool)
+    bad: list[tuple[str, int, str]] = []
+    for j, name in enumerate(chosen):
+        column = _column_numbers(frame.iloc[:, names.index(name)], options["decimal"])
+        if column.bad_row is not None:
+            assert column.bad_text is not None
+            bad.append((name, column.bad_row, column.bad_text))
+        X[:, j] = column.values
+        gaps[:, j] = column.missing
+    if bad:
+        width = len(names)
+        line = int(line_of(bad[0][1]).split()[1])
+        n_fields = _fields_on(path, line, options["sep"], _encoding(path))
+        if n_fields != width:  # pandas pads short rows with empty fields
+            raise ValueError(f"{path}, line {line}: {n_fields} fields, expected {width}")
+        which = ", ".join(f"{name!r} ({line_of(row)}: {text!r})" for name, row, text in bad[:10])
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        plural = "columns are" if len(bad) > 1 else "column is"
+        first = bad[0][0]
+        text = frame.iloc[:, names.index(first)]
+        # an id: every value different, none a number (a column of numbers with a typo is not one)
+        all_text = not pd.to_numeric(text.str.strip(), errors="coerce").notna().any()
+        id_like = first if all_text and text.nunique() == len(frame) else None
+        message = f"{path}: {len(bad)} {plural} not numeric: {which}{more}"
+        raise NotNumericError(message, [n for n, _, _ in bad], id_like)
+    return _keep(path, X, chosen, ids, np.asarray(gaps.any(1)), dropna, line_of, gaps)
+
+
+def _keep(
+    path: Path,
+    X: np.ndarray,
+    names: list[str],
+    ids: np.ndarray | None,
+    missing: np.ndarray,
+    dropna: bool,
+    line_of: Any,
+    gaps: np.ndarray,
+) -> Table:
+    if missing.any() and not dropna:
+        row = int(np.argmax(missing))
+        column = names[int(np.argmax(gaps[row]))]
+        more = int(missing.sum()) - 1
+        also = f" ({more} more row{'s' if more != 1 else ''} with gaps)" if more else ""
+        raise MissingValueError(f"{path}: missing value at {line_of(row)}, column {column!r}{also}")
+    kept = ~missing
+    if not kept.any():
+        raise ValueError(f"{path}: every row has a missing value")
+    return Table(np.ascontiguousarray(X[kept]), names, ids, kept)
+
+
 def _default_file_mode() -> int:
     """What ``open()`` would give a new file: 0o666 less the umask (mkstemp makes files 0o600)."""
     umask = os.umask(0)
@@ -358,14 +656,17 @@ def save_csv(path: str | os.PathLike[str], array: np.ndarray, header: list[str])
     """Write a 1-D or 2-D array as CSV with a header line, atomically."""
     a = np.asarray(array)
     a = a[:, None] if a.ndim == 1 else a
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(header)  # names from the user's file: quoted as needed
     if np.issubdtype(a.dtype, np.integer):
         with atomic_write(path) as f:
-            np.savetxt(f, a, delimiter=",", header=",".join(header), comments="", fmt="%d")
+            f.write(line.getvalue())
+            np.savetxt(f, a, delimiter=",", fmt="%d")
         return
     # each value as the shortest text that reads back to it in its own dtype: no digit lost (two centers
     # 3 apart at 1e9 were both "1e+09" at 9 digits), no float32 noise ("3.4", not "3.4000001")
     with atomic_write(path) as f:
-        f.write(",".join(header) + "\n")
+        f.write(line.getvalue())
         for row in a:
             f.write(",".join(map(str, row)) + "\n")
 

@@ -16,12 +16,21 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
-from rich.table import Table
+from rich.table import Table as RichTable
+from rich.text import Text
 
 from shiftkit import DBSCAN, KMeans, KMeansStep, MeanShift, QuickShift, StepInfo
 from shiftkit.cli._common import app, console, err_console, fail, one_line_errors, staged_outputs
 from shiftkit.datasets import make_blobs
-from shiftkit.io import atomic_write, load_data, save_csv, save_json
+from shiftkit.io import (
+    MissingValueError,
+    NotNumericError,
+    Table,
+    atomic_write,
+    read_table,
+    save_csv,
+    save_json,
+)
 
 OUTPUT_FILES = ("labels.csv", "centers.csv", "summary.json", "clusters.png")
 
@@ -35,16 +44,29 @@ def _digits_that_tell_apart(centers: np.ndarray) -> int:
     return 17
 
 
-def _summary_table(summary: dict[str, Any], centers: np.ndarray) -> Table:
-    table = Table(title=f"{summary['n_clusters']} clusters in {summary['n_samples']} points")
+SHOWN_CLUSTERS = 20
+
+
+def _summary_table(
+    summary: dict[str, Any], centers: np.ndarray, columns: list[str] | None = None
+) -> RichTable:
+    """The clusters, largest first: the 20 largest, and a line for the rest."""
+    n = summary["n_clusters"]
+    table = RichTable(title=f"{n} clusters in {summary['n_samples']} points")
     table.add_column("cluster", justify="right")
     table.add_column("size", justify="right")
-    table.add_column("center")
+    names = (columns or [f"x{j}" for j in range(centers.shape[1])])[:4]
+    table.add_column("center (" + ", ".join(names) + (", ..." if centers.shape[1] > 4 else "") + ")")
     digits = _digits_that_tell_apart(centers[:, :4])
-    for k, size in enumerate(summary["cluster_sizes"]):
+    sizes = np.asarray(summary["cluster_sizes"])
+    order = np.argsort(-sizes, kind="stable")
+    for k in order[:SHOWN_CLUSTERS]:
         more = ", ..." if centers.shape[1] > 4 else ""
         coords = ", ".join(f"{v:.{digits}g}" for v in centers[k, :4]) + more
-        table.add_row(str(k), str(size), coords)
+        table.add_row(str(k), str(sizes[k]), coords)
+    if n > SHOWN_CLUSTERS:
+        rest = order[SHOWN_CLUSTERS:]
+        table.add_row("...", str(int(sizes[rest].sum())), f"{len(rest)} smaller clusters (in centers.csv)")
     if summary["n_noise"]:
         table.add_row("-1", str(summary["n_noise"]), "(no cluster)")
     return table
@@ -69,10 +91,15 @@ def _picture(est: Any, X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, 
     return X, est.labels_, centers, "data"
 
 
-def _axis_names(view: str, points: np.ndarray) -> tuple[str, str]:
+def _axis_names(view: str, points: np.ndarray, columns: list[str], scale: str = "none") -> tuple[str, str]:
+    """The plot's axes: the layout's, the principal components' (more than two features), or the
+    columns' names (scaled: said so)."""
     if view == "layout":
         return ("layout 1", "layout 2")
-    return ("PC1", "PC2") if points.shape[1] > 2 else ("x0", "x1") if points.shape[1] == 2 else ("x0", "")
+    if points.shape[1] > 2:
+        return ("PC1", "PC2")
+    named = [c if scale == "none" else f"{c} ({scale}-scaled)" for c in columns[:2]]
+    return (named[0], named[1]) if len(named) == 2 else (named[0], "")
 
 
 def _save_plot(
@@ -118,13 +145,108 @@ class _Choice:
     why: str
 
 
-def _load(data: Path | None) -> tuple[np.ndarray, str]:
-    """The data matrix and a description of where it came from."""
+def _split(names: list[str] | None) -> list[str] | None:
+    """``--columns a,b --columns c``: the names a, b, c (None when the option is not given)."""
+    if not names:
+        return None
+    return [n.strip() for value in names for n in value.split(",") if n.strip()]
+
+
+def _load(
+    data: Path | None,
+    columns: list[str] | None = None,
+    drop: list[str] | None = None,
+    id_column: str | None = None,
+    dropna: bool = False,
+) -> tuple[Table, str]:
+    """The table to cluster and a description of where it came from."""
     if data is None:
+        if columns or drop or id_column:
+            raise ValueError("--columns, --drop and --id-column choose columns of a DATA file; none given")
         X, _, _ = make_blobs()
-        return X.astype(np.float64), "built-in: the lesson's six blobs (make_blobs())"
-    X, _ = load_data(data)
-    return X, str(data)
+        table = Table(X.astype(np.float64), ["x0", "x1"], None, np.ones(len(X), dtype=bool))
+        return table, "built-in: the lesson's six blobs (make_blobs())"
+    try:
+        table = read_table(
+            data, columns=_split(columns), drop=_split(drop), id_column=id_column, dropna=dropna
+        )
+    except NotNumericError as exc:
+        them = "them" if len(exc.columns) > 1 else "it"
+        hint = f"leave {them} out with --drop {','.join(exc.columns)}"
+        if exc.id_like is not None:
+            hint += f", or keep {exc.id_like!r} beside the labels with --id-column {exc.id_like}"
+        raise ValueError(f"{exc}; {hint}") from None
+    except MissingValueError as exc:
+        raise ValueError(f"{exc}; --dropna leaves such rows out") from None
+    return table, str(data)
+
+
+@dataclass
+class _Data:
+    """What is clustered: the table read, the matrix fitted (scaled), and how it was scaled."""
+
+    table: Table
+    source: str
+    id_column: str | None
+    X: np.ndarray  # (n_kept, d): the features as fitted
+    scale: str
+    center: np.ndarray  # (d,): X = (table.X - center) / spread
+    spread: np.ndarray
+    warnings: list[str]
+
+    def to_input_units(self, points: np.ndarray) -> np.ndarray:
+        return points * self.spread + self.center if self.scale != "none" else points
+
+
+SCALES = ("none", "standard", "robust")
+# Feature ranges further apart than this: the widest decides the clusters, and the user is told.
+RANGE_RATIO_WARNING = 100.0
+
+
+def _scaled(X: np.ndarray, scale: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X - center) / spread`` per column, and the center and spread: the mean and standard deviation
+    (``standard``), the median and interquartile range (``robust``), or 0 and 1 (``none``). A constant
+    column keeps a spread of 1, as scikit-learn's scalers do."""
+    d = X.shape[1]
+    if scale == "none":
+        return X, np.zeros(d), np.ones(d)
+    if scale == "standard":
+        center, spread = X.mean(0), X.std(0)
+    else:
+        q1, center, q3 = np.percentile(X, [25, 50, 75], axis=0)
+        spread = q3 - q1
+    spread = np.where((spread > 0) & np.isfinite(spread), spread, 1.0)
+    return (X - center) / spread, center, spread
+
+
+def _warnings(table: Table, scale: str) -> list[str]:
+    """What the user should know before reading the clusters: a column that numbers the rows, and feature
+    ranges so far apart that the widest alone decides (with no ``--scale``)."""
+    X, names = table.X, table.columns
+    found = []
+    n = len(X)
+    for j, name in enumerate(names):
+        column = X[:, j]
+        if n >= 10 and (np.array_equal(column, np.arange(n)) or np.array_equal(column, np.arange(1, n + 1))):
+            found.append(
+                f"column {name!r} numbers the rows ({column[0]:g}, {column[1]:g}, {column[2]:g}, ...): it is "
+                f"clustered as a feature; --id-column {name} keeps it beside the labels, --drop {name} "
+                "leaves it out"
+            )
+    if scale == "none" and X.shape[1] > 1 and n > 1:
+        with np.errstate(over="ignore", invalid="ignore"):
+            ranges = X.max(0) - X.min(0)
+        varying = np.flatnonzero((ranges > 0) & np.isfinite(ranges))
+        if len(varying) > 1:
+            wide, narrow = varying[np.argmax(ranges[varying])], varying[np.argmin(ranges[varying])]
+            ratio = ranges[wide] / ranges[narrow]
+            if ratio > RANGE_RATIO_WARNING:
+                found.append(
+                    f"feature ranges differ {ratio:,.0f}x ({names[wide]!r} spans {ranges[wide]:.3g}, "
+                    f"{names[narrow]!r} {ranges[narrow]:.3g}): the widest decides the clusters; "
+                    "--scale standard (or robust) puts the features on one footing"
+                )
+    return found
 
 
 def _choose(
@@ -133,8 +255,13 @@ def _choose(
     mean_shift_options: dict[str, Any],
     other_options: dict[str, Any],
     common: dict[str, Any],
+    seeking_options: dict[str, Any] | None = None,
 ) -> _Choice:
-    """QuickShift unless another method is asked for, by name or by its options (or the built-in data)."""
+    """QuickShift unless another method is asked for, by name or by its options (or the built-in data).
+
+    ``seeking_options`` (``prominence``, ``min_cluster_size``, ``n_neighbors``) steer the mode seeking of
+    QuickShift, and the first two MeanShift's merging; they keep the default QuickShift."""
+    seeking = {k: v for k, v in (seeking_options or {}).items() if v is not None}
     given = sorted(k for k, v in mean_shift_options.items() if v is not None and k != "record_history")
     others = sorted(k for k, v in other_options.items() if v is not None)
     if method == "auto":
@@ -160,8 +287,15 @@ def _choose(
     stray = [k for k in others if k not in accepted]
     if stray:
         raise ValueError(f"--method {method} does not take --{stray[0].replace('_', '-')}")
+    takes = {"quickshift": {"prominence", "min_cluster_size", "n_neighbors"}}.get(
+        method, {"prominence", "min_cluster_size"} if method == "meanshift" else set()
+    )
+    stray = sorted(k for k in seeking if k not in takes)
+    if stray:
+        needs = "quickshift" if stray[0] == "n_neighbors" else "quickshift or meanshift"
+        raise ValueError(f"--{stray[0].replace('_', '-')} needs --method {needs}, not {method}")
     if method == "quickshift":
-        return _Choice(QuickShift(**common), "QuickShift", why)
+        return _Choice(QuickShift(**seeking, **common), "QuickShift", why)
     if method == "kmeans":
         if other_options.get("n_clusters") is None:
             raise ValueError("--method kmeans needs --n-clusters")
@@ -179,7 +313,7 @@ def _choose(
     options = {k: v for k, v in mean_shift_options.items() if v is not None}
     if data is None and options.get("bandwidth") is None:
         options["bandwidth"] = 2.5  # the lesson's choice for its data
-    return _Choice(MeanShift(**options, **common), "MeanShift", why)
+    return _Choice(MeanShift(**options, **seeking, **common), "MeanShift", why)
 
 
 def _centers(est: Any, X: np.ndarray) -> np.ndarray:
@@ -252,8 +386,22 @@ def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
     return summary
 
 
-def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> dict[str, Any]:
+def _level_hint(est: Any) -> list[tuple[float, int]] | None:
+    """The mode seekers' sweep of levels: (prominence, clusters) where the number of clusters changes."""
+    levels = getattr(est, "levels_", None)
+    counts = getattr(est, "n_clusters_by_level_", None)
+    if levels is None or counts is None or len(levels) < 2:
+        return None
+    steps = [(float(levels[0]), int(counts[0]))]
+    for level, count in zip(levels[1:], counts[1:]):
+        if int(count) != steps[-1][1]:
+            steps.append((float(level), int(count)))
+    return steps
+
+
+def _summarise(choice: _Choice, data: _Data, seconds: float) -> dict[str, Any]:
     est = choice.estimator
+    X = data.X
     labels = est.labels_
     centers = _centers(est, X)
     sizes = np.bincount(labels[labels >= 0], minlength=len(centers))
@@ -269,14 +417,28 @@ def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> d
     parameters = {
         k: v for k, v in est.get_params().items() if v is None or isinstance(v, (bool, int, float, str))
     }
+    table = data.table
+    levels = _level_hint(est)
     return {
-        "input": source,
+        "input": data.source,
         "n_samples": int(X.shape[0]),
         "n_features": int(X.shape[1]),
+        "columns": list(table.columns),
+        "id_column": None if table.ids is None else data.id_column,
+        "rows_in_file": len(table.kept),
+        "rows_dropped": int((~table.kept).sum()),
+        "scale": {
+            "method": data.scale,
+            "center": data.center.tolist(),
+            "spread": data.spread.tolist(),
+            "note": "the features were fitted as (x - center) / spread; centers.csv is in the input's units",
+        },
+        "warnings": list(data.warnings),
         "method": choice.method,
         "why": choice.why,
         "parameters": parameters,
         "chosen": chosen,
+        "n_clusters_by_prominence": None if levels is None else [list(step) for step in levels],
         "space": _space_summary(est, X),
         "n_clusters": len(centers),
         "cluster_sizes": sizes.tolist(),
@@ -287,16 +449,37 @@ def _summarise(choice: _Choice, X: np.ndarray, source: str, seconds: float) -> d
     }
 
 
+def _save_labels(path: Path, labels: np.ndarray, table: Table, id_column: str | None) -> None:
+    """labels.csv: a row per row of the file (the id first, when there is one); rows left out for a
+    missing value have an empty label."""
+    if table.ids is None and table.kept.all():
+        save_csv(path, labels, ["label"])
+        return
+    import csv
+
+    text = np.full(len(table.kept), "", dtype=object)
+    text[table.kept] = labels.astype(str)
+    with atomic_write(path) as f:
+        writer = csv.writer(f, lineterminator="\n")
+        if table.ids is None:
+            writer.writerow(["label"])
+            writer.writerows(zip(text))
+        else:
+            writer.writerow([id_column, "label"])
+            writer.writerows(zip(table.ids, text))
+
+
 def _write(
-    out: Path, summary: dict[str, Any], choice: _Choice, X: np.ndarray, plot: bool, animate: Path | None
+    out: Path, summary: dict[str, Any], choice: _Choice, data: _Data, plot: bool, animate: Path | None
 ) -> None:
     est = choice.estimator
+    X = data.X
     centers = _centers(est, X)
     names = OUTPUT_FILES if plot else OUTPUT_FILES[:3]
     # written into a temporary folder, then renamed into place together under a lock on --out
     with staged_outputs(out, names) as staging:  # an earlier run's clusters.png goes with --no-plot
-        save_csv(staging / "labels.csv", est.labels_, ["label"])
-        save_csv(staging / "centers.csv", centers, [f"x{j}" for j in range(centers.shape[1])])
+        _save_labels(staging / "labels.csv", est.labels_, data.table, data.id_column)
+        save_csv(staging / "centers.csv", data.to_input_units(centers), data.table.columns)
         save_json(staging / "summary.json", summary)
         if plot:
             points, labels, shown, view = _picture(est, X, centers)
@@ -305,7 +488,8 @@ def _write(
             else:
                 detail = f", bandwidth {est.bandwidth_:.3g}" if hasattr(est, "bandwidth_") else ""
             title = f"{len(centers)} clusters, {choice.method}{detail}"
-            _save_plot(staging / "clusters.png", points, labels, shown, title, _axis_names(view, points))
+            axes = _axis_names(view, points, data.table.columns, data.scale)
+            _save_plot(staging / "clusters.png", points, labels, shown, title, axes)
     if animate is not None:
         from shiftkit.plot import animate as make_animation
         from shiftkit.plot import save_animation
@@ -370,6 +554,50 @@ def cluster(
     min_samples: Annotated[
         float | None, typer.Option(help="--method dbscan: points within eps that make a core point (5).")
     ] = None,
+    prominence: Annotated[
+        float | None,
+        typer.Option(
+            help="QuickShift/MeanShift: merge modes whose density falls by less than this fraction "
+            "(0 to 1) before meeting a higher mode; default: chosen from the data (the summary lists "
+            "the clusters at each level)."
+        ),
+    ] = None,
+    min_cluster_size: Annotated[
+        float | None,
+        typer.Option(
+            help="QuickShift/MeanShift: smaller clusters are merged into their neighbors; a fraction of "
+            "the points (below 1) or a count (default 0.005)."
+        ),
+    ] = None,
+    n_neighbors: Annotated[
+        int | None,
+        typer.Option(help="QuickShift: neighbors per point in the graph the points climb (default 20)."),
+    ] = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="The feature columns, by name, comma-separated (x0, x1, ... in a file with no "
+            "header); default: all but --drop and --id-column."
+        ),
+    ] = None,
+    drop: Annotated[list[str] | None, typer.Option(help="Columns to leave out, comma-separated.")] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="A column written beside each label in labels.csv, not clustered.")
+    ] = None,
+    dropna: Annotated[
+        bool,
+        typer.Option(
+            help="Leave out rows with a missing value (empty, nan, NA, ?); labels.csv gives them an "
+            "empty label."
+        ),
+    ] = False,
+    scale: Annotated[
+        str,
+        typer.Option(
+            help="none (default), standard (mean 0, standard deviation 1) or robust (median 0, "
+            "interquartile range 1) per feature before clustering; centers.csv stays in the input's units."
+        ),
+    ] = "none",
     out: Annotated[
         Path, typer.Option(help="Folder for labels.csv, centers.csv, summary.json, clusters.png.")
     ] = Path("shiftkit-output"),
@@ -389,6 +617,8 @@ def cluster(
         raise fail(f"--out {out} exists and is not a folder")
     if method not in METHODS:
         raise fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if scale not in SCALES:
+        raise fail(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if animate is not None:
         if animate.suffix.lower() not in (".gif", ".mp4", ".html"):
             raise fail(f"--animate {animate}: the file name must end in .gif, .mp4 or .html")
@@ -407,27 +637,54 @@ def cluster(
         "record_history": True if animate is not None else None,
     }
     try:
-        X, source = _load(data)
+        table, source = _load(data, columns, drop, id_column, dropna)
+        X, center, spread = _scaled(table.X, scale)
+        loaded = _Data(table, source, id_column, X, scale, center, spread, _warnings(table, scale))
         other_options = {"n_clusters": n_clusters, "seed": seed, "eps": eps, "min_samples": min_samples}
         if animate is not None and method in ("dbscan", "quickshift"):
             raise ValueError(
                 f"--animate shows iterations: --method meanshift or kmeans ({method} has none to show)"
             )
-        choice = _choose(data, method, mean_shift_options, other_options, {"device": device, "dtype": dtype})
+        seeking_options = {
+            "prominence": prominence,
+            "min_cluster_size": min_cluster_size,
+            "n_neighbors": n_neighbors,
+        }
+        choice = _choose(
+            data,
+            method,
+            mean_shift_options,
+            other_options,
+            {"device": device, "dtype": dtype},
+            seeking_options,
+        )
+        for warning in loaded.warnings:
+            err_console.print(Text.assemble(("warning:", "bold yellow"), " ", warning), highlight=False)
         seconds = _fit(choice.estimator, X)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         raise fail(str(exc)) from None
-    summary = _summarise(choice, X, source, seconds)
+    summary = _summarise(choice, loaded, seconds)
     try:
-        _write(out, summary, choice, X, plot, animate)
+        _write(out, summary, choice, loaded, plot, animate)
     except (OSError, ImportError) as exc:
         raise fail(f"cannot write the results: {exc}") from None
 
-    console.print(_summary_table(summary, _centers(choice.estimator, X)))
+    console.print(
+        _summary_table(summary, loaded.to_input_units(_centers(choice.estimator, X)), table.columns)
+    )
     how = ", ".join(
         f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary["chosen"].items()
     )
     console.print(f"{choice.method}: {how}; {seconds:.3f} s ({choice.why})")
+    levels = summary["n_clusters_by_prominence"]
+    if levels and prominence is None:
+        steps = "; ".join(f"{level:.2g} -> {count}" for level, count in levels[:8])
+        console.print(f"clusters by prominence (--prominence): {steps}")
+    if summary["rows_dropped"]:
+        dropped = summary["rows_dropped"]
+        console.print(
+            f"{dropped:,} row{'s' if dropped != 1 else ''} with a missing value left out (an empty label)"
+        )
     written = OUTPUT_FILES if plot else OUTPUT_FILES[:3]
     console.print(
         f"wrote {', '.join(written)} to {out}/" + (f" and the animation to {animate}" if animate else "")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
@@ -233,15 +234,19 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         tuned = self.bandwidth is not None or self.n_neighbors is not None
         space = choose_space(X_c, "input" if tuned and self.space == "auto" else self.space)
         if space.name == "graph-layout":
-            self._fit_layout(X_c, frame, space)
+            modes = self._fit_layout(X_c, frame, space)
         else:
-            self._fit_density(X_c, frame, space)
+            modes = self._fit_density(X_c, frame, space)
+        # the modes are input rows: read from the input, not from its centered (float32) copy, they are
+        # the rows as given (5.0, 3.4, not 5.0, 3.4000000059604645)
+        exact = self._validate_X(_safe_indexing(X, modes), reset=False, dtype=torch.float64)
+        self.cluster_centers_ = to_numpy(exact.to(frame.output))
         self.space_ = space.name
         self.space_reason_ = space.reason
         self.n_signal_features_ = space.n_signal
         return self
 
-    def _fit_density(self, X_c: Tensor, frame: Frame, space: Space) -> None:
+    def _fit_density(self, X_c: Tensor, frame: Frame, space: Space) -> np.ndarray:
         """Mode seeking on a density of the input space or of its principal axes.
 
         On the distinct rows, each weighted by its copies, in content order
@@ -273,8 +278,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.embedding_rows_ = np.arange(X_c.shape[0]) if on_axes else None
         self.embedding_centers_ = self.embedding_[to_numpy(modes)] if self.embedding_ is not None else None
         self._fitted = _Fitted(frame, space, Z_u, weights, found.labels, found.index, found.density, None)
+        return to_numpy(modes)
 
-    def _fit_layout(self, X_c: Tensor, frame: Frame, space: Space) -> None:
+    def _fit_layout(self, X_c: Tensor, frame: Frame, space: Space) -> np.ndarray:
         """Mode seeking in a layout of the neighbor graph."""
         fit = fit_graph_layout(
             X_c,
@@ -289,6 +295,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
         self.embedding_centers_ = fit.embedding[fit.seeking.peaks]
         self._fitted = _Fitted(frame, space, None, None, None, None, None, fit.model)
+        return np.asarray(fit.peak_rows)
 
     def _store(
         self, labels: np.ndarray, centers: np.ndarray, density: np.ndarray, found: ModeSeeking, scale: float
