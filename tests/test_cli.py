@@ -113,15 +113,24 @@ def test_user_text_is_never_read_as_markup(tmp_path):
     assert f"to {out}/" in result.output.replace("\n", "")  # wrapped at the terminal width
 
 
-def test_a_lock_file_planted_as_a_link_is_not_followed(tmp_path):
-    # issue 21, item 11: out/.shiftkit.lock -> /any/path created /any/path
+def test_the_lock_leaves_no_file_and_follows_no_planted_link(tmp_path):
+    # issue 21, item 11: out/.shiftkit.lock -> /any/path created /any/path; issue 22: the lock file was
+    # left in every output folder. The lock is now on the folder itself.
     out = tmp_path / "out"
     out.mkdir()
     target = tmp_path / "elsewhere"
     (out / ".shiftkit.lock").symlink_to(target)
     result = _run("--out", out, "--no-plot")
-    assert result.exit_code == 1 and "is a symbolic link" in result.output
-    assert not target.exists() and not (out / "labels.csv").exists()
+    assert result.exit_code == 0, result.output
+    assert not target.exists() and (out / ".shiftkit.lock").is_symlink()
+    fresh = tmp_path / "fresh"
+    assert _run("--out", fresh, "--no-plot").exit_code == 0
+    assert sorted(p.name for p in fresh.iterdir()) == [
+        ".shiftkit.outputs",
+        "centers.csv",
+        "labels.csv",
+        "summary.json",
+    ]
 
 
 def test_dbscan_with_every_point_noise_writes_every_output(tmp_path):

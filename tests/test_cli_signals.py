@@ -88,7 +88,7 @@ def test_staged_outputs_replace_the_set_or_nothing(tmp_path):
         raise Terminated  # SIGTERM in the middle of writing
     assert (out / "a.txt").read_text() == (out / "b.txt").read_text() == "1"
     listed = sorted(p.name for p in out.iterdir())
-    assert listed == [".shiftkit.lock", ".shiftkit.outputs", "a.txt", "b.txt"]  # no temporary left
+    assert listed == [".shiftkit.outputs", "a.txt", "b.txt"]  # no temporary left, no lock file
     (out / "c.txt").write_text("the user's")
     with staged_outputs(out, ("a.txt",)) as staging:
         (staging / "a.txt").write_text("3")

@@ -204,3 +204,24 @@ def test_read_table_names_headerless_columns_by_position(tmp_path):
         read_table(npy)
     table = read_table(npy, dropna=True)
     assert table.kept.tolist() == [False, True, True] and table.X.tolist() == [[2, 3], [4, 5]]
+
+
+def test_version_and_short_help():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"shiftkit {version('shiftkit')}"
+    for args in (["-h"], ["cluster", "-h"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and "Usage: " in result.output and "--help" in result.output
+
+
+def test_min_samples_is_a_whole_number_of_points(tmp_path):
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.random.default_rng(0).normal(size=(30, 2)), delimiter=",")
+    result = _run(path, "--out", tmp_path / "o", "--method", "dbscan", "--min-samples", 0.5)
+    assert result.exit_code == 1
+    assert (
+        result.output.strip() == "error: --min-samples must be a whole number of points, at least 1, got 0.5"
+    )
+    assert _run(path, "--out", tmp_path / "o", "--method", "dbscan", "--min-samples", 3).exit_code == 0

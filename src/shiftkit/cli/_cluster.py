@@ -617,6 +617,9 @@ def cluster(
         raise fail(f"--out {out} exists and is not a folder")
     if method not in METHODS:
         raise fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if min_samples is not None and (min_samples < 1 or not float(min_samples).is_integer()):
+        # the estimator's min_samples is a weight (rows may weigh less than one); here every row weighs one
+        raise fail(f"--min-samples must be a whole number of points, at least 1, got {min_samples:g}")
     if scale not in SCALES:
         raise fail(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if animate is not None:

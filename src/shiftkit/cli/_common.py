@@ -21,6 +21,7 @@ from rich.text import Text
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="shiftkit: clustering that finds how many clusters there are.",
 )
 # File names, CSV cells, phrases and captions are data: nothing the commands print is read as rich markup
@@ -79,34 +80,28 @@ def one_line_errors(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
-LOCK_NAME = ".shiftkit.lock"
-
-
 @contextlib.contextmanager
 def locked_folder(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (a lock file in it) while its outputs are replaced.
+    """Hold an exclusive lock on ``folder`` itself (``flock`` on the open folder) while its outputs are
+    replaced.
 
     A second run writing into the same folder waits, and says so, until the
-    first has put its whole set of outputs in place.
+    first has put its whole set of outputs in place. Nothing is created for the
+    lock: no file is left behind, and no link planted in the folder is followed.
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
-    try:  # never through a link planted in the folder (it would create or touch any file it points to)
-        fd = os.open(folder / LOCK_NAME, flags, 0o644)
-    except OSError:
-        if (folder / LOCK_NAME).is_symlink():
-            message = f"{folder / LOCK_NAME} is a symbolic link; remove it (shiftkit writes a plain file)"
-            raise OSError(message) from None
-        raise
-    with os.fdopen(fd, "a") as handle:
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             err_console.print(f"waiting: another shiftkit run is writing into {folder}/", highlight=False)
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 MANIFEST_NAME = ".shiftkit.outputs"
@@ -157,6 +152,22 @@ def staged_outputs(folder: Path, names: tuple[str, ...]) -> Iterator[Path]:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("shiftkit")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            number = "unknown"
+        console.print(f"shiftkit {number}", highlight=False)
+        raise typer.Exit
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """shiftkit: clustering that finds how many clusters there are."""
