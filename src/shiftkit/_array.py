@@ -51,11 +51,17 @@ def resolve_device(device: Any) -> torch.device:
         raise ValueError(f"invalid device {device!r}: {exc}") from None
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r}: torch sees no CUDA GPU here; compute on the CPU (device='cpu', --device cpu)")
+            raise ValueError(
+                f"device {str(device)!r}: torch sees no CUDA GPU here; "
+                "compute on the CPU (device='cpu', --device cpu)"
+            )
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise ValueError(f"device {str(device)!r}: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
     elif resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {str(device)!r}: torch sees no MPS device here; compute on the CPU (device='cpu', --device cpu)")
+        raise ValueError(
+            f"device {str(device)!r}: torch sees no MPS device here; "
+            "compute on the CPU (device='cpu', --device cpu)"
+        )
     return resolved
 
 
