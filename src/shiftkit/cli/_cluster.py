@@ -11,7 +11,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -19,9 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from shiftkit import DBSCAN, KMeans, KMeansStep, MeanShift, QuickShift, StepInfo
 from shiftkit.cli._common import app, console, err_console, fail, one_line_errors, staged_outputs
-from shiftkit.datasets import make_blobs
 from shiftkit.io import (
     MissingValueError,
     NotNumericError,
@@ -31,6 +29,9 @@ from shiftkit.io import (
     save_csv,
     save_json,
 )
+
+if TYPE_CHECKING:
+    from shiftkit import KMeansStep, StepInfo
 
 OUTPUT_FILES = ("labels.csv", "centers.csv", "summary.json", "clusters.png")
 
@@ -161,6 +162,8 @@ def _load(
 ) -> tuple[Table, str]:
     """The table to cluster and a description of where it came from."""
     if data is None:
+        from shiftkit.datasets import make_blobs
+
         if columns or drop or id_column:
             raise ValueError("--columns, --drop and --id-column choose columns of a DATA file; none given")
         X, _, _ = make_blobs()
@@ -261,6 +264,8 @@ def _choose(
 
     ``seeking_options`` (``prominence``, ``min_cluster_size``, ``n_neighbors``) steer the mode seeking of
     QuickShift, and the first two MeanShift's merging; they keep the default QuickShift."""
+    from shiftkit import DBSCAN, KMeans, MeanShift, QuickShift
+
     seeking = {k: v for k, v in (seeking_options or {}).items() if v is not None}
     given = sorted(k for k, v in mean_shift_options.items() if v is not None and k != "record_history")
     others = sorted(k for k, v in other_options.items() if v is not None)
@@ -329,6 +334,8 @@ def _centers(est: Any, X: np.ndarray) -> np.ndarray:
 
 def _fit(estimator: Any, X: np.ndarray) -> float:
     """Fit with a progress line on a terminal; the seconds taken."""
+    from shiftkit import KMeans, MeanShift
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -472,6 +479,8 @@ def _save_labels(path: Path, labels: np.ndarray, table: Table, id_column: str | 
 def _write(
     out: Path, summary: dict[str, Any], choice: _Choice, data: _Data, plot: bool, animate: Path | None
 ) -> None:
+    from shiftkit import KMeans
+
     est = choice.estimator
     X = data.X
     centers = _centers(est, X)
