@@ -120,6 +120,9 @@ def test_html_holds_every_frame(fitted_with_history, tmp_path):
     html = save_animation(animate(ms), tmp_path / "ms.html").read_text()
     assert html.count("frames[") - html.count("frames[i]") >= ms.n_iter_ + 1
     assert "<script" in html and "data:image/png;base64" in html
+    # self-contained: nothing from a CDN (Font Awesome left the buttons blank offline), every button labelled
+    assert "http://" not in html and "https://" not in html and "<link" not in html
+    assert 'class="fa' not in html and html.count("<button") == 9 and "&#9654;" in html
     assert animate(ms)._repr_html_().count("data:image/png;base64") == ms.n_iter_ + 1
 
 

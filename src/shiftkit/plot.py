@@ -315,6 +315,31 @@ def _animate_kmeans(
     return anim
 
 
+# matplotlib's player draws its buttons with Font Awesome from a CDN: offline they were blank. Text
+# symbols instead (the flipped play first: it holds the plain one's class).
+_BUTTONS = (
+    ('<i class="fa fa-play fa-flip-horizontal"></i>', "&#9664;"),
+    ('<i class="fa fa-fast-backward"></i>', "&#9198;"),
+    ('<i class="fa fa-step-backward"></i>', "|&#9664;"),
+    ('<i class="fa fa-pause"></i>', "&#9208;"),
+    ('<i class="fa fa-play"></i>', "&#9654;"),
+    ('<i class="fa fa-step-forward"></i>', "&#9654;|"),
+    ('<i class="fa fa-fast-forward"></i>', "&#9197;"),
+    ('<i class="fa fa-minus"></i>', "&minus;"),
+    ('<i class="fa fa-plus"></i>', "+"),
+)
+
+
+def _offline(html: str) -> str:
+    """matplotlib's HTML player with nothing loaded from the network."""
+    import re
+
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
+    for icon, text in _BUTTONS:
+        html = html.replace(icon, text)
+    return html
+
+
 def save_animation(anim: FuncAnimation, path: str | os.PathLike[str], *, fps: int | None = None) -> Path:
     """Save ``anim`` as GIF (pillow), MP4 (imageio-ffmpeg) or a self-contained HTML page, by suffix.
 
@@ -337,7 +362,7 @@ def save_animation(anim: FuncAnimation, path: str | os.PathLike[str], *, fps: in
     interval = getattr(anim, "_interval", 500)
     fps = fps if fps is not None else max(1, round(1000 / interval))
     if suffix == ".html":
-        html = anim.to_jshtml(fps=fps)
+        html = _offline(anim.to_jshtml(fps=fps))
         with atomic_write(target) as f:
             f.write(html)
         return target

@@ -35,7 +35,11 @@ BanksOpt = Annotated[
 BankFileOpt = Annotated[list[Path] | None, typer.Option(help="a bank file of your own (repeatable).")]
 CiDataOpt = Annotated[Path | None, typer.Option(help="a clip-interrogator data folder to take banks from.")]
 CacheOpt = Annotated[
-    Path | None, typer.Option(help="text-embedding cache folder (default ~/.cache/shiftkit).")
+    Path | None,
+    typer.Option(
+        help="text-embedding cache folder (default $SHIFTKIT_CACHE, else "
+        "$XDG_CACHE_HOME/shiftkit or ~/.cache/shiftkit, + /text-embeddings)."
+    ),
 ]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="compute bank embeddings without a cache.")]
 BudgetOpt = Annotated[
