@@ -181,5 +181,25 @@ def test_refusals_are_one_clear_line(tiny_dir, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="memory_budget must be a positive"):
         OpenCLIPEncoder(f"local-dir:{tiny_dir}", memory_budget=0)
     monkeypatch.setenv("SHIFTKIT_ALLOW_DOWNLOAD", "1")
-    with pytest.raises(RuntimeError, match="tried to download"):  # allowed: open_clip does try (refused here)
+    import socket
+    import time
+
+    with socket.socket() as server:  # a host that answers: open_clip does try (refused here)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        with pytest.raises(RuntimeError, match="tried to download"):
+            OpenCLIPEncoder("ViT-B-32-quickgelu", "openai", cache_dir=tmp_path)
+        closed = server.getsockname()[1]
+    # no network (a port nobody listens on): one line at once, not a minute of retries (issue 22)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    start = time.perf_counter()
+    with pytest.raises(
+        ValueError,
+        match=rf"cannot download the weights of ViT-B-32-quickgelu/openai: 127\.0\.0\.1:{closed} "
+        r"cannot be reached .*--weights-dir",
+    ):
         OpenCLIPEncoder("ViT-B-32-quickgelu", "openai", cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="cannot download hf-hub:someone/some-clip"):
+        OpenCLIPEncoder("hf-hub:someone/some-clip")
+    assert time.perf_counter() - start < 10

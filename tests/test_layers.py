@@ -33,7 +33,7 @@ def test_import_and_help_load_nothing_heavy():
         "import sys, shiftkit, shiftkit.cli\n"
         "from typer.testing import CliRunner\n"
         "assert CliRunner().invoke(shiftkit.cli.app, ['cluster', '--help']).exit_code == 0\n"
-        "heavy = sorted(m for m in ('torch', 'sklearn', 'matplotlib', 'numba', 'pandas') if m in sys.modules)\n"
+        "heavy = [m for m in ('torch', 'sklearn', 'matplotlib', 'numba', 'pandas') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
         "from shiftkit import *\n"
         "import shiftkit as s\n"

@@ -316,15 +316,16 @@ def _animate_kmeans(
 
 
 # matplotlib's player draws its buttons with Font Awesome from a CDN: offline they were blank. Text
-# symbols instead (the flipped play first: it holds the plain one's class).
+# symbols instead, from the geometric shapes every font has (the media-control block U+23ED..U+23F8
+# drew empty boxes in headless Chromium); the flipped play first: it holds the plain one's class.
 _BUTTONS = (
     ('<i class="fa fa-play fa-flip-horizontal"></i>', "&#9664;"),
-    ('<i class="fa fa-fast-backward"></i>', "&#9198;"),
+    ('<i class="fa fa-fast-backward"></i>', "|&#9664;&#9664;"),
     ('<i class="fa fa-step-backward"></i>', "|&#9664;"),
-    ('<i class="fa fa-pause"></i>', "&#9208;"),
+    ('<i class="fa fa-pause"></i>', "||"),
     ('<i class="fa fa-play"></i>', "&#9654;"),
     ('<i class="fa fa-step-forward"></i>', "&#9654;|"),
-    ('<i class="fa fa-fast-forward"></i>', "&#9197;"),
+    ('<i class="fa fa-fast-forward"></i>', "&#9654;&#9654;|"),
     ('<i class="fa fa-minus"></i>', "&minus;"),
     ('<i class="fa fa-plus"></i>', "+"),
 )

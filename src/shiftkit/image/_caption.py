@@ -15,7 +15,13 @@ from typing import Any
 import torch
 
 from shiftkit._array import resolve_device
-from shiftkit.image._encoders import ALLOW_DOWNLOAD_ENV, allow_download_from_env, batches, import_torchvision
+from shiftkit.image._encoders import (
+    ALLOW_DOWNLOAD_ENV,
+    allow_download_from_env,
+    batches,
+    check_reachable,
+    import_torchvision,
+)
 
 DEFAULT_CAPTION_MODEL = "Salesforce/blip-image-captioning-base"
 
@@ -52,6 +58,14 @@ class BlipCaptioner:
             raise ImportError("captioning needs transformers: pip install 'shiftkit[caption]'") from None
         allow = allow_download_from_env() if allow_download is None else bool(allow_download)
         source = str(model)
+        if allow and not os.path.isdir(source):
+            from urllib.parse import urlparse
+
+            host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").netloc
+            try:
+                self.processor = BlipProcessor.from_pretrained(source, local_files_only=True)
+            except OSError:  # not in the cache: it would be downloaded
+                check_reachable(host, f"the caption model {source!r}")
         try:
             self.processor = BlipProcessor.from_pretrained(source, local_files_only=not allow)
             self.model = BlipForConditionalGeneration.from_pretrained(source, local_files_only=not allow)

@@ -169,6 +169,30 @@ def resolve_pretrained(model: str, tag: str, cache_dir: str | None) -> tuple[str
     return None, cfg
 
 
+def _download_host(cfg: dict[str, Any]) -> str:
+    """The host a download of ``cfg``'s weights would come from."""
+    from urllib.parse import urlparse
+
+    if cfg.get("hf_hub") or not cfg.get("url"):
+        return urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").netloc
+    return urlparse(cfg["url"]).netloc
+
+
+def check_reachable(host: str, what: str, timeout: float = 3.0) -> None:
+    """A `ValueError` at once when ``host`` cannot be reached (no network): the download libraries retry
+    for about a minute and print every retry (48 lines) before failing."""
+    import socket
+
+    name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
+    try:
+        socket.create_connection((name or host, int(port) if port else 443), timeout=timeout).close()
+    except OSError as exc:
+        raise ValueError(
+            f"cannot download {what}: {host} cannot be reached ({exc.strerror or exc}); "
+            "copy the weights onto this machine and point --weights-dir (or --weights) at them"
+        ) from None
+
+
 def _where_to_put(model: str, tag: str, cfg: dict[str, Any], cache_dir: str | None) -> str:
     if cfg.get("hf_hub"):
         repo = os.path.split(cfg["hf_hub"])[0]
@@ -179,9 +203,8 @@ def _where_to_put(model: str, tag: str, cfg: dict[str, Any], cache_dir: str | No
         source = cfg.get("url", "open_clip")
     return (
         f"the weights of {model}/{tag} are not on this machine: copy them from {source} into {where} "
-        f"(e.g. run the same command with --allow-download on a connected machine and copy that folder), "
-        f"or pass weights=FILE / model='local-dir:FOLDER'; or allow downloads "
-        f"(allow_download=True, --allow-download or {ALLOW_DOWNLOAD_ENV}=1)"
+        f"(--weights-dir), give the file (--weights), or allow downloads (--allow-download, "
+        f"{ALLOW_DOWNLOAD_ENV}=1)"
     )
 
 
@@ -250,6 +273,7 @@ class OpenCLIPEncoder:
                     f"(allow_download=True, --allow-download or {ALLOW_DOWNLOAD_ENV}=1) or download the "
                     "repo on a connected machine and pass model='local-dir:FOLDER'"
                 )
+            check_reachable(_download_host({"hf_hub": model}), model)
             source, identity = model, model
         elif weights is not None:
             path = Path(weights)
@@ -266,6 +290,7 @@ class OpenCLIPEncoder:
                 kwargs["pretrained"] = local
                 kwargs.update(_preprocess_of(cfg))
             elif allow:
+                check_reachable(_download_host(cfg), f"the weights of {model}/{pretrained}")
                 kwargs["pretrained"] = pretrained
             else:
                 raise ValueError(_where_to_put(model, pretrained, cfg, cache))
