@@ -473,12 +473,11 @@ def read_table(
         missing value (its line and column) without ``dropna``.
     """
     p = Path(path)
+    wanted = _Wanted(columns, drop, id_column, dropna)
     if p.suffix.lower() == ".npy" or p.is_dir() or not p.is_file():
         X, _ = load_data(p)
         names = [f"x{j}" for j in range(X.shape[1])]
-        return _select_numbers(
-            p, X, names, None, columns, drop, id_column, dropna, lambda row: f"row {row + 1}"
-        )
+        return _select_numbers(p, X, names, wanted, lambda row: f"row {row + 1}")
     suffix = p.suffix.lower()
     if suffix == ".gz" and len(p.suffixes) > 1:
         suffix = p.suffixes[-2].lower()
@@ -497,7 +496,7 @@ def read_table(
         if data is not None:
             data, named = _without_pandas_index(data, header)
             names = named if named is not None else [f"x{j}" for j in range(data.shape[1])]
-            return _select_numbers(p, data, names, None, columns, drop, None, dropna, line_of)
+            return _select_numbers(p, data, names, wanted, line_of)
     frame = _read_text(p, options, header, first_data_line, how)
     names = list(header) if header is not None else [f"x{j}" for j in range(frame.shape[1])]
     if header is not None and header[0] == "" and len(names) > 1:  # pandas' unnamed index column
@@ -507,39 +506,35 @@ def read_table(
             and (first.astype(np.int64).to_numpy() == np.arange(len(frame))).all()
         ):
             frame, names = frame.iloc[:, 1:], names[1:]
-    return _select_text(p, frame, names, options, columns, drop, id_column, dropna, line_of)
+    return _select_text(p, frame, names, options, wanted, line_of)
 
 
-def _chosen(
-    path: Path,
-    names: list[str],
-    columns: Sequence[str] | None,
-    drop: Sequence[str] | None,
-    id_column: str | None,
-) -> list[str]:
-    _names(columns, names, path)
-    _names(drop, names, path)
-    if id_column is not None:
-        _names([id_column], names, path)
-    left_out = set(drop or []) | ({id_column} if id_column is not None else set())
-    chosen = [n for n in (columns or names) if n not in left_out]
+def _chosen(path: Path, names: list[str], wanted: _Wanted) -> list[str]:
+    """The feature columns: those asked for, less those dropped and the id."""
+    _names(wanted.columns, names, path)
+    _names(wanted.drop, names, path)
+    if wanted.id_column is not None:
+        _names([wanted.id_column], names, path)
+    left_out = set(wanted.drop or []) | ({wanted.id_column} if wanted.id_column is not None else set())
+    chosen = [n for n in (wanted.columns or names) if n not in left_out]
     if not chosen:
         raise ValueError(f"{path}: no feature column left to cluster")
     return chosen
 
 
-def _select_numbers(
-    path: Path,
-    data: np.ndarray,
-    names: list[str],
-    ids: np.ndarray | None,
-    columns: Sequence[str] | None,
-    drop: Sequence[str] | None,
-    id_column: str | None,
-    dropna: bool,
-    line_of: Any,
-) -> Table:
-    chosen = _chosen(path, names, columns, drop, id_column)
+@dataclass(frozen=True)
+class _Wanted:
+    """What `read_table` was asked for."""
+
+    columns: Sequence[str] | None
+    drop: Sequence[str] | None
+    id_column: str | None
+    dropna: bool
+
+
+def _select_numbers(path: Path, data: np.ndarray, names: list[str], wanted: _Wanted, line_of: Any) -> Table:
+    chosen = _chosen(path, names, wanted)
+    ids, id_column = None, wanted.id_column
     if id_column is not None:
         ids = np.array(
             [
@@ -549,23 +544,16 @@ def _select_numbers(
         )
     X = data[:, [names.index(n) for n in chosen]]
     missing = np.isnan(X).any(1)
-    return _keep(path, X, chosen, ids, missing, dropna, line_of, np.isnan(X))
+    return _keep(path, X, chosen, ids, missing, wanted.dropna, line_of, np.isnan(X))
 
 
 def _select_text(
-    path: Path,
-    frame: Any,
-    names: list[str],
-    options: dict[str, Any],
-    columns: Sequence[str] | None,
-    drop: Sequence[str] | None,
-    id_column: str | None,
-    dropna: bool,
-    line_of: Any,
+    path: Path, frame: Any, names: list[str], options: dict[str, Any], wanted: _Wanted, line_of: Any
 ) -> Table:
     import pandas as pd
 
-    chosen = _chosen(path, names, columns, drop, id_column)
+    chosen = _chosen(path, names, wanted)
+    id_column = wanted.id_column
     ids = None if id_column is None else frame.iloc[:, names.index(id_column)].to_numpy(dtype=str)
     X = np.empty((len(frame), len(chosen)), dtype=np.float64)
     gaps = np.zeros(X.shape, dtype=bool)
@@ -593,7 +581,7 @@ def _select_text(
         id_like = first if all_text and text.nunique() == len(frame) else None
         message = f"{path}: {len(bad)} {plural} not numeric: {which}{more}"
         raise NotNumericError(message, [n for n, _, _ in bad], id_like)
-    return _keep(path, X, chosen, ids, np.asarray(gaps.any(1)), dropna, line_of, gaps)
+    return _keep(path, X, chosen, ids, np.asarray(gaps.any(1)), wanted.dropna, line_of, gaps)
 
 
 def _keep(
