@@ -225,3 +225,23 @@ def test_min_samples_is_a_whole_number_of_points(tmp_path):
         result.output.strip() == "error: --min-samples must be a whole number of points, at least 1, got 0.5"
     )
     assert _run(path, "--out", tmp_path / "o", "--method", "dbscan", "--min-samples", 3).exit_code == 0
+
+
+def test_no_cluster_all_gives_quickshift_a_noise_label(tmp_path):
+    rng = np.random.default_rng(0)
+    centers = rng.uniform(-8, 8, (6, 2))
+    X = np.concatenate([rng.normal(c, 0.6, (400, 2)) for c in centers] + [rng.uniform(-12, 12, (200, 2))])
+    path = tmp_path / "cloud.csv"
+    np.savetxt(path, X, delimiter=",", header="x,y", comments="")
+    out = tmp_path / "out"
+    result = _run(path, "--out", out, "--no-cluster-all")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["method"] == "QuickShift" and summary["parameters"]["cluster_all"] is False
+    labels = pd.read_csv(out / "labels.csv")["label"].to_numpy()
+    assert summary["n_noise"] == (labels == -1).sum() > 0.5 * 200
+    assert "(no cluster)" in result.output
+    refused = _run(path, "--out", out, "--no-cluster-all", "--method", "kmeans", "--n-clusters", 3)
+    assert (
+        refused.exit_code == 1 and "--no-cluster-all needs --method quickshift or meanshift" in refused.output
+    )

@@ -192,3 +192,52 @@ def test_messages_for_a_float_count_and_a_meta_tensor():
         QuickShift(min_cluster_size=1.0).fit(np.random.default_rng(0).random((50, 2)))
     with pytest.raises(ValueError, match="X is a meta tensor"):
         QuickShift().fit(torch.zeros(10, 2, device="meta"))
+
+
+def _blobs_on_background(seed=0):
+    """Six blobs of 1,900 points and 600 points of uniform background (the background last)."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-8, 8, (6, 2))
+    X = np.concatenate([rng.normal(c, 0.6, (1900, 2)) for c in centers] + [rng.uniform(-12, 12, (600, 2))])
+    return X, np.repeat(np.arange(6), 1900)
+
+
+def test_cluster_all_false_marks_the_background_and_the_fringes_as_noise():
+    # issue 22: 6,019 background points of a 200k cloud joined one blob's cluster and covered the picture
+    X, y = _blobs_on_background()
+    every = QuickShift().fit(X)
+    assert (every.labels_ >= 0).all()
+    noisy = QuickShift(cluster_all=False).fit(X)
+    labels = noisy.labels_
+    assert (labels[-600:] == -1).mean() > 0.5  # most of the background
+    assert (labels[:-600] == -1).mean() < 0.03  # little of the blobs
+    assert adjusted_rand_score(y, labels[:-600]) > 0.97
+    # the same clusters, less their noise: every clustered point keeps its cluster_all=True label
+    kept = labels >= 0
+    np.testing.assert_array_equal(labels[kept], every.labels_[kept])
+    np.testing.assert_array_equal(noisy.predict(X), labels)
+    # below its cluster's core: a point's density is below the highest saddle its cluster meets
+    assert noisy.density_[labels == -1].max() < noisy.density_[noisy.labels_ >= 0].max()
+    # order of the rows: the same noise, permuted
+    perm = np.random.default_rng(1).permutation(len(X))
+    np.testing.assert_array_equal(
+        QuickShift(cluster_all=False).fit(X[perm]).labels_ == -1, labels[perm] == -1
+    )
+    with pytest.raises(ValueError, match="cluster_all must be True or False, got 'no'"):
+        QuickShift(cluster_all="no").fit(X[:50])
+
+
+def test_cluster_all_false_in_a_graph_layout():
+    """In a layout the clusters of digits meet at saddles: the fringes become noise, nothing else moves."""
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data
+    X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
+    every = QuickShift().fit(X)
+    noisy = QuickShift(cluster_all=False).fit(X)
+    assert noisy.space_ == every.space_ == "graph-layout"
+    labels = noisy.labels_
+    assert 0 < (labels == -1).sum() < 0.1 * len(X) and (every.labels_ >= 0).all()
+    kept = labels >= 0
+    np.testing.assert_array_equal(labels[kept], every.labels_[kept])
+    np.testing.assert_array_equal(noisy.predict(X), labels)

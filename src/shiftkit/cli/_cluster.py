@@ -292,13 +292,14 @@ def _choose(
     stray = [k for k in others if k not in accepted]
     if stray:
         raise ValueError(f"--method {method} does not take --{stray[0].replace('_', '-')}")
-    takes = {"quickshift": {"prominence", "min_cluster_size", "n_neighbors"}}.get(
-        method, {"prominence", "min_cluster_size"} if method == "meanshift" else set()
+    takes = {"quickshift": {"prominence", "min_cluster_size", "n_neighbors", "cluster_all"}}.get(
+        method, {"prominence", "min_cluster_size", "cluster_all"} if method == "meanshift" else set()
     )
     stray = sorted(k for k in seeking if k not in takes)
     if stray:
         needs = "quickshift" if stray[0] == "n_neighbors" else "quickshift or meanshift"
-        raise ValueError(f"--{stray[0].replace('_', '-')} needs --method {needs}, not {method}")
+        flag = "--no-cluster-all" if stray[0] == "cluster_all" else f"--{stray[0].replace('_', '-')}"
+        raise ValueError(f"{flag} needs --method {needs}, not {method}")
     if method == "quickshift":
         return _Choice(QuickShift(**seeking, **common), "QuickShift", why)
     if method == "kmeans":
@@ -543,7 +544,12 @@ def cluster(
         float | None, typer.Option(help="Least points in a grid cell to seed it.")
     ] = None,
     cluster_all: Annotated[
-        bool | None, typer.Option(help="Give every point a cluster (else far outliers get -1).")
+        bool | None,
+        typer.Option(
+            help="Give every point a cluster. --no-cluster-all: QuickShift labels -1 (noise, drawn grey) "
+            "the points below their cluster's core (the highest saddle where it meets another "
+            "cluster); MeanShift the points with no mode farther than the bandwidth from every center."
+        ),
     ] = None,
     max_iter: Annotated[int | None, typer.Option(help="Most mean-shift steps (default 300).")] = None,
     tol: Annotated[
@@ -642,7 +648,6 @@ def cluster(
         "algorithm": algorithm,
         "bin_seeding": bin_seeding,
         "min_bin_freq": min_bin_freq,
-        "cluster_all": cluster_all,
         "max_iter": max_iter,
         "tol": tol,
         "engine": engine,
@@ -661,6 +666,7 @@ def cluster(
             "prominence": prominence,
             "min_cluster_size": min_cluster_size,
             "n_neighbors": n_neighbors,
+            "cluster_all": cluster_all,
         }
         choice = _choose(
             data,

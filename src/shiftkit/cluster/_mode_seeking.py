@@ -49,6 +49,8 @@ class ModeSeeking:
     index : NeighborIndex or None
         The index of the rows (None for a single row).
     n_neighbors : int
+    core_levels : ndarray of shape (n_clusters,)
+        Log density of each cluster's core (`shiftkit.cluster._saddles.core_levels`).
     """
 
     labels: np.ndarray
@@ -60,6 +62,12 @@ class ModeSeeking:
     counts: np.ndarray
     index: NeighborIndex | None
     n_neighbors: int
+    core_levels: np.ndarray
+
+    def noise(self) -> np.ndarray:
+        """The rows below their cluster's core level: the fringes and the background (n,) bool."""
+        log_density = self.density.double().log().cpu().numpy()
+        return log_density < self.core_levels[self.labels]
 
 
 def seek_modes(
@@ -101,6 +109,7 @@ def seek_modes(
             np.array([1]),
             index,
             k,
+            np.full(1, -np.inf),
         )
     landscape = density_graph(
         X, bandwidth, get_kernel("gaussian"), weights, n_neighbors=k, memory_budget=memory_budget, index=index
@@ -125,4 +134,5 @@ def seek_modes(
         merged.counts,
         index,
         k,
+        merged.core_levels,
     )

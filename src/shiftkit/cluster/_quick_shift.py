@@ -68,6 +68,7 @@ class _Fitted:
     index: NeighborIndex | None
     density: Tensor | None  # (u,)
     layout: LayoutModel | None
+    core_levels: np.ndarray | None = None  # (n_clusters,): log density of each core (noise below it)
 
 
 PARAMETER_RULES: dict[str, Rule] = {
@@ -76,6 +77,7 @@ PARAMETER_RULES: dict[str, Rule] = {
     "prominence": PROMINENCE_RULE,
     "min_cluster_size": fraction_or_count(),
     "memory_budget": MEMORY_BUDGET_RULE,
+    "cluster_all": Rule(lambda v: isinstance(v, bool | np.bool_), "True or False"),
 }
 
 
@@ -113,6 +115,13 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     min_cluster_size : float or int, default=0.005
         A fraction of the points (below 1) or a number of points: smaller
         clusters are merged into their neighbors.
+    cluster_all : bool, default=True
+        False: a point whose density is below its cluster's core level (the
+        highest saddle at which the cluster meets another, as Quickshift++'s
+        cluster cores and HDBSCAN's clusters leave out the rest) is noise,
+        label -1: the fringes where clusters meet and a background of low
+        density. A cluster that meets no other through a saddle keeps all its
+        points.
     space : {'auto', 'input', 'principal-axes', 'graph-layout'}, default='auto'
         Where the modes are sought. ``'auto'``: the input space up to four
         features; else the principal axes when one to three carry signal
@@ -132,7 +141,8 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     Attributes
     ----------
     labels_ : ndarray of shape (n_samples,)
-        Cluster of each point, 0 for the cluster of the highest mode.
+        Cluster of each point, 0 for the cluster of the highest mode; -1 for
+        noise (``cluster_all=False``).
     cluster_centers_ : ndarray of shape (n_clusters, n_features)
         The mode of each cluster: its densest point.
     cluster_densities_ : ndarray of shape (n_clusters,)
@@ -199,6 +209,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         bandwidth: float | None = None,
         prominence: float | None = None,
         min_cluster_size: float = DEFAULT_MIN_CLUSTER_SIZE,
+        cluster_all: bool = True,
         space: str = "auto",
         device: Any = None,
         dtype: Any = "float32",
@@ -208,6 +219,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.bandwidth = bandwidth
         self.prominence = prominence
         self.min_cluster_size = min_cluster_size
+        self.cluster_all = cluster_all
         self.space = space
         self.device = device
         self.dtype = dtype
@@ -272,12 +284,15 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         modes = rows[torch.as_tensor(found.peaks, device=Z.device)]  # input rows at the modes
         inverse = distinct.inverse
         density = to_numpy(found.density)[inverse]
-        self._store(found.labels[inverse], frame.out(X_c[modes]), density, found, frame.scale)
+        labels = found.labels if self.cluster_all else np.where(found.noise(), -1, found.labels)  # (u,)
+        self._store(labels[inverse], frame.out(X_c[modes]), density, found, frame.scale)
         on_axes = space.name != "input"
         self.embedding_ = to_numpy(Z.double() * frame.scale) if on_axes else None
         self.embedding_rows_ = np.arange(X_c.shape[0]) if on_axes else None
         self.embedding_centers_ = self.embedding_[to_numpy(modes)] if self.embedding_ is not None else None
-        self._fitted = _Fitted(frame, space, Z_u, weights, found.labels, found.index, found.density, None)
+        self._fitted = _Fitted(
+            frame, space, Z_u, weights, labels, found.index, found.density, None, found.core_levels
+        )
         return to_numpy(modes)
 
     def _fit_layout(self, X_c: Tensor, frame: Frame, space: Space) -> np.ndarray:
@@ -289,6 +304,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             prominence=self.prominence,
             min_cluster_size=self.min_cluster_size,
             memory_budget=self.memory_budget,
+            cluster_all=self.cluster_all,
         )
         modes = torch.as_tensor(fit.peak_rows, device=X_c.device)
         self._store(fit.labels, frame.out(X_c[modes]), fit.density, fit.seeking, 1.0)
@@ -352,9 +368,13 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         denser = fitted.density[idx] >= own[:, None]  # (m, k)
         first = torch.where(denser.any(1), denser.to(torch.int8).argmax(1), 0)
         nearest = to_numpy(idx.gather(1, first[:, None])[:, 0])
+        labels = fitted.labels[nearest]
+        if not self.cluster_all and fitted.core_levels is not None:  # below its cluster's core: noise
+            clustered = labels >= 0
+            below = to_numpy(own.double().log()) < fitted.core_levels[np.maximum(labels, 0)]
+            labels = np.where(clustered & below, -1, labels)
         same = match_rows(to_numpy(X_fit), to_numpy(Y))  # a row equal to a training row: its label
-        nearest = np.where(same >= 0, same, nearest)
-        return fitted.labels[nearest]
+        return np.where(same >= 0, fitted.labels[np.maximum(same, 0)], labels)
 
 
 def quick_shift(X: Any, **params: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -304,6 +304,23 @@ def choose_level(tree: ModeTree, min_size: float) -> tuple[float, np.ndarray, np
     return float(LEVELS[0] if best is None else LOW_LEVELS[best]), levels, counts
 
 
+def core_levels(tree: ModeTree, cluster_of_basin: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Each cluster's core level (log density): the highest saddle at which it meets another cluster.
+
+    Quickshift++'s cluster cores and HDBSCAN's clusters leave out the points below
+    the density at which a cluster separates from its neighbours: the fringe where
+    two clusters meet, and a background of low density. A cluster that meets no
+    other through a saddle (alone, or apart across a gap) has no fringe (-inf).
+    """
+    core = np.full(n_clusters, -np.inf)
+    basins = np.flatnonzero((tree.elder >= 0) & np.isfinite(tree.saddle))
+    own, elder = cluster_of_basin[basins], cluster_of_basin[tree.elder[basins]]
+    apart = own != elder
+    np.maximum.at(core, own[apart], tree.saddle[basins[apart]])
+    np.maximum.at(core, elder[apart], tree.saddle[basins[apart]])
+    return core
+
+
 def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarray, np.ndarray]:
     """The cluster (0..k-1, highest peak first) of every basin at ``level``; each cluster's top basin."""
     target, _ = merge_at_level(tree, level, min_size)
@@ -330,6 +347,10 @@ class SaddleMerge:
         The relative prominence used.
     levels, counts : ndarray
         The levels swept and the clusters at each (just the one given when fixed).
+    core_levels : ndarray of shape (n_clusters,)
+        The log density of each cluster's core: the highest saddle at which it
+        meets another cluster (-inf for a cluster that meets none through a
+        saddle). Points below it are the cluster's fringe (`core_levels`).
     """
 
     labels: np.ndarray
@@ -338,6 +359,7 @@ class SaddleMerge:
     level: float
     levels: np.ndarray
     counts: np.ndarray
+    core_levels: np.ndarray
 
 
 def merge_through_saddles(
@@ -375,4 +397,5 @@ def merge_through_saddles(
         level,
         levels,
         counts,
+        core_levels(tree, cluster_of_basin, len(tops)),
     )

@@ -239,6 +239,7 @@ def fit_graph_layout(
     prominence: float | None,
     min_cluster_size: float,
     memory_budget: int,
+    cluster_all: bool = True,
 ) -> LayoutFit:
     """Mode seeking in a layout of the neighbor graph of ``X_c`` (n, d) (the module docstring)."""
     distinct, axes = space.distinct, space.axes
@@ -272,10 +273,11 @@ def fit_graph_layout(
         memory_budget=memory_budget,
         min_gap_points=LAYOUT_MIN_GAP_POINTS,
     )
-    labels = np.concatenate([seeking.labels, _vote(seeking.labels[nearest])])  # (u,)
+    laid_labels = seeking.labels if cluster_all else np.where(seeking.noise(), -1, seeking.labels)
+    labels = np.concatenate([laid_labels, _vote(laid_labels[nearest])])  # (u,)
     density_laid_out = seeking.density.double().cpu().numpy()
     density = np.concatenate([density_laid_out, density_laid_out[nearest[:, 0]] if len(nearest) else []])
-    model = LayoutModel(axes, laid_out, seeking.labels, memory_budget)
+    model = LayoutModel(axes, laid_out, laid_labels, memory_budget)
     return LayoutFit(
         labels[distinct.inverse],
         distinct.first[seeking.peaks],
