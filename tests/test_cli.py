@@ -78,7 +78,17 @@ def test_no_plot(tmp_path):
             "--n-neighbors needs --method quickshift, not kmeans",
         ),
         ("", [], "holds no data"),
-        ("x,y\n1,2\n3,4\n", ["--bandwidth", "-1"], "bandwidth must be > 0"),
+        ("x,y\n1,2\n3,4\n", ["--bandwidth", "-1"], "--bandwidth must be > 0"),
+        (
+            "x,y\n1,2\n3,4\n",
+            ["--prominence", "1.5"],
+            "error: --prominence must be a number in (0, 1), got 1.5",
+        ),
+        (
+            "x,y\n1,2\n3,4\n",
+            ["--method", "kmeans", "--n-clusters", "0"],
+            "error: --n-clusters must be an integer",
+        ),
         ("x,y\n1,2\n3,4\n", ["--kernel", "cosine"], "unknown kernel 'cosine'"),
     ],
 )

@@ -173,7 +173,10 @@ def test_quickshift_knobs_reach_the_estimator_and_the_level_sweep_is_a_hint(tmp_
     assert summary["parameters"]["min_cluster_size"] == 0.3 and summary["chosen"]["n_neighbors"] == 7
     assert summary["n_clusters"] < 4  # clusters under 30% of the points merged
     bad = _run(path, "--out", out, "--prominence", 1.5)
-    assert bad.exit_code == 1 and "prominence" in bad.output
+    assert bad.exit_code == 1 and "--prominence must be a number in (0, 1)" in bad.output
+    counted = _run(path, "--out", out, "--min-cluster-size", 100)  # a count of points, given as 100
+    assert counted.exit_code == 0, counted.output
+    assert json.loads((out / "summary.json").read_text())["parameters"]["min_cluster_size"] == 100
 
 
 def test_many_clusters_show_the_twenty_largest_and_a_count(tmp_path):

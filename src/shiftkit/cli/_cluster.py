@@ -137,6 +137,23 @@ def _parse_bandwidth(text: str | None) -> float | str | None:
 METHODS = ("auto", "quickshift", "meanshift", "kmeans", "dbscan")
 
 
+# The estimators' parameters that are options here, as the estimators name them in their messages.
+_OPTIONS = (
+    "prominence", "min_cluster_size", "n_neighbors", "n_clusters", "eps", "min_samples", "bandwidth",
+    "kernel", "algorithm", "min_bin_freq", "max_iter", "tol", "engine", "dtype",
+)  # fmt: skip
+
+
+def _in_cli_words(message: str) -> str:
+    """An estimator's message about a parameter, in the option's words: ``n_clusters must be an integer
+    >= 1`` -> ``--n-clusters must be an integer >= 1`` (None is no option on the command line)."""
+    for name in _OPTIONS:
+        if message.startswith(f"{name} must be "):
+            rest = message[len(name) :].replace(" must be None or ", " must be ", 1)
+            return f"--{name.replace('_', '-')}{rest}"
+    return message
+
+
 @dataclass
 class _Choice:
     """The estimator `cluster` fits, and why."""
@@ -662,6 +679,8 @@ def cluster(
             raise ValueError(
                 f"--animate shows iterations: --method meanshift or kmeans ({method} has none to show)"
             )
+        if min_cluster_size is not None and min_cluster_size >= 1 and float(min_cluster_size).is_integer():
+            min_cluster_size = int(min_cluster_size)  # a count of points (the estimator takes an int)
         seeking_options = {
             "prominence": prominence,
             "min_cluster_size": min_cluster_size,
@@ -680,7 +699,7 @@ def cluster(
             err_console.print(Text.assemble(("warning:", "bold yellow"), " ", warning), highlight=False)
         seconds = _fit(choice.estimator, X)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
-        raise fail(str(exc)) from None
+        raise fail(_in_cli_words(str(exc))) from None
     summary = _summarise(choice, loaded, seconds)
     try:
         _write(out, summary, choice, loaded, plot, animate)
