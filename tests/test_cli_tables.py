@@ -4,6 +4,7 @@ scaled, the mode seeking steered; every test drives the CLI on a file it writes.
 import csv
 import itertools
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -248,3 +249,36 @@ def test_no_cluster_all_gives_quickshift_a_noise_label(tmp_path):
     assert (
         refused.exit_code == 1 and "--no-cluster-all needs --method quickshift or meanshift" in refused.output
     )
+
+
+def test_quickshift_shows_its_stages_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from sklearn.datasets import load_digits
+
+    path = tmp_path / "digits.csv"
+    np.savetxt(path, load_digits().data, delimiter=",")
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "COLUMNS": "150", "TERM": "xterm"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shiftkit", "cluster", str(path), "--out", str(tmp_path / "out"), "--no-plot"],
+        stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary, env=env,
+    )  # fmt: skip
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=300) == 0, seen.decode(errors="replace")
+    os.close(primary)
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", seen.decode(errors="replace"))  # colours and cursor moves
+    assert "QuickShift 3/5: layout" in text  # the layout's stage (half a second) is on screen
+    assert "clusters in 1797 points" in text

@@ -241,3 +241,22 @@ def test_cluster_all_false_in_a_graph_layout():
     kept = labels >= 0
     np.testing.assert_array_equal(labels[kept], every.labels_[kept])
     np.testing.assert_array_equal(noisy.predict(X), labels)
+
+
+def test_callback_hears_each_stage_in_order():
+    from sklearn.datasets import load_digits
+
+    from shiftkit import QuickShiftStage
+
+    heard: list[QuickShiftStage] = []
+    X, _ = sk_make_blobs(n_samples=300, centers=3, n_features=2, random_state=0)
+    QuickShift(callback=heard.append).fit(X)
+    assert [(s.index, s.total) for s in heard] == [(1, 2), (2, 2)]
+    assert heard[1].name.startswith("mode seeking (input)")
+    heard.clear()
+    labels = QuickShift(callback=heard.append).fit(load_digits().data[:400]).labels_
+    assert [(s.index, s.total) for s in heard] == [(i, 5) if i > 1 else (1, 2) for i in range(1, 6)]
+    assert [s.name for s in heard[1:]] == [
+        "neighbor graph", "layout", "the rows not laid out", "mode seeking in the layout"
+    ]  # fmt: skip
+    np.testing.assert_array_equal(labels, QuickShift().fit(load_digits().data[:400]).labels_)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -31,7 +31,7 @@ from shiftkit.io import (
 )
 
 if TYPE_CHECKING:
-    from shiftkit import KMeansStep, StepInfo
+    from shiftkit import KMeansStep, QuickShiftStage, StepInfo
 
 OUTPUT_FILES = ("labels.csv", "centers.csv", "summary.json", "clusters.png")
 
@@ -352,11 +352,13 @@ def _centers(est: Any, X: np.ndarray) -> np.ndarray:
 
 def _fit(estimator: Any, X: np.ndarray) -> float:
     """Fit with a progress line on a terminal; the seconds taken."""
-    from shiftkit import KMeans, MeanShift
+    from shiftkit import KMeans, MeanShift, QuickShift
 
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
         console=err_console,
         transient=True,
         disable=not err_console.is_terminal,
@@ -378,6 +380,17 @@ def _fit(estimator: Any, X: np.ndarray) -> float:
             progress.update(task, description=f"iteration {step.iteration}: inertia {step.inertia:.4g}")
 
         estimator.set_params(callback=show_iteration)
+    elif isinstance(estimator, QuickShift):
+
+        def show_stage(stage: QuickShiftStage) -> None:
+            progress.update(
+                task,
+                description=f"QuickShift {stage.index}/{stage.total}: {stage.name}",
+                total=stage.total,
+                completed=stage.index - 1,
+            )
+
+        estimator.set_params(callback=show_stage)
     start = time.perf_counter()
     with progress:
         estimator.fit(X)

@@ -11,6 +11,7 @@ from shiftkit.cluster._mean_shift import (
     select_bandwidth,
 )
 from shiftkit.cluster._quick_shift import QuickShift, quick_shift
+from shiftkit.cluster._quick_shift import Stage as QuickShiftStage
 
 __all__ = [
     "BANDWIDTH_RULES",
@@ -19,6 +20,7 @@ __all__ = [
     "KMeansStep",
     "MeanShift",
     "QuickShift",
+    "QuickShiftStage",
     "StepInfo",
     "dbscan",
     "get_bin_seeds",

@@ -16,6 +16,7 @@ faiss in high), one density evaluation, then near-linear graph work. On
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, T
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE
 from shiftkit.cluster._spaces import (
+    LAYOUT_STAGES,
     SPACES,
     LayoutModel,
     Space,
@@ -53,7 +55,26 @@ from shiftkit.cluster._spaces import (
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import NeighborIndex
 
-__all__ = ["QuickShift", "quick_shift"]
+__all__ = ["QuickShift", "Stage", "quick_shift"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What a `QuickShift` ``callback`` receives as a stage of the fit starts.
+
+    Attributes
+    ----------
+    name : str
+        What the stage does (``'neighbor graph'``, ``'layout'``, ...).
+    index : int
+        1 for the first stage.
+    total : int
+        The stages of this fit (known once the space is chosen; 2 until then).
+    """
+
+    name: str
+    index: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -137,6 +158,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         ``cluster_centers_`` follow the input's float dtype either way.
     memory_budget : int, default=256 MiB
         Bytes of temporaries per step; no n x n matrix is ever allocated.
+    callback : callable, default=None
+        Called with a `QuickShiftStage` as each stage of the fit starts (the space, then
+        the mode seeking; in a graph layout its graph, layout, mode seeking and
+        the rows not laid out): for a progress display.
 
     Attributes
     ----------
@@ -214,6 +239,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         device: Any = None,
         dtype: Any = "float32",
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        callback: Callable[[Stage], Any] | None = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.bandwidth = bandwidth
@@ -224,6 +250,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.memory_budget = memory_budget
+        self.callback = callback
 
     def fit(self, X: Any, y: Any = None) -> QuickShift:
         """Cluster ``X``.
@@ -242,12 +269,20 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         if self.bandwidth is not None:
             check_bandwidth(self.bandwidth)
         X_c, frame = self._validate_framed(X, reset=True)
+        report = self.callback or (lambda stage: None)
+        report(Stage("principal axes: where to seek the modes", 1, 2))
         # a bandwidth or a neighbor count is a statement about the input space: keep to it
         tuned = self.bandwidth is not None or self.n_neighbors is not None
         space = choose_space(X_c, "input" if tuned and self.space == "auto" else self.space)
         if space.name == "graph-layout":
-            modes = self._fit_layout(X_c, frame, space)
+            stages = LAYOUT_STAGES
+
+            def layout_stage(name: str) -> None:
+                report(Stage(name, 2 + stages.index(name), 1 + len(stages)))
+
+            modes = self._fit_layout(X_c, frame, space, layout_stage)
         else:
+            report(Stage(f"mode seeking ({space.name}): neighbor graph, density, saddles", 2, 2))
             modes = self._fit_density(X_c, frame, space)
         # the modes are input rows: read from the input, not from its centered (float32) copy, they are
         # the rows as given (5.0, 3.4, not 5.0, 3.4000000059604645)
@@ -295,7 +330,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         )
         return to_numpy(modes)
 
-    def _fit_layout(self, X_c: Tensor, frame: Frame, space: Space) -> np.ndarray:
+    def _fit_layout(
+        self, X_c: Tensor, frame: Frame, space: Space, on_stage: Callable[[str], Any]
+    ) -> np.ndarray:
         """Mode seeking in a layout of the neighbor graph."""
         fit = fit_graph_layout(
             X_c,
@@ -305,6 +342,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             min_cluster_size=self.min_cluster_size,
             memory_budget=self.memory_budget,
             cluster_all=self.cluster_all,
+            on_stage=on_stage,
         )
         modes = torch.as_tensor(fit.peak_rows, device=X_c.device)
         self._store(fit.labels, frame.out(X_c[modes]), fit.density, fit.seeking, 1.0)

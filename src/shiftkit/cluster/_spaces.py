@@ -32,7 +32,9 @@ answer depends neither on the order of the rows nor on where they sit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,6 +48,7 @@ from shiftkit.embedding._layout import knn_of_distinct
 from shiftkit.neighbors import ExactIndex
 
 __all__ = [
+    "LAYOUT_STAGES",
     "SPACES",
     "LayoutFit",
     "LayoutModel",
@@ -73,6 +76,8 @@ ASSIGN_NEIGHBORS = 10
 # a cluster of four images into its neighbor, benchmarks/bench_image.py).
 LAYOUT_MIN_GAP_POINTS = 3
 COARSE_FEATURES = 16
+# The stages of `fit_graph_layout`, as its ``on_stage`` hears them.
+LAYOUT_STAGES = ("neighbor graph", "layout", "the rows not laid out", "mode seeking in the layout")
 CANDIDATES_PER_NEIGHBOR = 2
 
 
@@ -240,8 +245,11 @@ def fit_graph_layout(
     min_cluster_size: float,
     memory_budget: int,
     cluster_all: bool = True,
+    on_stage: Callable[[str], Any] | None = None,
 ) -> LayoutFit:
-    """Mode seeking in a layout of the neighbor graph of ``X_c`` (n, d) (the module docstring)."""
+    """Mode seeking in a layout of the neighbor graph of ``X_c`` (n, d) (the module docstring);
+    ``on_stage`` hears the name of each of `LAYOUT_STAGES` as it starts."""
+    report = on_stage or (lambda name: None)
     distinct, axes = space.distinct, space.axes
     assert distinct is not None and axes is not None
     n_distinct = distinct.n_distinct
@@ -250,17 +258,21 @@ def fit_graph_layout(
     G = graph_coordinates(X_c[torch.as_tensor(distinct.first, device=X_c.device)], axes)  # (u, q)
     m = min(n_distinct, LAYOUT_MAX_ROWS)
     laid_out = G[:m]
+    report(LAYOUT_STAGES[0])
     distances, indices = knn_of_distinct(laid_out, min(GRAPH_NEIGHBORS - 1, m - 1), memory_budget)
+    report(LAYOUT_STAGES[1])
     embedding = layout_graph(
         membership_graph(distances, indices), laid_out.double().numpy(), n_components=LAYOUT_DIM
     )
     nearest = np.zeros((0, ASSIGN_NEIGHBORS), dtype=np.int64)
     weight = copies[:m].copy()
+    report(LAYOUT_STAGES[2])
     if m < n_distinct:  # the rows not laid out: their nearest laid-out rows, and their weight to the nearest
         _, found = nearest_laid_out(laid_out, G[m:], min(ASSIGN_NEIGHBORS, m), memory_budget)
         nearest = found.cpu().numpy().astype(np.int64)
         weight += np.bincount(nearest[:, 0], weights=copies[m:], minlength=m)
     E = torch.as_tensor(embedding)
+    report(LAYOUT_STAGES[3])
     seeking = seek_modes(
         E,
         None if bool((weight == 1).all()) else torch.as_tensor(weight),
