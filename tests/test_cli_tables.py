@@ -282,3 +282,12 @@ def test_quickshift_shows_its_stages_on_a_terminal(tmp_path):
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", seen.decode(errors="replace"))  # colours and cursor moves
     assert "QuickShift 3/5: layout" in text  # the layout's stage (half a second) is on screen
     assert "clusters in 1797 points" in text
+
+
+def test_the_html_animation_plays_offline(tmp_path):
+    out = tmp_path / "out"
+    result = _run("--out", out, "--no-plot", "--animate", out / "steps.html")
+    assert result.exit_code == 0, result.output
+    html = (out / "steps.html").read_text()
+    assert "https://" not in html and "http://" not in html and 'class="fa' not in html
+    assert html.count("<button") == 9 and html.count("data:image/png;base64") >= 2
