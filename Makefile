@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= shiftkit-output
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-fast bench lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q
+
+# the tests not marked slow (no subprocesses, process clusters, notebook, CUDA simulator, longest fits):
+# a quick loop (about 50 s on an AMD EPYC with 2 cores); `make test` runs everything
+test-fast: $(STAMP)
+	$(PYTHON) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_quality.py --large

@@ -1,7 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
+from shiftkit import MeanShift
 from shiftkit._array import as_tensor, resolve_device, resolve_dtype
 from shiftkit._validation import check_bandwidth
 
@@ -73,3 +76,37 @@ def test_dtype_and_device_resolution():
     assert resolve_device(None).type == expected
     with pytest.raises(ValueError, match="invalid device 'toaster'"):
         resolve_device("toaster")
+
+
+# -- API input and parameter types -------------------------------------------------------------
+
+
+def test_tensors_sparse_and_with_grad(blobs):
+    X, _ = blobs
+    with pytest.raises(TypeError, match="sparse tensor"):
+        MeanShift(bandwidth=1.0).fit(torch.tensor(X).to_sparse())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ms = MeanShift(bandwidth=1.0).fit(torch.tensor(X, requires_grad=True))
+    assert len(ms.cluster_centers_) == 3
+
+
+def test_device_that_is_not_there_is_a_value_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here")
+    with pytest.raises(ValueError, match="torch sees no CUDA GPU"):
+        MeanShift(device="cuda").fit([[0.0], [1.0]])
+
+
+def test_parameter_types_are_the_same_everywhere(blobs):
+    from shiftkit import shift
+
+    X, _ = blobs
+    MeanShift(bandwidth=np.float32(1.0), tol=np.float32(1e-3), max_iter=np.int64(300)).fit(X)
+    MeanShift(bandwidth=1.0, memory_budget=np.int64(2**20), n_jobs=np.int64(1)).fit(X)
+    shift(X, X, bandwidth=np.float32(1.0), memory_budget=np.int64(2**20))
+    for bad in (True, 1.5, 0):
+        with pytest.raises(ValueError, match="memory_budget must be a positive number of bytes"):
+            shift(X, X, bandwidth=1.0, memory_budget=bad)
+        with pytest.raises(ValueError, match="memory_budget must be a positive number of bytes"):
+            MeanShift(bandwidth=1.0, memory_budget=bad).fit(X)

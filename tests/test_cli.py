@@ -1,3 +1,4 @@
+import io
 import json
 import subprocess
 import sys
@@ -5,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -203,6 +205,7 @@ def test_out_must_be_a_folder(tmp_path):
     assert result.exit_code == 1 and "is not a folder" in result.output
 
 
+@pytest.mark.slow
 def test_installed_command_runs_as_a_subprocess(tmp_path):
     exe = Path(sys.executable).parent / "shiftkit"
     assert exe.exists(), "the package must install the shiftkit command"
@@ -225,7 +228,7 @@ def test_animate_option(tmp_path, suffix):
     anim = tmp_path / f"steps{suffix}"
     result = _run("--out", tmp_path, "--animate", anim)
     assert result.exit_code == 0, result.output
-    assert anim.stat().st_size > 1000 and "the animation" in result.output
+    assert anim.stat().st_size > 1000 and "the animation" in " ".join(result.output.split())  # wrapped
 
 
 def test_animate_refuses_other_formats(tmp_path):
@@ -336,3 +339,54 @@ def test_embeddings_get_a_graph_layout_and_the_summary_says_so(tmp_path):
     assert _run(tmp_path / "two.npy", "--out", tmp_path / "two").exit_code == 0
     space = json.loads((tmp_path / "two" / "summary.json").read_text())["space"]
     assert space["name"] == "input" and "2 features" in space["why"]
+
+
+# -- files and the CLI -------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shiftkit", "cluster", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.slow
+def test_bad_files_are_one_line_errors(tmp_path):
+    from shiftkit.io import load_data
+
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf1,2\n3,4\n5,6\n")
+    np.testing.assert_array_equal(load_data(bom)[0], [[1, 2], [3, 4], [5, 6]])  # the first row is data
+    wide = tmp_path / "wide.csv"
+    wide.write_text("1,2\n" + "0" * 200_000 + "1,3\n")  # a field over csv's 131,072-character limit
+    np.testing.assert_array_equal(load_data(wide)[0], [[1, 2], [1, 3]])
+    np.save(tmp_path / "complex.npy", np.array([[1 + 2j, 3], [4, 5j]]))
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)})
+    (tmp_path / "lie.npy").write_bytes(buf.getvalue() + b"\0" * 64)  # a header that claims 16 TB
+    (tmp_path / "zero.npy").write_bytes(b"")
+    (tmp_path / "folder.csv").mkdir()
+    np.save(tmp_path / "ok.npy", np.random.default_rng(0).normal(size=(30, 2)))
+    cases = [
+        (["complex.npy"], "holds complex numbers (complex128)"),
+        (["lie.npy"], "is damaged: its header says shape (1000000000000, 2)"),
+        (["zero.npy"], "is not a .npy file"),
+        (["folder.csv"], "is a folder, not a data file"),
+        (["missing.csv"], "no such file"),
+        (
+            ["ok.npy", "--device", "cuda"]
+            if not torch.cuda.is_available()
+            else ["ok.npy", "--device", "cuda:99"],
+            "device 'cuda",
+        ),
+    ]
+    for args, message in cases:
+        result = _cli(str(tmp_path / args[0]), *args[1:], "--out", str(tmp_path / "out"))
+        assert result.returncode == 1, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) <= 2 and lines[0].startswith("error:"), (args, result.stderr)
+        assert message in " ".join(lines), (args, result.stderr)
+    result = _cli(
+        str(tmp_path / "ok.npy"), "--bandwidth", "1e200", "--out", str(tmp_path / "out"), "--no-plot"
+    )
+    assert result.returncode == 0 and "1 clusters in 30 points" in result.stdout, result.stderr

@@ -183,6 +183,7 @@ def test_cluster_images_option_errors(tiny_model, folder, tmp_path):
     assert bad.exit_code == 1 and "is not a folder" in bad.output
 
 
+@pytest.mark.slow
 def test_cluster_images_as_a_real_command(tiny_model, folder, tmp_path):
     exe = Path(sys.executable).with_name("shiftkit")
     out = tmp_path / "real"
@@ -197,6 +198,7 @@ def test_cluster_images_as_a_real_command(tiny_model, folder, tmp_path):
     assert (out / "index.html").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian's chromium package) is not installed")
 def test_the_gallery_renders_in_headless_chromium(tiny_model, folder, tmp_path):
     out = tmp_path / "gallery"

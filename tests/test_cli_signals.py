@@ -14,6 +14,8 @@ import pytest
 
 from shiftkit.cli._common import Terminated, locked_folder, staged_outputs
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: make test-fast leaves these out
+
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 

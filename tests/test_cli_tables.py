@@ -251,6 +251,7 @@ def test_no_cluster_all_gives_quickshift_a_noise_label(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_quickshift_shows_its_stages_on_a_terminal(tmp_path):
     import os
     import pty

@@ -205,6 +205,7 @@ def test_the_index_given_is_the_one_used():
     assert not hasattr(given, "X_")  # the parameter itself stays unfitted
 
 
+@pytest.mark.slow
 def test_index_path_exact_and_lsh():
     from shiftkit.neighbors import ExactIndex, LSHIndex
 

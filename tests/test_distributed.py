@@ -15,6 +15,8 @@ from shiftkit import KMeans, MeanShift  # noqa: E402
 from shiftkit.datasets import make_blobs  # noqa: E402
 from shiftkit.distributed import fit  # noqa: E402
 
+pytestmark = pytest.mark.slow  # see pyproject.toml: make test-fast leaves these out
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -16,6 +16,7 @@ from shiftkit.datasets import make_blobs  # noqa: E402
 from shiftkit.distributed import fit  # noqa: E402
 
 
+@pytest.mark.slow
 def test_in_process_cluster_of_gen_cluster():
     """``fit`` is synchronous, so it runs in a thread with a client of its own."""
     from distributed.utils_test import gen_cluster

@@ -31,6 +31,7 @@ def test_principal_axes_do_not_depend_on_the_sign_convention_of_the_solver():
     assert (a.axes[np.abs(a.axes).argmax(0), range(5)] > 0).all()  # the largest loading positive
 
 
+@pytest.mark.slow
 def test_membership_matches_umap():
     umap_ = pytest.importorskip("umap.umap_")
     rng = np.random.default_rng(3)

@@ -78,6 +78,7 @@ def small_budget(enc, items):
     return enc._text_bytes * items
 
 
+@pytest.mark.slow
 def test_the_chain_is_bounded_by_the_budget_on_a_large_bank(tiny_dir):
     """clip-interrogator encodes a chain step's 2,048 candidates in one batch; here the budget caps it."""
     probe = OpenCLIPEncoder(f"local-dir:{tiny_dir}", device="cpu")

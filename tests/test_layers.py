@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,6 +25,7 @@ def test_import_shiftkit_imports_neither_matplotlib_nor_numba():
     assert out.stdout.strip() == ""
 
 
+@pytest.mark.slow
 def test_import_and_help_load_nothing_heavy():
     """`import shiftkit` and `shiftkit --help` took 2.6 s (torch and scikit-learn at import): the public
     names load on first use, and the CLI imports the library inside its commands."""

@@ -39,6 +39,7 @@ def test_torch_rungs_equal_reference(rung, shape, dtype):
     np.testing.assert_allclose(got.double().numpy(), a @ b, rtol=tol, atol=tol * 30)
 
 
+@pytest.mark.slow
 def test_large_lesson_shape_for_fast_rungs():
     a, b = _pair(50_000, 784, 10)
     ref = a @ b
@@ -84,6 +85,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_numba_cuda_rung_on_the_simulator():
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
     proc = subprocess.run(
@@ -112,6 +114,7 @@ def test_dist_einsum_is_the_lessons_distance():
         mm.dist_einsum(torch.zeros(3), X)
 
 
+@pytest.mark.slow
 def test_ladder_checks_and_times_every_rung():
     report = run_ladder(large=False, repeats=1)
     names = [r.rung for r in report.rows]
@@ -134,6 +137,7 @@ def test_ladder_checks_and_times_every_rung():
     assert report.peak_gflops > 1
 
 
+@pytest.mark.slow
 def test_ladder_on_digits():
     report = run_ladder(data="digits", large=False, repeats=1)
     assert "digits" in report.data and report.rows[0].shape == (5, 64, 10)
@@ -141,6 +145,7 @@ def test_ladder_on_digits():
         run_ladder(data="mnist")
 
 
+@pytest.mark.slow
 def test_cli_prints_the_table_and_writes_json(tmp_path):
     out = tmp_path / "ladder.json"
     result = CliRunner().invoke(app, ["matmul", "--quick", "--repeats", "1", "--json", str(out)])

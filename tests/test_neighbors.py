@@ -3,6 +3,7 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+from shiftkit import MeanShift, QuickShift
 from shiftkit.neighbors import (
     ExactIndex,
     FaissIndex,
@@ -132,3 +133,34 @@ def test_a_radius_wider_than_the_data_finds_every_row(radius):
             assert bool((d[1:] >= d[:-1]).all()) and float(d[0]) == 0.0  # nearest first: the query itself
         others = index.radius_neighbors(None, radius)
         assert int(others.offsets[-1]) == 300 * 299  # each row's neighbors leave the row itself out
+
+
+def test_grid_neighbors_on_degenerate_data_and_far_outliers():
+    """Two points, a line in the plane, far outliers: the grid k-NN once spent minutes in its rings."""
+    rng = np.random.default_rng(0)
+    assert QuickShift().fit([[1.0, 2.0], [1.0, 3.0]]).labels_.tolist() == [0, 0]
+    line = np.c_[rng.normal(size=3000), np.zeros(3000)]
+    far = np.vstack([rng.normal(size=(3000, 2)), [[1e4, 1e4], [1e4 + 1, 1e4], [1e4, 1e4 + 1]]])
+    from shiftkit.neighbors import ExactIndex, GridIndex
+
+    for X in (line, far):
+        X_t = torch.as_tensor(X)
+        grid = GridIndex(n_neighbors=20).fit(X_t).kneighbors(None, 20)[0]
+        exact = ExactIndex().fit(X_t).kneighbors(None, 20)[0]
+        np.testing.assert_allclose(grid.numpy(), exact.numpy(), rtol=1e-9)
+
+
+# -- cell coordinates beyond int64 -------------------------------------------------------------
+
+
+def test_cells_refuse_coordinates_beyond_int64():
+    from shiftkit.neighbors._cells import Cells
+
+    X = torch.tensor([[0.0], [1e19], [1e19 + 1e4]], dtype=torch.float64)
+    with pytest.raises(ValueError, match="overflow 64-bit integers"):
+        Cells(X, 1.0)
+    with pytest.raises(ValueError, match=r"bandwidth=1 is below what float64 resolves.*larger bandwidth$"):
+        MeanShift(algorithm="binned", bandwidth=1.0, dtype="float64").fit(X.numpy())
+    # where the cells fit, distinct points stay apart
+    ms = MeanShift(algorithm="binned", bandwidth=1.0, dtype="float64").fit([[0.0], [1e12], [1e12 + 1e4]])
+    assert len(ms.cluster_centers_) == 3

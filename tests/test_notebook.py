@@ -4,6 +4,9 @@ from pathlib import Path
 
 import nbclient
 import nbformat
+import pytest
+
+pytestmark = pytest.mark.slow  # see pyproject.toml: make test-fast leaves these out
 
 NOTEBOOK = Path(__file__).parent.parent / "examples" / "lesson12_meanshift.ipynb"
 

@@ -2,6 +2,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from shiftkit import MeanShift
 from shiftkit.plot import plot_data, plot_density, plot_kernel, to_2d
 
 
@@ -185,3 +186,16 @@ def test_kmeans_animates_recoloured_points_and_moving_centers(lesson_blobs):
     np.testing.assert_allclose(ax.lines[0].get_xydata(), km.cluster_centers_, atol=1e-5)
     with pytest.raises(ValueError, match="needs the data"):
         animate(km)
+
+
+def test_save_animation_checks_fps(tmp_path, blobs):
+    from shiftkit.plot import animate, save_animation
+
+    X, _ = blobs
+    anim = animate(MeanShift(bandwidth=1.0, record_history=True).fit(X))
+    for fps in (0, -5, float("nan")):
+        with pytest.raises(ValueError, match="fps must be a number of frames per second"):
+            save_animation(anim, tmp_path / "a.gif", fps=fps)
+    assert not list(tmp_path.iterdir())
+    save_animation(anim, tmp_path / "a.gif", fps=2.5)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.gif"]

@@ -227,6 +227,7 @@ def test_cluster_all_false_marks_the_background_and_the_fringes_as_noise():
         QuickShift(cluster_all="no").fit(X[:50])
 
 
+@pytest.mark.slow
 def test_cluster_all_false_in_a_graph_layout():
     """In a layout the clusters of digits meet at saddles: the fringes become noise, nothing else moves."""
     from sklearn.datasets import load_digits

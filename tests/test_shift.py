@@ -209,6 +209,7 @@ print("checked", checked)
 """
 
 
+@pytest.mark.slow
 def test_numba_cuda_engine_on_the_simulator():
     import os
     import subprocess
@@ -222,6 +223,7 @@ def test_numba_cuda_engine_on_the_simulator():
     assert "checked 18" in proc.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", ["flat", "triangular", "epanechnikov", "gaussian"])
 @pytest.mark.parametrize("d", [1, 2, 3, 5])
 def test_grid_torch_path_equals_compiled_path(kernel, d, rng):
@@ -303,6 +305,7 @@ def test_knn_backends_agree(rng, monkeypatch):
     torch.testing.assert_close(c[0], b[0], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_knn_index_is_not_reused_for_new_data_at_a_freed_address():
     # The allocator hands a freed block to the next tensor of the same size; an index
     # cached by address would answer for the old data (it did: errors of 2.7 units).

@@ -43,6 +43,7 @@ def test_one_signal_axis_is_clustered_on_the_principal_axes(estimator, two_gauss
     assert adjusted_rand_score(y, estimator(space="input").fit(X).labels_) < 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
 def test_embeddings_are_clustered_in_a_graph_layout(estimator, embeddings):
     X, y = embeddings
@@ -56,11 +57,13 @@ def test_embeddings_are_clustered_in_a_graph_layout(estimator, embeddings):
     assert (nearest_row < 1e-5 * np.abs(X).max()).all()
 
 
+@pytest.mark.slow
 def test_quickshift_and_meanshift_share_the_layout(embeddings):
     X, _ = embeddings
     np.testing.assert_array_equal(QuickShift().fit(X).labels_, MeanShift().fit(X).labels_)
 
 
+@pytest.mark.slow
 def test_layout_labels_do_not_depend_on_row_order_copies_or_frame(embeddings):
     X, _ = embeddings
     X = X[:1500].astype(np.float64)
@@ -75,6 +78,7 @@ def test_layout_labels_do_not_depend_on_row_order_copies_or_frame(embeddings):
         assert _same_partition(moved.labels_, ref)
 
 
+@pytest.mark.slow
 def test_predict_on_the_training_rows_gives_the_labels(embeddings, monkeypatch):
     X, y = embeddings
     qs = QuickShift().fit(X)
