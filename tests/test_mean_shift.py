@@ -386,13 +386,12 @@ def test_binned_algorithm_finds_the_lesson_clusters(lesson_blobs):
     )
 
 
-def test_grid_is_the_old_name_of_binned(lesson_blobs):
+def test_the_pre_release_names_are_gone(lesson_blobs):
     X = lesson_blobs[0]
-    with pytest.warns(FutureWarning, match="algorithm='grid' is now 'binned'"):
-        old = MeanShift(bandwidth=2.5, algorithm="grid").fit(X)
-    new = MeanShift(bandwidth=2.5, algorithm="binned").fit(X)
-    np.testing.assert_array_equal(old.labels_, new.labels_)
-    assert old.algorithm_ == "binned"
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        MeanShift(bandwidth=2.5, algorithm="grid").fit(X)
+    with pytest.raises(ValueError, match="unknown bandwidth rule 'knn'"):
+        MeanShift(bandwidth="knn").fit(X)
 
 
 def test_binned_algorithm_history_and_weights(lesson_blobs):

@@ -33,7 +33,6 @@ from shiftkit.neighbors import make_index, neighbors_for
 
 __all__ = [
     "DATA_RULES",
-    "RULE_ALIASES",
     "estimate_bandwidth",
     "local_bandwidth",
     "mean_gap_to_distinct",
@@ -291,4 +290,3 @@ DATA_RULES: dict[str, Any] = {
     "sklearn": _sklearn_rule,
 }
 # Old names of rules that still work, with a FutureWarning, for one release ('knn' is also an engine).
-RULE_ALIASES = {"knn": "quantile"}

@@ -63,7 +63,7 @@ def _files_on_workers(ms: MeanShift, sample_weight: Any) -> str | None:
     """The algorithm a mean shift on files runs where the workers read them ('binned' or 'standard'), or
     None when the fit needs the data where it is called: a bandwidth rule or the saddle merge (both look
     at all the data), weights, a neighbor index, blurring, or seeds at every point."""
-    algorithm = "binned" if ms.algorithm in ("binned", "grid") else str(ms.algorithm)
+    algorithm = str(ms.algorithm)
     given_bandwidth = ms.bandwidth is not None and not isinstance(ms.bandwidth, str)
     if not (
         algorithm in ("binned", "standard")

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor
 
-from shiftkit.bandwidth import DATA_RULES, RULE_ALIASES, checked_subsample, estimate_bandwidth
+from shiftkit.bandwidth import DATA_RULES, checked_subsample, estimate_bandwidth
 from shiftkit.kernels import get_kernel
 
 __all__ = ["BANDWIDTH_RULES", "choose_bandwidth", "stability_bandwidth"]
@@ -71,15 +71,7 @@ def stability_bandwidth(
 
 
 def resolve_rule(rule: Any) -> str:
-    """The rule's current name (an old name warns); ValueError for an unknown one."""
-    if isinstance(rule, str) and rule in RULE_ALIASES:
-        warnings.warn(
-            f"the bandwidth rule {rule!r} is now {RULE_ALIASES[rule]!r}; "
-            "the old name goes in the next release",
-            FutureWarning,
-            stacklevel=4,
-        )
-        return RULE_ALIASES[rule]
+    """The rule's name, checked: ValueError for an unknown one."""
     if not isinstance(rule, str) or rule not in BANDWIDTH_RULES:
         raise ValueError(f"unknown bandwidth rule {rule!r}; choose one of {sorted(BANDWIDTH_RULES)}")
     return rule

@@ -40,7 +40,7 @@ from shiftkit._validation import (
     number_in,
     one_of,
 )
-from shiftkit.bandwidth import RULE_ALIASES, mean_gap_to_distinct
+from shiftkit.bandwidth import mean_gap_to_distinct
 from shiftkit.cluster._base import (
     MEMORY_BUDGET_RULE,
     N_JOBS_RULE,
@@ -76,8 +76,6 @@ from shiftkit.neighbors._cells import bin_means, fits
 __all__ = ["MeanShift", "mean_shift", "select_bandwidth"]
 
 ALGORITHMS = ("auto", "blurring", "standard", "binned")
-# Old spellings that still work, with a FutureWarning, for one release.
-ALGORITHM_ALIASES = {"grid": "binned"}
 ASSIGN_LABELS = ("mode", "nearest")
 MERGES = ("auto", "radius", "saddles")
 # Neighbors per point in the graph through which merge='saddles' follows the density (at most a
@@ -92,7 +90,7 @@ BINNED_MIN_PER_BIN = 4.0
 # The parameters' constraints, as a table (the rest -- kernel, bandwidth, seeds, engine -- have
 # checks of their own in _check_params).
 PARAMETER_RULES: dict[str, Rule] = {
-    "algorithm": one_of(*ALGORITHMS, *ALGORITHM_ALIASES),
+    "algorithm": one_of(*ALGORITHMS),
     "assign_labels": one_of(*ASSIGN_LABELS),
     "merge": one_of(*MERGES),
     "space": one_of(*SPACES),
@@ -145,7 +143,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         ``'binned'``: standard mean shift over the data summarised by the
         weighted means of cells of side ``bandwidth / 8``, seeded at the cells
         of side ``bandwidth`` (``min_bin_freq``); its cost follows the occupied
-        cells, not the points (``'grid'`` is its old name). ``'auto'``: with
+        cells, not the points. ``'auto'``: with
         ``merge='saddles'``, standard mean shift seeded at the modes of the
         nearest-neighbor graph (each point goes where the mode of its graph
         basin goes); with seeds or ``bin_seeding``, standard; on 50,000 points
@@ -350,13 +348,6 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     def _check_params(self) -> Kernel:
         check_params(self, PARAMETER_RULES)
         kernel = get_kernel(self.kernel)
-        if self.algorithm in ALGORITHM_ALIASES:
-            warnings.warn(
-                f"algorithm={self.algorithm!r} is now {ALGORITHM_ALIASES[self.algorithm]!r}; "
-                "the old name goes in the next release",
-                FutureWarning,
-                stacklevel=3,
-            )
         if self.algorithm not in ("standard", "auto") and (self.seeds is not None or self.bin_seeding):
             raise ValueError("seeds and bin_seeding apply to algorithm='standard' only")
         if self.engine != "auto" and self.engine not in ENGINES:
@@ -627,7 +618,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.cluster_centers_ = frame.out(X_c[:1])
         self.cluster_densities_ = np.array([float(X_c.shape[0])])
         self.labels_ = labels.numpy()
-        self.algorithm_ = ALGORITHM_ALIASES.get(self.algorithm, self.algorithm)
+        self.algorithm_ = self.algorithm
         self.merge_ = self._merge_for()
         self.engine_ = "none"
         self.n_iter_ = 0
@@ -678,7 +669,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         graph when merging through saddles); binned on large low-dimensional data whose cells hold several
         points each; else blurring."""
         if self.algorithm != "auto":
-            return ALGORITHM_ALIASES.get(self.algorithm, self.algorithm)
+            return self.algorithm
         if self.seeds is not None or self.bin_seeding or landscape is not None:
             return "standard"
         n, d = X_c.shape
@@ -770,7 +761,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         bandwidth = select_bandwidth(X, rule, kernel=kernel, sample_weight=w)
         if not bandwidth > finest:  # most samples coincide: the scale of the gaps between distinct ones
             gap = mean_gap_to_distinct(X, sample_weight=w)
-            if RULE_ALIASES.get(rule, rule) in ("sklearn", "quantile"):
+            if rule in ("sklearn", "quantile"):
                 # scikit-learn's zero bandwidth: every distinct value its own mode (below the gaps)
                 bandwidth = gap * (0.5 if kernel.compact else 0.25)
             else:
@@ -868,8 +859,8 @@ def select_bandwidth(
         ``'auto'``: the local scale (`shiftkit.bandwidth.local_bandwidth`, the
         mean distance to the 10th nearest neighbor), the default of
         `MeanShift` and `QuickShift`, which then merge modes through saddles;
-        ``'quantile'``: `estimate_bandwidth` at quantile 0.05 (``'knn'`` is its
-        old name); ``'scott'``, ``'silverman'``: the density-estimation rules;
+        ``'quantile'``: `estimate_bandwidth` at quantile 0.05; ``'scott'``,
+        ``'silverman'``: the density-estimation rules;
         ``'sklearn'``: `estimate_bandwidth` at quantile 0.3, scikit-learn's
         default, used as it is for every kernel (scikit-learn's flat radius);
         ``'stability'``: the middle of the widest range of bandwidths
