@@ -45,3 +45,23 @@ def test_import_and_help_load_nothing_heavy():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_every_list_of_engines_is_the_registry():
+    """The engines are named in the CLI's help and two docstrings (the CLI cannot import the registry
+    without loading torch for --help): each list must be the registry's, so a new engine shows everywhere."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from shiftkit import ENGINES, MeanShift, shift
+    from shiftkit.cli import app
+
+    engines = set(ENGINES) | {"auto"}
+    for doc in (MeanShift.__doc__ or "", shift.__doc__ or ""):
+        listed = re.search(r"engine : \{([^}]*)\}", doc).group(1)
+        assert {e.strip(" '") for e in listed.split(",")} == engines
+    shown = CliRunner().invoke(app, ["cluster", "--help"], env={"COLUMNS": "300"}).output
+    help_text = " ".join(shown.split())
+    listed = re.search(r"--engine\s+\S+\s+(auto [^.]*)\.", help_text).group(1)
+    assert set(re.findall(r"[a-z_]+", listed.replace("(default)", ""))) - {"or"} == engines
