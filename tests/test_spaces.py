@@ -150,3 +150,22 @@ def test_few_rows_or_no_signal_do_not_get_a_layout():
     few = QuickShift().fit(rng.normal(size=(6, 20))[y] * 5 + rng.normal(scale=0.3, size=(36, 20)))
     assert few.space_ == "principal-axes" and "too few for a graph layout" in few.space_reason_
     assert few.embedding_.shape == (36, 3) and _same_partition(few.labels_, y)
+
+
+def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default():
+    """ionosphere fell into 7 clusters (3.5x its 2) with knots of 10 and 21 rows: in a layout the default
+    least cluster is 15 rows (5% of very few), where the default fraction asks for fewer."""
+    from sklearn.datasets import load_digits
+
+    from shiftkit.cluster._spaces import LAYOUT_MIN_CLUSTER_POINTS, _layout_min_size
+
+    assert _layout_min_size(0.005, 1797) == LAYOUT_MIN_CLUSTER_POINTS == 15
+    assert _layout_min_size(0.005, 100_000) == 500  # the fraction, where it asks for more
+    assert _layout_min_size(0.005, 60) == 3.0  # at most 5% of the rows
+    assert _layout_min_size(0.02, 1797) == 0.02 and _layout_min_size(4, 1797) == 4  # given: kept
+    X = load_digits().data
+    X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
+    qs = QuickShift().fit(X)
+    assert qs.space_ == "graph-layout"
+    assert np.bincount(qs.labels_).min() >= 15
+    assert np.bincount(QuickShift(min_cluster_size=5).fit(X).labels_).min() < 15  # a size given is kept
