@@ -271,3 +271,18 @@ def test_an_interrupted_run_keeps_its_prompts_and_resumes(tiny_model, folder, tm
     assert len(rows) == 19 and sum(r["prompt"] == "KEPT" for r in rows) == 7
     other = runner.invoke(app, [*args[:-4], "--mode", "classic", "--resume", *args[-4:]])
     assert other.exit_code == 1 and "holds prompts of mode 'fast', not 'classic'" in other.output
+
+
+def test_resume_reads_a_csv_with_a_field_longer_than_csv_allows(tmp_path):
+    # issue 21, item 22: "field larger than field limit (131072)" stopped --resume
+    from shiftkit.cli._interrogate import CSV_COLUMNS, _previous_rows
+
+    out = tmp_path / "prompts.csv"
+    huge = "a long caption " * 20_000  # 300,000 characters
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        w.writerow(["img/1.png", huge, "0.3", "", "", "fast"])
+    limit = csv.field_size_limit()
+    rows = _previous_rows(out, "fast")
+    assert rows["img/1.png"][1] == huge and csv.field_size_limit() == limit  # the limit is put back

@@ -8,6 +8,8 @@ import signal
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.metrics import adjusted_rand_score
 
 distributed = pytest.importorskip("distributed")
 
@@ -326,3 +328,30 @@ def test_standard_files_refusals(local_client, tmp_path):
     paths = _write_parts(X, tmp_path, 2)
     with pytest.raises(ValueError, match=r"seeds have shape \(2, 2\); expected \(m, 3\)"):
         fit(MeanShift(bandwidth=1.0, algorithm="standard", seeds=np.zeros((2, 2))), paths, local_client)
+
+
+def test_a_file_of_no_rows_is_no_data(local_client, tmp_path):
+    # issue 21, item 22: an empty .npy among the files failed in a task, "zero-size array to reduction
+    # operation minimum which has no identity"
+    rng = np.random.default_rng(4)
+    X = np.vstack([rng.normal(c, 0.2, (300, 2)) for c in ((0, 0), (3, 3), (-3, 3))])
+    paths = _write_parts(X, tmp_path, 2)
+    empty = tmp_path / "empty.npy"
+    np.save(empty, np.zeros((0, 2)))
+    with_empty = [paths[0], empty, paths[1]]
+    for estimator in (
+        MeanShift(bandwidth=0.8, algorithm="binned"),
+        MeanShift(bandwidth=0.8, algorithm="standard"),
+        KMeans(3, init="k-means||", random_state=0),
+    ):
+        one = fit(clone(estimator), paths, local_client)
+        other = fit(clone(estimator), with_empty, local_client)
+        # the same partition and centers (k-means|| seeds its draws per block: the clusters' order may differ)
+        assert adjusted_rand_score(one.labels_, other.labels_) == 1.0
+        order = np.lexsort(one.cluster_centers_.T), np.lexsort(other.cluster_centers_.T)
+        np.testing.assert_allclose(
+            one.cluster_centers_[order[0]], other.cluster_centers_[order[1]], atol=1e-6
+        )
+    for estimator in (MeanShift(bandwidth=0.8, algorithm="binned"), KMeans(3, init="k-means||")):
+        with pytest.raises(ValueError, match="the files hold no rows"):
+            fit(estimator, [empty, empty], local_client)

@@ -43,6 +43,10 @@ def test_npy(tmp_path):
         ("c.csv", "", ValueError, "holds no data"),
         ("d.csv", "x,y\n", ValueError, "header but no data"),
         ("e.csv", "1,2\n3\n", ValueError, "line 2: 1 fields, expected 2"),
+        # a field too many is reported on its own line (it was the next one, after a header)
+        ("f.csv", "x,y\n1,2\n3,4,5\n6,7\n", ValueError, "f.csv, line 3: 3 fields, expected 2"),
+        ("g.csv", "x,y\n1,2\n\n\n3,4,5\n6,7\n", ValueError, "g.csv, line 5: 3 fields, expected 2"),
+        ("h.csv", "1,2\n3,4,5\n", ValueError, "h.csv, line 2: 3 fields, expected 2"),
     ],
 )
 def test_bad_text_files(tmp_path, name, content, error, match):

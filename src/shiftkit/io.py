@@ -234,11 +234,9 @@ def _read_text(
         if match is None:
             raise ValueError(f"{path}: {exc}") from None
         expected, line, saw = match.groups()
-        # pandas counts lines from the first it read; blank lines do not count
-        row = int(line) - 1
-        lines = _data_lines(path, first_data_line, how)
-        where = lines[row] if row < len(lines) else int(line) + first_data_line - 1
-        raise ValueError(f"{path}, line {where}: {saw} fields, expected {expected}") from None
+        # pandas counts the file's lines from its top, the rows skipped and blank lines included (the
+        # header's line was counted twice: the line after the bad one was reported)
+        raise ValueError(f"{path}, line {line}: {saw} fields, expected {expected}") from None
     if len(frame) == 0:
         if header is not None:
             raise ValueError(f"{path} holds a header but no data rows")

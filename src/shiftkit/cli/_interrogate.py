@@ -53,15 +53,30 @@ def _write_csv(out: Path, rows: dict[str, tuple[str, ...]]) -> None:
         writer.writerows(rows.values())
 
 
+@contextlib.contextmanager
+def _fields_of_any_size() -> Any:
+    """csv's field size limit lifted while an earlier run's CSV is read (a caption or a path longer than
+    its 131,072 characters stopped --resume with "field larger than field limit")."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(limit)
+
+
 def _previous_rows(out: Path, mode: str) -> dict[str, tuple[str, ...]]:
     """The rows of an earlier run's CSV in the same mode (to resume it); none if there is no file."""
     if not out.is_file():
         return {}
-    with open(out, newline="", encoding="utf-8") as f:
+    with _fields_of_any_size(), open(out, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
-        if tuple(next(reader, ())) != CSV_COLUMNS:
-            raise ValueError(f"--resume: {out} is not a CSV written by shiftkit interrogate")
-        rows = {r[0]: tuple(r) for r in reader if len(r) == len(CSV_COLUMNS)}
+        try:
+            if tuple(next(reader, ())) != CSV_COLUMNS:
+                raise ValueError(f"--resume: {out} is not a CSV written by shiftkit interrogate")
+            rows = {r[0]: tuple(r) for r in reader if len(r) == len(CSV_COLUMNS)}
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise ValueError(f"--resume: {out} cannot be read as a CSV ({exc})") from None
     modes = {r[5] for r in rows.values()} - {mode}
     if modes:
         raise ValueError(f"--resume: {out} holds prompts of mode {sorted(modes)[0]!r}, not {mode!r}")
@@ -76,6 +91,7 @@ def _not_ours(paths: list[Path], out: Path) -> list[Path]:
     if out.is_file():
         with (
             contextlib.suppress(OSError, UnicodeDecodeError, csv.Error),
+            _fields_of_any_size(),
             open(out, newline="", encoding="utf-8") as f,
         ):
             reader = csv.reader(f)

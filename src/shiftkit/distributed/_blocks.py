@@ -21,9 +21,14 @@ def _load_block(path: str) -> np.ndarray:
 
 
 def _block_stats(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, mean, sum of squared deviations from it, smallest and largest value, per feature (a task)."""
+    """Rows, mean, sum of squared deviations from it, smallest and largest value, per feature (a task);
+    an empty block (a file of no rows) has no mean and no extremes: zeros and +-inf, which combine to
+    nothing."""
+    n, d = X.shape
+    if n == 0:
+        return 0, np.zeros(d), np.zeros(d), np.full(d, np.inf), np.full(d, -np.inf)
     mean = X.mean(0)
-    return X.shape[0], mean, ((X - mean) ** 2).sum(0), X.min(0), X.max(0)
+    return n, mean, ((X - mean) ** 2).sum(0), X.min(0), X.max(0)
 
 
 def _framed_block(X: np.ndarray, origin: np.ndarray, scale: float, dtype: str) -> np.ndarray:
@@ -41,8 +46,12 @@ def _frame_of_blocks(client: Any, raw: list, compute: torch.dtype) -> tuple[Any,
     widths = {st[1].shape[0] for st in stats}
     if len(widths) != 1:
         raise ValueError(f"the files have different numbers of columns: {sorted(widths)}")
+    if not any(st[0] for st in stats):
+        raise ValueError("the files hold no rows")
     n, mean, m2 = 0, np.zeros(widths.pop()), None
     for rows, m, s2, _, _ in stats:  # pairwise means and sums of squared deviations
+        if rows == 0:
+            continue
         if m2 is None:
             n, mean, m2 = rows, m, s2
             continue

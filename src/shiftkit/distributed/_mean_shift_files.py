@@ -24,6 +24,10 @@ def _block_cells(
     centered on multiples of ``size`` in the input's coordinates (``X * scale + origin``; bin seeding)."""
     from shiftkit.neighbors._cells import Cells
 
+    if X.shape[0] == 0:  # a file of no rows: no cells
+        d = X.shape[1]
+        empty = np.zeros((0, d), dtype=np.int64)
+        return empty, np.zeros(0, dtype=np.int64), np.zeros((0, d)), np.zeros(0, dtype=np.int64)
     Xt = torch.from_numpy(X)
     if origin is None:
         coords, cell_of_row = Cells(Xt, size).group()
