@@ -220,3 +220,43 @@ def test_index_path_exact_and_lsh():
         assert len(lsh.core_sample_indices_) >= 0.95 * len(ref.core_sample_indices_)
     with pytest.raises(ValueError, match="index must be None or a neighbor index"):
         DBSCAN(algorithm="index", index="lsh").fit(X)
+
+
+@pytest.mark.parametrize(("eps", "min_samples"), [(0.3, 5), (0.2, 3), (0.5, 10)])
+def test_precomputed_negative_weights_and_sparse_features_as_scikit_learn(eps, min_samples):
+    # issue 21, item 24: metric='precomputed' (dense, and sparse radius graphs of a larger radius), negative
+    # sample weights (they take from their neighbors' counts) and sparse features, as scikit-learn gives them
+    import scipy.sparse as sp
+    from sklearn.metrics import pairwise_distances
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate(
+        [rng.normal(c, 0.3, (60, 2)) for c in ((0, 0), (2, 2), (0, 2))] + [rng.uniform(-1, 3, (30, 2))]
+    )
+    D = pairwise_distances(X)
+    G = NearestNeighbors(radius=eps + 0.2).fit(X).radius_neighbors_graph(X, mode="distance")
+    weights = rng.uniform(-1, 3, len(X))
+    sparse_X = sp.csr_matrix(np.where(np.abs(X) < 0.3, 0, X))
+    cases = [
+        (dict(metric="precomputed"), D, None),
+        (dict(metric="precomputed"), G, None),
+        (dict(metric="precomputed"), D, weights),
+        ({}, X, weights),
+        ({}, sparse_X, None),
+    ]
+    for params, data, w in cases:
+        ours = DBSCAN(eps, min_samples=min_samples, **params).fit(data, sample_weight=w)
+        theirs = SKDBSCAN(eps=eps, min_samples=min_samples, **params).fit(data, sample_weight=w)
+        np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+        np.testing.assert_array_equal(ours.core_sample_indices_, theirs.core_sample_indices_)
+        assert sp.issparse(ours.components_) == sp.issparse(theirs.components_)
+        dense = [c.toarray() if sp.issparse(c) else c for c in (ours.components_, theirs.components_)]
+        np.testing.assert_array_equal(*dense)
+    G_before = G.copy()
+    DBSCAN(eps, metric="precomputed").fit(G)
+    assert (G != G_before).nnz == 0 and G.nnz == G_before.nnz  # the caller's matrix is not touched
+    with pytest.raises(ValueError, match="square matrix of distances"):
+        DBSCAN(metric="precomputed").fit(D[:, :5])
+    with pytest.raises(ValueError, match="non-negative"):
+        DBSCAN(metric="precomputed").fit(-D)

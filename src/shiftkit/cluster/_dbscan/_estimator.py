@@ -24,9 +24,11 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from torch import Tensor
@@ -34,7 +36,7 @@ from torch import Tensor
 from shiftkit._array import to_numpy
 from shiftkit._ops import row_chunks
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET
-from shiftkit._validation import Rule, check_bandwidth, check_params, check_weights, number_in, one_of
+from shiftkit._validation import Rule, check_bandwidth, check_params, number_in, one_of
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, N_JOBS_RULE, Frame, TensorInputMixin, cpu_threads
 from shiftkit.neighbors._cells import SortedCells, fits
 
@@ -45,7 +47,7 @@ MAX_GRID_FEATURES = 3
 
 PARAMETER_RULES: dict[str, Rule] = {
     "min_samples": number_in(0, math.inf, low_open=True, wording="a number > 0"),
-    "metric": one_of("euclidean"),
+    "metric": one_of("euclidean", "precomputed"),
     "algorithm": one_of("auto", "grid", "brute", "index"),
     "index": Rule(
         lambda v: v is None or all(hasattr(v, a) for a in ("fit", "radius_neighbors")),
@@ -66,7 +68,11 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
     min_samples : float, default=5
         Weight (number of points, without ``sample_weight``) within ``eps`` of a
         point, itself included, that makes it a core point.
-    metric : {'euclidean'}, default='euclidean'
+    metric : {'euclidean', 'precomputed'}, default='euclidean'
+        'precomputed': ``X`` is the (n, n) matrix of distances, dense or sparse
+        (a sparse one's stored entries are the only distances known: a radius
+        graph of radius ``eps`` or more gives the dense result; each point is its
+        own neighbor whether its diagonal is stored or not), as scikit-learn reads it.
     algorithm : {'auto', 'grid', 'brute', 'index'}, default='auto'
         'grid': cells of side ``eps / sqrt(d)`` (CPU, at most 3 features).
         'brute': blocks of the distance matrix, within ``memory_budget`` (any
@@ -92,8 +98,8 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         Cluster of each point; -1 for noise.
     core_sample_indices_ : ndarray of shape (n_core_samples,)
         Indices of the core points, increasing.
-    components_ : ndarray of shape (n_core_samples, n_features)
-        The core points.
+    components_ : ndarray or sparse matrix of shape (n_core_samples, n_features)
+        The core points (their rows of ``X``: sparse when ``X`` is).
     algorithm_ : str
         The path taken ('grid', 'brute' or 'index').
     n_features_in_ : int
@@ -140,7 +146,8 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each point in the counts (a point of weight >= ``min_samples``
-            is core by itself; weight 0 counts for nothing).
+            is core by itself; weight 0 counts for nothing; a negative weight
+            takes from its neighbors' counts, as scikit-learn defines it).
 
         Returns
         -------
@@ -148,14 +155,21 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         """
         check_params(self, PARAMETER_RULES)
         eps = check_bandwidth(self.eps, "eps")
+        if self.metric == "precomputed":
+            return self._fit_precomputed(X, eps, sample_weight)
+        given_sparse = sp.csr_matrix(X) if sp.issparse(X) else None
+        if given_sparse is not None:  # features in a sparse matrix: the distances need them dense
+            X = given_sparse.toarray()
         with cpu_threads(self.n_jobs):
             X64, _ = self._validate_X64(X, reset=True)
             n = X64.shape[0]
-            w = check_weights(sample_weight, n, dtype=torch.float64, device=X64.device)
+            w = _weights(sample_weight, n, X64.device)
             frame = Frame.fit(X64, compute=torch.float64, output=torch.float64)
             X_c = frame.to(X64)
             eps_c = eps / frame.scale
             algorithm = self._algorithm(X_c, eps_c)
+            if algorithm == "grid" and w is not None and bool((w < 0).any()):
+                algorithm = "brute"  # the grid's shortcuts (a cell that holds min_samples) need weights >= 0
             # distances compared with eps as scikit-learn compares them: float64 differences of the input's
             # coordinates (where their squares neither overflow nor underflow; else of the frame's, exact too)
             raw = _can_square(X64, eps)
@@ -172,7 +186,65 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.algorithm_ = algorithm
         self.labels_ = labels
         self.core_sample_indices_ = np.flatnonzero(core)
-        self.components_ = to_numpy(X64)[self.core_sample_indices_].copy()
+        if given_sparse is not None:  # sparse in, sparse out, as scikit-learn gives them
+            self.components_ = given_sparse[self.core_sample_indices_].copy()
+        else:
+            self.components_ = to_numpy(X64)[self.core_sample_indices_].copy()
+        return self
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # features densified; a sparse matrix of distances read as it is
+        return tags
+
+    def _fit_precomputed(self, X: Any, eps: float, sample_weight: Any) -> DBSCAN:
+        """DBSCAN on a matrix of distances: each row's neighbors are its entries at most ``eps``."""
+        if sp.issparse(X):
+            D = sp.csr_matrix(X, dtype=np.float64, copy=True)  # never the caller's matrix
+            if D.ndim != 2 or D.shape[0] != D.shape[1]:
+                raise ValueError(f"metric='precomputed' needs a square matrix of distances, got {D.shape}")
+            if not np.isfinite(D.data).all() or (D.data < 0).any():
+                raise ValueError("the precomputed distances must be finite and non-negative")
+            self.n_features_in_ = D.shape[1]
+            n = D.shape[0]
+            diagonal = D.diagonal()
+            D.setdiag(diagonal)  # every point is its own neighbor, its diagonal stored or not
+            D.sort_indices()
+
+            def neighborhoods(s: slice) -> tuple[np.ndarray, np.ndarray]:
+                block = D[s]
+                keep = block.data <= eps
+                counts = np.add.reduceat(np.append(keep, False).astype(np.int64), block.indptr[:-1])
+                counts = np.where(np.diff(block.indptr) > 0, counts, 0)
+                return np.concatenate([[0], np.cumsum(counts)]), block.indices[keep].astype(np.int64)
+
+            components: Any = D
+        else:
+            D_t = self._validate_X(X, reset=True, dtype=torch.float64)
+            if D_t.shape[0] != D_t.shape[1]:
+                raise ValueError(
+                    f"metric='precomputed' needs a square matrix of distances, got {tuple(D_t.shape)}"
+                )
+            if bool((D_t < 0).any()):
+                raise ValueError("the precomputed distances must be non-negative")
+            n = D_t.shape[0]
+            dense = to_numpy(D_t)
+
+            def neighborhoods(s: slice) -> tuple[np.ndarray, np.ndarray]:
+                within = dense[s] <= eps
+                within[np.arange(s.stop - s.start), np.arange(s.start, s.stop)] = True
+                rows, cols = np.nonzero(within)
+                counts = np.bincount(rows, minlength=s.stop - s.start)
+                return np.concatenate([[0], np.cumsum(counts)]), cols.astype(np.int64)
+
+            components = dense
+        w = _weights(sample_weight, n, torch.device("cpu"))
+        rows = max(1, min(n, int(self.memory_budget) // max(1, 16 * n)))
+        core, labels = _from_neighborhoods(n, w, float(self.min_samples), neighborhoods, rows)
+        self.algorithm_ = "precomputed"
+        self.labels_ = labels
+        self.core_sample_indices_ = np.flatnonzero(core)
+        self.components_ = components[self.core_sample_indices_].copy()  # sparse for a sparse matrix
         return self
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
@@ -382,18 +454,28 @@ def _brute(
 def _indexed(
     X: Tensor, w: Tensor | None, eps: float, min_samples: float, index: Any, memory_budget: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """DBSCAN from a neighbor index's radius neighborhoods, a block of rows at a time (each block's
-    neighborhoods are dropped before the next); union-find on the CPU."""
-    from shiftkit.cluster._dbscan import _kernels as K
-
-    n = X.shape[0]
-    weight = np.ones(n) if w is None else to_numpy(w).astype(np.float64)
-    rows = max(1, min(n, memory_budget // max(1, 64 * X.shape[1] * X.element_size())))
+    """DBSCAN from a neighbor index's radius neighborhoods, a block of rows at a time."""
+    rows = max(1, min(X.shape[0], memory_budget // max(1, 64 * X.shape[1] * X.element_size())))
 
     def neighborhoods(s: slice) -> tuple[np.ndarray, np.ndarray]:
         nb = index.radius_neighbors(X[s], eps)  # the query itself is among its own neighbors
         return to_numpy(nb.offsets).astype(np.int64), to_numpy(nb.indices).astype(np.int64)
 
+    return _from_neighborhoods(X.shape[0], w, min_samples, neighborhoods, rows)
+
+
+def _from_neighborhoods(
+    n: int,
+    w: Tensor | None,
+    min_samples: float,
+    neighborhoods: Callable[[slice], tuple[np.ndarray, np.ndarray]],
+    rows: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """DBSCAN from the neighborhoods of a block of rows at a time (``neighborhoods(rows)``: CSR offsets and
+    indices; each block's are dropped before the next); union-find on the CPU."""
+    from shiftkit.cluster._dbscan import _kernels as K
+
+    weight = np.ones(n) if w is None else to_numpy(w).astype(np.float64)
     total = np.empty(n)
     for s in row_chunks(n, rows):
         offsets, idx = neighborhoods(s)
@@ -405,6 +487,8 @@ def _indexed(
         src = np.repeat(np.arange(s.start, s.stop), np.diff(offsets))
         keep = core[src] & core[idx] & (idx > src)
         K.union_pairs(parent, src[keep], idx[keep])
+        keep = core[src] & core[idx] & (idx < src)  # a sparse graph need not be symmetric
+        K.union_pairs(parent, idx[keep], src[keep])
     root = K.roots(parent)
     numbers = _cluster_numbers(np.where(core, np.arange(n), -1), root)
     labels = numbers.copy()
@@ -413,6 +497,26 @@ def _indexed(
         border = K.min_core_label(offsets, idx, core, numbers, s.stop - s.start)
         labels[s] = np.where(core[s], numbers[s], border)
     return core, labels
+
+
+def _weights(sample_weight: Any, n: int, device: torch.device) -> Tensor | None:
+    """``sample_weight`` checked as scikit-learn's DBSCAN takes it: any finite real, negative included."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, Tensor):
+        w = sample_weight.detach().to(device=device, dtype=torch.float64)
+    else:
+        try:
+            w = torch.as_tensor(np.asarray(sample_weight, dtype=np.float64), device=device)
+        except (TypeError, ValueError):
+            raise TypeError("sample_weight must hold real numbers") from None
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},), got {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("sample_weight contains NaN or infinity")
+    if not bool((w != 0).any()):
+        raise ValueError("sample_weight is zero everywhere: there is nothing to cluster")
+    return w
 
 
 def dbscan(
