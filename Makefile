@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_distributed.py
 	$(PYTHON) benchmarks/bench_image.py
 	$(PYTHON) benchmarks/bench_small_data.py
+	$(PYTHON) benchmarks/bench_interrupt.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
