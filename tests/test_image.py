@@ -553,3 +553,31 @@ def test_large_images_are_reduced_as_they_are_decoded(tmp_path):
     photo = load_rgb(tmp_path / "photo.jpg")
     assert photo.size == (MAX_SIDE, 768) and np.asarray(photo)[0, 0, 1] > 190
     assert load_rgb(tmp_path / "photo.jpg", max_side=None).size == (4000, 3000)
+
+
+def test_contact_sheets_are_capped_as_the_gallery_is(tmp_path):
+    # issue 21, item 23: a 5,000-image cluster made an 87-megapixel PNG
+    from PIL import Image as PILImage
+
+    from shiftkit.image import ImageClusters, write_contact_sheets
+
+    paths = []
+    for i in range(230):
+        path = tmp_path / f"im{i:03d}.png"
+        PILImage.new("RGB", (12, 12), (i, 255 - i, 0)).save(path)
+        paths.append(path)
+    labels = np.zeros(230, dtype=np.int64)
+    labels[-5:] = 1
+    similarity = np.linspace(1.0, 0.5, 230)
+    result = ImageClusters(paths, torch.zeros(230, 4), labels, torch.zeros(2, 4), similarity)
+    out = tmp_path / "sheets"
+    out.mkdir()
+    assert write_contact_sheets(result, out, columns=10, size=16) == ["cluster-0.png", "cluster-1.png"]
+    with PILImage.open(out / "cluster-0.png") as big, PILImage.open(out / "cluster-1.png") as small:
+        assert big.size == (10 * 20 + 4, 20 * 20 + 4)  # 200 thumbnails of the 225: ten columns, twenty rows
+        assert small.size == (5 * 20 + 4, 1 * 20 + 4)
+        # the nearest to the centre first: the first thumbnail is the first image's colour
+        assert big.convert("RGB").getpixel((4 + 8, 4 + 8)) == (0, 255, 0)
+    write_contact_sheets(result, out, columns=10, size=16, max_per_cluster=None)
+    with PILImage.open(out / "cluster-0.png") as every:
+        assert every.size == (10 * 20 + 4, 23 * 20 + 4)

@@ -128,11 +128,21 @@ def gallery_html(
     return "\n".join(parts) + "\n"
 
 
-def write_contact_sheets(result: ImageClusters, folder: Path, columns: int = 8, size: int = 128) -> list[str]:
-    """``cluster-K.png`` for every cluster into ``folder``; the file names written."""
+def write_contact_sheets(
+    result: ImageClusters,
+    folder: Path,
+    columns: int = 8,
+    size: int = 128,
+    max_per_cluster: int | None = MAX_PER_CLUSTER,
+) -> list[str]:
+    """``cluster-K.png`` for every cluster into ``folder``: its images nearest the centre first, at most
+    ``max_per_cluster`` of them, as the gallery shows them (a 5,000-image cluster made an 87-megapixel
+    sheet; 200 of 128-pixel thumbnails make 1,060 x 3,304); the file names written."""
     names = []
     for k in range(result.n_clusters):
         name = f"cluster-{k}.png"
-        contact_sheet([result.paths[i] for i in result.members(k)], columns, size).save(folder / name, "PNG")
+        members = result.members(k)
+        shown = members if max_per_cluster is None else members[:max_per_cluster]
+        contact_sheet([result.paths[i] for i in shown], columns, size).save(folder / name, "PNG")
         names.append(name)
     return names
