@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -355,3 +356,27 @@ def test_a_file_of_no_rows_is_no_data(local_client, tmp_path):
     for estimator in (MeanShift(bandwidth=0.8, algorithm="binned"), KMeans(3, init="k-means||")):
         with pytest.raises(ValueError, match="the files hold no rows"):
             fit(estimator, [empty, empty], local_client)
+
+
+def test_a_failed_fit_from_files_releases_what_it_read(local_client, tmp_path):
+    # issue 21, item 18: a failed fit left its futures and blocks on the workers until the client closed
+    rng = np.random.default_rng(5)
+    good = tmp_path / "good.npy"
+    np.save(good, rng.normal(size=(2000, 2)))
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.array([[0.0, np.nan], [1.0, 1.0]]))
+
+    def held() -> int:
+        return sum(len(keys) for keys in local_client.has_what().values())
+
+    for estimator in (MeanShift(bandwidth=0.5, algorithm="binned"), KMeans(3, init="k-means||")):
+        try:
+            fit(estimator, [good, bad], local_client)
+        except Exception as exc:  # kept, traceback and all, as a caller that logs it would keep it
+            caught = exc
+        assert "finite" in str(caught)
+        deadline = time.monotonic() + 10
+        while held() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held() == 0
+        assert caught.__traceback__ is not None

@@ -47,7 +47,9 @@ with a worker is recomputed from its inputs) and data transfer.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,22 @@ def _materialise(X: Any) -> Any:
 # -- the entry point --------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _released_on_failure(client: Any) -> Iterator[None]:
+    """On any failure, cancel the futures the fit made: the blocks read from files stayed pinned on the
+    workers until the client closed (the exception's traceback holds the frames that hold the futures)."""
+    before = set(client.futures)
+    try:
+        yield
+    except BaseException:
+        from distributed import Future
+
+        made: list[Any] = [Future(key, client) for key in list(client.futures) if key not in before]
+        if made:
+            client.cancel(made, force=True)
+        raise
+
+
 def fit(
     estimator: Any,
     X: Any,
@@ -126,9 +144,11 @@ def fit(
     if isinstance(estimator, KMeans) and _is_file_list(X):
         if sample_weight is not None:
             raise ValueError("sample_weight is not taken with files read by the workers")
-        return _kmeans_files(estimator, list(X), client)
+        with _released_on_failure(client):
+            return _kmeans_files(estimator, list(X), client)
     if isinstance(estimator, MeanShift) and _is_file_list(X) and _files_on_workers(estimator, sample_weight):
-        return _mean_shift_files(estimator, list(X), client, sample_weight)
+        with _released_on_failure(client):
+            return _mean_shift_files(estimator, list(X), client, sample_weight)
     X = _materialise(X)
     if isinstance(estimator, MeanShift):
         steps = DaskSteps(client, block_rows, tiles=tiles)
