@@ -147,3 +147,26 @@ def test_automatic_bandwidth_finds_the_right_number_of_clusters(name, X, y, k):
     ms = MeanShift().fit(X)
     assert len(ms.cluster_centers_) == k
     assert adjusted_rand_score(y, ms.labels_) > 0.98
+
+
+def test_local_bandwidth_searches_within_the_callers_budget(monkeypatch):
+    # issue 21, item 23: QuickShift's layout took 270 MB with a 16 MiB budget: the local scale's neighbor
+    # search used the index's own 256 MiB
+    import shiftkit.bandwidth as bw
+
+    asked = []
+    real = bw.make_index
+
+    def probe(X, **kwargs):
+        asked.append(kwargs.get("memory_budget"))
+        return real(X, **kwargs)
+
+    monkeypatch.setattr(bw, "make_index", probe)
+    X = np.random.default_rng(0).normal(size=(500, 6))
+    assert bw.local_bandwidth(X, memory_budget=2**20) == bw.local_bandwidth(X)
+    assert asked == [2**20, bw._MEMORY_BUDGET]
+    from shiftkit import QuickShift
+
+    asked.clear()
+    QuickShift(memory_budget=3 * 2**20, space="graph-layout").fit(X)
+    assert asked and set(asked) == {3 * 2**20}

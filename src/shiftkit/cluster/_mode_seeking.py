@@ -95,7 +95,7 @@ def seek_modes(
         k = min(wanted, n - 1)
         index = make_index(X, n_neighbors=k + 1, memory_budget=memory_budget)
     if bandwidth is None:
-        bandwidth = local_bandwidth(X, sample_weight=weights) if n > 1 else 0.0
+        bandwidth = local_bandwidth(X, sample_weight=weights, memory_budget=memory_budget) if n > 1 else 0.0
     if n == 1 or bandwidth == 0:  # one point, or every point the same
         total = float(n) if weights is None else float(weights.sum())
         level = float(prominence) if prominence is not None else float(LEVELS[0])

@@ -292,7 +292,7 @@ def fit_graph_layout(
         n_neighbors=None,
         # the local scale of the layout's points, whatever each stands for: with the rows' weights it
         # would shrink to the nearest laid-out row where each stands for ten rows
-        bandwidth=local_bandwidth(E) if m > 1 else None,
+        bandwidth=local_bandwidth(E, memory_budget=memory_budget) if m > 1 else None,
         prominence=prominence,
         min_cluster_size=_layout_min_size(min_cluster_size, float(weight.sum())),
         memory_budget=memory_budget,
