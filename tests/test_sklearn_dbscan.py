@@ -11,16 +11,14 @@ with the reason (the README's "Differences from scikit-learn" says the same).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import sklearn
 
 import shiftkit
+from sklearn_tests import global_random_seed, sklearn_test_source  # noqa: F401  (a fixture of the tests)
 
-SKLEARN_TESTS = Path(sklearn.__file__).parent / "cluster" / "tests" / "test_dbscan.py"
 IMPORT = "from sklearn.cluster import DBSCAN, dbscan"
 
 # Tests that need what shiftkit's DBSCAN does not do, by design: it computes Euclidean distances (in
@@ -54,15 +52,8 @@ def dbscan(
     return shiftkit.dbscan(X, eps, sample_weight=sample_weight, **_equivalent(params))
 
 
-@pytest.fixture(params=[0, 42])
-def global_random_seed(request: pytest.FixtureRequest) -> int:
-    return int(request.param)
-
-
-_source = SKLEARN_TESTS.read_text()
-assert IMPORT in _source, "scikit-learn's test module changed its imports; update the adapter"
-_source = _source.replace(IMPORT, "").replace("@pytest.mark.thread_unsafe\n", "")
-exec(compile(_source, str(SKLEARN_TESTS), "exec"))
+SKLEARN_TESTS, _code = sklearn_test_source("test_dbscan.py", IMPORT)
+exec(_code)
 for _name in NOT_APPLICABLE:
     assert _name in globals(), f"scikit-learn no longer has {_name}: update NOT_APPLICABLE"
     del globals()[_name]
@@ -71,7 +62,7 @@ for _name in NOT_APPLICABLE:
 def test_what_does_not_apply_still_fails_here():
     """Each test listed as not applicable does fail against shiftkit (else it belongs in the run)."""
     namespace: dict[str, Any] = {"DBSCAN": DBSCAN, "dbscan": dbscan, "__name__": "sklearn_dbscan_tests"}
-    exec(compile(_source, str(SKLEARN_TESTS), "exec"), namespace)
+    exec(_code, namespace)
     for name in NOT_APPLICABLE:
         with pytest.raises(ValueError, match=r"metric must be one of \('euclidean', 'precomputed'\)"):
             namespace[name]()

@@ -10,20 +10,18 @@ is documented in the README ("Differences from scikit-learn's MeanShift").
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import sklearn
 
 import shiftkit
 from shiftkit import get_bin_seeds  # noqa: F401  (used by the executed tests)
+from sklearn_tests import global_random_seed, sklearn_test_source  # noqa: F401  (a fixture of the tests)
 
 # scikit-learn's test_max_iter stops at max_iter=1 on purpose; shiftkit says so with a ConvergenceWarning
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-SKLEARN_TESTS = Path(sklearn.__file__).parent / "cluster" / "tests" / "test_mean_shift.py"
 IMPORT = "from sklearn.cluster import MeanShift, estimate_bandwidth, get_bin_seeds, mean_shift"
 
 
@@ -58,12 +56,5 @@ def global_dtype(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
-@pytest.fixture(params=[0, 42])
-def global_random_seed(request: pytest.FixtureRequest) -> int:
-    return int(request.param)
-
-
-_source = SKLEARN_TESTS.read_text()
-assert IMPORT in _source, "scikit-learn's test module changed its imports; update the adapter"
-_source = _source.replace(IMPORT, "").replace("@pytest.mark.thread_unsafe\n", "")
-exec(compile(_source, str(SKLEARN_TESTS), "exec"))
+_, _code = sklearn_test_source("test_mean_shift.py", IMPORT)
+exec(_code)

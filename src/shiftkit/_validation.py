@@ -103,9 +103,15 @@ def check_memory_budget(memory_budget: Any) -> int:
 
 
 def check_weights(
-    sample_weight: Any, n_samples: int, *, dtype: torch.dtype, device: torch.device
+    sample_weight: Any,
+    n_samples: int,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+    allow_negative: bool = False,
 ) -> Tensor | None:
-    """Check sample weights: 1-D, ``n_samples`` long, finite, non-negative, not all zero."""
+    """Check sample weights: 1-D, ``n_samples`` long, finite, non-negative (unless ``allow_negative``:
+    DBSCAN's, which take from their neighbors' counts), not all zero."""
     if sample_weight is None:
         return None
     if isinstance(sample_weight, Tensor):
@@ -119,9 +125,9 @@ def check_weights(
         raise ValueError(f"sample_weight must have shape ({n_samples},), got {tuple(w.shape)}")
     if not bool(torch.isfinite(w).all()):
         raise ValueError("sample_weight contains NaN or infinity")
-    if bool((w < 0).any()):
+    if not allow_negative and bool((w < 0).any()):
         raise ValueError("sample_weight must be non-negative")
-    if not bool((w > 0).any()):
+    if not bool((w != 0).any()) or (not allow_negative and not bool((w > 0).any())):
         raise ValueError("sample_weight is zero everywhere: there is nothing to cluster")
     return w.to(dtype)
 

@@ -36,7 +36,7 @@ from torch import Tensor
 from shiftkit._array import to_numpy
 from shiftkit._ops import row_chunks
 from shiftkit._shift import DEFAULT_MEMORY_BUDGET
-from shiftkit._validation import Rule, check_bandwidth, check_params, number_in, one_of
+from shiftkit._validation import Rule, check_bandwidth, check_params, check_weights, number_in, one_of
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, N_JOBS_RULE, Frame, TensorInputMixin, cpu_threads
 from shiftkit.neighbors._cells import SortedCells, fits
 
@@ -501,22 +501,7 @@ def _from_neighborhoods(
 
 def _weights(sample_weight: Any, n: int, device: torch.device) -> Tensor | None:
     """``sample_weight`` checked as scikit-learn's DBSCAN takes it: any finite real, negative included."""
-    if sample_weight is None:
-        return None
-    if isinstance(sample_weight, Tensor):
-        w = sample_weight.detach().to(device=device, dtype=torch.float64)
-    else:
-        try:
-            w = torch.as_tensor(np.asarray(sample_weight, dtype=np.float64), device=device)
-        except (TypeError, ValueError):
-            raise TypeError("sample_weight must hold real numbers") from None
-    if w.ndim != 1 or w.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},), got {tuple(w.shape)}")
-    if not bool(torch.isfinite(w).all()):
-        raise ValueError("sample_weight contains NaN or infinity")
-    if not bool((w != 0).any()):
-        raise ValueError("sample_weight is zero everywhere: there is nothing to cluster")
-    return w
+    return check_weights(sample_weight, n, dtype=torch.float64, device=device, allow_negative=True)
 
 
 def dbscan(

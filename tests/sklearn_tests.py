@@ -1,0 +1,27 @@
+"""Running one of scikit-learn's own test modules against shiftkit: its source, with the import of the
+estimators under test removed (the adapter module defines them instead)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sklearn
+
+
+def sklearn_test_source(module: str, import_line: str) -> tuple[Path, Any]:
+    """The compiled source of ``sklearn/cluster/tests/<module>``, without ``import_line`` (asserted
+    present: a scikit-learn that changed its imports needs the adapter updated) and without the
+    free-threading marker our pytest does not know."""
+    path = Path(sklearn.__file__).parent / "cluster" / "tests" / module
+    source = path.read_text()
+    assert import_line in source, f"scikit-learn's {module} changed its imports; update the adapter"
+    source = source.replace(import_line, "").replace("@pytest.mark.thread_unsafe\n", "")
+    return path, compile(source, str(path), "exec")
+
+
+@pytest.fixture(params=[0, 42])
+def global_random_seed(request: pytest.FixtureRequest) -> int:
+    """scikit-learn's fixture of the same name (two seeds here)."""
+    return int(request.param)
