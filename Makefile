@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_scale.py
 	$(PYTHON) benchmarks/bench_io.py
 	$(PYTHON) benchmarks/bench_kmeans.py
+	$(PYTHON) benchmarks/bench_kmeans.py --sparse
 	$(PYTHON) benchmarks/bench_dbscan.py
 	$(PYTHON) benchmarks/bench_neighbors.py --large
 	$(PYTHON) benchmarks/bench_distributed.py

@@ -23,7 +23,8 @@ from shiftkit._ops import row_min
     [KMeans(n_clusters=3, n_init=2, random_state=0)],
     # as for scikit-learn's KMeans: weighted and repeated rows draw different initial centers
     expected_failed_checks=lambda est: {
-        "check_sample_weight_equivalence_on_dense_data": "the initialisation draws rows by weight"
+        "check_sample_weight_equivalence_on_dense_data": "the initialisation draws rows by weight",
+        "check_sample_weight_equivalence_on_sparse_data": "the initialisation draws rows by weight",
     },
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -371,3 +372,49 @@ def test_cosine_at_the_ends_of_float64(scale):
     np.testing.assert_array_equal(scaled.labels_, ref.labels_)
     np.testing.assert_allclose(scaled.cluster_centers_, ref.cluster_centers_, rtol=1e-6)
     np.testing.assert_array_equal(scaled.predict(X * scale), ref.labels_)
+
+
+def test_sparse_rows_as_scikit_learn_without_making_them_dense(monkeypatch):
+    # issue 21, item 24: sparse CSR input (TF-IDF) was refused; now the rows stay sparse and the fit is
+    # scikit-learn's: the same labels, centers, inertia and iterations
+    import scipy.sparse as sp
+    from sklearn.cluster import KMeans as SkKMeans
+
+    rng = np.random.default_rng(0)
+    X = sp.random(600, 300, density=0.05, random_state=1, format="csr")
+    X.data = rng.uniform(0, 1, X.nnz)
+    before = X.copy()
+    real_toarray = sp.csr_matrix.toarray
+
+    def toarray(self, *args, **kwargs):  # a few rows (a center, k-means++'s candidates) may be; X never
+        assert self.shape[0] <= 8, f"{self.shape[0]} rows made dense"
+        return real_toarray(self, *args, **kwargs)
+
+    monkeypatch.setattr(sp.csr_matrix, "toarray", toarray)
+    for seed in (0, 1):
+        ours = KMeans(8, random_state=seed, n_init=1).fit(X)
+        theirs = SkKMeans(8, random_state=seed, n_init=1).fit(X)
+        np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+        np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, atol=1e-12)
+        assert ours.inertia_ == pytest.approx(theirs.inertia_, rel=1e-12) and ours.n_iter_ == theirs.n_iter_
+    w = rng.uniform(0.5, 2, 600)
+    ours = KMeans(5, random_state=0, n_init=3).fit(X, sample_weight=w)
+    theirs = SkKMeans(5, random_state=0, n_init=3).fit(X, sample_weight=w)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_array_equal(ours.predict(X[:50]), theirs.predict(X[:50]))
+    np.testing.assert_allclose(ours.transform(X[:5]), theirs.transform(X[:5]), atol=1e-12)
+    assert ours.score(X) == pytest.approx(theirs.score(X), rel=1e-12)
+    assert (X != before).nnz == 0  # the caller's matrix is left as it was
+    monkeypatch.undo()
+    # the dense path on the same rows gives the same fit; float32 rows give float32 centers
+    dense = KMeans(8, random_state=0, n_init=1, dtype="float64").fit(X.toarray())
+    np.testing.assert_array_equal(dense.labels_, KMeans(8, random_state=0, n_init=1).fit(X).labels_)
+    assert KMeans(3, random_state=0).fit(X.astype(np.float32)).cluster_centers_.dtype == np.float32
+    unit = KMeans(4, metric="cosine", random_state=0).fit(X)
+    np.testing.assert_allclose(np.linalg.norm(unit.cluster_centers_, axis=1), 1.0)
+    with pytest.raises(ValueError, match=r"init='k-means\|\|' works on dense rows"):
+        KMeans(3, init="k-means||").fit(X)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        bad = X.copy()
+        bad.data[0] = np.nan
+        KMeans(3).fit(bad)

@@ -10,6 +10,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -245,7 +246,110 @@ default='k-means++'
         """
         check_params(self, PARAMETER_RULES)
         with cpu_threads(self.n_jobs):
+            if sp.issparse(X):
+                return self._fit_sparse(X, sample_weight)
             return self._fit(X, sample_weight)
+
+    def _fit_sparse(self, X: Any, sample_weight: Any) -> KMeans:
+        """k-means of sparse rows (`shiftkit.cluster._kmeans._sparse`): float64, numpy and scipy, the
+        rows never made dense; Lloyd's iterations (Hamerly's bounds are for dense rows)."""
+        from sklearn.utils import check_random_state
+
+        from shiftkit.cluster._kmeans import _sparse
+
+        Xs, x2 = self._sparse_rows(X, reset=True)
+        n, d = Xs.shape
+        k, budget = int(self.n_clusters), int(self.memory_budget)
+        if n < k:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+        w64 = check_weights(sample_weight, n, dtype=torch.float64, device=torch.device("cpu"))
+        w = np.ones(n) if w64 is None else w64.numpy()
+        init, n_init = self._init_and_runs(d)
+        if isinstance(init, str) and init == "k-means||":
+            raise ValueError(
+                "init='k-means||' works on dense rows; with sparse X use 'k-means++' or 'random'"
+            )
+        tol = 0.0
+        if self.tol > 0:  # scikit-learn's: tol times the mean variance per feature
+            mean = np.asarray(Xs.mean(0)).ravel()
+            tol = float((np.asarray(Xs.multiply(Xs).mean(0)).ravel() - mean * mean).mean()) * float(self.tol)
+        rng = check_random_state(self.random_state)
+        spherical = self.metric == "cosine"
+        best: tuple[float, Any] | None = None
+        for _ in range(n_init):
+            if isinstance(init, str):
+                rows = (
+                    _sparse.kmeans_plusplus(Xs, x2, k, w, rng, budget)
+                    if init == "k-means++"
+                    else random_indices(n, k, w, rng)
+                )
+                C0 = Xs[rows].toarray()
+            else:
+                C0 = np.asarray(init(Xs, k, random_state=rng) if callable(init) else init, dtype=np.float64)
+                if C0.shape != (k, d) or not np.isfinite(C0).all():
+                    raise ValueError(
+                        f"init returned centers of shape {C0.shape}; expected ({k}, {d}), finite"
+                    )
+                if spherical:
+                    C0 = to_numpy(
+                        _unit_rows(torch.from_numpy(C0), "metric='cosine' needs nonzero initial centers")
+                    )
+            fit = _sparse.lloyd(
+                Xs, x2, w, C0, max_iter=int(self.max_iter), tol=tol, memory_budget=budget, spherical=spherical
+            )
+            cost = _sparse.inertia(Xs, x2, fit.centers, fit.labels, w, budget)
+            if best is None or (cost < best[0] and not _same_clustering(fit.labels, best[1].labels, k)):
+                best = (cost, fit)
+        assert best is not None
+        cost, fit = best
+        output = np.float32 if X.dtype == np.float32 else np.float64
+        self._frame = Frame(torch.zeros(d, dtype=torch.float64), 1.0, torch.float64, torch.float64)
+        self._centers = torch.from_numpy(fit.centers)
+        self.cluster_centers_ = fit.centers.astype(output)
+        self._centers_out = self.cluster_centers_
+        self.labels_ = fit.labels
+        self.inertia_ = cost
+        self.n_iter_ = fit.n_iter
+        self._n_features_out = k
+        for name in ("history_", "labels_history_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        distinct = len(np.unique(fit.labels))
+        if distinct < k:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
+                "Possibly due to duplicate points in X.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _sparse_rows(self, X: Any, *, reset: bool) -> tuple[Any, np.ndarray]:
+        """``X`` as a float64 CSR matrix, checked (finite, 2-D, the fitted width), unit rows for cosine; and
+        the squared norm of each row."""
+        from shiftkit.cluster._kmeans._sparse import row_sq_norms
+
+        Xs = sp.csr_matrix(X, dtype=np.float64, copy=True)
+        if Xs.shape[0] == 0 or Xs.shape[1] == 0:
+            raise ValueError(f"Found array with shape {Xs.shape}: X must be a non-empty 2-D matrix")
+        if not np.isfinite(Xs.data).all():
+            raise ValueError("Input X contains NaN or infinity")
+        if reset:
+            self.n_features_in_ = Xs.shape[1]
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif Xs.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {Xs.shape[1]} features, but KMeans is expecting {self.n_features_in_} features "
+                "as input."
+            )
+        x2 = row_sq_norms(Xs)
+        if self.metric == "cosine":
+            if not (x2 > 0).all():
+                raise ValueError("metric='cosine' needs nonzero rows: X has a row of zeros")
+            Xs = sp.csr_matrix(sp.diags(1.0 / np.sqrt(x2)) @ Xs)
+            x2 = row_sq_norms(Xs)
+        return Xs, x2
 
     def _prepare(self, X: Any, sample_weight: Any) -> Prepared:
         """``X`` and the weights checked, the data in the frame, the absolute tolerance, the start."""
@@ -437,8 +541,19 @@ default='k-means++'
             return unit.to(self._centers.dtype).to(self._centers.device)
         return self._frame.to(X64).to(self._centers.device)
 
+    def _sparse_centers(self) -> np.ndarray:
+        """The centers in the input's units (unit rows for cosine), float64, for sparse rows."""
+        C = self._current_centers().double()
+        return to_numpy(self._frame.back(C) if self.metric == "euclidean" else C).astype(np.float64)
+
     def predict(self, X: Any) -> np.ndarray:
         """The index of the nearest center for each row of ``X``."""
+        if sp.issparse(X):
+            from shiftkit.cluster._kmeans._sparse import assign as sparse_assign
+
+            check_is_fitted(self, "cluster_centers_")
+            Xs, x2 = self._sparse_rows(X, reset=False)
+            return sparse_assign(Xs, x2, self._sparse_centers(), int(self.memory_budget))[0]
         X_c = self._framed(X)
         labels, _ = assign(X_c, self._current_centers(), memory_budget=int(self.memory_budget))
         return to_numpy(labels)
@@ -448,7 +563,15 @@ default='k-means++'
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def transform(self, X: Any) -> np.ndarray:
-        """Distances (n_samples, n_clusters) from each row of ``X`` to every center (explicit differences)."""
+        """Distances (n_samples, n_clusters) from each row of ``X`` to every center (explicit differences;
+        for sparse rows ``|x|^2 - 2 x.c + |c|^2``)."""
+        if sp.issparse(X):
+            from shiftkit.cluster._kmeans._sparse import _sq_dist_to
+
+            check_is_fitted(self, "cluster_centers_")
+            Xs, x2 = self._sparse_rows(X, reset=False)
+            D = np.sqrt(_sq_dist_to(Xs, x2, self._sparse_centers(), int(self.memory_budget)).T)
+            return D.astype(np.asarray(self.cluster_centers_).dtype)
         X_c = self._framed(X)
         C = self._current_centers().double()
         rows = max(1, int(self.memory_budget) // max(1, C.shape[0] * (X_c.shape[1] + 1) * 8))
@@ -462,6 +585,16 @@ default='k-means++'
 
     def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Minus the inertia of ``X`` against the centers."""
+        if sp.issparse(X):
+            from shiftkit.cluster._kmeans import _sparse
+
+            check_is_fitted(self, "cluster_centers_")
+            Xs, x2 = self._sparse_rows(X, reset=False)
+            given = check_weights(sample_weight, Xs.shape[0], dtype=torch.float64, device=torch.device("cpu"))
+            ws = np.ones(Xs.shape[0]) if given is None else given.numpy()
+            Cs, budget = self._sparse_centers(), int(self.memory_budget)
+            nearest, _ = _sparse.assign(Xs, x2, Cs, budget)
+            return -_sparse.inertia(Xs, x2, Cs, nearest, ws, budget)
         X_c = self._framed(X)
         w = check_weights(sample_weight, X_c.shape[0], dtype=torch.float64, device=X_c.device)
         w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
@@ -474,6 +607,7 @@ default='k-means++'
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         return tags
 
 
