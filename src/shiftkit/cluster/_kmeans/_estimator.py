@@ -314,14 +314,7 @@ default='k-means++'
         for name in ("history_", "labels_history_"):
             if hasattr(self, name):
                 delattr(self, name)
-        distinct = len(np.unique(fit.labels))
-        if distinct < k:
-            warnings.warn(
-                f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
-                "Possibly due to duplicate points in X.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        _warn_if_fewer(fit.labels, k)
         return self
 
     def _sparse_rows(self, X: Any, *, reset: bool) -> tuple[Any, np.ndarray]:
@@ -423,14 +416,7 @@ default='k-means++'
             for name in ("history_", "labels_history_"):
                 if hasattr(self, name):
                     delattr(self, name)
-        distinct = len(np.unique(labels))
-        if distinct < k:
-            warnings.warn(
-                f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
-                "Possibly due to duplicate points in X.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+        _warn_if_fewer(labels, k)
         return self
 
     def _frame_and_data(self, X64: Tensor, input_dtype: torch.dtype) -> tuple[Tensor, Frame]:
@@ -609,6 +595,18 @@ default='k-means++'
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = True
         return tags
+
+
+def _warn_if_fewer(labels: np.ndarray, k: int) -> None:
+    """scikit-learn's warning when the fit ends with fewer distinct clusters than asked for."""
+    distinct = len(np.unique(labels))
+    if distinct < k:
+        warnings.warn(
+            f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
+            "Possibly due to duplicate points in X.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
 
 
 def _unit_rows(X64: Tensor, zero_message: str) -> Tensor:
