@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sklearn
 
@@ -25,3 +26,9 @@ def sklearn_test_source(module: str, import_line: str) -> tuple[Path, Any]:
 def global_random_seed(request: pytest.FixtureRequest) -> int:
     """scikit-learn's fixture of the same name (two seeds here)."""
     return int(request.param)
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def global_dtype(request: pytest.FixtureRequest) -> Any:
+    """scikit-learn's fixture of the same name."""
+    return request.param

@@ -17,7 +17,7 @@ import pytest
 
 import shiftkit
 from shiftkit import get_bin_seeds  # noqa: F401  (used by the executed tests)
-from sklearn_tests import global_random_seed, sklearn_test_source  # noqa: F401  (a fixture of the tests)
+from sklearn_tests import global_dtype, global_random_seed, sklearn_test_source  # noqa: F401  (fixtures)
 
 # scikit-learn's test_max_iter stops at max_iter=1 on purpose; shiftkit says so with a ConvergenceWarning
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -49,11 +49,6 @@ def mean_shift(X: Any, **params: Any) -> tuple[np.ndarray, np.ndarray]:
 def estimate_bandwidth(X: Any, **params: Any) -> np.float64:
     # scikit-learn returns a numpy float64; shiftkit a Python float
     return np.float64(shiftkit.estimate_bandwidth(X, **params))
-
-
-@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
-def global_dtype(request: pytest.FixtureRequest) -> Any:
-    return request.param
 
 
 _, _code = sklearn_test_source("test_mean_shift.py", IMPORT)

@@ -265,6 +265,7 @@ default='k-means++'
         w64 = check_weights(sample_weight, n, dtype=torch.float64, device=torch.device("cpu"))
         w = np.ones(n) if w64 is None else w64.numpy()
         init, n_init = self._init_and_runs(d)
+        self._n_init = n_init  # the runs made (scikit-learn's name)
         if isinstance(init, str) and init == "k-means||":
             raise ValueError(
                 "init='k-means||' works on dense rows; with sparse X use 'k-means++' or 'random'"
@@ -286,10 +287,9 @@ default='k-means++'
                 C0 = Xs[rows].toarray()
             else:
                 C0 = np.asarray(init(Xs, k, random_state=rng) if callable(init) else init, dtype=np.float64)
-                if C0.shape != (k, d) or not np.isfinite(C0).all():
-                    raise ValueError(
-                        f"init returned centers of shape {C0.shape}; expected ({k}, {d}), finite"
-                    )
+                _check_init_shape(C0, k, d)
+                if not np.isfinite(C0).all():
+                    raise ValueError("init returned centers with NaN or infinity")
                 if spherical:
                     C0 = to_numpy(
                         _unit_rows(torch.from_numpy(C0), "metric='cosine' needs nonzero initial centers")
@@ -361,6 +361,7 @@ default='k-means++'
             spread = (X64 / frame.scale).var(0, unbiased=False).mean() if self.metric == "euclidean" else None
             tol = float(X_c.double().var(0, unbiased=False).mean() if spread is None else spread) * self.tol
         init, n_init = self._init_and_runs(d)
+        self._n_init = n_init  # the runs made (scikit-learn's name)
         w_np = np.ones(n) if w64 is None else w64.cpu().numpy()
         return Prepared(X64, X_c, frame, w64, w_np, tol, init, n_init, w_unit)
 
@@ -438,11 +439,7 @@ default='k-means++'
         k = int(self.n_clusters)
         if is_array:
             init = np.asarray(init.detach().cpu() if isinstance(init, Tensor) else init, dtype=np.float64)
-            if init.shape != (k, d):
-                raise ValueError(
-                    f"The shape of the initial centers {init.shape} does not match the number of clusters "
-                    f"{k} and the number of features {d}."
-                )
+            _check_init_shape(init, k, d)
             if not np.isfinite(init).all():
                 raise ValueError("init contains NaN or infinity")
         if self.n_init == "auto":
@@ -471,10 +468,9 @@ default='k-means++'
             return kmeans_parallel(X_c, k, w, rng, memory_budget=budget)
         if callable(init):
             centers = np.asarray(init(to_numpy(X64), k, random_state=rng), dtype=np.float64)
-            if centers.shape != (k, X64.shape[1]) or not np.isfinite(centers).all():
-                raise ValueError(
-                    f"init returned centers of shape {centers.shape}; expected ({k}, {X64.shape[1]}), finite"
-                )
+            _check_init_shape(centers, k, X64.shape[1])
+            if not np.isfinite(centers).all():
+                raise ValueError("init returned centers with NaN or infinity")
             init = centers
         C = torch.as_tensor(init, dtype=torch.float64, device=X_c.device)
         if self.metric == "cosine":
@@ -502,12 +498,13 @@ default='k-means++'
 
     # -- using the fit ----------------------------------------------------------------------------------
 
-    def _current_centers(self) -> Tensor:
+    def _current_centers(self, as_written: bool = False) -> Tensor:
         """The centers in the frame: the fit's own, or ``cluster_centers_`` as it is now where it was
-        reassigned (scikit-learn reads the attribute)."""
+        reassigned (scikit-learn reads the attribute). ``as_written``: always the attribute taken into
+        the frame, so that a row equal to a center lands on it exactly (distance 0)."""
         check_is_fitted(self, "cluster_centers_")
         given = np.asarray(self.cluster_centers_)
-        if given is self._centers_out or np.array_equal(given, self._centers_out):
+        if not as_written and (given is self._centers_out or np.array_equal(given, self._centers_out)):
             return self._centers
         C64 = torch.as_tensor(given, dtype=torch.float64, device=self._frame.origin.device)
         if C64.ndim != 2 or C64.shape[1] != self._centers.shape[1]:
@@ -559,7 +556,7 @@ default='k-means++'
             D = np.sqrt(_sq_dist_to(Xs, x2, self._sparse_centers(), int(self.memory_budget)).T)
             return D.astype(np.asarray(self.cluster_centers_).dtype)
         X_c = self._framed(X)
-        C = self._current_centers().double()
+        C = self._current_centers(as_written=True).double()
         rows = max(1, int(self.memory_budget) // max(1, C.shape[0] * (X_c.shape[1] + 1) * 8))
         out = [sq_distances(X_c[s].double(), C).sqrt_() for s in row_chunks(X_c.shape[0], rows)]
         D = torch.cat(out) * (self._frame.scale if self.metric == "euclidean" else 1.0)
@@ -595,6 +592,19 @@ default='k-means++'
         tags.input_tags.allow_nan = False
         tags.input_tags.sparse = True
         return tags
+
+
+def _check_init_shape(centers: np.ndarray, k: int, d: int) -> None:
+    """scikit-learn's messages for initial centers of the wrong shape."""
+    if centers.ndim != 2 or centers.shape[0] != k:
+        raise ValueError(
+            f"The shape of the initial centers {centers.shape} does not match the number of clusters {k}."
+        )
+    if centers.shape[1] != d:
+        raise ValueError(
+            f"The shape of the initial centers {centers.shape} does not match the number of features of "
+            f"the data {d}."
+        )
 
 
 def _warn_if_fewer(labels: np.ndarray, k: int) -> None:

@@ -170,7 +170,9 @@ def _new_centers(
     sums.addcmul_(counts[:, None], C.double())  # offsets -> sums of the rows
     empty = torch.nonzero(counts == 0).flatten()
     if len(empty):
-        _relocate(X, weights, labels, distances(), empty, sums, counts)
+        dist = distances()
+        if float(dist.max()) > 0:  # every row on its center (more clusters than distinct rows): none moves
+            _relocate(X, weights, labels, dist, empty, sums, counts)
     # a cluster of weight 0 even after the relocation (fewer rows of positive weight than clusters) keeps
     # its center: 0 / 0 made it NaN
     sums = torch.where(counts[:, None] > 0, sums / counts[:, None].clamp_min(1e-300), C.double())

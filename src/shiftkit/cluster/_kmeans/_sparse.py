@@ -110,8 +110,9 @@ def _update(
     sums = np.asarray((M @ X).todense(), dtype=np.float64)  # (k, d)
     counts = np.bincount(labels, weights=weights, minlength=k)
     empty = np.flatnonzero(counts == 0)
-    if len(empty):
-        far = np.argsort(-dist, kind="stable")[: len(empty)]  # farthest first
+    # scikit-learn's rule; with every row on its center (more clusters than distinct rows) none moves
+    if len(empty) and dist.max() > 0:
+        far = np.argpartition(dist, -len(empty))[: -len(empty) - 1 : -1]  # farthest first, as scikit-learn
         for new_id, i in zip(empty, far, strict=True):
             x = X[i].toarray()[0] * weights[i]
             sums[labels[i]] -= x
