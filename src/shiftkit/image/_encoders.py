@@ -334,11 +334,16 @@ class OpenCLIPEncoder:
 
     @torch.inference_mode()
     def encode_texts(self, texts: Sequence[str]) -> Tensor:
-        rows = []
+        # filled a batch at a time into one tensor: a bank of a million phrases is not held twice (the
+        # batches, then their concatenation)
+        out: Tensor | None = None
         for part in batches(len(texts), self._size(self._text_bytes)):
             tokens = self.tokenizer(list(texts[part])).to(self.device)  # (b, context_length)
-            rows.append(normalize_rows(self.model.encode_text(tokens)))
-        return torch.cat(rows) if rows else torch.empty(0, self.embedding_dim)
+            rows = normalize_rows(self.model.encode_text(tokens))
+            if out is None:
+                out = torch.empty((len(texts), rows.shape[1]), dtype=rows.dtype)
+            out[part] = rows
+        return out if out is not None else torch.empty(0, self.embedding_dim)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         encode = getattr(self.tokenizer, "encode", None)
