@@ -166,11 +166,12 @@ def inertia(
     weights: np.ndarray,
     memory_budget: int,
 ) -> float:
-    """Sum of weighted squared distances of the rows to their centers (a block of rows at a time: a
-    block's centers are dense, (b, d))."""
+    """Sum of weighted squared distances of the rows to their centers (a block of rows at a time, each
+    row's product with every center, (b, k): taking each row's center as a dense (b, d) block cost 0.41 of
+    a 0.56 s fit on 20,000 x 20,000)."""
     c2 = np.einsum("ij,ij->i", C, C)
     total = 0.0
-    for s in row_chunks(X.shape[0], _rows(X.shape[1], memory_budget)):
-        dots = np.asarray(X[s].multiply(C[labels[s]]).sum(1)).ravel()
+    for s in row_chunks(X.shape[0], _rows(C.shape[0], memory_budget)):
+        dots = np.asarray(X[s] @ C.T)[np.arange(s.stop - s.start), labels[s]]
         total += float(weights[s] @ np.maximum(x2[s] - 2.0 * dots + c2[labels[s]], 0.0))
     return total
