@@ -199,3 +199,20 @@ def test_save_animation_checks_fps(tmp_path, blobs):
     assert not list(tmp_path.iterdir())
     save_animation(anim, tmp_path / "a.gif", fps=2.5)
     assert [p.name for p in tmp_path.iterdir()] == ["a.gif"]
+
+
+def test_no_cluster_is_drawn_in_a_grey_like_the_noise():
+    # tab10's eighth colour is grey: cluster 7 looked like noise
+    import matplotlib.colors as mcolors
+
+    X = np.column_stack([np.arange(40.0), np.zeros(40)])
+    for k in (9, 18):
+        labels = np.arange(40) % k
+        labels[-3:] = -1
+        ax = plot_data(X, labels)
+        colours = np.concatenate([c.get_facecolors() for c in ax.collections])
+        noise_grey = mcolors.to_rgba("lightgrey")
+        rgb = colours[:, :3]
+        greyish = np.ptp(rgb, axis=1) < 0.05  # r = g = b
+        assert (colours[greyish] == noise_grey).all(), k
+        plt.close(ax.figure)

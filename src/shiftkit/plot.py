@@ -69,6 +69,16 @@ def _mark_centers(ax: Axes, C: np.ndarray) -> None:
     ax.plot(C[:, 0], C[:, 1], markersize=5, marker="x", color="m", mew=2, linestyle="none")
 
 
+def _cluster_colors(n_clusters: int) -> np.ndarray:
+    """RGBA colours for clusters: tab10 (tab20 past nine clusters) without its greys, which read as the
+    noise's light grey."""
+    import matplotlib.pyplot as plt
+
+    name, greys = ("tab10", {7}) if n_clusters <= 9 else ("tab20", {14, 15})
+    cmap = plt.get_cmap(name)
+    return np.array([cmap(i) for i in range(cmap.N) if i not in greys])
+
+
 def plot_data(
     X: Any,
     labels: Any = None,
@@ -108,8 +118,8 @@ def plot_data(
         noise = lab < 0
         if noise.any():
             ax.scatter(P[noise, 0], P[noise, 1], s=s, c="lightgrey")
-        cmap = plt.get_cmap("tab10" if lab.max(initial=0) < 10 else "tab20")
-        ax.scatter(P[~noise, 0], P[~noise, 1], s=s, c=cmap(lab[~noise] % cmap.N))
+        palette = _cluster_colors(int(lab.max(initial=0)) + 1)
+        ax.scatter(P[~noise, 0], P[~noise, 1], s=s, c=palette[lab[~noise] % len(palette)])
     if C is not None:
         _mark_centers(ax, C)
     if title:
