@@ -16,8 +16,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -219,9 +219,7 @@ def _read_numbers(path: Path, options: dict[str, Any], header: list[str] | None)
     return data if len(data) and not np.isnan(data).any() else None
 
 
-def _read_text(
-    path: Path, options: dict[str, Any], header: list[str] | None, first_data_line: int, how: Any
-) -> Any:
+def _read_text(path: Path, options: dict[str, Any], header: list[str] | None) -> Any:
     """Every field as text (a pandas DataFrame of str); ragged rows and empty files are errors here."""
     import pandas as pd
 
@@ -283,7 +281,7 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
     data = _read_numbers(path, options, header)
     if data is not None:
         return _without_pandas_index(data, header)
-    frame = _read_text(path, options, header, first_data_line, how)
+    frame = _read_text(path, options, header)
     width = frame.shape[1]
     data = np.empty((len(frame), width), dtype=np.float64)
     for j in range(width):
@@ -305,12 +303,29 @@ def _read_delimited(path: Path, delimiter: str | None) -> tuple[np.ndarray, list
     return _without_pandas_index(data, header)
 
 
-def _without_pandas_index(data: np.ndarray, header: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
-    """Drop the unnamed first column that pandas' ``to_csv()`` writes (its index: 0, 1, 2, ...), which
+def _is_pandas_index(header: list[str] | None, first: np.ndarray, width: int) -> bool:
+    """Whether the first column is the unnamed index pandas' ``to_csv()`` writes (0, 1, 2, ...), which
     would otherwise be clustered as a feature."""
-    if header and header[0] == "" and data.shape[1] > 1 and np.array_equal(data[:, 0], np.arange(len(data))):
+    if not header or header[0] != "" or width < 2:
+        return False
+    return bool(np.array_equal(first, np.arange(len(first))))
+
+
+def _without_pandas_index(data: np.ndarray, header: list[str] | None) -> tuple[np.ndarray, list[str] | None]:
+    """``data`` and ``header`` without pandas' index column (`_is_pandas_index`)."""
+    if _is_pandas_index(header, data[:, 0], data.shape[1]):
+        assert header is not None
         return data[:, 1:], header[1:]
     return data, header
+
+
+def _delimiter_from_name(p: Path) -> str | None:
+    """The separator a file's name suggests (``.csv``, ``.tsv``, ``.tab``; ``data.csv.gz`` by the name
+    before the compression's), the first among equals when the data are read."""
+    suffix = p.suffix.lower()
+    if suffix == ".gz" and len(p.suffixes) > 1:
+        suffix = p.suffixes[-2].lower()
+    return {".csv": ",", ".tsv": "\t", ".tab": "\t"}.get(suffix)
 
 
 def _read_npy(p: Path) -> np.ndarray:
@@ -380,11 +395,7 @@ def load_data(path: str | os.PathLike[str]) -> tuple[np.ndarray, list[str] | Non
         raise FileNotFoundError(f"no such file: {p}")
     if p.suffix.lower() == ".npy":
         return _read_npy(p), None
-    suffix = p.suffix.lower()
-    if suffix == ".gz" and len(p.suffixes) > 1:  # data.csv.gz: the name before the compression's
-        suffix = p.suffixes[-2].lower()
-    delimiter = {".csv": ",", ".tsv": "\t", ".tab": "\t"}.get(suffix)
-    return _read_delimited(p, delimiter)
+    return _read_delimited(p, _delimiter_from_name(p))
 
 
 @dataclass(frozen=True)
@@ -398,16 +409,19 @@ class Table:
     columns : list of str
         The name of each column of ``X``: the header's, or ``x0``, ``x1``, ... by
         position in the file when there is none.
-    ids : ndarray of shape (n_rows,) of str, or None
-        The id column's text, every row of the file.
     kept : ndarray of shape (n_rows,) of bool
         The rows in ``X``; False where a row was dropped for a missing value.
+    id_column : str or None
+        The name of the id column.
+    ids : ndarray of shape (n_rows,) of str, or None
+        The id column's text, every row of the file.
     """
 
     X: np.ndarray
     columns: list[str]
+    kept: np.ndarray
+    id_column: str | None = None
     ids: np.ndarray | None = None
-    kept: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 class NotNumericError(ValueError):
@@ -475,36 +489,41 @@ def read_table(
     if p.suffix.lower() == ".npy" or p.is_dir() or not p.is_file():
         X, _ = load_data(p)
         names = [f"x{j}" for j in range(X.shape[1])]
-        return _select_numbers(p, X, names, wanted, lambda row: f"row {row + 1}")
-    suffix = p.suffix.lower()
-    if suffix == ".gz" and len(p.suffixes) > 1:
-        suffix = p.suffixes[-2].lower()
-    options, header, first_data_line, how = _read_options(
-        p, {".csv": ",", ".tsv": "\t", ".tab": "\t"}.get(suffix)
-    )
-    lines: list[int] = []
-
-    def line_of(row: int) -> str:
-        if not lines:
-            lines.extend(_data_lines(p, first_data_line, how))
-        return f"line {lines[row] if row < len(lines) else row + first_data_line}"
-
+        return _select_numbers(p, X, names, wanted, _Rows("row"))
+    options, header, first_data_line, how = _read_options(p, _delimiter_from_name(p))
+    lines = _Rows("line", lambda: _data_lines(p, first_data_line, how))
     if id_column is None:
         data = _read_numbers(p, options, header)
         if data is not None:
             data, named = _without_pandas_index(data, header)
             names = named if named is not None else [f"x{j}" for j in range(data.shape[1])]
-            return _select_numbers(p, data, names, wanted, line_of)
-    frame = _read_text(p, options, header, first_data_line, how)
+            return _select_numbers(p, data, names, wanted, lines)
+    frame = _read_text(p, options, header)
     names = list(header) if header is not None else [f"x{j}" for j in range(frame.shape[1])]
-    if header is not None and header[0] == "" and len(names) > 1:  # pandas' unnamed index column
-        first = frame.iloc[:, 0].str.strip()
-        if (
-            first.str.fullmatch(r"\d+").all()
-            and (first.astype(np.int64).to_numpy() == np.arange(len(frame))).all()
-        ):
-            frame, names = frame.iloc[:, 1:], names[1:]
-    return _select_text(p, frame, names, options, wanted, line_of)
+    first = _column_numbers(frame.iloc[:, 0], options["decimal"]).values
+    if _is_pandas_index(header, first, len(names)):
+        frame, names = frame.iloc[:, 1:], names[1:]
+    return _select_text(p, frame, names, options, how, wanted, lines)
+
+
+class _Rows:
+    """How a row of the data is named in a message: its line in a text file (the lines of the data rows
+    read once, when first asked for), or its row (from 1) in an array."""
+
+    def __init__(self, unit: str, read_lines: Callable[[], list[int]] | None = None) -> None:
+        self.unit = unit
+        self._read_lines = read_lines
+        self._lines: list[int] | None = None
+
+    def number(self, row: int) -> int:
+        if self._read_lines is None:
+            return row + 1
+        if self._lines is None:
+            self._lines = self._read_lines()
+        return self._lines[row]
+
+    def __call__(self, row: int) -> str:
+        return f"{self.unit} {self.number(row)}"
 
 
 def _chosen(path: Path, names: list[str], wanted: _Wanted) -> list[str]:
@@ -530,7 +549,7 @@ class _Wanted:
     dropna: bool
 
 
-def _select_numbers(path: Path, data: np.ndarray, names: list[str], wanted: _Wanted, line_of: Any) -> Table:
+def _select_numbers(path: Path, data: np.ndarray, names: list[str], wanted: _Wanted, line_of: _Rows) -> Table:
     chosen = _chosen(path, names, wanted)
     ids, id_column = None, wanted.id_column
     if id_column is not None:
@@ -542,11 +561,17 @@ def _select_numbers(path: Path, data: np.ndarray, names: list[str], wanted: _Wan
         )
     X = data[:, [names.index(n) for n in chosen]]
     missing = np.isnan(X).any(1)
-    return _keep(path, X, chosen, ids, missing, wanted.dropna, line_of, np.isnan(X))
+    return _keep(path, X, chosen, wanted, ids, missing, line_of, np.isnan(X))
 
 
 def _select_text(
-    path: Path, frame: Any, names: list[str], options: dict[str, Any], wanted: _Wanted, line_of: Any
+    path: Path,
+    frame: Any,
+    names: list[str],
+    options: dict[str, Any],
+    how: Any,
+    wanted: _Wanted,
+    line_of: _Rows,
 ) -> Table:
     import pandas as pd
 
@@ -565,8 +590,8 @@ def _select_text(
         gaps[:, j] = column.missing
     if bad:
         width = len(names)
-        line = int(line_of(bad[0][1]).split()[1])
-        n_fields = _fields_on(path, line, options["sep"], _encoding(path))
+        line = line_of.number(bad[0][1])
+        n_fields = _fields_on(path, line, options["sep"], how)
         if n_fields != width:  # pandas pads short rows with empty fields
             raise ValueError(f"{path}, line {line}: {n_fields} fields, expected {width}")
         which = ", ".join(f"{name!r} ({line_of(row)}: {text!r})" for name, row, text in bad[:10])
@@ -579,20 +604,20 @@ def _select_text(
         id_like = first if all_text and text.nunique() == len(frame) else None
         message = f"{path}: {len(bad)} {plural} not numeric: {which}{more}"
         raise NotNumericError(message, [n for n, _, _ in bad], id_like)
-    return _keep(path, X, chosen, ids, np.asarray(gaps.any(1)), wanted.dropna, line_of, gaps)
+    return _keep(path, X, chosen, wanted, ids, np.asarray(gaps.any(1)), line_of, gaps)
 
 
 def _keep(
     path: Path,
     X: np.ndarray,
     names: list[str],
+    wanted: _Wanted,
     ids: np.ndarray | None,
     missing: np.ndarray,
-    dropna: bool,
-    line_of: Any,
+    line_of: _Rows,
     gaps: np.ndarray,
 ) -> Table:
-    if missing.any() and not dropna:
+    if missing.any() and not wanted.dropna:
         row = int(np.argmax(missing))
         column = names[int(np.argmax(gaps[row]))]
         more = int(missing.sum()) - 1
@@ -601,7 +626,7 @@ def _keep(
     kept = ~missing
     if not kept.any():
         raise ValueError(f"{path}: every row has a missing value")
-    return Table(np.ascontiguousarray(X[kept]), names, ids, kept)
+    return Table(np.ascontiguousarray(X[kept]), names, kept, wanted.id_column, ids)
 
 
 def _default_file_mode() -> int:

@@ -184,7 +184,7 @@ def _load(
         if columns or drop or id_column:
             raise ValueError("--columns, --drop and --id-column choose columns of a DATA file; none given")
         X, _, _ = make_blobs()
-        table = Table(X.astype(np.float64), ["x0", "x1"], None, np.ones(len(X), dtype=bool))
+        table = Table(X.astype(np.float64), ["x0", "x1"], np.ones(len(X), dtype=bool))
         return table, "built-in: the lesson's six blobs (make_blobs())"
     try:
         table = read_table(
@@ -207,7 +207,6 @@ class _Data:
 
     table: Table
     source: str
-    id_column: str | None
     X: np.ndarray  # (n_kept, d): the features as fitted
     scale: str
     center: np.ndarray  # (d,): X = (table.X - center) / spread
@@ -437,11 +436,11 @@ def _level_hint(est: Any) -> list[tuple[float, int]] | None:
     return steps
 
 
-def _summarise(choice: _Choice, data: _Data, seconds: float) -> dict[str, Any]:
+def _summarise(choice: _Choice, data: _Data, centers: np.ndarray, seconds: float) -> dict[str, Any]:
+    """summary.json (``centers``: `_centers` of the fit, in the space fitted)."""
     est = choice.estimator
     X = data.X
     labels = est.labels_
-    centers = _centers(est, X)
     sizes = np.bincount(labels[labels >= 0], minlength=len(centers))
     bandwidth = float(est.bandwidth_) if hasattr(est, "bandwidth_") else None
     chosen: dict[str, Any] = {} if bandwidth is None else {"bandwidth": bandwidth}
@@ -462,7 +461,7 @@ def _summarise(choice: _Choice, data: _Data, seconds: float) -> dict[str, Any]:
         "n_samples": int(X.shape[0]),
         "n_features": int(X.shape[1]),
         "columns": list(table.columns),
-        "id_column": None if table.ids is None else data.id_column,
+        "id_column": table.id_column,
         "rows_in_file": len(table.kept),
         "rows_dropped": int((~table.kept).sum()),
         "scale": {
@@ -487,7 +486,7 @@ def _summarise(choice: _Choice, data: _Data, seconds: float) -> dict[str, Any]:
     }
 
 
-def _save_labels(path: Path, labels: np.ndarray, table: Table, id_column: str | None) -> None:
+def _save_labels(path: Path, labels: np.ndarray, table: Table) -> None:
     """labels.csv: a row per row of the file (the id first, when there is one); rows left out for a
     missing value have an empty label."""
     if table.ids is None and table.kept.all():
@@ -503,22 +502,27 @@ def _save_labels(path: Path, labels: np.ndarray, table: Table, id_column: str | 
             writer.writerow(["label"])
             writer.writerows(zip(text))
         else:
-            writer.writerow([id_column, "label"])
+            writer.writerow([table.id_column, "label"])
             writer.writerows(zip(table.ids, text))
 
 
 def _write(
-    out: Path, summary: dict[str, Any], choice: _Choice, data: _Data, plot: bool, animate: Path | None
+    out: Path,
+    summary: dict[str, Any],
+    choice: _Choice,
+    data: _Data,
+    centers: np.ndarray,
+    plot: bool,
+    animate: Path | None,
 ) -> None:
     from shiftkit import KMeans
 
     est = choice.estimator
     X = data.X
-    centers = _centers(est, X)
     names = OUTPUT_FILES if plot else OUTPUT_FILES[:3]
     # written into a temporary folder, then renamed into place together under a lock on --out
     with staged_outputs(out, names) as staging:  # an earlier run's clusters.png goes with --no-plot
-        _save_labels(staging / "labels.csv", est.labels_, data.table, data.id_column)
+        _save_labels(staging / "labels.csv", est.labels_, data.table)
         save_csv(staging / "centers.csv", data.to_input_units(centers), data.table.columns)
         save_json(staging / "summary.json", summary)
         if plot:
@@ -686,7 +690,7 @@ def cluster(
     try:
         table, source = _load(data, columns, drop, id_column, dropna)
         X, center, spread = _scaled(table.X, scale)
-        loaded = _Data(table, source, id_column, X, scale, center, spread, _warnings(table, scale))
+        loaded = _Data(table, source, X, scale, center, spread, _warnings(table, scale))
         other_options = {"n_clusters": n_clusters, "seed": seed, "eps": eps, "min_samples": min_samples}
         if animate is not None and method in ("dbscan", "quickshift"):
             raise ValueError(
@@ -713,15 +717,14 @@ def cluster(
         seconds = _fit(choice.estimator, X)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         raise fail(_in_cli_words(str(exc))) from None
-    summary = _summarise(choice, loaded, seconds)
+    centers = _centers(choice.estimator, X)
+    summary = _summarise(choice, loaded, centers, seconds)
     try:
-        _write(out, summary, choice, loaded, plot, animate)
+        _write(out, summary, choice, loaded, centers, plot, animate)
     except (OSError, ImportError) as exc:
         raise fail(f"cannot write the results: {exc}") from None
 
-    console.print(
-        _summary_table(summary, loaded.to_input_units(_centers(choice.estimator, X)), table.columns)
-    )
+    console.print(_summary_table(summary, loaded.to_input_units(centers), table.columns))
     how = ", ".join(
         f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary["chosen"].items()
     )
