@@ -64,10 +64,13 @@ class ModeSeeking:
     n_neighbors: int
     core_levels: np.ndarray
 
-    def noise(self) -> np.ndarray:
-        """The rows below their cluster's core level: the fringes and the background (n,) bool."""
-        log_density = self.density.double().log().cpu().numpy()
-        return log_density < self.core_levels[self.labels]
+    def labels_with_noise(self, noise: bool) -> np.ndarray:
+        """``labels``, and with ``noise`` -1 for the rows below their cluster's core level (the fringes
+        and the background)."""
+        if not noise:
+            return self.labels
+        below = self.density.double().log().cpu().numpy() < self.core_levels[self.labels]
+        return np.where(below, -1, self.labels)
 
 
 def seek_modes(

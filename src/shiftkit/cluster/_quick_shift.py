@@ -270,7 +270,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             check_bandwidth(self.bandwidth)
         X_c, frame = self._validate_framed(X, reset=True)
         report = self.callback or (lambda stage: None)
-        report(Stage("principal axes: where to seek the modes", 1, 2))
+        report(Stage("choosing where to seek the modes", 1, 2))
         # a bandwidth or a neighbor count is a statement about the input space: keep to it
         tuned = self.bandwidth is not None or self.n_neighbors is not None
         space = choose_space(X_c, "input" if tuned and self.space == "auto" else self.space)
@@ -319,8 +319,8 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         modes = rows[torch.as_tensor(found.peaks, device=Z.device)]  # input rows at the modes
         inverse = distinct.inverse
         density = to_numpy(found.density)[inverse]
-        labels = found.labels if self.cluster_all else np.where(found.noise(), -1, found.labels)  # (u,)
-        self._store(labels[inverse], frame.out(X_c[modes]), density, found, frame.scale)
+        labels = found.labels_with_noise(not self.cluster_all)  # (u,)
+        self._store(labels[inverse], density, found, frame.scale)
         on_axes = space.name != "input"
         self.embedding_ = to_numpy(Z.double() * frame.scale) if on_axes else None
         self.embedding_rows_ = np.arange(X_c.shape[0]) if on_axes else None
@@ -344,19 +344,16 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             cluster_all=self.cluster_all,
             on_stage=on_stage,
         )
-        modes = torch.as_tensor(fit.peak_rows, device=X_c.device)
-        self._store(fit.labels, frame.out(X_c[modes]), fit.density, fit.seeking, 1.0)
+        self._store(fit.labels, fit.density, fit.seeking, 1.0)
         self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
         self.embedding_centers_ = fit.embedding[fit.seeking.peaks]
         self._fitted = _Fitted(frame, space, None, None, None, None, None, fit.model)
         return np.asarray(fit.peak_rows)
 
-    def _store(
-        self, labels: np.ndarray, centers: np.ndarray, density: np.ndarray, found: ModeSeeking, scale: float
-    ) -> None:
+    def _store(self, labels: np.ndarray, density: np.ndarray, found: ModeSeeking, scale: float) -> None:
+        """The fitted attributes but the centers (`fit` reads them from the input's rows at the modes)."""
         peaks = found.peaks
         self.labels_ = np.asarray(labels, dtype=np.int64)
-        self.cluster_centers_ = centers
         self.cluster_densities_ = to_numpy(found.density[torch.as_tensor(peaks)]).astype(np.float64)
         self.density_ = np.asarray(density, dtype=np.float64)
         self.bandwidth_ = found.bandwidth * scale

@@ -298,7 +298,7 @@ def fit_graph_layout(
         memory_budget=memory_budget,
         min_gap_points=LAYOUT_MIN_GAP_POINTS,
     )
-    laid_labels = seeking.labels if cluster_all else np.where(seeking.noise(), -1, seeking.labels)
+    laid_labels = seeking.labels_with_noise(not cluster_all)
     labels = np.concatenate([laid_labels, _vote(laid_labels[nearest])])  # (u,)
     density_laid_out = seeking.density.double().cpu().numpy()
     density = np.concatenate([density_laid_out, density_laid_out[nearest[:, 0]] if len(nearest) else []])
