@@ -260,3 +260,15 @@ def test_precomputed_negative_weights_and_sparse_features_as_scikit_learn(eps, m
         DBSCAN(metric="precomputed").fit(D[:, :5])
     with pytest.raises(ValueError, match="non-negative"):
         DBSCAN(metric="precomputed").fit(-D)
+
+
+def test_negative_weights_take_brute_force_and_the_grid_says_so():
+    X = np.random.default_rng(0).normal(size=(80, 2))
+    w = np.ones(80)
+    w[::7] = -1.0
+    fitted = DBSCAN(0.5).fit(X, sample_weight=w)
+    assert fitted.algorithm_ == "brute"
+    np.testing.assert_array_equal(fitted.labels_, SKDBSCAN(eps=0.5).fit(X, sample_weight=w).labels_)
+    assert DBSCAN(0.5).fit(X).algorithm_ == "grid"
+    with pytest.raises(ValueError, match="algorithm='grid' needs sample weights of at least 0"):
+        DBSCAN(0.5, algorithm="grid").fit(X, sample_weight=w)

@@ -127,7 +127,7 @@ def check_weights(
         raise ValueError("sample_weight contains NaN or infinity")
     if not allow_negative and bool((w < 0).any()):
         raise ValueError("sample_weight must be non-negative")
-    if not bool((w != 0).any()) or (not allow_negative and not bool((w > 0).any())):
+    if not bool((w != 0).any()):
         raise ValueError("sample_weight is zero everywhere: there is nothing to cluster")
     return w.to(dtype)
 

@@ -167,9 +167,7 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
             frame = Frame.fit(X64, compute=torch.float64, output=torch.float64)
             X_c = frame.to(X64)
             eps_c = eps / frame.scale
-            algorithm = self._algorithm(X_c, eps_c)
-            if algorithm == "grid" and w is not None and bool((w < 0).any()):
-                algorithm = "brute"  # the grid's shortcuts (a cell that holds min_samples) need weights >= 0
+            algorithm = self._algorithm(X_c, eps_c, negative_weights=w is not None and bool((w < 0).any()))
             # distances compared with eps as scikit-learn compares them: float64 differences of the input's
             # coordinates (where their squares neither overflow nor underflow; else of the frame's, exact too)
             raw = _can_square(X64, eps)
@@ -214,8 +212,8 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
             def neighborhoods(s: slice) -> tuple[np.ndarray, np.ndarray]:
                 block = D[s]
                 keep = block.data <= eps
-                counts = np.add.reduceat(np.append(keep, False).astype(np.int64), block.indptr[:-1])
-                counts = np.where(np.diff(block.indptr) > 0, counts, 0)
+                row = np.repeat(np.arange(block.shape[0]), np.diff(block.indptr))
+                counts = np.bincount(row[keep], minlength=block.shape[0])
                 return np.concatenate([[0], np.cumsum(counts)]), block.indices[keep].astype(np.int64)
 
             components: Any = D
@@ -259,11 +257,16 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
             return LSHIndex().fit(X_c)
         return copy.deepcopy(self.index).fit(X_c)
 
-    def _algorithm(self, X_c: Tensor, eps_c: float) -> str:
+    def _algorithm(self, X_c: Tensor, eps_c: float, negative_weights: bool = False) -> str:
+        """The path: ``algorithm``, checked, or the one 'auto' takes. The grid's shortcut (a cell that holds
+        ``min_samples`` makes its points core) needs weights of at least 0."""
         n, d = X_c.shape
         side = _side(eps_c, d)
         grid_ok = d <= MAX_GRID_FEATURES and n > 0 and fits(X_c, side) and X_c.device.type == "cpu"
+        grid_ok = grid_ok and not negative_weights
         if self.algorithm == "grid":
+            if negative_weights:
+                raise ValueError("algorithm='grid' needs sample weights of at least 0: use 'brute' or 'auto'")
             if d > MAX_GRID_FEATURES:
                 raise ValueError(
                     f"algorithm='grid' works with at most {MAX_GRID_FEATURES} features, X has {d}: "
@@ -485,10 +488,8 @@ def _from_neighborhoods(
     for s in row_chunks(n, rows):
         offsets, idx = neighborhoods(s)
         src = np.repeat(np.arange(s.start, s.stop), np.diff(offsets))
-        keep = core[src] & core[idx] & (idx > src)
+        keep = core[src] & core[idx] & (idx != src)  # either way: a sparse graph need not be symmetric
         K.union_pairs(parent, src[keep], idx[keep])
-        keep = core[src] & core[idx] & (idx < src)  # a sparse graph need not be symmetric
-        K.union_pairs(parent, idx[keep], src[keep])
     root = K.roots(parent)
     numbers = _cluster_numbers(np.where(core, np.arange(n), -1), root)
     labels = numbers.copy()
