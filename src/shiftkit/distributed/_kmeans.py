@@ -199,7 +199,7 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
     labels = np.concatenate(labels_parts)
     Ct = torch.from_numpy(C)
     cost = inertia(X_c, Ct, torch.from_numpy(labels), w64, int(km.memory_budget))
-    return _kmeans_fitted(km, frame, Ct, labels, cost * prep.w_unit, n_iter)
+    return km._store_fit(frame, Ct, labels, cost * prep.w_unit, n_iter)
 
 
 def _check_kmeans(km: KMeans) -> None:
@@ -213,20 +213,6 @@ def _check_kmeans(km: KMeans) -> None:
         raise ValueError("shiftkit.distributed fits KMeans with n_init=1 (one run: pass n_init=1)")
     if km.n_init == "auto" and (callable(km.init) or (isinstance(km.init, str) and km.init == "random")):
         raise ValueError("shiftkit.distributed fits KMeans with n_init=1 (one run: pass n_init=1)")
-
-
-def _kmeans_fitted(km: KMeans, frame: Any, C: Tensor, labels: np.ndarray, cost: float, n_iter: int) -> KMeans:
-    km._frame, km._centers = frame, C
-    km.cluster_centers_ = frame.out(C)
-    km._centers_out = km.cluster_centers_
-    km.labels_ = labels
-    km.inertia_ = cost * frame.scale * frame.scale  # inf past 1e154, never an OverflowError
-    km.n_iter_ = n_iter
-    km._n_features_out = int(km.n_clusters)
-    for name in ("history_", "labels_history_"):
-        if hasattr(km, name):
-            delattr(km, name)
-    return km
 
 
 def _block_inertia(X: np.ndarray, C: np.ndarray, labels: np.ndarray) -> float:
@@ -279,4 +265,4 @@ def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
     km.n_features_in_ = d
     if hasattr(km, "feature_names_in_"):
         del km.feature_names_in_
-    return _kmeans_fitted(km, frame, torch.from_numpy(C), np.concatenate(labels_parts), cost, n_iter)
+    return km._store_fit(frame, torch.from_numpy(C), np.concatenate(labels_parts), cost, n_iter)

@@ -15,7 +15,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
 
 from shiftkit._array import to_numpy
@@ -302,40 +302,22 @@ default='k-means++'
                 best = (cost, fit)
         assert best is not None
         cost, fit = best
-        output = np.float32 if X.dtype == np.float32 else np.float64
-        self._frame = Frame(torch.zeros(d, dtype=torch.float64), 1.0, torch.float64, torch.float64)
-        self._centers = torch.from_numpy(fit.centers)
-        self.cluster_centers_ = fit.centers.astype(output)
-        self._centers_out = self.cluster_centers_
-        self.labels_ = fit.labels
-        self.inertia_ = cost
-        self.n_iter_ = fit.n_iter
-        self._n_features_out = k
-        for name in ("history_", "labels_history_"):
-            if hasattr(self, name):
-                delattr(self, name)
-        _warn_if_fewer(fit.labels, k)
-        return self
+        output = torch.float32 if X.dtype == np.float32 else torch.float64  # the rows in their own units
+        frame = Frame(torch.zeros(d, dtype=torch.float64), 1.0, torch.float64, output)
+        return self._store_fit(frame, torch.from_numpy(fit.centers), fit.labels, cost, fit.n_iter)
 
     def _sparse_rows(self, X: Any, *, reset: bool) -> tuple[Any, np.ndarray]:
         """``X`` as a float64 CSR matrix, checked (finite, 2-D, the fitted width), unit rows for cosine; and
         the squared norm of each row."""
         from shiftkit.cluster._kmeans._sparse import row_sq_norms
 
-        Xs = sp.csr_matrix(X, dtype=np.float64, copy=True)
-        if Xs.shape[0] == 0 or Xs.shape[1] == 0:
-            raise ValueError(f"Found array with shape {Xs.shape}: X must be a non-empty 2-D matrix")
+        # scikit-learn's checks (shape, width, n_features_in_), the caller's matrix never written into
+        Xs = validate_data(
+            self, X, accept_sparse="csr", dtype=np.float64, reset=reset, ensure_all_finite=False
+        )
+        Xs = sp.csr_matrix(Xs)  # a sparse array's row is 1-D: the loops index rows as (1, d) matrices
         if not np.isfinite(Xs.data).all():
             raise ValueError("Input X contains NaN or infinity")
-        if reset:
-            self.n_features_in_ = Xs.shape[1]
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        elif Xs.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {Xs.shape[1]} features, but KMeans is expecting {self.n_features_in_} features "
-                "as input."
-            )
         x2 = row_sq_norms(Xs)
         if self.metric == "cosine":
             if not (x2 > 0).all():
@@ -402,13 +384,27 @@ default='k-means++'
                 best = (cost, labels, result.centers, result.n_iter, history, labels_history)
         assert best is not None
         cost, labels, C, n_iter, history, labels_history = best
+        return self._store_fit(frame, C, labels, cost * p.w_unit, n_iter, history, labels_history)
+
+    def _store_fit(
+        self,
+        frame: Frame,
+        C: Tensor,
+        labels: np.ndarray,
+        cost: float,
+        n_iter: int,
+        history: list | None = None,
+        labels_history: list | None = None,
+    ) -> KMeans:
+        """The one writer of the fitted attributes (the dense, sparse and Dask fits): ``C`` the centers in
+        ``frame``, ``cost`` the inertia in the frame's units."""
+        k = int(self.n_clusters)
         self._frame = frame
         self._centers = C
         self.cluster_centers_ = frame.out(C)
         self._centers_out = self.cluster_centers_
         self.labels_ = labels
-        # inf past 1e154, never an OverflowError
-        self.inertia_ = cost * p.w_unit * frame.scale * frame.scale
+        self.inertia_ = cost * frame.scale * frame.scale  # inf past 1e154, never an OverflowError
         self.n_iter_ = n_iter
         self._n_features_out = k
         if history is not None:
@@ -615,7 +611,7 @@ def _warn_if_fewer(labels: np.ndarray, k: int) -> None:
             f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({k}). "
             "Possibly due to duplicate points in X.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of fit (through _store_fit and the fit's own path)
         )
 
 
