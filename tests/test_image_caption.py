@@ -99,3 +99,21 @@ def test_interrogate_command_with_a_caption_model(tiny_blip, tmp_path):
         app, ["interrogate", str(tmp_path / "red.png"), "--caption", "x", "--caption-model", str(tiny_blip)]
     )
     assert both.exit_code == 1 and "not both" in both.output
+
+
+def test_downloads_allowed_with_no_network_fail_at_once(tmp_path, monkeypatch):
+    # issue 22: --allow-download retried for a minute; a model not in the cache checks the host first
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nobody listens here once the socket is closed
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    start = time.perf_counter()
+    with pytest.raises(
+        ValueError, match=rf"cannot download the caption model 'someone/blip': 127\.0\.0\.1:{closed}"
+    ):
+        BlipCaptioner("someone/blip", allow_download=True)
+    assert time.perf_counter() - start < 10

@@ -294,4 +294,3 @@ DATA_RULES: dict[str, Any] = {
     "silverman": _silverman_rule,
     "sklearn": _sklearn_rule,
 }
-# Old names of rules that still work, with a FutureWarning, for one release ('knn' is also an engine).

@@ -17,6 +17,7 @@ import torch
 from shiftkit._array import resolve_device
 from shiftkit.image._encoders import (
     ALLOW_DOWNLOAD_ENV,
+    _download_host,
     allow_download_from_env,
     batches,
     check_reachable,
@@ -59,13 +60,10 @@ class BlipCaptioner:
         allow = allow_download_from_env() if allow_download is None else bool(allow_download)
         source = str(model)
         if allow and not os.path.isdir(source):
-            from urllib.parse import urlparse
+            from huggingface_hub import try_to_load_from_cache
 
-            host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").netloc
-            try:
-                self.processor = BlipProcessor.from_pretrained(source, local_files_only=True)
-            except OSError:  # not in the cache: it would be downloaded
-                check_reachable(host, f"the caption model {source!r}")
+            if not isinstance(try_to_load_from_cache(source, "config.json"), str):  # it would be downloaded
+                check_reachable(_download_host({"hf_hub": source}), f"the caption model {source!r}")
         try:
             self.processor = BlipProcessor.from_pretrained(source, local_files_only=not allow)
             self.model = BlipForConditionalGeneration.from_pretrained(source, local_files_only=not allow)
