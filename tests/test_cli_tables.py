@@ -292,3 +292,13 @@ def test_the_html_animation_plays_offline(tmp_path):
     html = (out / "steps.html").read_text()
     assert "https://" not in html and "http://" not in html and 'class="fa' not in html
     assert html.count("<button") == 9 and html.count("data:image/png;base64") >= 2
+
+
+def test_column_names_are_text_on_the_plot(tmp_path):
+    # a "$" in a column name started matplotlib's mathtext: 'x$\\nope{$y' failed the run with a ParseException
+    path = tmp_path / "money.csv"
+    rows = "\n".join(f"{a},{b}" for a, b in [(1, 1), (2, 5), (1.5, 9), (8, 1), (8.5, 2), (9, 3)])
+    path.write_text("x$\\nope{$y,cost ($)\n" + rows + "\n")
+    result = _run(path, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "clusters.png").stat().st_size > 1000

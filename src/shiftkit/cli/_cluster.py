@@ -117,8 +117,9 @@ def _save_plot(
         axes = tuple(f"{a} (x {unit:.3g})" if a else a for a in axes)  # type: ignore[assignment]
     fig, ax = plt.subplots(figsize=(6, 6))
     plot_data(X, labels, centers, ax=ax, title=title)
-    ax.set_xlabel(axes[0])
-    ax.set_ylabel(axes[1])
+    # column names are the user's text: a "$" would start matplotlib's mathtext (and can fail to parse)
+    ax.set_xlabel(axes[0].replace("$", r"\$"))
+    ax.set_ylabel(axes[1].replace("$", r"\$"))
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
