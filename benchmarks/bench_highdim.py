@@ -11,7 +11,8 @@
   cache), of a second fit in the same process (warm), the ARI against the mixture's labels, the
   clusters found and the process's peak RSS. Then 1,000,000 x 64 for shiftkit (``--no-large``
   skips it), and the recall of the search that labels the rows not laid out (the 10 nearest
-  laid-out rows from candidates on 16 principal coordinates) against the exhaustive search.
+  laid-out rows among the rows of nearby cells, `shiftkit.neighbors.partitioned_kneighbors`)
+  against the exhaustive search.
 - ``--switch``: where a density stops working and the layout takes over. Mixtures of twelve
   clusters on a lattice (spacing 6, unit noise) in ``s`` = 1..8 of 32 features, clustered in
   each space (``space=``), with the number of signal axes parallel analysis counts; then the
@@ -134,12 +135,12 @@ def recall(n: int) -> None:
     from shiftkit.cluster import _spaces
     from shiftkit.datasets import make_embedding_mixture
     from shiftkit.embedding import principal_axes
-    from shiftkit.neighbors import ExactIndex
+    from shiftkit.neighbors import ExactIndex, _partition
 
     X, _ = make_embedding_mixture(n, random_state=0)
     X_t = torch.as_tensor(X - X.mean(0))
     G = _spaces.graph_coordinates(X_t, principal_axes(X_t, np.arange(_spaces.AXES_MAX_ROWS)))
-    m = _spaces.LAYOUT_MAX_ROWS
+    m = 10_000  # the layout's rows of a run asking for 0.2% clusters; 4,000 by default
     laid_out, rest = G[:m], G[m:]
     k = _spaces.ASSIGN_NEIGHBORS
     start = time.perf_counter()
@@ -151,12 +152,12 @@ def recall(n: int) -> None:
     hits = np.mean([len(set(a) & set(b)) / k for a, b in zip(exact.numpy(), found.numpy())])
     first = float(np.mean(exact[:, 0].numpy() == found[:, 0].numpy()))
     print(f"\nthe {len(rest):,} rows not laid out: their {k} nearest of the {m:,} laid out\n")
+    cells = f"cells of {_partition.CELL_SIZE} rows, the {_partition.N_PROBE} nearest cells searched"
     print(
         markdown_table(
             ["search", "seconds", "recall of the 10", "nearest found"],
             [["exhaustive (64 coordinates)", f"{t_exact:.2f}", "1", "1"],
-             [f"{_spaces.CANDIDATES_PER_NEIGHBOR * k} candidates on {_spaces.COARSE_FEATURES} coordinates, "
-              "re-ranked", f"{t_found:.2f}", f"{hits:.4f}", f"{first:.4f}"]],
+             [cells, f"{t_found:.2f}", f"{hits:.4f}", f"{first:.4f}"]],
         )
     )  # fmt: skip
 

@@ -169,3 +169,17 @@ def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default():
     assert qs.space_ == "graph-layout"
     assert np.bincount(qs.labels_).min() >= 15
     assert np.bincount(QuickShift(min_cluster_size=5).fit(X).labels_).min() < 15  # a size given is kept
+
+
+def test_layout_rows_follow_the_least_cluster_kept():
+    assert spaces.layout_rows(100_000, 500.0, 100_000.0) == spaces.LAYOUT_ROWS  # the default 0.5%
+    assert spaces.layout_rows(100_000, 50.0, 100_000.0) == 40_000  # 20 rows of the least cluster
+    assert spaces.layout_rows(10**6, 5.0, 10**6) == spaces.LAYOUT_MAX_ROWS
+    assert spaces.layout_rows(3000, 15.0, 3000.0) == 3000
+
+
+def test_a_smaller_least_cluster_lays_out_more_rows(embeddings, monkeypatch):
+    X, _ = embeddings
+    monkeypatch.setattr(spaces, "LAYOUT_ROWS", 1000)
+    assert len(QuickShift(min_cluster_size=0.05).fit(X).embedding_rows_) == 1000
+    assert len(QuickShift(min_cluster_size=25).fit(X).embedding_rows_) == 2400  # 20 x 3,000 / 25

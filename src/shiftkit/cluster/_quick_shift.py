@@ -192,8 +192,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         not counted: four features or fewer, or a tuned input space).
     embedding_ : ndarray of shape (n_embedded, n_dims) or None
         The coordinates the modes were sought in: the principal coordinates of
-        every row, or the layout of the rows laid out (at most 10,000); None in
-        the input space. ``bandwidth_`` is in these coordinates' units.
+        every row, or the layout of the rows laid out (4,000 of larger data by
+        default); None in the input space. ``bandwidth_`` is in these
+        coordinates' units.
     embedding_rows_ : ndarray of shape (n_embedded,) or None
         The input row of each row of ``embedding_``.
     embedding_centers_ : ndarray of shape (n_clusters, n_dims) or None

@@ -14,10 +14,13 @@ first (``space='auto'``):
   ``GRAPH_MAX_FEATURES`` principal coordinates), laid out in ``LAYOUT_DIM``
   dimensions (`shiftkit.embedding.layout_graph`), and mode seeking in the
   layout (``'graph-layout'``), from ``LAYOUT_MIN_ROWS`` distinct rows (fewer: the
-  first three axes). On data of more than ``LAYOUT_MAX_ROWS`` distinct rows, the
-  first ``LAYOUT_MAX_ROWS`` in content order are laid out, each weighted by the
-  rows nearest to it; every other row takes the cluster most of its
-  ``ASSIGN_NEIGHBORS`` nearest laid-out rows have (the nearest breaks ties).
+  first three axes). On data of more distinct rows than the layout needs
+  (`layout_rows`: enough that the least cluster the fit keeps has
+  ``LAYOUT_ROWS_PER_LEAST_CLUSTER`` rows in it, 4,000 with the default
+  ``min_cluster_size``), that many, the first in content order, are laid out,
+  each weighted by the rows nearest to it; every other row takes the cluster
+  most of its ``ASSIGN_NEIGHBORS`` nearest laid-out rows have (the nearest
+  breaks ties).
 
 Measured (``benchmarks/bench_highdim.py --switch``): on twelve clusters along
 ``s`` of 32 features the density on the axes matches the layout up to ``s = 3``
@@ -46,7 +49,7 @@ from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE
 from shiftkit.embedding import PrincipalAxes, layout_graph, membership_graph, principal_axes
 from shiftkit.embedding._layout import knn_of_distinct
-from shiftkit.neighbors import ExactIndex
+from shiftkit.neighbors import partitioned_kneighbors
 
 __all__ = [
     "LAYOUT_STAGES",
@@ -70,7 +73,13 @@ LAYOUT_MIN_ROWS = 50
 GRAPH_MAX_FEATURES = 64
 GRAPH_NEIGHBORS = 15  # counting the point itself, as UMAP does
 LAYOUT_DIM = 5
-LAYOUT_MAX_ROWS = 10_000
+# How many rows a layout needs: a cluster the size of the least the fit keeps has this many rows in it
+# on average (4,000 rows with the default fraction 0.005); at least LAYOUT_ROWS, at most LAYOUT_MAX_ROWS.
+# On 100,000 x 64 (benchmarks/bench_highdim.py) laying out 4,000 rows instead of 10,000 gives the same
+# ARI (0.9994) in half the time; a size asked for below 1/5,000 of the rows lays out more rows.
+LAYOUT_ROWS_PER_LEAST_CLUSTER = 20
+LAYOUT_ROWS = 4_000
+LAYOUT_MAX_ROWS = 100_000
 ASSIGN_NEIGHBORS = 10
 # A group the layout's mutual graph cuts off from the rest is cut off in the data's neighbor graph:
 # from three rows it is a cluster (HDBSCAN's least of five is for the tails of a density; five merged
@@ -81,10 +90,8 @@ LAYOUT_MIN_GAP_POINTS = 3
 # clusters, 3.5x its 2, with knots of 10 and 21 rows); HDBSCAN after UMAP is run with 10 to 15.
 # Groups cut off across a gap keep `LAYOUT_MIN_GAP_POINTS`.
 LAYOUT_MIN_CLUSTER_POINTS = 15
-COARSE_FEATURES = 16
 # The stages of `fit_graph_layout`, as its ``on_stage`` hears them.
 LAYOUT_STAGES = ("neighbor graph", "layout", "the rows not laid out", "mode seeking in the layout")
-CANDIDATES_PER_NEIGHBOR = 2
 
 
 @dataclass(frozen=True)
@@ -157,31 +164,10 @@ def graph_coordinates(X: Tensor, axes: PrincipalAxes) -> Tensor:
 
 def nearest_laid_out(laid_out: Tensor, G: Tensor, k: int, memory_budget: int) -> tuple[Tensor, Tensor]:
     """The ``k`` nearest laid-out rows to each row of ``G`` (r, q), nearest first: their distances and
-    indices (r, k).
-
-    In more than `COARSE_FEATURES` principal coordinates, the `CANDIDATES_PER_NEIGHBOR` x ``k``
-    nearest on the leading `COARSE_FEATURES` are re-ranked by their distances in all ``q``: the search
-    costs half the exhaustive one (``benchmarks/bench_highdim.py`` reports the
-    recall of the ``k`` found against the exhaustive search).
-    """
-    q = laid_out.shape[1]
-    m = laid_out.shape[0]
-    wanted = min(CANDIDATES_PER_NEIGHBOR * k, m)
-    if q <= COARSE_FEATURES or wanted <= k:
-        return ExactIndex(memory_budget=memory_budget).fit(laid_out).kneighbors(G, k)
-    index = ExactIndex(memory_budget=memory_budget).fit(laid_out[:, :COARSE_FEATURES].contiguous())
-    distances, indices = [], []
-    rows = max(1, memory_budget // (4 * wanted * (q + 2)))
-    for start in range(0, G.shape[0], rows):
-        g = G[start : start + rows]  # (b, q)
-        _, candidates = index.kneighbors(g[:, :COARSE_FEATURES].contiguous(), wanted)  # (b, c)
-        sq = (laid_out[candidates] - g[:, None, :]).square().sum(-1)  # (b, c)
-        sq, order = torch.sort(sq, dim=1, stable=True)
-        distances.append(sq[:, :k].sqrt())
-        indices.append(candidates.gather(1, order[:, :k]))
-    if not distances:
-        return G.new_zeros((0, k)), torch.zeros((0, k), dtype=torch.long)
-    return torch.cat(distances), torch.cat(indices)
+    indices (r, k), searched among the laid-out rows of nearby cells (`partitioned_kneighbors`: a tenth
+    of the exhaustive search's time at 10,000 laid-out rows; ``benchmarks/bench_highdim.py`` reports
+    the recall of the ``k`` found against the exhaustive search)."""
+    return partitioned_kneighbors(laid_out, G, k, memory_budget=memory_budget)
 
 
 @dataclass(frozen=True)
@@ -249,6 +235,13 @@ def _layout_min_size(min_cluster_size: float, total: float) -> float:
     return float(max(min_cluster_size * total, min(LAYOUT_MIN_CLUSTER_POINTS, 0.05 * total), 1.0))
 
 
+def layout_rows(n_distinct: int, least: float, total: float) -> int:
+    """How many distinct rows to lay out (module docstring): ``least`` is the least cluster kept, in
+    the same units (rows or weight) as ``total``."""
+    wanted = int(np.ceil(LAYOUT_ROWS_PER_LEAST_CLUSTER * total / max(least, 1.0)))
+    return min(n_distinct, LAYOUT_MAX_ROWS, max(wanted, LAYOUT_ROWS))
+
+
 def fit_graph_layout(
     X_c: Tensor,
     space: Space,
@@ -269,7 +262,9 @@ def fit_graph_layout(
     row_weights = np.ones(X_c.shape[0]) if weights is None else weights.double().cpu().numpy()
     copies = np.bincount(distinct.inverse, weights=row_weights, minlength=n_distinct)  # (u,)
     G = graph_coordinates(X_c[torch.as_tensor(distinct.first, device=X_c.device)], axes)  # (u, q)
-    m = min(n_distinct, LAYOUT_MAX_ROWS)
+    total = float(copies.sum())
+    least = _layout_min_size(min_cluster_size, total)
+    m = layout_rows(n_distinct, least * total if least < 1 else least, total)
     laid_out = G[:m]
     report(LAYOUT_STAGES[0])
     distances, indices = knn_of_distinct(laid_out, min(GRAPH_NEIGHBORS - 1, m - 1), memory_budget)
@@ -294,7 +289,7 @@ def fit_graph_layout(
         # would shrink to the nearest laid-out row where each stands for ten rows
         bandwidth=local_bandwidth(E, memory_budget=memory_budget) if m > 1 else None,
         prominence=prominence,
-        min_cluster_size=_layout_min_size(min_cluster_size, float(weight.sum())),
+        min_cluster_size=least,
         memory_budget=memory_budget,
         min_gap_points=LAYOUT_MIN_GAP_POINTS,
     )

@@ -29,10 +29,11 @@ from shiftkit.neighbors import ExactIndex
 __all__ = ["graph_layout", "layout_graph"]
 
 NEGATIVE_RATE = 5.0
-# UMAP's epochs are 500 up to 10,000 points, 200 beyond; 200 from 5,000 on here: on the development
+# UMAP's epochs are 500 up to 10,000 points, 200 beyond; 200 from 2,500 on here: on the development
 # sets (at most 2,310 rows) 200 and 500 give the same mean ARI over six seeds, and at 10,000 rows the
-# loop takes 2.2 s instead of 5.6 s (benchmarks/bench_highdim.py --variants).
-SMALL_GRAPH = 5000
+# loop takes 2.2 s instead of 5.6 s (benchmarks/bench_highdim.py --variants). The estimators lay out
+# 4,000 rows of larger data by default (shiftkit.cluster._spaces): 200 epochs there.
+SMALL_GRAPH = 2500
 
 
 def default_epochs(n_points: int) -> int:
@@ -97,7 +98,7 @@ def graph_layout(
     n_components : int, default=2
     n_neighbors : int, default=15
     n_epochs : int, default=None
-        Passes over the edges; None: 500 up to 10,000 distinct rows, else 200.
+        Passes over the edges; None: 500 up to 2,500 distinct rows, else 200.
     random_state : int, default=0
         Seed of the negative samples.
     memory_budget : int, default=256 MiB

@@ -4,7 +4,8 @@ One protocol (``fit``, ``kneighbors``, ``radius_neighbors``) and several indexes
 few features, CPU), `ExactIndex` (exact brute force in torch, any device),
 `TreeIndex` (scikit-learn's trees), `FaissIndex` (optional, HNSW for large
 data), `LSHIndex` (approximate: random projections, multi-probe, exact re-rank).
-`make_index` picks one; `knn_graph` builds the graph of a fitted set.
+`make_index` picks one; `knn_graph` builds the graph of a fitted set;
+`partitioned_kneighbors` searches many queries among fixed rows by cells (approximate).
 """
 
 from shiftkit.neighbors._graph import GRAPH_LEAST_NEIGHBORS, KNNGraph, knn_graph, neighbors_for
@@ -19,6 +20,7 @@ from shiftkit.neighbors._indexes import (
     make_index,
 )
 from shiftkit.neighbors._lsh import LSHIndex
+from shiftkit.neighbors._partition import partitioned_kneighbors
 
 __all__ = [
     "GRAPH_LEAST_NEIGHBORS",
@@ -34,4 +36,5 @@ __all__ = [
     "knn_graph",
     "make_index",
     "neighbors_for",
+    "partitioned_kneighbors",
 ]
