@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 
+# The one default memory budget: bytes of temporaries a chunked computation may hold at once.
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+
 def rows_per_chunk(n_data: int, n_features: int, itemsize: int, memory_budget: int) -> int:
     """How many query rows fit in ``memory_budget`` bytes of (rows, n_data, n_features + 2) temporaries."""
     per_row = n_data * (n_features + 2) * itemsize

@@ -18,13 +18,13 @@ from typing import Any
 from torch import Tensor
 
 from shiftkit._array import as_tensor
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET
 from shiftkit._shift import _attention, _cuda, _dense, _fused, _grid, _knn
 from shiftkit._shift._engine import Engine, Step
 from shiftkit._validation import check_bandwidth, check_memory_budget, check_weights
 from shiftkit.kernels import Kernel, get_kernel
 
 __all__ = [
-    "DEFAULT_MEMORY_BUDGET",
     "ENGINES",
     "Engine",
     "select_engine",
@@ -32,9 +32,6 @@ __all__ = [
     "shift_tensors",
     "steps_over",
 ]
-
-# Bytes of temporary memory one shift step may use (the chunks of the dense engine).
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
 # Every engine, from the one object each engine module exports; `engine='auto'` asks them in
 # order of priority.

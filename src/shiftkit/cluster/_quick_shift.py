@@ -28,8 +28,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from shiftkit._array import to_numpy
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET
 from shiftkit._rows import distinct_rows, match_rows
-from shiftkit._shift import DEFAULT_MEMORY_BUDGET, shift_tensors
+from shiftkit._shift import shift_tensors
 from shiftkit._validation import (
     Rule,
     check_bandwidth,

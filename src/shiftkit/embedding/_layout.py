@@ -22,6 +22,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET
 from shiftkit.embedding._membership import membership_graph
 from shiftkit.embedding._spectral import spectral_start
 from shiftkit.neighbors import ExactIndex
@@ -82,7 +83,7 @@ def graph_layout(
     n_neighbors: int = 15,
     n_epochs: int | None = None,
     random_state: int = 0,
-    memory_budget: int = 256 * 2**20,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> np.ndarray:
     """A few-dimensional layout of the rows of ``X`` in which its clusters are dense and apart.
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from shiftkit.neighbors._indexes import DEFAULT_MEMORY_BUDGET, NeighborIndex, make_index
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET
+from shiftkit.neighbors._indexes import NeighborIndex, make_index
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET
 from shiftkit.neighbors._cells import SortedCells
 
 __all__ = [
@@ -48,8 +49,6 @@ __all__ = [
     "faiss_available",
     "make_index",
 ]
-
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
 
 @dataclass(frozen=True)

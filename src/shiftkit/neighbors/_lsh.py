@@ -24,7 +24,8 @@ import math
 import torch
 from torch import Tensor
 
-from shiftkit.neighbors._indexes import DEFAULT_MEMORY_BUDGET, Neighborhoods, _check_k, _csr
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET
+from shiftkit.neighbors._indexes import Neighborhoods, _check_k, _csr
 
 __all__ = ["LSHIndex"]
 

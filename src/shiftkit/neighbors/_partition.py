@@ -17,7 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from shiftkit.neighbors._indexes import DEFAULT_MEMORY_BUDGET, ExactIndex
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET
+from shiftkit.neighbors._indexes import ExactIndex
 
 __all__ = ["partitioned_kneighbors"]
 

@@ -34,8 +34,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from torch import Tensor
 
 from shiftkit._array import to_numpy
-from shiftkit._ops import row_chunks
-from shiftkit._shift import DEFAULT_MEMORY_BUDGET
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET, row_chunks
 from shiftkit._validation import Rule, check_bandwidth, check_params, check_weights, number_in, one_of
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, N_JOBS_RULE, Frame, TensorInputMixin, cpu_threads
 from shiftkit.neighbors._cells import SortedCells, fits

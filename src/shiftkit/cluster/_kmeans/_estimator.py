@@ -19,8 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
 
 from shiftkit._array import to_numpy
-from shiftkit._ops import row_chunks, sq_distances
-from shiftkit._shift import DEFAULT_MEMORY_BUDGET
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET, row_chunks, sq_distances
 from shiftkit._validation import Rule, check_params, check_weights, integer_at_least, number_in, one_of
 from shiftkit.cluster._base import (
     MEMORY_BUDGET_RULE,

@@ -27,8 +27,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from shiftkit._array import to_numpy
-from shiftkit._ops import nearest, nearest_far
-from shiftkit._shift import DEFAULT_MEMORY_BUDGET, ENGINES, select_engine
+from shiftkit._ops import DEFAULT_MEMORY_BUDGET, nearest, nearest_far
+from shiftkit._shift import ENGINES, select_engine
 from shiftkit._shift._grid import MAX_FEATURES as GRID_MAX_FEATURES
 from shiftkit._validation import (
     Rule,
