@@ -155,7 +155,7 @@ def test_grid_neighbors_on_degenerate_data_and_far_outliers():
 
 
 def test_cells_refuse_coordinates_beyond_int64():
-    from shiftkit.neighbors._cells import Cells
+    from shiftkit.neighbors.cells import Cells
 
     X = torch.tensor([[0.0], [1e19], [1e19 + 1e4]], dtype=torch.float64)
     with pytest.raises(ValueError, match="overflow 64-bit integers"):

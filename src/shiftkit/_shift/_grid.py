@@ -22,7 +22,7 @@ the fused engine's speed per pair; the torch code below is the fallback and
 the reference, and both give the same numbers.
 
 Cells are numbered by a linear key, so the grid's extent (in cells) must fit
-in 62 bits (`shiftkit.neighbors._cells.fits`). Up to about 6 dimensions this is
+in 62 bits (`shiftkit.neighbors.cells.fits`). Up to about 6 dimensions this is
 the engine of choice for compact kernels when neighborhoods are small against
 the data; beyond, 3^d cells stop paying.
 """
@@ -36,7 +36,7 @@ from shiftkit._ops import weighted_means
 from shiftkit._shift import _fused
 from shiftkit._shift._engine import Engine, Step
 from shiftkit.kernels import Kernel
-from shiftkit.neighbors._cells import Cells, SortedCells, fits
+from shiftkit.neighbors.cells import Cells, SortedCells, fits
 
 GAUSSIAN_TRUNCATION = 4.0
 MAX_FEATURES = 6

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from shiftkit.neighbors._union_find import find as _root
+from shiftkit.neighbors.union_find import find as _root
 
 
 @numba.njit(cache=True)

@@ -22,7 +22,7 @@ def _block_cells(
     """A block's occupied cells of side ``size`` (lexicographic), the rows in each, the float64 sums of
     their rows, and each row's cell (a task; the last stays on the worker). With ``origin``: cells
     centered on multiples of ``size`` in the input's coordinates (``X * scale + origin``; bin seeding)."""
-    from shiftkit.neighbors._cells import Cells
+    from shiftkit.neighbors.cells import Cells
 
     if X.shape[0] == 0:  # a file of no rows: no cells
         d = X.shape[1]
@@ -159,7 +159,7 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
     from shiftkit.cluster._mean_shift._loops import LoopSettings, climb, stepping_with
     from shiftkit.cluster._mean_shift._modes import merge_modes
     from shiftkit.cluster._mean_shift._seeds import BIN_SIZE
-    from shiftkit.neighbors._cells import bin_centers
+    from shiftkit.neighbors.cells import bin_centers
 
     kernel = ms._check_params()
     algorithm = _files_on_workers(ms, sample_weight)

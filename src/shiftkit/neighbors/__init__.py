@@ -6,6 +6,10 @@ few features, CPU), `ExactIndex` (exact brute force in torch, any device),
 data), `LSHIndex` (approximate: random projections, multi-probe, exact re-rank).
 `make_index` picks one; `knn_graph` builds the graph of a fitted set;
 `partitioned_kneighbors` searches many queries among fixed rows by cells (approximate).
+
+Two modules hold what several algorithms share: `shiftkit.neighbors.cells` (points binned on a
+lattice: the grid engine, the grid index, binned seeds, DBSCAN's grid) and
+`shiftkit.neighbors.union_find` (numba disjoint sets: DBSCAN, the saddle merge).
 """
 
 from shiftkit.neighbors._graph import GRAPH_LEAST_NEIGHBORS, KNNGraph, knn_graph, neighbors_for

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from shiftkit._ops import DEFAULT_MEMORY_BUDGET
-from shiftkit.neighbors._cells import SortedCells
+from shiftkit.neighbors.cells import SortedCells
 
 __all__ = [
     "ExactIndex",

@@ -37,7 +37,7 @@ from shiftkit._array import to_numpy
 from shiftkit._ops import DEFAULT_MEMORY_BUDGET, row_chunks
 from shiftkit._validation import Rule, check_bandwidth, check_params, check_weights, number_in, one_of
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, N_JOBS_RULE, Frame, TensorInputMixin, cpu_threads
-from shiftkit.neighbors._cells import SortedCells, fits
+from shiftkit.neighbors.cells import SortedCells, fits
 
 __all__ = ["DBSCAN", "dbscan"]
 

@@ -1,5 +1,5 @@
 """DBSCAN's compiled loops (numba, CPU; imported on first use): counts, links and borders on a cell grid;
-union-find comes from `shiftkit.neighbors._union_find`.
+union-find comes from `shiftkit.neighbors.union_find`.
 
 The grid: cells of side ``eps / sqrt(d)`` (a little less), so that any two
 points of one cell are within ``eps`` of each other; ``nbr[c]`` lists the
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from shiftkit.neighbors._union_find import roots, union_pairs
+from shiftkit.neighbors.union_find import roots, union_pairs
 
 __all__ = ["grid_borders", "grid_core", "grid_links", "min_core_label", "roots", "union_pairs"]
 

@@ -71,7 +71,7 @@ from shiftkit.cluster._spaces import (
 )
 from shiftkit.kernels import Kernel, get_kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, neighbors_for
-from shiftkit.neighbors._cells import bin_means, fits
+from shiftkit.neighbors.cells import bin_means, fits
 
 __all__ = ["MeanShift", "mean_shift", "select_bandwidth"]
 

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from shiftkit._shift import shift_tensors, steps_over
 from shiftkit.kernels import Kernel
-from shiftkit.neighbors._cells import bin_means
+from shiftkit.neighbors.cells import bin_means
 
 OnStep = Callable[[int, Tensor, float, int], None]  # (iteration, positions, largest move, n still moving)
 

@@ -21,7 +21,7 @@ from shiftkit._array import as_tensor
 from shiftkit._validation import check_bandwidth
 from shiftkit.cluster._base import Frame
 from shiftkit.cluster._saddles import DensityGraph, hill_climb
-from shiftkit.neighbors._cells import bin_centers, bin_means
+from shiftkit.neighbors.cells import bin_centers, bin_means
 
 __all__ = [
     "Start",

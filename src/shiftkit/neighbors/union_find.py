@@ -1,10 +1,13 @@
 """Union-find (disjoint sets) in numba, for every algorithm that joins points or cells into components:
-DBSCAN's clusters and the saddle merge tree. Imported only when they run (numba loads then)."""
+DBSCAN's clusters and the saddle merge tree (a public module, so that every algorithm imports the
+same one; not loaded by ``import shiftkit.neighbors``: numba loads when it is first imported)."""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+__all__ = ["find", "roots", "union_pairs"]
 
 
 @numba.njit(cache=True)
