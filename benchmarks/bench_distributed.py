@@ -12,7 +12,10 @@ the seeds sent every step) and 20 Lloyd iterations of k-means (k = 64) on
 same number of iterations from the same centers on a dask array of the same
 blocks). Then binned mean shift on the same 1,000,000 x 2 points written to 10
 ``.npy`` files that the workers read (the data never come to the client):
-time and bytes to the client, against the in-memory binned fit.
+time and bytes to the client, against the in-memory binned fit. Then DBSCAN by slabs on the same
+1,000,000 x 2 points written to 8 ``.npy`` files (``--only-dbscan`` runs this table alone): its labels
+against scikit-learn's DBSCAN and shiftkit's on one machine (checked equal), the seconds, and the bytes
+the client received.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--skip-dask-ml", action="store_true")
     parser.add_argument("--only-files", action="store_true", help="the binned mean shift on files only")
+    parser.add_argument("--only-dbscan", action="store_true", help="DBSCAN by slabs only")
     args = parser.parse_args()
     print(machine())
     rng = np.random.default_rng(0)
@@ -51,6 +55,9 @@ def main() -> None:
     rows = []
     if args.only_files:
         files_table(X2)
+        return
+    if args.only_dbscan:
+        dbscan_table(X2.astype(np.float64))
         return
 
     t = time.perf_counter()
@@ -111,6 +118,57 @@ def main() -> None:
     )
 
     files_table(X2)
+    dbscan_table(X2.astype(np.float64))
+
+
+def dbscan_table(X2: np.ndarray, eps: float = 0.05, min_samples: int = 10) -> None:
+    """DBSCAN by slabs on files read by the workers, against scikit-learn's and shiftkit's on one machine."""
+    import tempfile
+
+    import distributed
+    from sklearn.cluster import DBSCAN as SkDBSCAN
+
+    from shiftkit import DBSCAN
+    from shiftkit.distributed import fit
+
+    t = time.perf_counter()
+    sk = SkDBSCAN(eps=eps, min_samples=min_samples, n_jobs=-1).fit(X2)
+    t_sk = time.perf_counter() - t
+    t = time.perf_counter()
+    one = DBSCAN(eps=eps, min_samples=min_samples).fit(X2)
+    t_one = time.perf_counter() - t
+    assert np.array_equal(one.labels_, sk.labels_)
+    n_clusters = int(sk.labels_.max()) + 1
+    rows = [
+        ["scikit-learn DBSCAN, one process", f"{t_sk:.2f}", "-"],
+        ["shiftkit DBSCAN, one process", f"{t_one:.2f}", "-"],
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, part in enumerate(np.array_split(X2, 8)):
+            paths.append(Path(tmp) / f"part{i}.npy")
+            np.save(paths[-1], part)
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+            fit(DBSCAN(eps=eps, min_samples=min_samples), paths[:1], client)  # warm the workers
+            t = time.perf_counter()
+            many = fit(DBSCAN(eps=eps, min_samples=min_samples), paths, client)
+            t_many = time.perf_counter() - t
+            assert np.array_equal(many.labels_, sk.labels_)
+            assert np.array_equal(many.core_sample_indices_, sk.core_sample_indices_)
+            boundary, labels = many.traffic_["boundary rows and pieces"], many.traffic_["labels"]
+            rows.append([
+                f"shiftkit DBSCAN by slabs, Dask, 2 worker processes, 8 files, {len(many.slab_edges_) + 1} slabs",
+                f"{t_many:.2f}",
+                f"{boundary / 2**10:.0f} KB boundary rows and pieces + {labels / 2**20:.1f} MB labels "
+                f"(the data: {X2.nbytes / 2**20:.1f} MB)",
+            ])  # fmt: skip
+    print(
+        f"\nDBSCAN on {len(X2):,} x 2 (eps {eps}, min_samples {min_samples}; {n_clusters} clusters, "
+        f"{(sk.labels_ < 0).mean():.1%} noise): labels and core rows equal to scikit-learn's in every row\n"
+    )
+    print(markdown_table(["where", "s", "to the client"], rows))
 
 
 def files_table(X2: np.ndarray) -> None:

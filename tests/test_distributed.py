@@ -380,3 +380,120 @@ def test_a_failed_fit_from_files_releases_what_it_read(local_client, tmp_path):
             time.sleep(0.05)
         assert held() == 0
         assert caught.__traceback__ is not None
+
+
+# -- DBSCAN by slabs ----------------------------------------------------------------------------------------
+
+
+def _dbscan_data(n=6000, d=2, seed=0):
+    """Blobs in a background of noise, and a long band that crosses every slab."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-20, 20, size=(10, d))
+    blobs = centers[rng.integers(0, 10, n)] + rng.normal(size=(n, d))
+    band = np.zeros((n // 4, d))
+    band[:, 0] = np.linspace(-30, 30, n // 4)
+    band[:, 1:] = 30 + 0.05 * rng.normal(size=(n // 4, d - 1))
+    noise = rng.uniform(-30, 30, size=(n // 10, d))
+    X = np.concatenate([blobs, band, noise])
+    return X[rng.permutation(len(X))]
+
+
+def _same_as_sklearn(est, X, eps, min_samples, sample_weight=None):
+    from sklearn.cluster import DBSCAN as SkDBSCAN
+
+    sk = SkDBSCAN(eps=eps, min_samples=min_samples).fit(X, sample_weight=sample_weight)
+    np.testing.assert_array_equal(est.labels_, sk.labels_)
+    np.testing.assert_array_equal(est.core_sample_indices_, sk.core_sample_indices_)
+    return sk
+
+
+@pytest.mark.parametrize(("eps", "min_samples", "d"), [(0.3, 5, 2), (0.8, 12, 2), (1.2, 10, 3)])
+def test_dbscan_by_slabs_gives_scikit_learns_labels(local_client, eps, min_samples, d):
+    from shiftkit import DBSCAN
+
+    X = _dbscan_data(d=d)
+    stages = []
+    est = fit(DBSCAN(eps=eps, min_samples=min_samples), X, local_client, block_rows=400, on_stage=stages.append)
+    _same_as_sklearn(est, X, eps, min_samples)
+    np.testing.assert_array_equal(est.components_, X[est.core_sample_indices_])
+    assert est.algorithm_ == "dask-slabs" and est.n_features_in_ == d
+    assert stages == list(distributed_module().DBSCAN_STAGES)
+    # the band crosses all the slabs: one cluster only if the pieces were joined across them
+    band = np.abs(X[:, 1] - 30) < 0.5
+    assert len(np.unique(est.labels_[band & (est.labels_ >= 0)])) == 1
+
+
+def distributed_module():
+    import shiftkit.distributed
+
+    return shiftkit.distributed
+
+
+def test_dbscan_by_slabs_with_weights_and_one_slab(local_client):
+    from shiftkit import DBSCAN
+
+    X = _dbscan_data(n=3000)
+    w = np.random.default_rng(1).integers(0, 4, len(X)).astype(float)
+    est = fit(DBSCAN(eps=0.5, min_samples=8), X, local_client, block_rows=300, sample_weight=w)
+    _same_as_sklearn(est, X, 0.5, 8, sample_weight=w)
+    whole = fit(DBSCAN(eps=0.5, min_samples=8), X, local_client, block_rows=10**6)  # one slab
+    _same_as_sklearn(whole, X, 0.5, 8)
+
+
+def test_dbscan_on_files_read_by_the_workers(local_client, tmp_path):
+    from shiftkit import DBSCAN
+
+    X = _dbscan_data(n=8000)
+    paths = _write_parts(X, tmp_path, 8)
+    est = fit(DBSCAN(eps=0.4, min_samples=6), paths, local_client, block_rows=1000)
+    _same_as_sklearn(est, X, 0.4, 6)
+    assert est.components_ is None  # the rows stay on the workers
+    # the client receives the core rows within 2 eps of an edge (16 bytes each, once from each side)
+    # and 8 bytes per piece of a cluster in a slab, not the rows
+    wide = fit(DBSCAN(eps=0.4, min_samples=6), paths, local_client, block_rows=3000)
+    _same_as_sklearn(wide, X, 0.4, 6)
+    edges = wide.slab_edges_
+    assert len(edges) == 3
+    near = (np.abs(X[:, :1] - edges[None, :]) <= 2 * 0.4 * 1.001).any(1)
+    n_clusters = wide.labels_.max() + 1
+    assert 0 < wide.traffic_["boundary rows and pieces"] <= 16 * 2 * near.sum() + 8 * 4 * n_clusters
+    assert near.sum() < len(X) / 3
+
+
+def test_dbscan_refuses_what_it_does_not_do(local_client, tmp_path):
+    from shiftkit import DBSCAN
+
+    X = _dbscan_data(n=500)
+    with pytest.raises(ValueError, match="metric='euclidean'"):
+        fit(DBSCAN(metric="precomputed"), X, local_client)
+    with pytest.raises(ValueError, match="weight >= 0"):
+        fit(DBSCAN(), X, local_client, sample_weight=-np.ones(len(X)))
+    with pytest.raises(ValueError, match="eps must be a number > 0"):
+        fit(DBSCAN(eps=0.0), X, local_client)
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        fit(DBSCAN(), bad, local_client)
+    with pytest.raises(ValueError, match="sample_weight is not taken with files"):
+        fit(DBSCAN(), _write_parts(X, tmp_path, 2), local_client, sample_weight=np.ones(len(X)))
+
+
+def test_dbscan_on_worker_processes_with_a_worker_killed_mid_fit(client, tmp_path):
+    """A worker dies as the first pass starts: its slabs are recomputed from the files elsewhere."""
+    from shiftkit import DBSCAN
+
+    X = _dbscan_data(n=20000)
+    paths = _write_parts(X, tmp_path, 8)
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_one(stage: str) -> None:
+        if stage == "first pass" and not killed:
+            victim = sorted(pids)[0]
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append(victim)
+
+    est = fit(DBSCAN(eps=0.3, min_samples=5), paths, client, block_rows=2000, on_stage=kill_one)
+    assert killed
+    _same_as_sklearn(est, X, 0.3, 5)
+    client.wait_for_workers(2, timeout=60)

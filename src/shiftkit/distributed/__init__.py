@@ -1,7 +1,7 @@
 """shiftkit's estimators on Dask (``pip install 'shiftkit[dask]'``): the same fits, the heavy steps as tasks.
 
     from dask.distributed import Client
-    from shiftkit import KMeans, MeanShift
+    from shiftkit import DBSCAN, KMeans, MeanShift
     from shiftkit.distributed import fit
 
     client = Client("tcp://scheduler:8786")        # any deployment: LocalCluster, dask-jobqueue, Kubernetes
@@ -55,13 +55,15 @@ from typing import Any
 
 import numpy as np
 
-from shiftkit import KMeans, MeanShift
+from shiftkit import DBSCAN, KMeans, MeanShift
 from shiftkit.cluster._mean_shift._loops import stepping_with
+from shiftkit.distributed._blocks import _load_block
+from shiftkit.distributed._dbscan import DBSCAN_STAGES, fit_dbscan
 from shiftkit.distributed._kmeans import _kmeans_dask, _kmeans_files
 from shiftkit.distributed._mean_shift_files import _files_on_workers, _mean_shift_files
 from shiftkit.distributed._steps import DEFAULT_BLOCK_ROWS, DaskSteps
 
-__all__ = ["DaskSteps", "fit"]
+__all__ = ["DBSCAN_STAGES", "DaskSteps", "fit"]
 
 
 def _require_distributed() -> Any:
@@ -117,23 +119,27 @@ def fit(
     block_rows: int = DEFAULT_BLOCK_ROWS,
     tiles: bool = False,
     sample_weight: Any = None,
+    on_stage: Any = None,
 ) -> Any:
-    """Fit a shiftkit ``MeanShift`` or ``KMeans`` with its heavy steps as tasks on ``client``; returns it.
+    """Fit a shiftkit ``MeanShift``, ``KMeans`` or ``DBSCAN`` with its heavy steps as tasks on ``client``;
+    returns it.
 
     Parameters
     ----------
-    estimator : MeanShift or KMeans
+    estimator : MeanShift, KMeans or DBSCAN
     X : array-like, dask array, or a list of .npy / CSV paths
     client : dask.distributed.Client, default=None
         None: the current client (``distributed.get_client()``).
     block_rows : int, default=50,000
-        Rows per task.
+        Rows per task (DBSCAN: about the rows of a slab).
     tiles : bool, default=False
         Mean shift with a compact kernel: cut the space into slabs along the
         first coordinate (two per worker), each worker holding only its slab
         and a halo one support radius wide (for data that do not fit one
         worker); the result is the same.
     sample_weight : array-like, default=None
+    on_stage : callable, default=None
+        DBSCAN: called with the name of each of `DBSCAN_STAGES` as it starts.
     """
     # 0 ran a 360 s MeanShift or raised "range() arg 3 must not be zero", -5 a scheduler error
     if isinstance(block_rows, bool) or not isinstance(block_rows, numbers.Integral) or block_rows < 1:
@@ -146,6 +152,9 @@ def fit(
             raise ValueError("sample_weight is not taken with files read by the workers")
         with _released_on_failure(client):
             return _kmeans_files(estimator, list(X), client)
+    if isinstance(estimator, DBSCAN):
+        with _released_on_failure(client):
+            return _dbscan(estimator, X, client, int(block_rows), sample_weight, on_stage)
     if isinstance(estimator, MeanShift) and _is_file_list(X) and _files_on_workers(estimator, sample_weight):
         with _released_on_failure(client):
             return _mean_shift_files(estimator, list(X), client, sample_weight)
@@ -159,4 +168,48 @@ def fit(
         return estimator
     if isinstance(estimator, KMeans):
         return _kmeans_dask(estimator, X, client, int(block_rows), sample_weight)
-    raise TypeError(f"shiftkit.distributed fits MeanShift and KMeans, not {type(estimator).__name__}")
+    raise TypeError(f"shiftkit.distributed fits MeanShift, KMeans and DBSCAN, not {type(estimator).__name__}")
+
+
+def _dbscan(
+    estimator: DBSCAN, X: Any, client: Any, block_rows: int, sample_weight: Any, on_stage: Any
+) -> DBSCAN:
+    """DBSCAN by slabs (`shiftkit.distributed._dbscan`): files read by the workers, anything else split
+    into blocks of ``block_rows`` where ``fit`` is called and scattered."""
+    params = estimator.get_params()
+    if params["metric"] != "euclidean":
+        raise ValueError(f"DBSCAN on Dask takes metric='euclidean', got {params['metric']!r}")
+    eps, min_samples = params["eps"], params["min_samples"]
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < float(eps) < np.inf:
+        raise ValueError(f"eps must be a number > 0, got {eps!r}")
+    if isinstance(min_samples, bool) or not isinstance(min_samples, numbers.Real) or float(min_samples) < 1:
+        raise ValueError(f"min_samples must be a number >= 1, got {min_samples!r}")
+    report = on_stage or (lambda name: None)
+    report(DBSCAN_STAGES[0])
+    if _is_file_list(X):
+        if sample_weight is not None:
+            raise ValueError("sample_weight is not taken with files read by the workers")
+        blocks = [client.submit(_load_block, str(p), pure=False) for p in X]
+        data, weights = None, None
+        d = client.submit(lambda b: b.shape[1], blocks[0], pure=False).result()
+    else:
+        data = np.asarray(_materialise(X), dtype=np.float64)
+        if data.ndim != 2 or data.shape[0] == 0:
+            raise ValueError(f"X must be a non-empty 2-D array, got shape {data.shape}")
+        if not np.isfinite(data).all():
+            raise ValueError("X contains NaN or infinity")
+        d = data.shape[1]
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight, dtype=np.float64)
+            if w.shape != (data.shape[0],) or not np.isfinite(w).all() or (w < 0).any():
+                raise ValueError("sample_weight must be one finite weight >= 0 per row on Dask")
+        cuts = range(0, data.shape[0], block_rows)
+        blocks = [client.scatter(data[i : i + block_rows]) for i in cuts]
+        weights = None if w is None else [client.scatter(w[i : i + block_rows]) for i in cuts]
+    labels, core, received, edges = fit_dbscan(estimator, blocks, weights, client, block_rows, on_stage)
+    estimator.n_features_in_ = d
+    estimator._store_fit("dask-slabs", labels, core, None if data is None else data[core].copy())
+    estimator.traffic_ = received  # bytes the client received, per stage
+    estimator.slab_edges_ = edges  # where the slabs meet, on the first coordinate
+    return estimator

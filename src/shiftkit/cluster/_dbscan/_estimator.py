@@ -97,10 +97,12 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         Cluster of each point; -1 for noise.
     core_sample_indices_ : ndarray of shape (n_core_samples,)
         Indices of the core points, increasing.
-    components_ : ndarray or sparse matrix of shape (n_core_samples, n_features)
-        The core points (their rows of ``X``: sparse when ``X`` is).
+    components_ : ndarray or sparse matrix of shape (n_core_samples, n_features) or None
+        The core points (their rows of ``X``: sparse when ``X`` is; None from
+        files read by Dask workers, whose rows never come to the client).
     algorithm_ : str
-        The path taken ('grid', 'brute' or 'index').
+        The path taken ('grid', 'brute' or 'index'; 'precomputed'; 'dask-slabs' from
+        `shiftkit.distributed.fit`).
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
 
@@ -180,13 +182,21 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
             else:
                 budget = int(self.memory_budget)
                 core, labels = _brute(X_c, w, eps_c, float(self.min_samples), budget, X_cmp, eps_cmp)
+        core_indices = np.flatnonzero(core)
+        if given_sparse is not None:  # sparse in, sparse out, as scikit-learn gives them
+            components = given_sparse[core_indices].copy()
+        else:
+            components = to_numpy(X64)[core_indices].copy()
+        return self._store_fit(algorithm, labels, core_indices, components)
+
+    def _store_fit(
+        self, algorithm: str, labels: np.ndarray, core_indices: np.ndarray, components: Any
+    ) -> DBSCAN:
+        """The one writer of the fitted attributes (this fit's and `shiftkit.distributed`'s)."""
         self.algorithm_ = algorithm
         self.labels_ = labels
-        self.core_sample_indices_ = np.flatnonzero(core)
-        if given_sparse is not None:  # sparse in, sparse out, as scikit-learn gives them
-            self.components_ = given_sparse[self.core_sample_indices_].copy()
-        else:
-            self.components_ = to_numpy(X64)[self.core_sample_indices_].copy()
+        self.core_sample_indices_ = core_indices
+        self.components_ = components
         return self
 
     def __sklearn_tags__(self) -> Any:
@@ -238,11 +248,8 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         w = _weights(sample_weight, n, torch.device("cpu"))
         rows = max(1, min(n, int(self.memory_budget) // max(1, 16 * n)))
         core, labels = _from_neighborhoods(n, w, float(self.min_samples), neighborhoods, rows)
-        self.algorithm_ = "precomputed"
-        self.labels_ = labels
-        self.core_sample_indices_ = np.flatnonzero(core)
-        self.components_ = components[self.core_sample_indices_].copy()  # sparse for a sparse matrix
-        return self
+        core_indices = np.flatnonzero(core)
+        return self._store_fit("precomputed", labels, core_indices, components[core_indices].copy())
 
     def fit_predict(self, X: Any, y: Any = None, sample_weight: Any = None) -> np.ndarray:
         """Fit and return ``labels_``."""
