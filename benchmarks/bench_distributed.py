@@ -157,11 +157,12 @@ def dbscan_table(X2: np.ndarray, eps: float = 0.05, min_samples: int = 10) -> No
             t_many = time.perf_counter() - t
             assert np.array_equal(many.labels_, sk.labels_)
             assert np.array_equal(many.core_sample_indices_, sk.core_sample_indices_)
-            boundary, labels = many.traffic_["boundary rows and pieces"], many.traffic_["labels"]
+            pieces, labels = many.traffic_["pieces and the pairs that meet"], many.traffic_["labels"]
             rows.append([
-                f"shiftkit DBSCAN by slabs, Dask, 2 worker processes, 8 files, {len(many.slab_edges_) + 1} slabs",
+                f"shiftkit DBSCAN by slabs, Dask, 2 worker processes, 8 files, {len(many.slab_edges_) + 1} "
+                "slabs",
                 f"{t_many:.2f}",
-                f"{boundary / 2**10:.0f} KB boundary rows and pieces + {labels / 2**20:.1f} MB labels "
+                f"{pieces / 2**10:.0f} KB pieces and pairs that meet + {labels / 2**20:.1f} MB labels "
                 f"(the data: {X2.nbytes / 2**20:.1f} MB)",
             ])  # fmt: skip
     print(

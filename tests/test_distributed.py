@@ -141,7 +141,7 @@ def test_kmeans_empty_cluster_relocated_across_blocks(local_client):
 
 def test_refuses_what_it_does_not_do(local_client):
     X, _ = _blobs()
-    with pytest.raises(TypeError, match="fits MeanShift and KMeans"):
+    with pytest.raises(TypeError, match="fits MeanShift, KMeans and DBSCAN, not object"):
         fit(object(), X, local_client)
     with pytest.raises(ValueError, match="n_init=1"):
         fit(KMeans(3, init="random", n_init=3), X, local_client)
@@ -413,7 +413,8 @@ def test_dbscan_by_slabs_gives_scikit_learns_labels(local_client, eps, min_sampl
 
     X = _dbscan_data(d=d)
     stages = []
-    est = fit(DBSCAN(eps=eps, min_samples=min_samples), X, local_client, block_rows=400, on_stage=stages.append)
+    dbscan = DBSCAN(eps=eps, min_samples=min_samples)
+    est = fit(dbscan, X, local_client, block_rows=400, on_stage=stages.append)
     _same_as_sklearn(est, X, eps, min_samples)
     np.testing.assert_array_equal(est.components_, X[est.core_sample_indices_])
     assert est.algorithm_ == "dask-slabs" and est.n_features_in_ == d
@@ -448,16 +449,18 @@ def test_dbscan_on_files_read_by_the_workers(local_client, tmp_path):
     est = fit(DBSCAN(eps=0.4, min_samples=6), paths, local_client, block_rows=1000)
     _same_as_sklearn(est, X, 0.4, 6)
     assert est.components_ is None  # the rows stay on the workers
-    # the client receives the core rows within 2 eps of an edge (16 bytes each, once from each side)
-    # and 8 bytes per piece of a cluster in a slab, not the rows
-    wide = fit(DBSCAN(eps=0.4, min_samples=6), paths, local_client, block_rows=3000)
-    _same_as_sklearn(wide, X, 0.4, 6)
-    edges = wide.slab_edges_
-    assert len(edges) == 3
-    near = (np.abs(X[:, :1] - edges[None, :]) <= 2 * 0.4 * 1.001).any(1)
-    n_clusters = wide.labels_.max() + 1
-    assert 0 < wide.traffic_["boundary rows and pieces"] <= 16 * 2 * near.sum() + 8 * 4 * n_clusters
-    assert near.sum() < len(X) / 3
+    # the client receives 8 bytes per piece of a cluster in a slab and 16 per pair of pieces that meet
+    # across an edge: the same for twice the rows in the same clusters
+    n_clusters = est.labels_.max() + 1
+    n_slabs = len(est.slab_edges_) + 1
+    assert 0 < est.traffic_["pieces and the pairs that meet"] <= 8 * n_slabs * n_clusters * 3
+    twice = fit(DBSCAN(eps=0.4, min_samples=6), paths + paths, local_client, block_rows=2000)
+    _same_as_sklearn(twice, np.concatenate([X, X]), 0.4, 6)
+    assert len(twice.slab_edges_) + 1 == n_slabs
+    assert (
+        twice.traffic_["pieces and the pairs that meet"]
+        <= 1.5 * est.traffic_["pieces and the pairs that meet"]
+    )
 
 
 def test_dbscan_refuses_what_it_does_not_do(local_client, tmp_path):

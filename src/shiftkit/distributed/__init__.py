@@ -7,6 +7,7 @@
     client = Client("tcp://scheduler:8786")        # any deployment: LocalCluster, dask-jobqueue, Kubernetes
     ms = fit(MeanShift(bandwidth=2.5), X, client)  # X: numpy, a dask array, or a list of .npy / CSV files
     km = fit(KMeans(256, init="k-means||"), X, client)
+    db = fit(DBSCAN(eps=0.3, min_samples=10), X, client)
 
 Mean shift: every step is a map over blocks of query rows; each task runs
 shiftkit's own engine against the data, which are scattered to the workers
@@ -40,6 +41,11 @@ by the nearest center. This path needs a numeric bandwidth and the radius
 merge, and takes no weights: where the fit needs all the data (the bandwidth
 rules, the saddle merge, blurring, seeds at every point) the files are read
 where ``fit`` is called, as is a dask array.
+
+DBSCAN: slabs of the first coordinate with a halo of ``2 eps``, shiftkit's own
+DBSCAN on each, the clusters that meet across slabs joined where ``fit`` is
+called, the borders labelled on the workers: scikit-learn's labels and core
+rows (`shiftkit.distributed._dbscan`; tested).
 
 There is no scheduler here: Dask's handles placement, retries (a task lost
 with a worker is recomputed from its inputs) and data transfer.

@@ -17,14 +17,17 @@ only fall where rows are missing, so:
 
 So the slabs' clusters are pieces of the true clusters, and two pieces belong
 together exactly when one core row is in both (a row of one slab in the halo of
-another). Each slab sends the client its core rows within ``2 eps`` of its edges
-(the rows that other slabs' halos hold) and the core rows of its halo, with
-their pieces; the client joins the pieces by those rows (union-find) and
-numbers the clusters in the order of their first core row, as scikit-learn
-does. A second pass labels each slab's rows on its worker: a core row its
-cluster's number, any other row the smallest number among the core rows within
-``eps`` (scikit-learn's order), or -1. The client holds the pieces and the
-boundary rows, not the data; the labels come back at the end.
+another). Each slab lists its core rows within ``2 eps`` of its edges (the rows
+that other slabs' halos hold) and the core rows of its halo, with their pieces;
+the lists meet on the workers (a task per slab takes its neighbors' lists), and
+the client receives only the distinct pairs of pieces that share a row and each
+piece's first core row: it joins the pieces (union-find) and numbers the
+clusters in the order of their first core row, as scikit-learn does. A second
+pass labels each slab's rows on its worker: a core row its cluster's number,
+any other row the smallest number among the core rows within ``eps``
+(scikit-learn's order), or -1. The client holds the pieces and their pairs
+(numbers by the clusters and the slabs, not by the rows); the labels come
+back at the end.
 """
 
 from __future__ import annotations
@@ -107,18 +110,14 @@ def _first_pass(pieces: list, eps: float, min_samples: float) -> SlabFit:
     return SlabFit(rows, index, own, core, piece, n_pieces)
 
 
-def _boundary(fit: SlabFit, lo: float, hi: float, halo: float) -> dict[str, np.ndarray | int]:
-    """What the client needs of a slab (a task): its pieces' first own core rows, and the core rows that
-    two slabs hold (its own near its edges, its halo's) with their pieces."""
-    first = np.full(fit.n_pieces, np.iinfo(np.int64).max, dtype=np.int64)
+def _boundary(fit: SlabFit, lo: float, hi: float, halo: float) -> dict[str, np.ndarray]:
+    """The core rows a slab shares with others (a task, kept on its worker): its own within ``halo`` of
+    its edges and its halo's, each with its piece."""
     own_core = fit.own & fit.core
-    np.minimum.at(first, fit.piece[own_core], fit.index[own_core])
     x0 = fit.rows[:, 0] if len(fit.index) else np.zeros(0)
     shared_own = own_core & ((x0 < lo + halo) | (x0 >= hi - halo))
     halo_core = ~fit.own & fit.core
     return {
-        "n_pieces": fit.n_pieces,
-        "first": first,
         "own_index": fit.index[shared_own],
         "own_piece": fit.piece[shared_own],
         "halo_index": fit.index[halo_core],
@@ -126,22 +125,41 @@ def _boundary(fit: SlabFit, lo: float, hi: float, halo: float) -> dict[str, np.n
     }
 
 
-def _join(summaries: list[dict]) -> list[np.ndarray]:
-    """The cluster number of every slab's pieces (-1: none), from the pieces that share core rows."""
-    starts = np.cumsum([0] + [int(s["n_pieces"]) for s in summaries])
-    node = lambda s, key: starts[s] + np.asarray(summaries[s][key], dtype=np.int64)  # noqa: E731
-    own_index = np.concatenate([np.asarray(s["own_index"], dtype=np.int64) for s in summaries])
-    own_node = np.concatenate([node(s, "own_piece") for s in range(len(summaries))])
-    halo_index = np.concatenate([np.asarray(s["halo_index"], dtype=np.int64) for s in summaries])
-    halo_node = np.concatenate([node(s, "halo_piece") for s in range(len(summaries))])
-    order = np.argsort(own_index)
-    at = np.searchsorted(own_index[order], halo_index)
-    if len(halo_index) and not np.array_equal(own_index[order][np.minimum(at, len(order) - 1)], halo_index):
+def _pieces(fit: SlabFit) -> np.ndarray:
+    """Each piece's first core row of the slab itself (the whole data's largest index where it has none;
+    a task): what the client numbers the clusters by."""
+    first = np.full(fit.n_pieces, np.iinfo(np.int64).max, dtype=np.int64)
+    own_core = fit.own & fit.core
+    np.minimum.at(first, fit.piece[own_core], fit.index[own_core])
+    return first
+
+
+def _links(
+    mine: dict[str, np.ndarray], start: int, theirs: list[dict[str, np.ndarray]], starts: list[int]
+) -> np.ndarray:
+    """The distinct pairs of pieces (numbered from ``start`` and ``starts``) that share a core row of this
+    slab's halo (a task, on a worker: the boundary rows travel between workers, the pairs to the client)."""
+    index = np.concatenate([np.zeros(0, dtype=np.int64), *[t["own_index"] for t in theirs]])
+    node = np.concatenate(
+        [np.zeros(0, dtype=np.int64), *[s + t["own_piece"] for s, t in zip(starts, theirs)]]
+    )
+    order = np.argsort(index)
+    at = np.searchsorted(index[order], mine["halo_index"])
+    found = index[order][np.minimum(at, len(order) - 1)] if len(order) else index
+    if len(mine["halo_index"]) and not np.array_equal(found, mine["halo_index"]):
         raise RuntimeError("a core row of a halo is not a core row of its slab")  # the reasoning above broken
+    pairs = np.stack([start + mine["halo_piece"], node[order][at] if len(order) else node], 1)
+    return np.unique(pairs.astype(np.int64), axis=0)
+
+
+def _numbers(firsts: list[np.ndarray], pairs: np.ndarray) -> list[np.ndarray]:
+    """The cluster number of every slab's pieces: the pieces joined by ``pairs`` (union-find), numbered
+    in the order of their first core row, as scikit-learn numbers them."""
+    starts = np.cumsum([0] + [len(f) for f in firsts])
     parent = np.arange(int(starts[-1]), dtype=np.int64)
-    union_pairs(parent, halo_node, own_node[order][at])
+    union_pairs(parent, np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1]))
     root = roots(parent)
-    first = np.concatenate([s["first"] for s in summaries])
+    first = np.concatenate([np.zeros(0, dtype=np.int64), *firsts])
     big = np.iinfo(np.int64).max
     first_of_root = np.full(len(root), big, dtype=np.int64)
     np.minimum.at(first_of_root, root, first)
@@ -149,7 +167,7 @@ def _join(summaries: list[dict]) -> list[np.ndarray]:
     number_of_root = np.full(len(root), -1, dtype=np.int64)
     number_of_root[used[np.argsort(first_of_root[used], kind="stable")]] = np.arange(len(used))
     numbers = number_of_root[root]
-    return [numbers[starts[s] : starts[s + 1]] for s in range(len(summaries))]
+    return [numbers[starts[s] : starts[s + 1]] for s in range(len(firsts))]
 
 
 def _labels(fit: SlabFit, numbers: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -205,11 +223,28 @@ def fit_dbscan(
         fits.append(client.submit(_first_pass, pieces, eps, min_samples, pure=False))
     report(DBSCAN_STAGES[3])
     edges = np.concatenate([[-np.inf], bounds, [np.inf]])
-    summaries = client.gather(
-        [client.submit(_boundary, f, edges[s], edges[s + 1], halo, pure=False) for s, f in enumerate(fits)]
-    )
-    received = {"boundary rows and pieces": sum(_nbytes(s) for s in summaries)}
-    numbers = _join(summaries)
+    shared = [
+        client.submit(_boundary, f, edges[s], edges[s + 1], halo, pure=False) for s, f in enumerate(fits)
+    ]
+    firsts = client.gather([client.submit(_pieces, f, pure=False) for f in fits])
+    starts = np.cumsum([0] + [len(f) for f in firsts]).tolist()
+    links = []
+    for s in range(n_slabs):
+        near = [
+            t
+            for t in range(n_slabs)
+            if t != s and edges[t + 1] + halo >= edges[s] and edges[t] - halo <= edges[s + 1]
+        ]
+        links.append(
+            client.submit(
+                _links, shared[s], starts[s], [shared[t] for t in near], [starts[t] for t in near], pure=False
+            )
+        )
+    pairs = client.gather(links)
+    received = {
+        "pieces and the pairs that meet": sum(f.nbytes for f in firsts) + sum(p.nbytes for p in pairs)
+    }
+    numbers = _numbers(firsts, np.concatenate([np.zeros((0, 2), dtype=np.int64), *pairs]))
     report(DBSCAN_STAGES[4])
     parts = client.gather(
         [client.submit(_labels, f, numbers[s], eps, pure=False) for s, f in enumerate(fits)]
@@ -221,7 +256,3 @@ def fit_dbscan(
         core[index] = is_core
     received["labels"] = sum(p[0].nbytes + p[1].nbytes + p[2].nbytes for p in parts)
     return labels, np.flatnonzero(core), received, bounds
-
-
-def _nbytes(summary: dict) -> int:
-    return sum(v.nbytes for v in summary.values() if isinstance(v, np.ndarray))
