@@ -15,6 +15,32 @@ def test_import_contracts_hold():
     assert lint_imports(config_filename=str(ROOT / "pyproject.toml")) == 0
 
 
+def test_the_front_ends_contract_forbids_every_private_module_of_cluster(tmp_path):
+    """The contract lists cluster's private modules by name (import-linter's wildcards would take
+    `stages` too): the list must be all of them, and a private import from a front end must break it."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if "front ends" in c["name"]]
+    cluster = ROOT / "src" / "shiftkit" / "cluster"
+    private = {
+        f"shiftkit.cluster.{p.stem}"
+        for p in cluster.iterdir()
+        if p.name.startswith("_") and p.name != "__init__.py"
+    }
+    private -= {"shiftkit.cluster.__pycache__"}
+    assert set(contract["forbidden_modules"]) == private
+
+    from importlinter.cli import lint_imports
+
+    planted = ROOT / "src" / "shiftkit" / "distributed" / "_planted_for_the_test.py"
+    planted.write_text("from shiftkit.cluster._base import Frame\n")
+    try:
+        assert lint_imports(config_filename=str(ROOT / "pyproject.toml")) == 1
+    finally:
+        planted.unlink()
+
+
 def test_import_shiftkit_imports_neither_matplotlib_nor_numba():
     code = (
         "import sys, shiftkit\n"

@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from shiftkit import DBSCAN, KMeans, MeanShift
-from shiftkit.cluster._mean_shift._loops import stepping_with
+from shiftkit.cluster.stages import stepping_with
 from shiftkit.distributed._blocks import _load_block
 from shiftkit.distributed._dbscan import DBSCAN_STAGES, fit_dbscan
 from shiftkit.distributed._kmeans import _kmeans_dask, _kmeans_files

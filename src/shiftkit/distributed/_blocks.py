@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shiftkit.cluster._base import centered
+from shiftkit.cluster.stages import centered
 
 
 def _load_block(path: str) -> np.ndarray:
@@ -40,7 +40,7 @@ def _frame_of_blocks(client: Any, raw: list, compute: torch.dtype) -> tuple[Any,
     """The frame of data held in blocks (futures) on the workers, from the blocks' statistics (Chan et
     al.'s pairwise combination of means and squared deviations): the frame, the statistics per block, the
     rows in all, and the mean over features of the variance."""
-    from shiftkit.cluster._base import Frame
+    from shiftkit.cluster.stages import Frame
 
     stats = client.gather([client.submit(_block_stats, f, pure=False) for f in raw])
     widths = {st[1].shape[0] for st in stats}

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from shiftkit import KMeans
-from shiftkit.cluster._kmeans._lloyd import inertia
+from shiftkit.cluster.stages import inertia
 from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block, _load_block
 
 
@@ -20,7 +20,7 @@ def _kmeans_block(
     """One block's part of a Lloyd iteration (a task): offsets summed per center (float64), weight per
     center, labels changed, the labels, the weighted squared distances, and the ``need_far`` rows
     farthest from their centers (distances, rows, labels, weights) for empty clusters."""
-    from shiftkit.cluster._kmeans._lloyd import assign
+    from shiftkit.cluster.stages import assign
 
     Xt, Ct = torch.from_numpy(X), torch.from_numpy(C)
     wt = None if w is None else torch.from_numpy(w)
@@ -45,7 +45,7 @@ def _kmeans_block(
 
 def _nearest_sq(X: np.ndarray, C: np.ndarray) -> np.ndarray:
     """Each row's squared distance to its nearest row of ``C`` (a task; float64)."""
-    from shiftkit.cluster._kmeans._lloyd import assign
+    from shiftkit.cluster.stages import assign
 
     Xt = torch.from_numpy(X)
     _, dist = assign(Xt, torch.from_numpy(C), memory_budget=64 << 20, x2=Xt.square().sum(1))
@@ -64,7 +64,7 @@ def _sample(X: np.ndarray, d2: np.ndarray, w: np.ndarray | None, factor: float, 
 
 def _candidate_weights(X: np.ndarray, w: np.ndarray | None, C: np.ndarray) -> np.ndarray:
     """The weight of the rows nearest each candidate (a task)."""
-    from shiftkit.cluster._kmeans._lloyd import assign
+    from shiftkit.cluster.stages import assign
 
     labels, _ = assign(torch.from_numpy(X), torch.from_numpy(C), memory_budget=64 << 20)
     return np.bincount(labels.numpy(), weights=None if w is None else w, minlength=len(C))
@@ -83,7 +83,7 @@ def _kmeans_parallel_dask(
     """k-means|| (Bahmani et al. 2012) with its passes as tasks: each round, the blocks compute their
     rows' distances to the candidates (kept on the workers) and their potential, then sample; the
     candidates, weighted by the rows nearest them, are reduced to ``k`` by weighted k-means++ here."""
-    from shiftkit.cluster._kmeans._init import kmeans_plusplus_indices
+    from shiftkit.cluster.stages import kmeans_plusplus_indices
 
     candidates = first  # (1, d): the first center, drawn by the caller
     for _ in range(rounds):
@@ -204,7 +204,7 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
 
 def _check_kmeans(km: KMeans) -> None:
     from shiftkit._validation import check_params
-    from shiftkit.cluster._kmeans._estimator import PARAMETER_RULES
+    from shiftkit.cluster.stages import KMEANS_PARAMETER_RULES as PARAMETER_RULES
 
     check_params(km, PARAMETER_RULES)
     if km.metric != "euclidean":

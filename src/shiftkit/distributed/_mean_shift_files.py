@@ -155,10 +155,7 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
     sums (`_BlockSums`). Either way the workers label their rows, through their cells or by the nearest
     center."""
     from shiftkit._shift import select_engine
-    from shiftkit.cluster._base import cpu_threads
-    from shiftkit.cluster._mean_shift._loops import LoopSettings, climb, stepping_with
-    from shiftkit.cluster._mean_shift._modes import merge_modes
-    from shiftkit.cluster._mean_shift._seeds import BIN_SIZE
+    from shiftkit.cluster.stages import BIN_SIZE, LoopSettings, climb, cpu_threads, merge_modes, stepping_with
     from shiftkit.neighbors.cells import bin_centers
 
     kernel = ms._check_params()

@@ -1,0 +1,38 @@
+"""The estimators' stages, for a second front end: what `shiftkit.distributed` calls.
+
+A documented internal module (its names follow the estimators and may change with
+them; users call the estimators). A front end supplies where the data are and
+who does the heavy step; the stages are the estimators' own, so that a fit on
+Dask is the fit on one machine, and no front end imports a private module of
+`shiftkit.cluster` (an import-linter contract, ``make lint``):
+
+- the frame: `Frame` (float64 centring and scaling), `centered` (a block in a
+  frame's coordinates), `cpu_threads`;
+- mean shift: `LoopSettings` and `climb` (the loop), `stepping_with` (the stepper
+  the loop uses), `merge_modes`, `BIN_SIZE` (the binned summary's cells);
+- k-means: `assign` and `inertia` (Lloyd's two halves), `kmeans_plusplus_indices`,
+  `KMEANS_PARAMETER_RULES`.
+"""
+
+from shiftkit.cluster._base import Frame, centered, cpu_threads
+from shiftkit.cluster._kmeans._estimator import PARAMETER_RULES as KMEANS_PARAMETER_RULES
+from shiftkit.cluster._kmeans._init import kmeans_plusplus_indices
+from shiftkit.cluster._kmeans._lloyd import assign, inertia
+from shiftkit.cluster._mean_shift._loops import LoopSettings, climb, stepping_with
+from shiftkit.cluster._mean_shift._modes import merge_modes
+from shiftkit.cluster._mean_shift._seeds import BIN_SIZE
+
+__all__ = [
+    "BIN_SIZE",
+    "KMEANS_PARAMETER_RULES",
+    "Frame",
+    "LoopSettings",
+    "assign",
+    "centered",
+    "climb",
+    "cpu_threads",
+    "inertia",
+    "kmeans_plusplus_indices",
+    "merge_modes",
+    "stepping_with",
+]
