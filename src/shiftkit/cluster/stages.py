@@ -9,7 +9,9 @@ Dask is the fit on one machine, and no front end imports a private module of
 - the frame: `Frame` (float64 centring and scaling), `centered` (a block in a
   frame's coordinates), `cpu_threads`;
 - mean shift: `LoopSettings` and `climb` (the loop), `stepping_with` (the stepper
-  the loop uses), `merge_modes`, `BIN_SIZE` (the binned summary's cells);
+  the loop uses), `merge_modes`, `BIN_SIZE` (the binned summary's cells), and the
+  result: `MeanShiftFit`, written as the fitted attributes by `store` (the one
+  writer, for one machine and for Dask);
 - k-means: `assign` and `inertia` (Lloyd's two halves), `kmeans_plusplus_indices`,
   `KMEANS_PARAMETER_RULES`.
 """
@@ -20,6 +22,7 @@ from shiftkit.cluster._kmeans._init import kmeans_plusplus_indices
 from shiftkit.cluster._kmeans._lloyd import assign, inertia
 from shiftkit.cluster._mean_shift._loops import LoopSettings, climb, stepping_with
 from shiftkit.cluster._mean_shift._modes import merge_modes
+from shiftkit.cluster._mean_shift._result import MeanShiftFit, store
 from shiftkit.cluster._mean_shift._seeds import BIN_SIZE
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "KMEANS_PARAMETER_RULES",
     "Frame",
     "LoopSettings",
+    "MeanShiftFit",
     "assign",
     "centered",
     "climb",
@@ -35,4 +39,5 @@ __all__ = [
     "kmeans_plusplus_indices",
     "merge_modes",
     "stepping_with",
+    "store",
 ]

@@ -214,8 +214,7 @@ def _dbscan(
         blocks = [client.scatter(data[i : i + block_rows]) for i in cuts]
         weights = None if w is None else [client.scatter(w[i : i + block_rows]) for i in cuts]
     labels, core, received, edges = fit_dbscan(estimator, blocks, weights, client, block_rows, on_stage)
-    estimator.n_features_in_ = d
-    estimator._store_fit("dask-slabs", labels, core, None if data is None else data[core].copy())
-    estimator.traffic_ = received  # bytes the client received, per stage
-    estimator.slab_edges_ = edges  # where the slabs meet, on the first coordinate
-    return estimator
+    components = None if data is None else data[core].copy()
+    # traffic_: bytes the client received, per stage; slab_edges_: where the slabs meet (first coordinate)
+    extra = {"traffic_": received, "slab_edges_": edges}
+    return estimator._store_fit("dask-slabs", labels, core, components, n_features_in=d, extra=extra)

@@ -155,7 +155,16 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
     sums (`_BlockSums`). Either way the workers label their rows, through their cells or by the nearest
     center."""
     from shiftkit._shift import select_engine
-    from shiftkit.cluster.stages import BIN_SIZE, LoopSettings, climb, cpu_threads, merge_modes, stepping_with
+    from shiftkit.cluster.stages import (
+        BIN_SIZE,
+        LoopSettings,
+        MeanShiftFit,
+        climb,
+        cpu_threads,
+        merge_modes,
+        stepping_with,
+        store,
+    )
     from shiftkit.neighbors.cells import bin_centers
 
     kernel = ms._check_params()
@@ -246,17 +255,23 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
             ]
         )  # fmt: skip
         traffic.append(sum(lab.nbytes for lab in labels))
-    ms._frame = frame
-    ms.n_features_in_ = d
-    if hasattr(ms, "feature_names_in_"):
-        del ms.feature_names_in_
-    ms.cluster_centers_ = frame.out(centers_c)
-    ms.cluster_densities_ = modes.density[kept].double().numpy()
-    ms.labels_ = np.concatenate(labels)
-    ms.bandwidth_ = ms._user_bandwidth(bandwidth, frame)
-    ms.algorithm_, ms.merge_, ms.engine_, ms.n_iter_ = algorithm, "radius", engine, modes.n_iter
-    if history is not None:
-        ms.history_ = history
-    ms.traffic_ = traffic  # bytes: the statistics, the cells' summaries, the steps (standard), the labels
-    ms.most_rows_held_ = max(int(st[0]) for st in stats)
-    return ms
+    fit = MeanShiftFit(
+        frame,
+        frame.out(centers_c),
+        modes.density[kept].double().numpy(),
+        np.concatenate(labels),
+        ms._user_bandwidth(bandwidth, frame),
+        algorithm,
+        "radius",
+        engine,
+        modes.n_iter,
+        space_reason="files read by the workers: the input space",
+        history=history,
+        n_features_in=d,
+        extra={
+            # bytes: the statistics, the cells' summaries, the steps (standard), the labels
+            "traffic_": traffic,
+            "most_rows_held_": max(int(st[0]) for st in stats),
+        },
+    )
+    return store(ms, fit)

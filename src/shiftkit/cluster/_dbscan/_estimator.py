@@ -190,13 +190,24 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         return self._store_fit(algorithm, labels, core_indices, components)
 
     def _store_fit(
-        self, algorithm: str, labels: np.ndarray, core_indices: np.ndarray, components: Any
+        self,
+        algorithm: str,
+        labels: np.ndarray,
+        core_indices: np.ndarray,
+        components: Any,
+        n_features_in: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> DBSCAN:
-        """The one writer of the fitted attributes (this fit's and `shiftkit.distributed`'s)."""
+        """The one writer of the fitted attributes (this fit's and `shiftkit.distributed`'s: it gives the
+        width of the rows it never saw here, and its own records, ``extra``)."""
+        if n_features_in is not None:
+            self.n_features_in_ = n_features_in
         self.algorithm_ = algorithm
         self.labels_ = labels
         self.core_sample_indices_ = core_indices
         self.components_ = components
+        for name, value in (extra or {}).items():
+            setattr(self, name, value)
         return self
 
     def __sklearn_tags__(self) -> Any:

@@ -54,6 +54,7 @@ from shiftkit.cluster._mean_shift import _seeds
 from shiftkit.cluster._mean_shift._bandwidth import choose_bandwidth, resolve_rule
 from shiftkit.cluster._mean_shift._loops import LoopSettings, Modes, OnStep, StepInfo, blur, climb
 from shiftkit.cluster._mean_shift._modes import merge_modes
+from shiftkit.cluster._mean_shift._result import MeanShiftFit, SaddleLevels, store
 from shiftkit.cluster._saddles import (
     DEFAULT_MIN_CLUSTER_SIZE,
     DensityGraph,
@@ -396,21 +397,32 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         # weights as a power of two times numbers near 1: their sums neither overflow nor underflow
         w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
         w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(X_c.dtype)
-        self._frame = frame
-        self.space_, self.space_reason_, self.n_signal_features_ = "input", "every row the same", None
-        self.embedding_: np.ndarray | None = None
-        self.embedding_rows_: np.ndarray | None = None
-        self.embedding_centers_: np.ndarray | None = None
         if bool((X_c == X_c[0]).all()):
-            return self._fit_constant(X_all, X_c, frame, taking_part)
+            return store(self, self._fit_constant(X_all, X_c, frame, taking_part))
         space = choose_space(X_c, self._requested_space())
-        self.space_, self.space_reason_, self.n_signal_features_ = space.name, space.reason, space.n_signal
         if space.name == "principal-axes":
-            return self._fit_on_axes(X_all, space, sample_weight)
+            return store(self, self._fit_on_axes(X_all, frame, space, sample_weight))
         if space.name == "graph-layout":
-            return self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
+            return store(self, self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space))
+        return store(self, self._fit_input(X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space))
+
+    def _fit_input(
+        self,
+        X_all: Tensor,
+        X_c: Tensor,
+        frame: Frame,
+        kernel: Kernel,
+        w: Tensor | None,
+        w_fit: Tensor | None,
+        w_unit: float,
+        taking_part: Tensor | None,
+        space: Space,
+    ) -> MeanShiftFit:
+        """Mean shift in the input space: bandwidth, density graph (for the saddle merge), start, loop,
+        merge, labels."""
         bandwidth = self._bandwidth_for(X_c, w_fit, kernel, frame.scale)  # in the frame's units
         merge = self._merge_for()
+        saddles = None
         landscape = None
         if merge == "saddles" and X_c.shape[0] > 1:
             landscape = density_graph(
@@ -477,26 +489,24 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             centers_c, densities = centers_c[merged.top_basins], densities[merged.top_basins]
             fit_labels = torch.as_tensor(merged.labels, device=X_c.device)
             landscape = None  # the graph's memory is free for what follows
-            self.prominence_ = merged.level
-            self.levels_, self.n_clusters_by_level_ = merged.levels, merged.counts
-        else:
-            for name in ("prominence_", "levels_", "n_clusters_by_level_"):
-                if hasattr(self, name):
-                    delattr(self, name)
+            saddles = SaddleLevels(merged.level, merged.levels, merged.counts)
         labels = self._labels(X_all, centers_c, bandwidth, fit_labels, taking_part, self.assign_labels)
-        self.cluster_centers_ = frame.out(centers_c)
-        self.cluster_densities_ = to_numpy(densities.double() * w_unit)
-        self.labels_ = to_numpy(labels)
-        self.bandwidth_ = self._user_bandwidth(bandwidth, frame)
-        self.algorithm_ = algorithm
-        self.merge_ = merge
-        self.engine_ = engine
-        self.n_iter_ = modes.n_iter
-        if history is not None:
-            self.history_ = history
-        elif hasattr(self, "history_"):
-            del self.history_
-        return self
+        return MeanShiftFit(
+            frame,
+            frame.out(centers_c),
+            to_numpy(densities.double() * w_unit),
+            to_numpy(labels),
+            self._user_bandwidth(bandwidth, frame),
+            algorithm,
+            merge,
+            engine,
+            modes.n_iter,
+            space.name,
+            space.reason,
+            space.n_signal,
+            saddles=saddles,
+            history=history,
+        )
 
     def _requested_space(self) -> str:
         """``space``; ``'auto'`` is kept only where every parameter that shapes the density is the
@@ -521,10 +531,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             )
         return self.space if defaults else "input"
 
-    def _fit_on_axes(self, X_all: Tensor, space: Space, sample_weight: Any) -> MeanShift:
+    def _fit_on_axes(self, X_all: Tensor, frame: Frame, space: Space, sample_weight: Any) -> MeanShiftFit:
         """Mean shift on the first principal axes; the centers put back in the input space (on the plane
         of those axes through the data's mean)."""
-        frame: Frame = self._frame
         Z = project_axes(X_all, space).double()  # (n, 2), the frame's units
         inner = clone(self).set_params(space="input", n_jobs=None, callback=None, verbose=False)
         inner.fit(Z * frame.scale, sample_weight=sample_weight)
@@ -532,23 +541,27 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         axes = torch.as_tensor(space.axes.axes[:, : Z.shape[1]], dtype=torch.float64)
         mean = torch.as_tensor(space.axes.mean, dtype=torch.float64)
         on_plane = mean + torch.as_tensor(inner.cluster_centers_, dtype=torch.float64) / frame.scale @ axes.T
-        self.cluster_centers_ = frame.out(on_plane.to(X_all.device))
-        for name in (
-            "cluster_densities_",
-            "labels_",
-            "bandwidth_",
-            "algorithm_",
-            "merge_",
-            "engine_",
-            "n_iter_",
-        ):
-            setattr(self, name, getattr(inner, name))
-        self._copy_saddle_attributes(inner)
-        self.embedding_, self.embedding_rows_ = to_numpy(Z * frame.scale), np.arange(X_all.shape[0])
-        self.embedding_centers_ = inner.cluster_centers_
-        if hasattr(self, "history_"):
-            del self.history_
-        return self
+        saddles = None
+        if hasattr(inner, "prominence_"):
+            saddles = SaddleLevels(inner.prominence_, inner.levels_, inner.n_clusters_by_level_)
+        return MeanShiftFit(
+            frame,
+            frame.out(on_plane.to(X_all.device)),
+            inner.cluster_densities_,
+            inner.labels_,
+            inner.bandwidth_,
+            inner.algorithm_,
+            inner.merge_,
+            inner.engine_,
+            inner.n_iter_,
+            space.name,
+            space.reason,
+            space.n_signal,
+            embedding=to_numpy(Z * frame.scale),
+            embedding_rows=np.arange(X_all.shape[0]),
+            embedding_centers=inner.cluster_centers_,
+            saddles=saddles,
+        )
 
     def _fit_in_layout(
         self,
@@ -558,7 +571,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         taking_part: Tensor | None,
         w_fit: Tensor | None,
         space: Space,
-    ) -> MeanShift:
+    ) -> MeanShiftFit:
         """Mode seeking in a layout of the neighbor graph (`shiftkit.cluster._spaces`), as QuickShift."""
         fit = fit_graph_layout(
             X_c,
@@ -580,52 +593,49 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             labels = every
         modes = torch.as_tensor(fit.peak_rows, device=X_c.device)
         seeking = fit.seeking
-        self.cluster_centers_ = frame.out(X_c[modes])
-        self.cluster_densities_ = to_numpy(seeking.density[torch.as_tensor(seeking.peaks)].double())
-        self.labels_ = labels
-        self.bandwidth_ = seeking.bandwidth
-        self.algorithm_ = "quickshift"
-        self.merge_ = "saddles"
-        self.engine_ = "none"
-        self.n_iter_ = 0
-        self.prominence_ = seeking.level
-        self.levels_, self.n_clusters_by_level_ = seeking.levels, seeking.counts
-        self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
-        self.embedding_centers_ = fit.embedding[seeking.peaks]
-        if taking_part is not None:
-            self.embedding_rows_ = taking_part.cpu().numpy()[fit.embedding_rows]
-        if hasattr(self, "history_"):
-            del self.history_
-        return self
-
-    def _copy_saddle_attributes(self, other: MeanShift) -> None:
-        for name in ("prominence_", "levels_", "n_clusters_by_level_"):
-            if hasattr(other, name):
-                setattr(self, name, getattr(other, name))
-            elif hasattr(self, name):
-                delattr(self, name)
+        rows = fit.embedding_rows if taking_part is None else taking_part.cpu().numpy()[fit.embedding_rows]
+        return MeanShiftFit(
+            frame,
+            frame.out(X_c[modes]),
+            to_numpy(seeking.density[torch.as_tensor(seeking.peaks)].double()),
+            labels,
+            seeking.bandwidth,
+            "quickshift",
+            "saddles",
+            "none",
+            0,
+            space.name,
+            space.reason,
+            space.n_signal,
+            embedding=fit.embedding,
+            embedding_rows=rows,
+            embedding_centers=fit.embedding[seeking.peaks],
+            saddles=SaddleLevels(seeking.level, seeking.levels, seeking.counts),
+        )
 
     def _fit_constant(
         self, X_all: Tensor, X_c: Tensor, frame: Frame, taking_part: Tensor | None
-    ) -> MeanShift:
+    ) -> MeanShiftFit:
         """Every sample equal: one cluster at that point, no step (scikit-learn's); ``bandwidth_`` is 0
         when it was to be estimated (there is no scale to estimate)."""
-        self.bandwidth_ = self._user_bandwidth(0.0, frame)
+        bandwidth = self._user_bandwidth(0.0, frame)
         labels = torch.zeros(X_all.shape[0], dtype=torch.long)
         if taking_part is not None and not self.cluster_all:  # rows of weight 0 farther than bandwidth_
             sq_dist = (X_all - X_c[0]).double().square().sum(1).cpu()
-            labels[sq_dist > (self.bandwidth_ / frame.scale) ** 2] = -1
-        self.cluster_centers_ = frame.out(X_c[:1])
-        self.cluster_densities_ = np.array([float(X_c.shape[0])])
-        self.labels_ = labels.numpy()
-        self.algorithm_ = self.algorithm
-        self.merge_ = self._merge_for()
-        self.engine_ = "none"
-        self.n_iter_ = 0
-        for name in ("prominence_", "levels_", "n_clusters_by_level_", "history_"):
-            if hasattr(self, name):
-                delattr(self, name)
-        return self
+            labels[sq_dist > (bandwidth / frame.scale) ** 2] = -1
+        return MeanShiftFit(
+            frame,
+            frame.out(X_c[:1]),
+            np.array([float(X_c.shape[0])]),
+            labels.numpy(),
+            bandwidth,
+            self.algorithm,
+            self._merge_for(),
+            "none",
+            0,
+            "input",
+            "every row the same",
+        )
 
     def _check_modes(self, modes: Modes, user_bandwidth: float) -> None:
         """Warn when the loop stopped at ``max_iter``; raise when no seed saw any data."""
