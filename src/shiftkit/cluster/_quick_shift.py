@@ -103,6 +103,22 @@ PARAMETER_RULES: dict[str, Rule] = {
 }
 
 
+@dataclass(frozen=True)
+class QuickShiftFit:
+    """What a fit found (`QuickShift._store` writes it): the input rows at the modes, each row's label
+    and density, the mode seeking, the scale of its units, where it was sought, what predicts."""
+
+    mode_rows: np.ndarray
+    labels: np.ndarray
+    density: np.ndarray
+    seeking: ModeSeeking
+    scale: float
+    embedding: np.ndarray | None
+    embedding_rows: np.ndarray | None
+    embedding_centers: np.ndarray | None
+    model: _Fitted
+
+
 class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     """Mode-seeking clustering on a nearest-neighbor graph; the number of clusters is found, not given.
 
@@ -282,20 +298,16 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             def layout_stage(name: str) -> None:
                 report(Stage(name, 2 + stages.index(name), 1 + len(stages)))
 
-            modes = self._fit_layout(X_c, frame, space, layout_stage)
+            found = self._fit_layout(X_c, frame, space, layout_stage)
         else:
             report(Stage(f"mode seeking ({space.name}): neighbor graph, density, saddles", 2, 2))
-            modes = self._fit_density(X_c, frame, space)
+            found = self._fit_density(X_c, frame, space)
         # the modes are input rows: read from the input, not from its centered (float32) copy, they are
         # the rows as given (5.0, 3.4, not 5.0, 3.4000000059604645)
-        exact = self._validate_X(_safe_indexing(X, modes), reset=False, dtype=torch.float64)
-        self.cluster_centers_ = to_numpy(exact.to(frame.output))
-        self.space_ = space.name
-        self.space_reason_ = space.reason
-        self.n_signal_features_ = space.n_signal
-        return self
+        exact = self._validate_X(_safe_indexing(X, found.mode_rows), reset=False, dtype=torch.float64)
+        return self._store(found, to_numpy(exact.to(frame.output)), space)
 
-    def _fit_density(self, X_c: Tensor, frame: Frame, space: Space) -> np.ndarray:
+    def _fit_density(self, X_c: Tensor, frame: Frame, space: Space) -> QuickShiftFit:
         """Mode seeking on a density of the input space or of its principal axes.
 
         On the distinct rows, each weighted by its copies, in content order
@@ -322,19 +334,22 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         inverse = distinct.inverse
         density = to_numpy(found.density)[inverse]
         labels = found.labels_with_noise(not self.cluster_all)  # (u,)
-        self._store(labels[inverse], density, found, frame.scale)
-        on_axes = space.name != "input"
-        self.embedding_ = to_numpy(Z.double() * frame.scale) if on_axes else None
-        self.embedding_rows_ = np.arange(X_c.shape[0]) if on_axes else None
-        self.embedding_centers_ = self.embedding_[to_numpy(modes)] if self.embedding_ is not None else None
-        self._fitted = _Fitted(
-            frame, space, Z_u, weights, labels, found.index, found.density, None, found.core_levels
+        embedding = to_numpy(Z.double() * frame.scale) if space.name != "input" else None
+        return QuickShiftFit(
+            to_numpy(modes),
+            labels[inverse],
+            density,
+            found,
+            frame.scale,
+            embedding,
+            None if embedding is None else np.arange(X_c.shape[0]),
+            None if embedding is None else embedding[to_numpy(modes)],
+            _Fitted(frame, space, Z_u, weights, labels, found.index, found.density, None, found.core_levels),
         )
-        return to_numpy(modes)
 
     def _fit_layout(
         self, X_c: Tensor, frame: Frame, space: Space, on_stage: Callable[[str], Any]
-    ) -> np.ndarray:
+    ) -> QuickShiftFit:
         """Mode seeking in a layout of the neighbor graph."""
         fit = fit_graph_layout(
             X_c,
@@ -346,22 +361,35 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             cluster_all=self.cluster_all,
             on_stage=on_stage,
         )
-        self._store(fit.labels, fit.density, fit.seeking, 1.0)
-        self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
-        self.embedding_centers_ = fit.embedding[fit.seeking.peaks]
-        self._fitted = _Fitted(frame, space, None, None, None, None, None, fit.model)
-        return np.asarray(fit.peak_rows)
+        return QuickShiftFit(
+            np.asarray(fit.peak_rows),
+            fit.labels,
+            fit.density,
+            fit.seeking,
+            1.0,
+            fit.embedding,
+            fit.embedding_rows,
+            fit.embedding[fit.seeking.peaks],
+            _Fitted(frame, space, None, None, None, None, None, fit.model),
+        )
 
-    def _store(self, labels: np.ndarray, density: np.ndarray, found: ModeSeeking, scale: float) -> None:
-        """The fitted attributes but the centers (`fit` reads them from the input's rows at the modes)."""
-        peaks = found.peaks
-        self.labels_ = np.asarray(labels, dtype=np.int64)
-        self.cluster_densities_ = to_numpy(found.density[torch.as_tensor(peaks)]).astype(np.float64)
-        self.density_ = np.asarray(density, dtype=np.float64)
-        self.bandwidth_ = found.bandwidth * scale
+    def _store(self, fit: QuickShiftFit, centers: np.ndarray, space: Space) -> QuickShift:
+        """The one writer of the fitted attributes: ``fit``, the ``centers`` (the input's rows at the
+        modes) and where the modes were sought."""
+        found = fit.seeking
+        self.cluster_centers_ = centers
+        self.labels_ = np.asarray(fit.labels, dtype=np.int64)
+        self.cluster_densities_ = to_numpy(found.density[torch.as_tensor(found.peaks)]).astype(np.float64)
+        self.density_ = np.asarray(fit.density, dtype=np.float64)
+        self.bandwidth_ = found.bandwidth * fit.scale
         self.prominence_ = found.level
         self.levels_, self.n_clusters_by_level_ = found.levels, found.counts
         self.n_neighbors_ = found.n_neighbors
+        self.space_, self.space_reason_, self.n_signal_features_ = space.name, space.reason, space.n_signal
+        self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
+        self.embedding_centers_ = fit.embedding_centers
+        self._fitted = fit.model
+        return self
 
     def _density(self, Y: Tensor, X: Tensor, bandwidth: float, weights: Tensor | None) -> Tensor:
         kernel = get_kernel("gaussian")
