@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from shiftkit import DBSCAN, KMeans, MeanShift
-from shiftkit.cluster.stages import stepping_with
+from shiftkit.cluster.stages import fit_stepping
 from shiftkit.distributed._blocks import _load_block
 from shiftkit.distributed._dbscan import DBSCAN_STAGES, fit_dbscan
 from shiftkit.distributed._kmeans import _kmeans_dask, _kmeans_files
@@ -167,8 +167,7 @@ def fit(
     X = _materialise(X)
     if isinstance(estimator, MeanShift):
         steps = DaskSteps(client, block_rows, tiles=tiles)
-        with stepping_with(steps):
-            estimator.fit(X, sample_weight=sample_weight)
+        fit_stepping(estimator, X, sample_weight, steps)
         estimator.traffic_ = steps.traffic  # bytes to and from the workers, per step
         estimator.most_rows_held_ = steps.most_rows_held  # the most data rows one task held
         return estimator

@@ -162,7 +162,6 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
         climb,
         cpu_threads,
         merge_modes,
-        stepping_with,
         store,
     )
     from shiftkit.neighbors.cells import bin_centers
@@ -227,12 +226,9 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
         history = [frame.out(seeds)] if ms.record_history else None
         stop = max(ms.tol * bandwidth, finest)
         hook = ms._step_hook(frame, bandwidth, history)
-        settings = LoopSettings(engine, ms.max_iter, stop, ms.memory_budget, hook)
-        if stepper is None:
-            modes = climb(seeds, data, weights, bandwidth, kernel, settings)
-        else:
-            with stepping_with(stepper):
-                modes = climb(seeds, data, weights, bandwidth, kernel, settings)
+        settings = LoopSettings(engine, ms.max_iter, stop, ms.memory_budget, hook, stepper=stepper)
+        modes = climb(seeds, data, weights, bandwidth, kernel, settings)
+        if stepper is not None:
             traffic += stepper.traffic
         ms._check_modes(modes, ms._user_bandwidth(bandwidth, frame))
         kept, cluster_of_mode = merge_modes(modes, bandwidth)

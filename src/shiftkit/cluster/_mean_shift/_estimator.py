@@ -52,7 +52,7 @@ from shiftkit.cluster._base import (
 )
 from shiftkit.cluster._mean_shift import _seeds
 from shiftkit.cluster._mean_shift._bandwidth import choose_bandwidth, resolve_rule
-from shiftkit.cluster._mean_shift._loops import LoopSettings, Modes, OnStep, StepInfo, blur, climb
+from shiftkit.cluster._mean_shift._loops import LoopSettings, Modes, OnStep, StepInfo, Stepper, blur, climb
 from shiftkit.cluster._mean_shift._modes import merge_modes
 from shiftkit.cluster._mean_shift._result import MeanShiftFit, SaddleLevels, store
 from shiftkit.cluster._saddles import (
@@ -379,11 +379,15 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         -------
         self : MeanShift
         """
+        return self._fit_stepping(X, sample_weight, None)
+
+    def _fit_stepping(self, X: Any, sample_weight: Any, stepper: Stepper | None) -> MeanShift:
+        """`fit`, its steps run by ``stepper`` (None: in this process; `shiftkit.cluster.stages`)."""
         kernel = self._check_params()
         with cpu_threads(self.n_jobs):
-            return self._fit(X, sample_weight, kernel)
+            return self._fit(X, sample_weight, kernel, stepper)
 
-    def _fit(self, X: Any, sample_weight: Any, kernel: Kernel) -> MeanShift:
+    def _fit(self, X: Any, sample_weight: Any, kernel: Kernel, stepper: Stepper | None) -> MeanShift:
         X64, input_dtype = self._validate_X64(X, reset=True)
         w = check_weights(sample_weight, X64.shape[0], dtype=torch.float64, device=X64.device)
         taking_part = None if w is None else torch.nonzero(w > 0)[:, 0]
@@ -401,10 +405,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             return store(self, self._fit_constant(X_all, X_c, frame, taking_part))
         space = choose_space(X_c, self._requested_space())
         if space.name == "principal-axes":
-            return store(self, self._fit_on_axes(X_all, frame, space, sample_weight))
+            return store(self, self._fit_on_axes(X_all, frame, space, sample_weight, stepper))
         if space.name == "graph-layout":
             return store(self, self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space))
-        return store(self, self._fit_input(X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space))
+        fit = self._fit_input(X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper)
+        return store(self, fit)
 
     def _fit_input(
         self,
@@ -417,6 +422,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         w_unit: float,
         taking_part: Tensor | None,
         space: Space,
+        stepper: Stepper | None,
     ) -> MeanShiftFit:
         """Mean shift in the input space: bandwidth, density graph (for the saddle merge), start, loop,
         merge, labels."""
@@ -461,6 +467,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             self._step_hook(frame, bandwidth, history),
             extrapolate=landscape is not None and self.algorithm == "auto",  # graph-seeded: see climb
             knn_index=self.neighbor_index,
+            stepper=stepper,
         )
         if start.seeds is None:
             modes = blur(start.data, start.weights, bandwidth, kernel, settings)
@@ -531,12 +538,14 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             )
         return self.space if defaults else "input"
 
-    def _fit_on_axes(self, X_all: Tensor, frame: Frame, space: Space, sample_weight: Any) -> MeanShiftFit:
+    def _fit_on_axes(
+        self, X_all: Tensor, frame: Frame, space: Space, sample_weight: Any, stepper: Stepper | None
+    ) -> MeanShiftFit:
         """Mean shift on the first principal axes; the centers put back in the input space (on the plane
         of those axes through the data's mean)."""
         Z = project_axes(X_all, space).double()  # (n, 2), the frame's units
         inner = clone(self).set_params(space="input", n_jobs=None, callback=None, verbose=False)
-        inner.fit(Z * frame.scale, sample_weight=sample_weight)
+        inner._fit_stepping(Z * frame.scale, sample_weight, stepper)
         assert space.axes is not None
         axes = torch.as_tensor(space.axes.axes[:, : Z.shape[1]], dtype=torch.float64)
         mean = torch.as_tensor(space.axes.mean, dtype=torch.float64)

@@ -11,9 +11,7 @@ Coordinates here are centered on the data's mean.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -68,22 +66,10 @@ class Stepper(Protocol):
     ) -> Callable[[Tensor], tuple[Tensor, Tensor]]: ...  # fmt: skip
 
 
-_STEPPER: ContextVar[Stepper | None] = ContextVar("shiftkit_stepper", default=None)
-
-
-@contextlib.contextmanager
-def stepping_with(stepper: Stepper) -> Iterator[None]:
-    """Run the mean-shift loops' steps with ``stepper`` inside the block (this thread and context only)."""
-    token = _STEPPER.set(stepper)
-    try:
-        yield
-    finally:
-        _STEPPER.reset(token)
-
-
 @dataclass(frozen=True)
 class LoopSettings:
-    """What the loops need besides the data: engine, stopping rule, memory budget, step hook."""
+    """What the loops need besides the data: engine, stopping rule, memory budget, step hook, and where
+    the steps run (``stepper``: None, this process)."""
 
     engine: str
     max_iter: int
@@ -92,6 +78,7 @@ class LoopSettings:
     on_step: OnStep | None = None
     extrapolate: bool = False  # standard mean shift: jump along steadily shrinking steps (`climb`)
     knn_index: Any = None  # standard mean shift, knn engine: an unfitted index to build over the data
+    stepper: Stepper | None = None
 
 
 @dataclass
@@ -122,7 +109,7 @@ def blur(
     Y = X
     density = X.new_zeros(X.shape[0])
     n_iter, converged = 0, False
-    stepper = _STEPPER.get()
+    stepper = settings.stepper
     shift = shift_tensors if stepper is None else stepper.shift
     while n_iter < settings.max_iter:
         Y_new, density = shift(
@@ -180,7 +167,7 @@ def climb(
     active = torch.arange(seeds.shape[0], device=seeds.device)
     previous = torch.zeros_like(Y)  # each active seed's last step
     n_iter = 0
-    stepper = _STEPPER.get()
+    stepper = settings.stepper
     step = (steps_over if stepper is None else stepper.steps_over)(
         X,
         bandwidth,
