@@ -127,3 +127,35 @@ def test_a_second_run_into_the_same_folder_waits_for_the_first(tmp_path):
     assert proc.wait(timeout=120) == 0, log.read_text()
     assert f"waiting: another shiftkit run is writing into {out}/" in log.read_text().replace("\n", "")
     assert (out / "labels.csv").exists() and (out / "summary.json").exists()
+
+
+def test_a_ctrl_c_that_python_drops_still_stops_the_run(tmp_path, monkeypatch):
+    """Python raises KeyboardInterrupt at the next bytecode; in a weakref callback (an import's lock) it is
+    printed and dropped, and a run went on to status 0 (bench_interrupt.py). The handler keeps the
+    signal: the run stops before its outputs are put in place, with status 130."""
+    from typer.testing import CliRunner
+
+    import shiftkit.cli._cluster as cluster_cli
+    from shiftkit.cli import app
+
+    data = tmp_path / "data.csv"
+    np.savetxt(data, np.random.default_rng(0).normal(size=(300, 2)), delimiter=",")
+    read_table = cluster_cli.read_table
+
+    def read_and_drop_a_ctrl_c(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        except KeyboardInterrupt:
+            pass  # dropped, as a weakref callback drops it
+        return read_table(*args, **kwargs)
+
+    monkeypatch.setattr(cluster_cli, "read_table", read_and_drop_a_ctrl_c)
+    result = CliRunner().invoke(app, ["cluster", str(data), "--out", str(tmp_path / "out"), "--no-plot"])
+    assert result.exit_code == 130, result.output
+    assert not (tmp_path / "out" / "labels.csv").exists()
+    monkeypatch.setattr(cluster_cli, "read_table", read_table)  # without the drop, the same run finishes
+    assert (
+        CliRunner().invoke(app, ["cluster", str(data), "--out", str(tmp_path / "out"), "--no-plot"]).exit_code
+        == 0
+    )

@@ -36,6 +36,20 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 
+class _Signals:
+    """The signals a run received. Python raises KeyboardInterrupt at the next bytecode, which may be in a
+    weakref callback during an import, where it is printed and dropped (`bench_interrupt.py` found a
+    Ctrl-C 0.6 s into a run that then finished with status 0): what was received is kept here, and the
+    run stops before its outputs are put in place (`staged_outputs`) and at its end."""
+
+    interrupted = False
+
+
+def _stop_if_signalled() -> None:
+    if _Signals.interrupted:
+        raise KeyboardInterrupt
+
+
 class Terminated(BaseException):
     """Raised in the main thread on SIGTERM, so that every ``finally`` and temporary-file cleanup runs."""
 
@@ -59,9 +73,17 @@ def one_line_errors(command: F) -> F:
         def on_sigterm(signum: int, frame: Any) -> None:
             raise Terminated
 
+        def on_sigint(signum: int, frame: Any) -> None:
+            _Signals.interrupted = True
+            raise KeyboardInterrupt
+
+        _Signals.interrupted = False
         previous = signal.signal(signal.SIGTERM, on_sigterm)
+        previous_int = signal.signal(signal.SIGINT, on_sigint)
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            _stop_if_signalled()
+            return result
         except (typer.Exit, click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
@@ -76,6 +98,7 @@ def one_line_errors(command: F) -> F:
             raise fail(f"{type(exc).__name__}: {exc}") from None
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
     return run  # type: ignore[return-value]
 
@@ -138,6 +161,7 @@ def staged_outputs(folder: Path, names: tuple[str, ...]) -> Iterator[Path]:
         staging = Path(tempfile.mkdtemp(dir=folder, prefix=".shiftkit-"))
         try:
             yield staging
+            _stop_if_signalled()  # a Ctrl-C that Python dropped: the old outputs stay
             missing = [n for n in names if not (staging / n).is_file()]
             if missing:
                 raise OSError(f"outputs not written: {', '.join(missing)}")
