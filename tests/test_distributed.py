@@ -500,3 +500,15 @@ def test_dbscan_on_worker_processes_with_a_worker_killed_mid_fit(client, tmp_pat
     assert killed
     _same_as_sklearn(est, X, 0.3, 5)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_an_index_given_travels_to_the_workers_with_its_engine(local_client):
+    from test_shift import _ProbeIndex
+
+    X, _ = _blobs()
+    _ProbeIndex.fits.clear()
+    params = dict(bandwidth=2.5, kernel="flat", algorithm="standard", bin_seeding=True)
+    one = MeanShift(**params).fit(X)
+    many = fit(MeanShift(**params, neighbor_index=_ProbeIndex()), X, local_client, block_rows=500)
+    assert _ProbeIndex.fits == [len(X)] * len(_ProbeIndex.fits) and _ProbeIndex.fits  # built on the workers
+    np.testing.assert_array_equal(many.labels_, one.labels_)

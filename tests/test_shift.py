@@ -329,3 +329,44 @@ def test_knn_index_follows_in_place_changes():
     X.mul_(0.5)
     got = _knn.shift_knn(X, X, 3.0, get_kernel("flat"), None, 2**20, neighbors=10)
     torch.testing.assert_close(got[0], plain_shift(X, X, 3.0, "flat")[0], rtol=1e-9, atol=1e-9)
+
+
+class _ProbeIndex:
+    """An exact index that records each fit (the engine copies it before fitting: the record is shared)."""
+
+    fits: list[int] = []  # noqa: RUF012
+
+    def __init__(self):
+        from shiftkit.neighbors import ExactIndex
+
+        self._index = ExactIndex()
+
+    def fit(self, X):
+        type(self).fits.append(X.shape[0])
+        self._index.fit(X)
+        return self
+
+    def kneighbors(self, Y, n_neighbors):
+        return self._index.kneighbors(Y, n_neighbors)
+
+    def radius_neighbors(self, Y, radius):
+        return self._index.radius_neighbors(Y, radius)
+
+
+def test_the_knn_engine_carries_its_index():
+    from shiftkit import MeanShift
+    from shiftkit._shift import ENGINES, steps_over
+
+    X = torch.randn(400, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    _ProbeIndex.fits.clear()
+    engine = ENGINES["knn"].with_index(_ProbeIndex())
+    step = steps_over(X, 1.5, get_kernel("flat"), engine=engine)
+    assert _ProbeIndex.fits == [400]  # built once, over the fixed data
+    torch.testing.assert_close(step(X[:50])[0], plain_shift(X[:50], X, 1.5, "flat")[0], rtol=1e-9, atol=1e-9)
+    _ProbeIndex.fits.clear()
+    fitted = MeanShift(bandwidth=1.5, kernel="flat", algorithm="standard", neighbor_index=_ProbeIndex()).fit(
+        X
+    )
+    assert _ProbeIndex.fits and fitted.engine_ == "knn"
+    with pytest.raises(ValueError, match="the dense engine builds no neighbor index"):
+        ENGINES["dense"].with_index(_ProbeIndex())

@@ -72,25 +72,21 @@ def steps_over(
     kernel: Kernel,
     weights: Tensor | None = None,
     *,
-    engine: str = "auto",
+    engine: str | Engine = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    knn_index: Any = None,
 ) -> Step:
     """``step(Y) -> (Y_new, density)`` over data that stay fixed for many steps (standard mean shift).
 
     What an engine can build once for fixed data (an index) is built here,
-    once (`Engine.steps_over`). ``engine='auto'`` is not chosen here: the loop
-    chooses once, with `select_engine`. ``knn_index``: for the ``knn``
-    engine, an unfitted neighbor index to build instead of the default.
+    once (`Engine.build_steps`). ``engine='auto'`` is not chosen here: the loop
+    chooses once, with `select_engine`. ``engine``: a name, or an engine object
+    (one that carries its neighbor index: ``ENGINES['knn'].with_index(index)``).
     """
-    if engine == "knn" and knn_index is not None:
-        return _knn._steps_over(X, weights, bandwidth, kernel, memory_budget, index=knn_index)
-    chosen = ENGINES[engine] if engine != "auto" else None
+    chosen = engine if isinstance(engine, Engine) else (ENGINES[engine] if engine != "auto" else None)
     if chosen is not None and chosen.steps_over is not None:
-        return chosen.steps_over(X, weights, bandwidth, kernel, memory_budget)
-    return lambda Y: shift_tensors(
-        Y, X, bandwidth, kernel, weights, engine=engine, memory_budget=memory_budget
-    )
+        return chosen.build_steps(X, weights, bandwidth, kernel, memory_budget)
+    name = chosen.name if chosen is not None else "auto"
+    return lambda Y: shift_tensors(Y, X, bandwidth, kernel, weights, engine=name, memory_budget=memory_budget)
 
 
 def shift_tensors(

@@ -9,7 +9,7 @@ module and one line in the registry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import Tensor
@@ -57,6 +57,11 @@ class Engine:
         step is a plain ``run``.
     summary : str
         One line: what it is.
+    takes_index : bool
+        Whether ``steps_over`` builds a neighbor index that `with_index` can choose.
+    index : object or None
+        The unfitted neighbor index ``steps_over`` builds over fixed data (None: the engine's default);
+        set by `with_index`, so that the engine carries its index wherever it goes (Dask's workers too).
     """
 
     name: str
@@ -67,6 +72,24 @@ class Engine:
     priority: int = 100
     steps_over: Callable[[Tensor, Tensor | None, float, Kernel, int], Step] | None = None
     summary: str = ""
+    takes_index: bool = False
+    index: Any = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
         return self.run(*args, **kwargs)
+
+    def with_index(self, index: Any) -> Engine:
+        """This engine, building ``index`` (unfitted; copied and fitted over the fixed data) instead of
+        its default."""
+        if not self.takes_index:
+            raise ValueError(f"the {self.name} engine builds no neighbor index")
+        return replace(self, index=index)
+
+    def build_steps(
+        self, X: Tensor, weights: Tensor | None, bandwidth: float, kernel: Kernel, memory_budget: int
+    ) -> Step:
+        """``steps_over`` with this engine's index (the default where it carries none)."""
+        assert self.steps_over is not None
+        if self.index is None:
+            return self.steps_over(X, weights, bandwidth, kernel, memory_budget)
+        return self.steps_over(X, weights, bandwidth, kernel, memory_budget, self.index)  # type: ignore[call-arg]

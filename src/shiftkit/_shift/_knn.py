@@ -141,5 +141,6 @@ ENGINE = Engine(
     pays=_pays,
     priority=20,
     steps_over=_steps_over,
+    takes_index=True,
     summary="each query's 64 nearest points (faiss HNSW, or scikit-learn), saturated queries redone exactly",
 )

@@ -94,10 +94,10 @@ class _BlockSums:
         raise NotImplementedError("blurring is not run on blocks held by the workers")
 
     def steps_over(
-        self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str,
-        memory_budget: int, knn_index: Any = None,
+        self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: Any,
+        memory_budget: int,
     ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:  # fmt: skip
-        args = [(bandwidth, kernel, None, e, memory_budget, None) for e in self.engines]
+        args = [(bandwidth, kernel, None, e, memory_budget) for e in self.engines]
 
         def step(Y: Tensor) -> tuple[Tensor, Tensor]:
             Y_np = Y.detach().cpu().numpy()

@@ -52,8 +52,8 @@ def _step_block(Y: np.ndarray, key: str, X: np.ndarray, args: tuple) -> tuple[np
     """One step of the query rows ``Y`` over the fixed data ``X`` (a task)."""
     from shiftkit._shift import steps_over
 
-    bandwidth, kernel, weights, engine, memory_budget, knn_index = args
-    cache_key = (key, bandwidth, kernel.name, engine, memory_budget)
+    bandwidth, kernel, weights, engine, memory_budget = args  # engine: a name, or one carrying its index
+    cache_key = (key, bandwidth, kernel.name, getattr(engine, "name", engine), memory_budget)
     step = _FIXED_STEPS.get(cache_key)
     if step is None:
         while len(_FIXED_STEPS) >= _FIXED_STEPS_KEPT:
@@ -65,7 +65,6 @@ def _step_block(Y: np.ndarray, key: str, X: np.ndarray, args: tuple) -> tuple[np
             None if weights is None else torch.from_numpy(weights),
             engine=engine,
             memory_budget=memory_budget,
-            knn_index=knn_index,
         )
         _FIXED_STEPS[cache_key] = step
     Y_new, density = step(torch.from_numpy(Y))
@@ -211,7 +210,8 @@ class DaskSteps:
         tile_args = [
             (args[0], args[1], None if w_np is None else w_np[h], *args[3:]) for h in held
         ]  # fmt: skip
-        keys = [f"{d.key}-{tokenize(a[2], a[5])}" for d, a in zip(data, tile_args, strict=True)]
+        index = getattr(args[3], "index", None)  # the engine's own index, if it carries one
+        keys = [f"{d.key}-{tokenize(a[2], index)}" for d, a in zip(data, tile_args, strict=True)]
         self.traffic.append(sum(X_np[h].nbytes for h in held))
 
         def step(Y: Tensor) -> tuple[Tensor, Tensor]:
@@ -234,22 +234,23 @@ class DaskSteps:
         return step
 
     def steps_over(
-        self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str,
-        memory_budget: int, knn_index: Any = None,
+        self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: Any,
+        memory_budget: int,
     ) -> Callable[[Tensor], tuple[Tensor, Tensor]]:  # fmt: skip
         """Standard: the fixed data scattered once; every step sends the seeds still moving, in blocks."""
         if self._tiled(kernel):
             w_tiled = None if weights is None else weights.detach().cpu().numpy()
-            args = (bandwidth, kernel, w_tiled, engine, memory_budget, knn_index)
+            args = (bandwidth, kernel, w_tiled, engine, memory_budget)
             return self._steps_over_tiled(X.detach().cpu().numpy(), w_tiled, args, kernel, bandwidth)
         X_np = X.detach().cpu().numpy()
         w_np = None if weights is None else weights.detach().cpu().numpy()
         data = self.client.scatter(X_np, broadcast=True, hash=False)
         self.most_rows_held = max(self.most_rows_held, X_np.shape[0])
-        args = (bandwidth, kernel, w_np, engine, memory_budget, knn_index)
+        args = (bandwidth, kernel, w_np, engine, memory_budget)
         from dask.base import tokenize
 
-        key = f"{data.key}-{tokenize(w_np, knn_index)}"  # the data, weights and index the step is built on
+        index = getattr(engine, "index", None)
+        key = f"{data.key}-{tokenize(w_np, index)}"  # the data, weights and index the step is built on
         workers = max(1, len(self.client.scheduler_info()["workers"]))
         self.traffic.append(X_np.nbytes * workers)
 

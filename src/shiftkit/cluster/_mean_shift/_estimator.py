@@ -459,14 +459,15 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 start.moving, start.data, bandwidth, kernel, fixed_data=start.seeds is not None
             )
         history = [frame.out(start.moving)] if self.record_history else None
+        # an index given travels with its engine, wherever the steps run
+        stepping = engine if self.neighbor_index is None else ENGINES["knn"].with_index(self.neighbor_index)
         settings = LoopSettings(
-            engine,
+            stepping,
             self.max_iter,
             self._stop(X_c, bandwidth),
             self.memory_budget,
             self._step_hook(frame, bandwidth, history),
             extrapolate=landscape is not None and self.algorithm == "auto",  # graph-seeded: see climb
-            knn_index=self.neighbor_index,
             stepper=stepper,
         )
         if start.seeds is None:

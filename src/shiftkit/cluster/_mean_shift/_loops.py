@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from shiftkit._shift import shift_tensors, steps_over
+from shiftkit._shift._engine import Engine
 from shiftkit.kernels import Kernel
 from shiftkit.neighbors.cells import bin_means
 
@@ -61,8 +62,8 @@ class Stepper(Protocol):
     ) -> tuple[Tensor, Tensor]: ...  # fmt: skip
 
     def steps_over(
-        self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str,
-        memory_budget: int, knn_index: Any = None,
+        self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str | Engine,
+        memory_budget: int,
     ) -> Callable[[Tensor], tuple[Tensor, Tensor]]: ...  # fmt: skip
 
 
@@ -71,13 +72,12 @@ class LoopSettings:
     """What the loops need besides the data: engine, stopping rule, memory budget, step hook, and where
     the steps run (``stepper``: None, this process)."""
 
-    engine: str
+    engine: str | Engine  # a name, or an engine object that carries its index (`Engine.with_index`)
     max_iter: int
     stop: float  # a point has converged when its step is at most this long
     memory_budget: int
     on_step: OnStep | None = None
     extrapolate: bool = False  # standard mean shift: jump along steadily shrinking steps (`climb`)
-    knn_index: Any = None  # standard mean shift, knn engine: an unfitted index to build over the data
     stepper: Stepper | None = None
 
 
@@ -113,7 +113,13 @@ def blur(
     shift = shift_tensors if stepper is None else stepper.shift
     while n_iter < settings.max_iter:
         Y_new, density = shift(
-            Y, Y, bandwidth, kernel, weights, engine=settings.engine, memory_budget=settings.memory_budget
+            Y,
+            Y,
+            bandwidth,
+            kernel,
+            weights,
+            engine=_name(settings.engine),
+            memory_budget=settings.memory_budget,
         )
         moves = (Y_new - Y).square().sum(1)  # (n,), squared
         largest_move = float(moves.max().sqrt())
@@ -126,6 +132,10 @@ def blur(
             converged = True
             break
     return Modes(Y, density, n_iter, converged)
+
+
+def _name(engine: str | Engine) -> str:
+    return engine.name if isinstance(engine, Engine) else engine
 
 
 def collapsed(Y: Tensor, bandwidth: float, tightness: float) -> bool:
@@ -175,7 +185,6 @@ def climb(
         weights,
         engine=settings.engine,
         memory_budget=settings.memory_budget,
-        knn_index=settings.knn_index,
     )
     while active.numel() and n_iter < settings.max_iter:
         y_i = Y[active]  # (a, d)
