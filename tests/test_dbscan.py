@@ -198,7 +198,7 @@ def test_the_index_given_is_the_one_used():
     given = Recording()
     for algorithm in ("index", "auto"):  # 'auto' uses an index given
         fitted_on.clear(), queried.clear()
-        db = DBSCAN(eps=0.8, min_samples=5, algorithm=algorithm, index=given).fit(X)
+        db = DBSCAN(eps=0.8, min_samples=5, algorithm=algorithm, neighbor_index=given).fit(X)
         assert db.algorithm_ == "index"
         assert fitted_on == [400] and sum(queried) >= 400
         _assert_same(db, ref)
@@ -212,14 +212,16 @@ def test_index_path_exact_and_lsh():
     X, _ = make_blobs(3000, centers=5, n_features=16, random_state=0)
     for eps in (3.0, 4.0):
         ref = SKDBSCAN(eps=eps, min_samples=10).fit(X)
-        _assert_same(DBSCAN(eps=eps, min_samples=10, algorithm="index", index=ExactIndex()).fit(X), ref)
-        lsh = DBSCAN(eps=eps, min_samples=10, algorithm="index", index=LSHIndex()).fit(X)
+        _assert_same(
+            DBSCAN(eps=eps, min_samples=10, algorithm="index", neighbor_index=ExactIndex()).fit(X), ref
+        )
+        lsh = DBSCAN(eps=eps, min_samples=10, algorithm="index", neighbor_index=LSHIndex()).fit(X)
         assert lsh.algorithm_ == "index"
         # approximate: a missed neighbor can only take core status away, never give it
         assert set(lsh.core_sample_indices_) <= set(ref.core_sample_indices_)
         assert len(lsh.core_sample_indices_) >= 0.95 * len(ref.core_sample_indices_)
-    with pytest.raises(ValueError, match="index must be None or a neighbor index"):
-        DBSCAN(algorithm="index", index="lsh").fit(X)
+    with pytest.raises(ValueError, match="neighbor_index must be None or a neighbor index"):
+        DBSCAN(algorithm="index", neighbor_index="lsh").fit(X)
 
 
 @pytest.mark.parametrize(("eps", "min_samples"), [(0.3, 5), (0.2, 3), (0.5, 10)])

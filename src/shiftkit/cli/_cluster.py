@@ -31,7 +31,7 @@ from shiftkit.io import (
 )
 
 if TYPE_CHECKING:
-    from shiftkit import KMeansStep, QuickShiftStage, StepInfo
+    from shiftkit import KMeansStep, MeanShiftStep, QuickShiftStage
 
 OUTPUT_FILES = ("labels.csv", "centers.csv", "summary.json", "clusters.png")
 
@@ -366,7 +366,7 @@ def _fit(estimator: Any, X: np.ndarray) -> float:
     task = progress.add_task(type(estimator).__name__, total=None)
     if isinstance(estimator, MeanShift):
 
-        def show_step(step: StepInfo) -> None:
+        def show_step(step: MeanShiftStep) -> None:
             progress.update(
                 task,
                 description=f"step {step.iteration}: largest move {step.largest_move:.3g}, "

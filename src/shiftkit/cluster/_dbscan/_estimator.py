@@ -48,7 +48,7 @@ PARAMETER_RULES: dict[str, Rule] = {
     "min_samples": number_in(0, math.inf, low_open=True, wording="a number > 0"),
     "metric": one_of("euclidean", "precomputed"),
     "algorithm": one_of("auto", "grid", "brute", "index"),
-    "index": Rule(
+    "neighbor_index": Rule(
         lambda v: v is None or all(hasattr(v, a) for a in ("fit", "radius_neighbors")),
         "None or a neighbor index (with fit and radius_neighbors)",
     ),
@@ -76,11 +76,11 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         'grid': cells of side ``eps / sqrt(d)`` (CPU, at most 3 features).
         'brute': blocks of the distance matrix, within ``memory_budget`` (any
         device, any dimension; quadratic time). 'index': the neighborhoods of a
-        block of rows at a time from ``index`` (sub-quadratic with an approximate
+        block of rows at a time from ``neighbor_index`` (sub-quadratic with an approximate
         index such as `shiftkit.neighbors.LSHIndex`, which may miss neighbors:
         then points may lose core status and clusters may split). 'auto': the
         index when one is given, else the grid when it applies, else brute force.
-    index : neighbor index, default=None
+    neighbor_index : neighbor index, default=None
         With ``algorithm='index'`` or ``'auto'``: an unfitted index from
         `shiftkit.neighbors` (None with 'index': ``LSHIndex()``); a copy of it is
         fitted on the data (centered and scaled), the parameter stays unfitted.
@@ -124,7 +124,7 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         min_samples: float = 5,
         metric: str = "euclidean",
         algorithm: str = "auto",
-        index: Any = None,
+        neighbor_index: Any = None,
         device: Any = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         n_jobs: int | None = None,
@@ -133,7 +133,7 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.min_samples = min_samples
         self.metric = metric
         self.algorithm = algorithm
-        self.index = index
+        self.neighbor_index = neighbor_index
         self.device = device
         self.memory_budget = memory_budget
         self.n_jobs = n_jobs
@@ -267,12 +267,13 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def _fitted_index(self, X_c: Tensor) -> Any:
-        """A copy of ``index`` (the parameter stays unfitted), or an `LSHIndex`, fitted on the framed data."""
-        if self.index is None:
+        """A copy of ``neighbor_index`` (the parameter stays unfitted), or an `LSHIndex`, fitted on the framed
+        data."""
+        if self.neighbor_index is None:
             from shiftkit.neighbors import LSHIndex
 
             return LSHIndex().fit(X_c)
-        return copy.deepcopy(self.index).fit(X_c)
+        return copy.deepcopy(self.neighbor_index).fit(X_c)
 
     def _algorithm(self, X_c: Tensor, eps_c: float, negative_weights: bool = False) -> str:
         """The path: ``algorithm``, checked, or the one 'auto' takes. The grid's shortcut (a cell that holds
@@ -296,7 +297,7 @@ class DBSCAN(TensorInputMixin, ClusterMixin, BaseEstimator):
             return "grid"
         if self.algorithm in ("brute", "index"):
             return str(self.algorithm)
-        if self.index is not None:  # an index given is an index to use
+        if self.neighbor_index is not None:  # an index given is an index to use
             return "index"
         return "grid" if grid_ok else "brute"
 

@@ -52,7 +52,15 @@ from shiftkit.cluster._base import (
 )
 from shiftkit.cluster._mean_shift import _seeds
 from shiftkit.cluster._mean_shift._bandwidth import choose_bandwidth, resolve_rule
-from shiftkit.cluster._mean_shift._loops import LoopSettings, Modes, OnStep, StepInfo, Stepper, blur, climb
+from shiftkit.cluster._mean_shift._loops import (
+    LoopSettings,
+    MeanShiftStep,
+    Modes,
+    OnStep,
+    Stepper,
+    blur,
+    climb,
+)
 from shiftkit.cluster._mean_shift._modes import merge_modes
 from shiftkit.cluster._mean_shift._result import MeanShiftFit, SaddleLevels, store
 from shiftkit.cluster._saddles import (
@@ -223,7 +231,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         Keep the positions of the moving points after every step in
         ``history_`` (for `shiftkit.plot.animate`). Costs a copy per step.
     callback : callable, default=None
-        Called after every step with a `StepInfo`; e.g. a progress bar.
+        Called after every step with a `MeanShiftStep`; e.g. a progress bar.
     verbose : bool, default=False
         Print one line per step to stderr. The estimator is silent otherwise.
 
@@ -317,7 +325,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         n_jobs: int | None = None,
         record_history: bool = False,
-        callback: Callable[[StepInfo], Any] | None = None,
+        callback: Callable[[MeanShiftStep], Any] | None = None,
         verbose: bool = False,
     ) -> None:
         self.bandwidth = bandwidth
@@ -740,7 +748,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 history.append(positions)
             if callback is not None:
                 callback(
-                    StepInfo(
+                    MeanShiftStep(
                         iteration, positions, largest_move * frame.scale, n_moving, bandwidth * frame.scale
                     )
                 )

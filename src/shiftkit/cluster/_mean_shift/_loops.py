@@ -28,7 +28,7 @@ OnStep = Callable[[int, Tensor, float, int], None]  # (iteration, positions, lar
 
 
 @dataclass(frozen=True)
-class StepInfo:
+class MeanShiftStep:
     """What a `MeanShift` ``callback`` receives after every step.
 
     Attributes
