@@ -10,13 +10,13 @@ import numpy as np
 from sklearn import datasets as skd
 from sklearn.preprocessing import StandardScaler
 
-from shiftkit.datasets import make_blobs
+from shiftkit.datasets import make_lesson_blobs
 
 
 def suite(seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
     out = []
-    X, y, _ = make_blobs()
+    X, y, _ = make_lesson_blobs()
     out.append(("lesson blobs (6)", X, y))
     X, y = skd.make_blobs(
         n_samples=1500, centers=4, cluster_std=[0.5, 1.0, 2.0, 3.0], random_state=1, center_box=(-20, 20)

@@ -88,9 +88,9 @@ def main() -> None:
 
 def accuracy(device: str) -> None:
     """Largest float32 error of one step against the float64 dense engine, in bandwidths."""
-    from shiftkit.datasets import make_blobs
+    from shiftkit.datasets import make_lesson_blobs
 
-    X64 = torch.from_numpy(make_blobs()[0]).double().to(device)
+    X64 = torch.from_numpy(make_lesson_blobs()[0]).double().to(device)
     X64 = X64 - X64.mean(0)  # the estimator centers the data before any step
     rows = []
     for h in (2.5, 0.25):

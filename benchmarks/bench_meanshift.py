@@ -20,7 +20,7 @@ from sklearn.metrics import adjusted_rand_score
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, markdown_table, median_time
 from shiftkit import MeanShift
-from shiftkit.datasets import make_blobs
+from shiftkit.datasets import make_lesson_blobs
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     print(f"machine: {machine()}\n")
     rows = []
     for per_cluster in (250, 2000):
-        X, y, _ = make_blobs(n_samples=per_cluster)
+        X, y, _ = make_lesson_blobs(n_samples=per_cluster)
         ours_t, ours = median_time(lambda X=X: MeanShift(bandwidth=2.5).fit(X), args.repeats)
         sk_t, sk = median_time(
             lambda X=X: SkMeanShift(bandwidth=2.5, n_jobs=-1).fit(X), args.sklearn_repeats, warmup=0

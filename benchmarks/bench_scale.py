@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, markdown_table, median_time
 from shiftkit import MeanShift
 from shiftkit._shift import shift_tensors
-from shiftkit.datasets import make_blobs
+from shiftkit.datasets import make_lesson_blobs
 from shiftkit.kernels import KERNELS
 
 BLOBS = (
@@ -180,9 +180,9 @@ def knn_graph_million() -> None:
 
 def binned_vs_exact(repeats: int) -> None:
     cases = [
-        ("lesson blobs, 1,500", make_blobs(), 2.5),
-        ("lesson blobs x8, 12,000", make_blobs(n_samples=2000), 2.5),
-        ("20 blobs, 100,000", make_blobs(n_clusters=20, n_samples=5000, low=-100, high=100), 2.5),
+        ("lesson blobs, 1,500", make_lesson_blobs(), 2.5),
+        ("lesson blobs x8, 12,000", make_lesson_blobs(n_samples=2000), 2.5),
+        ("20 blobs, 100,000", make_lesson_blobs(n_clusters=20, n_samples=5000, low=-100, high=100), 2.5),
     ]
     rows = []
     for name, (X, y, _), h in cases:

@@ -4,13 +4,13 @@ import pytest
 
 matplotlib.use("Agg")
 
-from shiftkit.datasets import make_blobs
+from shiftkit.datasets import make_lesson_blobs
 
 
 @pytest.fixture(scope="session")
 def lesson_blobs():
     """The lesson's data: 6 clusters of 250 points in 2-D."""
-    return make_blobs()
+    return make_lesson_blobs()
 
 
 @pytest.fixture

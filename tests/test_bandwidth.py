@@ -5,7 +5,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from shiftkit import estimate_bandwidth
 from shiftkit.bandwidth import local_bandwidth, mean_gap_to_distinct
-from shiftkit.datasets import make_blobs
+from shiftkit.datasets import make_lesson_blobs
 
 
 @pytest.mark.parametrize("quantile", [0.05, 0.3, 0.7, 1.0])
@@ -16,7 +16,7 @@ def test_equals_sklearn_on_the_whole_data(quantile, lesson_blobs):
 
 
 def test_subsample_is_sklearn_on_that_subsample():
-    X = make_blobs(n_samples=1000, random_state=3)[0].astype(np.float64)  # 6,000 rows
+    X = make_lesson_blobs(n_samples=1000, random_state=3)[0].astype(np.float64)  # 6,000 rows
     ours = estimate_bandwidth(X, n_samples=500, random_state=7)
     idx = np.random.default_rng(7).choice(len(X), 500, replace=False)
     assert ours == pytest.approx(sk_estimate_bandwidth(X[idx]), rel=1e-10)
@@ -129,7 +129,7 @@ _circle = [[20 * np.cos(t), 20 * np.sin(t)] for t in np.linspace(0, 2 * np.pi, 8
 _high_d = {d: np.random.default_rng(d).uniform(-10, 10, size=(5, d)) for d in (5, 10, 20)}
 
 AUTO_CASES = [  # (name, X, y, true number of clusters)
-    ("lesson blobs", *make_blobs()[:2], 6),
+    ("lesson blobs", *make_lesson_blobs()[:2], 6),
     ("3 blobs, 300 points", *_blobs_at([[0, 0], [10, 0], [0, 10]], 100), 3),
     ("3 blobs, 30,000 points", *_blobs_at([[0, 0], [10, 0], [0, 10]], 10_000), 3),
     ("8 blobs on a circle", *_blobs_at(_circle, 300), 8),

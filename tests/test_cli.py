@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from shiftkit.cli import app
-from shiftkit.datasets import make_blobs
+from shiftkit.datasets import make_lesson_blobs
 
 runner = CliRunner()
 
@@ -36,7 +36,7 @@ def test_default_runs_on_the_lesson_blobs(tmp_path):
 
 
 def test_csv_in_higher_dimension_with_options(tmp_path):
-    X, _, _ = make_blobs(n_clusters=3, n_samples=50, n_features=4, random_state=5)
+    X, _, _ = make_lesson_blobs(n_clusters=3, n_samples=50, n_features=4, random_state=5)
     data = tmp_path / "data.csv"
     np.savetxt(data, X, delimiter=",", header="a,b,c,d", comments="")
     out = tmp_path / "out"
@@ -159,7 +159,7 @@ def test_dbscan_with_every_point_noise_writes_every_output(tmp_path):
 def test_animate_alone_chooses_mean_shift_before_fitting(tmp_path):
     # issue 21, item 15: QuickShift ran, wrote the outputs, then failed on a missing history_
     data = tmp_path / "t.csv"
-    X, _, _ = make_blobs(n_clusters=3, n_samples=60, random_state=1)
+    X, _, _ = make_lesson_blobs(n_clusters=3, n_samples=60, random_state=1)
     np.savetxt(data, X, delimiter=",")
     result = _run(data, "--out", tmp_path / "out", "--no-plot", "--animate", tmp_path / "steps.gif")
     assert result.exit_code == 0, result.output
@@ -238,7 +238,7 @@ def test_animate_refuses_other_formats(tmp_path):
 
 
 def test_data_with_no_options_gets_quickshift_and_the_summary_says_why(tmp_path):
-    X, _, _ = make_blobs(n_samples=100)
+    X, _, _ = make_lesson_blobs(n_samples=100)
     data = tmp_path / "data.npy"
     np.save(data, X)
     result = _run(data, "--out", tmp_path / "out")
@@ -273,7 +273,7 @@ def test_bad_method_is_one_clear_line(tmp_path, args, message):
 
 
 def test_kmeans_and_dbscan_methods(tmp_path):
-    X, _, _ = make_blobs()
+    X, _, _ = make_lesson_blobs()
     data = tmp_path / "blobs.csv"
     np.savetxt(data, X, delimiter=",", header="x,y", comments="")
     out = tmp_path / "km"
@@ -306,7 +306,7 @@ def test_kmeans_and_dbscan_methods(tmp_path):
     ],
 )
 def test_method_options_are_checked(tmp_path, args, message):
-    X, _, _ = make_blobs(n_samples=60)
+    X, _, _ = make_lesson_blobs(n_samples=60)
     data = tmp_path / "blobs.csv"
     np.savetxt(data, X, delimiter=",", header="x,y", comments="")
     result = _run(data, *args, "--out", tmp_path / "out")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch.distributions.multivariate_normal import MultivariateNormal
 
-from shiftkit.datasets import make_blobs
+from shiftkit.datasets import make_lesson_blobs
 
 
 def test_reproduces_the_lesson_notebook_exactly():
@@ -16,7 +16,7 @@ def test_reproduces_the_lesson_notebook_exactly():
         )
     finally:
         torch.set_rng_state(state)
-    X2, y, c2 = make_blobs()
+    X2, y, c2 = make_lesson_blobs()
     np.testing.assert_array_equal(X2, X.numpy())
     np.testing.assert_array_equal(c2, centroids.numpy())
     np.testing.assert_array_equal(y, np.repeat(np.arange(6), 250))
@@ -24,12 +24,12 @@ def test_reproduces_the_lesson_notebook_exactly():
 
 def test_global_random_state_untouched():
     before = torch.get_rng_state()
-    make_blobs()
+    make_lesson_blobs()
     assert torch.equal(before, torch.get_rng_state())
 
 
 def test_any_dimension_and_spread():
-    X, y, c = make_blobs(n_clusters=3, n_samples=400, n_features=5, variance=2.0, random_state=1)
+    X, y, c = make_lesson_blobs(n_clusters=3, n_samples=400, n_features=5, variance=2.0, random_state=1)
     assert X.shape == (1200, 5) and c.shape == (3, 5)
     assert (c >= -35).all() and (c <= 35).all()
     for k in range(3):
@@ -48,4 +48,4 @@ def test_any_dimension_and_spread():
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        make_blobs(**kwargs)
+        make_lesson_blobs(**kwargs)

@@ -16,7 +16,7 @@ from sklearn.metrics import adjusted_rand_score
 distributed = pytest.importorskip("distributed")
 
 from shiftkit import KMeans, MeanShift  # noqa: E402
-from shiftkit.datasets import make_blobs  # noqa: E402
+from shiftkit.datasets import make_lesson_blobs  # noqa: E402
 from shiftkit.distributed import fit  # noqa: E402
 
 pytestmark = pytest.mark.slow  # see pyproject.toml: make test-fast leaves these out
@@ -47,7 +47,7 @@ def local_client():
 
 
 def _blobs():
-    X, y, _ = make_blobs()
+    X, y, _ = make_lesson_blobs()
     return X.astype(np.float64), y
 
 

@@ -12,7 +12,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from shiftkit import KMeans, MeanShift  # noqa: E402
-from shiftkit.datasets import make_blobs  # noqa: E402
+from shiftkit.datasets import make_lesson_blobs  # noqa: E402
 from shiftkit.distributed import fit  # noqa: E402
 
 
@@ -21,7 +21,7 @@ def test_in_process_cluster_of_gen_cluster():
     """``fit`` is synchronous, so it runs in a thread with a client of its own."""
     from distributed.utils_test import gen_cluster
 
-    X = make_blobs()[0].astype(np.float64)
+    X = make_lesson_blobs()[0].astype(np.float64)
     one = MeanShift(bandwidth=2.5, algorithm="standard").fit(X)
     km_one = KMeans(6, init=X[::250], algorithm="lloyd").fit(X)
 

@@ -16,7 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import shiftkit.cluster._mean_shift._loops as loops_module
 from shiftkit import MeanShift, QuickShift, mean_shift, select_bandwidth, select_engine, shift
-from shiftkit.datasets import make_blobs
+from shiftkit.datasets import make_lesson_blobs
 from shiftkit.kernels import KERNELS
 
 
@@ -31,13 +31,13 @@ def _digits_4d(n=None):
 
 
 def _small_blobs():
-    return make_blobs(n_samples=80)[0].astype(np.float64)
+    return make_lesson_blobs(n_samples=80)[0].astype(np.float64)
 
 
 @pytest.mark.parametrize(
     ("data", "bin_seeding"),
     [
-        (lambda: make_blobs()[0].astype(np.float64), True),
+        (lambda: make_lesson_blobs()[0].astype(np.float64), True),
         (_small_blobs, False),
         (_digits_4d, True),
         (lambda: _digits_4d(400), False),
@@ -83,7 +83,7 @@ def test_lesson_gaussian_blurring_finds_the_six_clusters(lesson_blobs):
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
 @pytest.mark.parametrize("algorithm", ["blurring", "standard"])
 def test_every_kernel_and_algorithm_clusters_separated_blobs(kernel, algorithm):
-    X, y, _ = make_blobs(n_clusters=4, n_samples=60, low=-60, high=60, variance=1.0, random_state=3)
+    X, y, _ = make_lesson_blobs(n_clusters=4, n_samples=60, low=-60, high=60, variance=1.0, random_state=3)
     ms = MeanShift(bandwidth=4.0, kernel=kernel, algorithm=algorithm).fit(X)
     assert adjusted_rand_score(y, ms.labels_) == 1.0
     assert len(ms.cluster_centers_) == 4
@@ -238,7 +238,7 @@ def test_torch_input_and_dataframe_column_names(lesson_blobs):
 
 
 def test_not_converging_warns():
-    X = make_blobs(n_samples=50)[0]
+    X = make_lesson_blobs(n_samples=50)[0]
     with pytest.warns(ConvergenceWarning, match="max_iter=1"):
         MeanShift(bandwidth=2.5, max_iter=1).fit(X)
 
@@ -416,7 +416,7 @@ def test_binned_algorithm_history_and_weights(lesson_blobs):
 )
 def test_a_run_whose_n_by_n_matrix_could_not_fit_completes(params):
     # 300,000 points: an n x n float32 matrix would take 360 GB; this machine has 24.
-    X, y, _ = make_blobs(n_clusters=10, n_samples=30_000, low=-150, high=150, random_state=2)
+    X, y, _ = make_lesson_blobs(n_clusters=10, n_samples=30_000, low=-150, high=150, random_state=2)
     ms = MeanShift(bandwidth=2.5, memory_budget=32 * 2**20, **params).fit(X)
     assert adjusted_rand_score(y, ms.labels_) > 0.95
 
@@ -449,7 +449,7 @@ def test_default_centers_are_modes_of_the_density(lesson_blobs):
 
 
 def test_auto_algorithm_bins_large_low_dimensional_data_with_a_wide_bandwidth():
-    X, y, _ = make_blobs(n_samples=10_000)  # the lesson's six blobs, 60,000 points
+    X, y, _ = make_lesson_blobs(n_samples=10_000)  # the lesson's six blobs, 60,000 points
     ms = MeanShift(bandwidth=2.5).fit(X)
     assert ms.algorithm_ == "binned" and adjusted_rand_score(y, ms.labels_) > 0.99
     assert MeanShift(bandwidth=2.5).fit(X[:5000]).algorithm_ == "blurring"

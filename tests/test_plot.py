@@ -67,9 +67,9 @@ pytestmark_unsaved = pytest.mark.filterwarnings("ignore:Animation was deleted wi
 @pytest.fixture(scope="module")
 def fitted_with_history():
     from shiftkit import MeanShift
-    from shiftkit.datasets import make_blobs
+    from shiftkit.datasets import make_lesson_blobs
 
-    X, _, _ = make_blobs(n_samples=80)
+    X, _, _ = make_lesson_blobs(n_samples=80)
     return MeanShift(bandwidth=2.5, record_history=True).fit(X)
 
 

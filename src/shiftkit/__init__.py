@@ -38,7 +38,8 @@ _HOMES = {
     "shiftkit.bandwidth": ("estimate_bandwidth", "local_bandwidth"),
     "shiftkit.cluster": (
         "BANDWIDTH_RULES", "DBSCAN", "KMeans", "KMeansStep", "MeanShift", "MeanShiftStep", "QuickShift",
-        "QuickShiftStage", "dbscan", "get_bin_seeds", "k_means", "mean_shift", "quick_shift", "select_bandwidth",
+        "QuickShiftStage", "dbscan", "get_bin_seeds", "k_means", "mean_shift", "quick_shift",
+        "select_bandwidth",
     ),
     "shiftkit.kernels": ("KERNELS", "Kernel", "get_kernel", "register_kernel"),
 }  # fmt: skip

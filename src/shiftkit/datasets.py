@@ -10,10 +10,10 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["make_blobs", "make_embedding_mixture"]
+__all__ = ["make_embedding_mixture", "make_lesson_blobs"]
 
 
-def make_blobs(
+def make_lesson_blobs(
     n_clusters: int = 6,
     n_samples: int = 250,
     *,
@@ -24,6 +24,10 @@ def make_blobs(
     random_state: int = 42,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The lesson's blobs: centers uniform in ``[low, high]^d``, each cluster normal around one.
+
+    Named apart from scikit-learn's ``make_blobs``: there the first argument is
+    the total number of rows; here it is the number of clusters, and
+    ``n_samples`` counts the rows of each.
 
     With the defaults this reproduces the data of the fast.ai lesson 12 notebook
     exactly: ``torch.manual_seed(42)``, ``centroids = torch.rand(6, 2) * 70 - 35``
@@ -54,8 +58,8 @@ def make_blobs(
 
     Examples
     --------
-    >>> from shiftkit.datasets import make_blobs
-    >>> X, y, centers = make_blobs()
+    >>> from shiftkit.datasets import make_lesson_blobs
+    >>> X, y, centers = make_lesson_blobs()
     >>> X.shape, y.shape, centers.shape
     ((1500, 2), (1500,), (6, 2))
     """

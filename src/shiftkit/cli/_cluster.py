@@ -180,13 +180,13 @@ def _load(
 ) -> tuple[Table, str]:
     """The table to cluster and a description of where it came from."""
     if data is None:
-        from shiftkit.datasets import make_blobs
+        from shiftkit.datasets import make_lesson_blobs
 
         if columns or drop or id_column:
             raise ValueError("--columns, --drop and --id-column choose columns of a DATA file; none given")
-        X, _, _ = make_blobs()
+        X, _, _ = make_lesson_blobs()
         table = Table(X.astype(np.float64), ["x0", "x1"], np.ones(len(X), dtype=bool))
-        return table, "built-in: the lesson's six blobs (make_blobs())"
+        return table, "built-in: the lesson's six blobs (make_lesson_blobs())"
     try:
         table = read_table(
             data, columns=_split(columns), drop=_split(drop), id_column=id_column, dropna=dropna

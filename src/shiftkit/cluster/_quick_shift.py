@@ -238,8 +238,8 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     Examples
     --------
     >>> from shiftkit import QuickShift
-    >>> from shiftkit.datasets import make_blobs
-    >>> X, y, centers = make_blobs()
+    >>> from shiftkit.datasets import make_lesson_blobs
+    >>> X, y, centers = make_lesson_blobs()
     >>> qs = QuickShift().fit(X)
     >>> len(qs.cluster_centers_)
     6

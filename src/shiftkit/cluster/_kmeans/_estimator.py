@@ -186,8 +186,8 @@ default='k-means++'
     Examples
     --------
     >>> from shiftkit import KMeans
-    >>> from shiftkit.datasets import make_blobs
-    >>> X, y, centers = make_blobs()
+    >>> from shiftkit.datasets import make_lesson_blobs
+    >>> X, y, centers = make_lesson_blobs()
     >>> km = KMeans(n_clusters=6, random_state=0).fit(X)
     >>> km.cluster_centers_.shape
     (6, 2)

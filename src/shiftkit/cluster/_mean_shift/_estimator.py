@@ -294,8 +294,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     Examples
     --------
     >>> from shiftkit import MeanShift
-    >>> from shiftkit.datasets import make_blobs
-    >>> X, y, centers = make_blobs()
+    >>> from shiftkit.datasets import make_lesson_blobs
+    >>> X, y, centers = make_lesson_blobs()
     >>> ms = MeanShift(bandwidth=2.5).fit(X)
     >>> len(ms.cluster_centers_)
     6
@@ -909,8 +909,8 @@ def select_bandwidth(
     Examples
     --------
     >>> from shiftkit import select_bandwidth
-    >>> from shiftkit.datasets import make_blobs
-    >>> round(select_bandwidth(make_blobs()[0]), 2)
+    >>> from shiftkit.datasets import make_lesson_blobs
+    >>> round(select_bandwidth(make_lesson_blobs()[0]), 2)
     1.11
     """
     return choose_bandwidth(
