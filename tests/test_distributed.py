@@ -517,3 +517,13 @@ def test_an_index_given_travels_to_the_workers_with_its_engine(local_client):
     many = fit(MeanShift(**params, neighbor_index=_ProbeIndex()), X, local_client, block_rows=500)
     assert _ProbeIndex.fits == [len(X)] * len(_ProbeIndex.fits) and _ProbeIndex.fits  # built on the workers
     np.testing.assert_array_equal(many.labels_, one.labels_)
+
+
+def test_a_dask_fits_records_go_with_it(local_client):
+    """traffic_ and most_rows_held_ are written by the estimator's one store, and a later fit on one
+    machine does not show them."""
+    X, _ = _blobs()
+    ms = fit(MeanShift(bandwidth=2.5, algorithm="standard"), X, local_client, block_rows=500)
+    assert ms.traffic_ and ms.most_rows_held_ == len(X)
+    ms.fit(X)
+    assert not hasattr(ms, "traffic_") and not hasattr(ms, "most_rows_held_")

@@ -167,10 +167,7 @@ def fit(
     X = _materialise(X)
     if isinstance(estimator, MeanShift):
         steps = DaskSteps(client, block_rows, tiles=tiles)
-        fit_stepping(estimator, X, sample_weight, steps)
-        estimator.traffic_ = steps.traffic  # bytes to and from the workers, per step
-        estimator.most_rows_held_ = steps.most_rows_held  # the most data rows one task held
-        return estimator
+        return fit_stepping(estimator, X, sample_weight, steps)  # with traffic_ and most_rows_held_
     if isinstance(estimator, KMeans):
         return _kmeans_dask(estimator, X, client, int(block_rows), sample_weight)
     raise TypeError(f"shiftkit.distributed fits MeanShift, KMeans and DBSCAN, not {type(estimator).__name__}")

@@ -93,6 +93,10 @@ class _BlockSums:
     def shift(self, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]:
         raise NotImplementedError("blurring is not run on blocks held by the workers")
 
+    def records(self) -> dict[str, Any]:
+        """Nothing of its own: the files fit records its traffic (statistics, cells, steps, labels)."""
+        return {}
+
     def steps_over(
         self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: Any,
         memory_budget: int,

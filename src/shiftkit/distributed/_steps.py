@@ -116,6 +116,11 @@ class DaskSteps:
         self.traffic: list[int] = []
         self.most_rows_held = 0  # the most data rows one task had to hold
 
+    def records(self) -> dict[str, Any]:
+        """Stored with the fit: ``traffic_`` (bytes to and from the workers, per step) and
+        ``most_rows_held_`` (the most data rows one task held)."""
+        return {"traffic_": self.traffic, "most_rows_held_": self.most_rows_held}
+
     def _n_workers(self) -> int:
         return max(1, len(self.client.scheduler_info()["workers"]))
 

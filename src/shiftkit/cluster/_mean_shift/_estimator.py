@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -410,13 +411,19 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
         w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(X_c.dtype)
         if bool((X_c == X_c[0]).all()):
-            return store(self, self._fit_constant(X_all, X_c, frame, taking_part))
-        space = choose_space(X_c, self._requested_space())
-        if space.name == "principal-axes":
-            return store(self, self._fit_on_axes(X_all, frame, space, sample_weight, stepper))
-        if space.name == "graph-layout":
-            return store(self, self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space))
-        fit = self._fit_input(X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper)
+            fit = self._fit_constant(X_all, X_c, frame, taking_part)
+        else:
+            space = choose_space(X_c, self._requested_space())
+            if space.name == "principal-axes":
+                fit = self._fit_on_axes(X_all, frame, space, sample_weight, stepper)
+            elif space.name == "graph-layout":
+                fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
+            else:
+                fit = self._fit_input(
+                    X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper
+                )
+        if stepper is not None:  # what it measured (Dask's traffic) is stored with the fit
+            fit = replace(fit, extra={**fit.extra, **stepper.records()})
         return store(self, fit)
 
     def _fit_input(

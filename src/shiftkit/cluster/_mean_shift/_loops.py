@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -65,6 +65,10 @@ class Stepper(Protocol):
         self, X: Tensor, bandwidth: float, kernel: Kernel, weights: Tensor | None, *, engine: str | Engine,
         memory_budget: int,
     ) -> Callable[[Tensor], tuple[Tensor, Tensor]]: ...  # fmt: skip
+
+    def records(self) -> dict[str, Any]:
+        """What the stepper measured, stored with the fit as attributes (e.g. ``traffic_``)."""
+        ...
 
 
 @dataclass(frozen=True)

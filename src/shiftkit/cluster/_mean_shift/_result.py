@@ -17,7 +17,9 @@ from shiftkit.cluster._base import Frame
 
 __all__ = ["MeanShiftFit", "SaddleLevels", "store"]
 
-OPTIONAL = ("prominence_", "levels_", "n_clusters_by_level_", "history_")
+# what only some fits have (a saddle merge's levels, the history, a front end's records): removed before a
+# fit is written, so that a second fit never shows what the first one found
+OPTIONAL = ("prominence_", "levels_", "n_clusters_by_level_", "history_", "traffic_", "most_rows_held_")
 
 
 @dataclass(frozen=True)
