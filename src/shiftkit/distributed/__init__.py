@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 from shiftkit import DBSCAN, KMeans, MeanShift
-from shiftkit.cluster.stages import fit_stepping
+from shiftkit.cluster.stages import dbscan_store, fit_stepping
 from shiftkit.distributed._blocks import _load_block
 from shiftkit.distributed._dbscan import DBSCAN_STAGES, fit_dbscan
 from shiftkit.distributed._kmeans import _kmeans_dask, _kmeans_files
@@ -213,4 +213,4 @@ def _dbscan(
     components = None if data is None else data[core].copy()
     # traffic_: bytes the client received, per stage; slab_edges_: where the slabs meet (first coordinate)
     extra = {"traffic_": received, "slab_edges_": edges}
-    return estimator._store_fit("dask-slabs", labels, core, components, n_features_in=d, extra=extra)
+    return dbscan_store(estimator, "dask-slabs", labels, core, components, n_features_in=d, extra=extra)

@@ -10,7 +10,13 @@ import torch
 from torch import Tensor
 
 from shiftkit import KMeans
-from shiftkit.cluster.stages import inertia
+from shiftkit.cluster.stages import (
+    compute_dtype,
+    inertia,
+    kmeans_initial_centers,
+    kmeans_prepare,
+    kmeans_store,
+)
 from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block, _load_block
 
 
@@ -181,7 +187,7 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
     from sklearn.utils import check_random_state
 
     _check_kmeans(km)
-    prep = km._prepare(X, sample_weight)
+    prep = kmeans_prepare(km, X, sample_weight)
     X_c, frame, w64, w_np, tol, init = prep.X_c, prep.frame, prep.w64, prep.w_np, prep.tol, prep.init
     n, k = X_c.shape[0], int(km.n_clusters)
     rng = check_random_state(km.random_state)
@@ -194,12 +200,12 @@ def _kmeans_dask(km: KMeans, X: Any, client: Any, block_rows: int, sample_weight
         first = int(rng.choice(n, p=w_np / w_np.sum()))
         C = _kmeans_parallel_dask(client, X_f, w_f, X_np[first : first + 1].copy(), k, rng)
     else:
-        C = km._initial_centers(X_c, prep.X64, init, frame, w_np, rng).numpy().copy()
+        C = kmeans_initial_centers(km, X_c, prep.X64, init, frame, w_np, rng).numpy().copy()
     C, labels_parts, n_iter = _lloyd_on_blocks(km, client, X_f, w_f, C, tol)
     labels = np.concatenate(labels_parts)
     Ct = torch.from_numpy(C)
     cost = inertia(X_c, Ct, torch.from_numpy(labels), w64, int(km.memory_budget))
-    return km._store_fit(frame, Ct, labels, cost * prep.w_unit, n_iter)
+    return kmeans_store(km, frame, Ct, labels, cost * prep.w_unit, n_iter)
 
 
 def _check_kmeans(km: KMeans) -> None:
@@ -230,7 +236,7 @@ def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
     if isinstance(init, str) and init != "k-means||":
         raise ValueError("fitting KMeans on files read by the workers needs init='k-means||' or an array")
     raw = [client.submit(_load_block, str(p), pure=False) for p in paths]
-    compute = km._compute_dtype(torch.float64)
+    compute = compute_dtype(km, torch.float64)
     frame, stats, n, mean_variance = _frame_of_blocks(client, raw, compute)
     d, k = frame.origin.shape[0], int(km.n_clusters)
     if n < k:
@@ -265,4 +271,4 @@ def _kmeans_files(km: KMeans, paths: list, client: Any) -> KMeans:
     km.n_features_in_ = d
     if hasattr(km, "feature_names_in_"):
         del km.feature_names_in_
-    return km._store_fit(frame, torch.from_numpy(C), np.concatenate(labels_parts), cost, n_iter)
+    return kmeans_store(km, frame, torch.from_numpy(C), np.concatenate(labels_parts), cost, n_iter)

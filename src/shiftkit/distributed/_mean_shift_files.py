@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from shiftkit import MeanShift
+from shiftkit.cluster.stages import plan_mean_shift
 from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block, _largest, _load_block
 from shiftkit.distributed._steps import _step_block
 from shiftkit.kernels import Kernel
@@ -74,7 +75,7 @@ def _files_on_workers(ms: MeanShift, sample_weight: Any) -> str | None:
         and given_bandwidth
         and sample_weight is None
         and ms.neighbor_index is None
-        and ms._merge_for() == "radius"
+        and plan_mean_shift(ms).merge == "radius"
         and (algorithm == "binned" or ms.seeds is not None or ms.bin_seeding)
     ):
         return None
@@ -170,12 +171,13 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
     )
     from shiftkit.neighbors.cells import bin_centers
 
-    kernel = ms._check_params()
+    plan = plan_mean_shift(ms)
+    kernel = plan.kernel
     algorithm = _files_on_workers(ms, sample_weight)
     assert algorithm is not None
     with cpu_threads(ms.n_jobs):
         raw = [client.submit(_load_block, str(p), pure=False) for p in paths]
-        compute = ms._compute_dtype(torch.float64)
+        compute = plan.compute_dtype(torch.float64)
         frame, stats, _, _ = _frame_of_blocks(client, raw, compute)
         d = frame.origin.shape[0]
         dtype = str(compute).replace("torch.", "")
@@ -184,7 +186,7 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
         del raw
         largest = max(client.gather([client.submit(_largest, x, pure=False) for x in X_f]))
         finest = 8 * torch.finfo(compute).eps * largest
-        bandwidth = min(ms._user_bandwidth(0.0, frame) / frame.scale, 1e6 * (2 * largest + 1))
+        bandwidth = min(plan.user_bandwidth(0.0, frame) / frame.scale, 1e6 * (2 * largest + 1))
         if not bandwidth > finest:
             raise ValueError(f"bandwidth={ms.bandwidth:g} is below what {dtype} resolves in these data")
         traffic = [sum(int(st[1].nbytes) * 4 for st in stats)]
@@ -229,12 +231,12 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
             engine = select_engine(seeds, data, bandwidth, kernel, fixed_data=True)
         history = [frame.out(seeds)] if ms.record_history else None
         stop = max(ms.tol * bandwidth, finest)
-        hook = ms._step_hook(frame, bandwidth, history)
+        hook = plan.step_hook(frame, bandwidth, history)
         settings = LoopSettings(engine, ms.max_iter, stop, ms.memory_budget, hook, stepper=stepper)
         modes = climb(seeds, data, weights, bandwidth, kernel, settings)
         if stepper is not None:
             traffic += stepper.traffic
-        ms._check_modes(modes, ms._user_bandwidth(bandwidth, frame))
+        plan.check_modes(modes, plan.user_bandwidth(bandwidth, frame))
         kept, cluster_of_mode = merge_modes(modes, bandwidth)
         centers_c = modes.positions[kept]
         centers_np = centers_c.numpy()
@@ -260,7 +262,7 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
         frame.out(centers_c),
         modes.density[kept].double().numpy(),
         np.concatenate(labels),
-        ms._user_bandwidth(bandwidth, frame),
+        plan.user_bandwidth(bandwidth, frame),
         algorithm,
         "radius",
         engine,
