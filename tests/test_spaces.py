@@ -183,3 +183,23 @@ def test_a_smaller_least_cluster_lays_out_more_rows(embeddings, monkeypatch):
     monkeypatch.setattr(spaces, "LAYOUT_ROWS", 1000)
     assert len(QuickShift(min_cluster_size=0.05).fit(X).embedding_rows_) == 1000
     assert len(QuickShift(min_cluster_size=25).fit(X).embedding_rows_) == 2400  # 20 x 3,000 / 25
+
+
+def test_rows_not_laid_out_are_searched_by_cells(embeddings, monkeypatch):
+    """1,500 laid-out rows make 23 cells of 64, more than the 16 searched: the cell search runs (a probe on
+    its pivots), and the rows it places keep their clusters."""
+    from shiftkit.neighbors import _partition
+
+    X, y = embeddings
+    pivots = []
+    real = _partition._pivots
+
+    def probe(*args, **kwargs):
+        pivots.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_partition, "_pivots", probe)
+    monkeypatch.setattr(spaces, "LAYOUT_MAX_ROWS", 1500)
+    qs = QuickShift().fit(X)
+    assert pivots == [1500 // _partition.CELL_SIZE]
+    assert adjusted_rand_score(y, qs.labels_) > 0.99
