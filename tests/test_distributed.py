@@ -527,3 +527,25 @@ def test_a_dask_fits_records_go_with_it(local_client):
     assert ms.traffic_ and ms.most_rows_held_ == len(X)
     ms.fit(X)
     assert not hasattr(ms, "traffic_") and not hasattr(ms, "most_rows_held_")
+
+
+def test_dbscan_by_slabs_at_the_edges(local_client, tmp_path):
+    """One row, every row equal, one feature, few distinct first coordinates, an eps wider than the data,
+    an empty file among the files: scikit-learn's labels each time."""
+    from shiftkit import DBSCAN
+
+    rng = np.random.default_rng(0)
+    cases = [
+        (np.array([[1.0, 2.0]]), 0.3),
+        (np.ones((500, 2)), 0.3),
+        (rng.normal(size=(3000, 1)), 0.3),
+        (np.column_stack([rng.integers(0, 3, 3000).astype(float), rng.normal(size=3000)]), 0.3),
+        (rng.normal(size=(2000, 2)), 50.0),
+    ]
+    for X, eps in cases:
+        _same_as_sklearn(fit(DBSCAN(eps=eps, min_samples=5), X, local_client, block_rows=200), X, eps, 5)
+    X = rng.normal(size=(3000, 2))
+    paths = [tmp_path / "a.npy", tmp_path / "empty.npy", tmp_path / "b.npy"]
+    for path, part in zip(paths, [X[:1500], np.zeros((0, 2)), X[1500:]], strict=True):
+        np.save(path, part)
+    _same_as_sklearn(fit(DBSCAN(eps=0.2, min_samples=5), paths, local_client, block_rows=500), X, 0.2, 5)
