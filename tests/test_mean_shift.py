@@ -462,7 +462,7 @@ def test_auto_algorithm_bins_large_low_dimensional_data_with_a_wide_bandwidth():
         ({"merge": "nearest"}, "merge must be one of"),
         ({"prominence": 0.0}, r"prominence must be None or a number in \(0, 1\)"),
         ({"prominence": True}, r"prominence must be None or a number in \(0, 1\)"),
-        ({"min_cluster_size": 2.5}, "min_cluster_size must be a fraction"),
+        ({"min_cluster_size": 2.5}, "min_cluster_size must be None or a fraction"),
     ],
 )
 def test_bad_merge_parameters(params, message):

@@ -159,10 +159,11 @@ def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default():
 
     from shiftkit.cluster._spaces import LAYOUT_MIN_CLUSTER_POINTS, _layout_min_size
 
-    assert _layout_min_size(0.005, 1797) == LAYOUT_MIN_CLUSTER_POINTS == 15
-    assert _layout_min_size(0.005, 100_000) == 500  # the fraction, where it asks for more
-    assert _layout_min_size(0.005, 60) == 3.0  # at most 5% of the rows
+    assert _layout_min_size(None, 1797) == LAYOUT_MIN_CLUSTER_POINTS == 15
+    assert _layout_min_size(None, 100_000) == 500  # the fraction, where it asks for more
+    assert _layout_min_size(None, 60) == 3.0  # at most 5% of the rows
     assert _layout_min_size(0.02, 1797) == 0.02 and _layout_min_size(4, 1797) == 4  # given: kept
+    assert _layout_min_size(0.005, 1797) == 0.005  # the default's fraction, given: kept too
     X = load_digits().data
     X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
     qs = QuickShift().fit(X)

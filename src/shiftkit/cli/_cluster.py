@@ -616,7 +616,7 @@ def cluster(
         float | None,
         typer.Option(
             help="QuickShift/MeanShift: smaller clusters are merged into their neighbors; a fraction of "
-            "the points (below 1) or a count (default 0.005)."
+            "the points (below 1) or a count (default: 0.5%, and 15 points in a graph layout)."
         ),
     ] = None,
     n_neighbors: Annotated[

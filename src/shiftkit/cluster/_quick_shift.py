@@ -41,7 +41,7 @@ from shiftkit._validation import (
 )
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, TensorInputMixin
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
-from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE
+from shiftkit.cluster._saddles import least_cluster
 from shiftkit.cluster._spaces import (
     LAYOUT_STAGES,
     SPACES,
@@ -97,7 +97,7 @@ PARAMETER_RULES: dict[str, Rule] = {
     "n_neighbors": integer_at_least(2).or_none(),
     "space": one_of(*SPACES),
     "prominence": PROMINENCE_RULE,
-    "min_cluster_size": fraction_or_count(),
+    "min_cluster_size": fraction_or_count().or_none(),
     "memory_budget": MEMORY_BUDGET_RULE,
     "cluster_all": Rule(lambda v: isinstance(v, bool | np.bool_), "True or False"),
 }
@@ -150,9 +150,11 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         meeting a higher mode are merged (0.5: the saddle is above half the
         peak). None: chosen from the data by the lifetime criterion (see
         ``levels_`` and ``n_clusters_by_level_``).
-    min_cluster_size : float or int, default=0.005
+    min_cluster_size : float or int, default=None
         A fraction of the points (below 1) or a number of points: smaller
-        clusters are merged into their neighbors.
+        clusters are merged into their neighbors. None: 0.5% of the points,
+        and in a graph layout at least 15 of them (at most 5%): the layout
+        splits a cluster's tail into knots of ten or so points.
     cluster_all : bool, default=True
         False: a point whose density is below its cluster's core level (the
         highest saddle at which the cluster meets another, as Quickshift++'s
@@ -251,7 +253,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         n_neighbors: int | None = None,
         bandwidth: float | None = None,
         prominence: float | None = None,
-        min_cluster_size: float = DEFAULT_MIN_CLUSTER_SIZE,
+        min_cluster_size: float | None = None,
         cluster_all: bool = True,
         space: str = "auto",
         device: Any = None,
@@ -327,7 +329,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             n_neighbors=self.n_neighbors,
             bandwidth=given,
             prominence=self.prominence,
-            min_cluster_size=self.min_cluster_size,
+            min_cluster_size=least_cluster(self.min_cluster_size),
             memory_budget=self.memory_budget,
         )
         modes = rows[torch.as_tensor(found.peaks, device=Z.device)]  # input rows at the modes

@@ -52,6 +52,13 @@ LOW_LEVELS = np.geomspace(0.01, 0.1, 20, endpoint=False)
 # 0.005 give the same median (0.002 less), and 0.01 merges the 100 clusters of 1% each of
 # sipu/birch1 and birch2 into 61 and 78 (benchmarks/bench_quality.py --large).
 DEFAULT_MIN_CLUSTER_SIZE = 0.005
+
+
+def least_cluster(min_cluster_size: float | None) -> float:
+    """``min_cluster_size``, or `DEFAULT_MIN_CLUSTER_SIZE` for None (the estimators' default)."""
+    return DEFAULT_MIN_CLUSTER_SIZE if min_cluster_size is None else min_cluster_size
+
+
 # Points a group cut off from the rest of the mutual graph needs to be a cluster (HDBSCAN's
 # default least cluster size).
 MIN_GAP_POINTS = 5

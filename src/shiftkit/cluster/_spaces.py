@@ -228,11 +228,13 @@ def assign(model: LayoutModel, G: Tensor) -> np.ndarray:
     return labels
 
 
-def _layout_min_size(min_cluster_size: float, total: float) -> float:
-    """The default fraction, but at least `LAYOUT_MIN_CLUSTER_POINTS` (a size given is kept)."""
-    if min_cluster_size != DEFAULT_MIN_CLUSTER_SIZE:
+def _layout_min_size(min_cluster_size: float | None, total: float) -> float:
+    """A size given (a fraction or a count); None: the default fraction, but at least
+    `LAYOUT_MIN_CLUSTER_POINTS` (and at most 5% of the points)."""
+    if min_cluster_size is not None:
         return min_cluster_size
-    return float(max(min_cluster_size * total, min(LAYOUT_MIN_CLUSTER_POINTS, 0.05 * total), 1.0))
+    fraction = DEFAULT_MIN_CLUSTER_SIZE
+    return float(max(fraction * total, min(LAYOUT_MIN_CLUSTER_POINTS, 0.05 * total), 1.0))
 
 
 def layout_rows(n_distinct: int, least: float, total: float) -> int:
@@ -248,7 +250,7 @@ def fit_graph_layout(
     weights: Tensor | None,
     *,
     prominence: float | None,
-    min_cluster_size: float,
+    min_cluster_size: float | None,
     memory_budget: int,
     cluster_all: bool = True,
     on_stage: Callable[[str], Any] | None = None,

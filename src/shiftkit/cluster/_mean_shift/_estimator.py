@@ -65,9 +65,9 @@ from shiftkit.cluster._mean_shift._loops import (
 from shiftkit.cluster._mean_shift._modes import merge_modes
 from shiftkit.cluster._mean_shift._result import MeanShiftFit, SaddleLevels, store
 from shiftkit.cluster._saddles import (
-    DEFAULT_MIN_CLUSTER_SIZE,
     DensityGraph,
     density_graph,
+    least_cluster,
     merge_through_saddles,
 )
 from shiftkit.cluster._spaces import (
@@ -105,7 +105,7 @@ PARAMETER_RULES: dict[str, Rule] = {
     "merge": one_of(*MERGES),
     "space": one_of(*SPACES),
     "prominence": PROMINENCE_RULE,
-    "min_cluster_size": fraction_or_count(),
+    "min_cluster_size": fraction_or_count().or_none(),
     "min_bin_freq": number_in(0, float("inf"), wording=">= 0"),
     "max_iter": integer_at_least(1, "a positive integer"),
     "tol": number_in(0, float("inf"), wording="a finite number >= 0"),
@@ -188,9 +188,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         stays a cluster (0.5: the density falls below half its peak before it
         meets a higher mode). None: chosen from the data (the level at which
         the number of clusters is the same over the longest stretch).
-    min_cluster_size : float or int, default=0.005
+    min_cluster_size : float or int, default=None
         With ``merge='saddles'``: clusters smaller than this fraction of the
         points (below 1) or number of points are merged into their neighbors.
+        None: 0.5% of the points (in a graph layout at least 15 points, as
+        `QuickShift`'s).
     space : {'auto', 'input', 'principal-axes', 'graph-layout'}, default='auto'
         Where the modes are sought (see `QuickShift`): with the defaults of
         every parameter that shapes the density, ``'auto'`` looks at data of
@@ -315,7 +317,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         cluster_all: bool = True,
         merge: str = "auto",
         prominence: float | None = None,
-        min_cluster_size: float = DEFAULT_MIN_CLUSTER_SIZE,
+        min_cluster_size: float | None = None,
         space: str = "auto",
         max_iter: int = 300,
         tol: float = 1e-3,
@@ -506,7 +508,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 landscape.graph,
                 X_c,
                 prominence=self.prominence,
-                min_cluster_size=self.min_cluster_size,
+                min_cluster_size=least_cluster(self.min_cluster_size),
                 weights=w_fit,
             )
             centers_c, densities = centers_c[merged.top_basins], densities[merged.top_basins]
