@@ -389,4 +389,4 @@ def test_bad_files_are_one_line_errors(tmp_path):
     result = _cli(
         str(tmp_path / "ok.npy"), "--bandwidth", "1e200", "--out", str(tmp_path / "out"), "--no-plot"
     )
-    assert result.returncode == 0 and "1 clusters in 30 points" in result.stdout, result.stderr
+    assert result.returncode == 0 and "1 cluster in 30 points" in result.stdout, result.stderr

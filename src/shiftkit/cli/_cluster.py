@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from shiftkit.cli._common import app, console, err_console, fail, one_line_errors, staged_outputs
+from shiftkit.cli._common import app, console, count, err_console, fail, one_line_errors, staged_outputs
 from shiftkit.io import (
     MissingValueError,
     NotNumericError,
@@ -53,7 +53,7 @@ def _summary_table(
 ) -> RichTable:
     """The clusters, largest first: the 20 largest, and a line for the rest."""
     n = summary["n_clusters"]
-    table = RichTable(title=f"{n} clusters in {summary['n_samples']} points")
+    table = RichTable(title=f"{count(n, 'cluster')} in {count(summary['n_samples'], 'point')}")
     table.add_column("cluster", justify="right")
     table.add_column("size", justify="right")
     names = (columns or [f"x{j}" for j in range(centers.shape[1])])[:4]
@@ -431,9 +431,9 @@ def _level_hint(est: Any) -> list[tuple[float, int]] | None:
     if levels is None or counts is None or len(levels) < 2:
         return None
     steps = [(float(levels[0]), int(counts[0]))]
-    for level, count in zip(levels[1:], counts[1:]):
-        if int(count) != steps[-1][1]:
-            steps.append((float(level), int(count)))
+    for level, found in zip(levels[1:], counts[1:]):
+        if int(found) != steps[-1][1]:
+            steps.append((float(level), int(found)))
     return steps
 
 
@@ -532,7 +532,7 @@ def _write(
                 detail = f", in a layout of the neighbor graph ({len(points):,} rows)"
             else:
                 detail = f", bandwidth {est.bandwidth_:.3g}" if hasattr(est, "bandwidth_") else ""
-            title = f"{len(centers)} clusters, {choice.method}{detail}"
+            title = f"{count(len(centers), 'cluster')}, {choice.method}{detail}"
             axes = _axis_names(view, points, data.table.columns, data.scale)
             _save_plot(staging / "clusters.png", points, labels, shown, title, axes)
     if animate is not None:

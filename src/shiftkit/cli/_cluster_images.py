@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from shiftkit.cli._common import app, console, err_console, fail, one_line_errors, staged_outputs
+from shiftkit.cli._common import app, console, count, err_console, fail, one_line_errors, staged_outputs
 from shiftkit.cli._image_options import (
     AllowDownloadOpt,
     BankFileOpt,
@@ -145,7 +145,7 @@ def cluster_images_command(
             gallery_html(result, title=f"shiftkit: {folder.name or folder}", root=folder), encoding="utf-8"
         )
     console.print(
-        f"{len(result.paths)} images in {result.n_clusters} clusters; "
+        f"{count(len(result.paths), 'image')} in {count(result.n_clusters, 'cluster')}; "
         f"{len(result.skipped)} skipped -> {out}{os.sep}index.html",
         highlight=False,
         soft_wrap=True,

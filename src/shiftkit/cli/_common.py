@@ -54,6 +54,11 @@ class Terminated(BaseException):
     """Raised in the main thread on SIGTERM, so that every ``finally`` and temporary-file cleanup runs."""
 
 
+def count(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is 1: "1 cluster", "6 clusters"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def fail(message: str) -> typer.Exit:
     """Print ``error: message`` on stderr; the exit to raise (status 1)."""
     err_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
