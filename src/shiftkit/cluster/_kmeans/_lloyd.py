@@ -97,6 +97,13 @@ class LloydResult:
 StepHook = Callable[[int, Tensor, Tensor, float, float], None]
 
 
+def stops(same_labels: bool, shift: float, tol: float) -> tuple[bool, bool]:
+    """scikit-learn's stopping rule, for every Lloyd loop: (stop, strict). Strict when no label changed
+    (the labels are final); else stop when the total squared center shift is at most ``tol`` (a last
+    assignment follows)."""
+    return same_labels or shift <= tol, same_labels
+
+
 def lloyd(
     X: Tensor,
     weights: Tensor | None,
@@ -138,10 +145,8 @@ def lloyd(
             w_dist = dist.double().sum() if weights is None else dist.double() @ weights
             on_step(it, C_new, labels, float(w_dist), shift)
         C, C_new = C_new, C
-        if torch.equal(labels, labels_old):
-            strict = True
-            break
-        if shift <= tol:
+        stop, strict = stops(torch.equal(labels, labels_old), shift, tol)
+        if stop:
             break
         labels_old.copy_(labels)
     if not strict:
@@ -340,10 +345,8 @@ def hamerly(
             w_dist = dist.double().sum() if weights is None else dist.double() @ weights
             on_step(it, C_new, labels, float(w_dist), shift)
         C = C_new
-        if torch.equal(labels, labels_old):
-            strict = True
-            break
-        if shift <= tol:
+        stop, strict = stops(torch.equal(labels, labels_old), shift, tol)
+        if stop:
             break
         labels_old = labels
     if not strict:

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from shiftkit._ops import row_chunks
+from shiftkit.cluster._kmeans._lloyd import stops
 
 __all__ = ["SparseFit", "assign", "inertia", "kmeans_plusplus", "lloyd", "row_sq_norms"]
 
@@ -147,10 +148,8 @@ def lloyd(
         C_new = _update(X, weights, C, labels, dist, spherical)
         shift = float(np.square(C_new - C).sum())
         C = C_new
-        if np.array_equal(labels, labels_old):
-            strict = True
-            break
-        if shift <= tol:
+        stop, strict = stops(np.array_equal(labels, labels_old), shift, tol)
+        if stop:
             break
         labels_old = labels
     if not strict:
