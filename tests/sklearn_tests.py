@@ -22,6 +22,14 @@ def sklearn_test_source(module: str, import_line: str) -> tuple[Path, Any]:
     return path, compile(source, str(path), "exec")
 
 
+def drop_not_applicable(namespace: dict[str, Any], not_applicable: dict[str, str]) -> None:
+    """Remove the listed tests from ``namespace`` (a module's globals after ``exec``), each asserted
+    present: a test scikit-learn no longer has must leave the list."""
+    for name in not_applicable:
+        assert name in namespace, f"scikit-learn no longer has {name}: update NOT_APPLICABLE"
+        del namespace[name]
+
+
 @pytest.fixture(params=[0, 42])
 def global_random_seed(request: pytest.FixtureRequest) -> int:
     """scikit-learn's fixture of the same name (two seeds here)."""

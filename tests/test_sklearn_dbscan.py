@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import shiftkit
-from sklearn_tests import global_random_seed, sklearn_test_source  # noqa: F401  (a fixture of the tests)
+from sklearn_tests import drop_not_applicable, global_random_seed, sklearn_test_source  # noqa: F401  (a fixture of the tests)
 
 IMPORT = "from sklearn.cluster import DBSCAN, dbscan"
 
@@ -54,9 +54,7 @@ def dbscan(
 
 SKLEARN_TESTS, _code = sklearn_test_source("test_dbscan.py", IMPORT)
 exec(_code)
-for _name in NOT_APPLICABLE:
-    assert _name in globals(), f"scikit-learn no longer has {_name}: update NOT_APPLICABLE"
-    del globals()[_name]
+drop_not_applicable(globals(), NOT_APPLICABLE)
 
 
 def test_what_does_not_apply_still_fails_here():

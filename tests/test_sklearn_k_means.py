@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import shiftkit
-from sklearn_tests import global_dtype, global_random_seed, sklearn_test_source  # noqa: F401  (fixtures)
+from sklearn_tests import drop_not_applicable, global_dtype, global_random_seed, sklearn_test_source  # noqa: F401  (fixtures)
 
 IMPORT = "from sklearn.cluster import KMeans, MiniBatchKMeans, k_means, kmeans_plusplus"
 
@@ -92,9 +92,7 @@ from sklearn.cluster import kmeans_plusplus  # noqa: E402  (scikit-learn's funct
 
 _, _code = sklearn_test_source("test_k_means.py", IMPORT)
 exec(_code)
-for _name in NOT_APPLICABLE:
-    assert _name in globals(), f"scikit-learn no longer has {_name}: update NOT_APPLICABLE"
-    del globals()[_name]
+drop_not_applicable(globals(), NOT_APPLICABLE)
 
 
 def test_the_differences_by_design_still_fail_here(capsys):
