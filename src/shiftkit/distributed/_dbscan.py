@@ -61,6 +61,11 @@ class SlabFit:
     piece: np.ndarray  # (m,) the slab's cluster of each core row, -1 elsewhere
     n_pieces: int
 
+    @property
+    def own_core(self) -> np.ndarray:
+        """(m,) bool: the core rows of the slab itself (their core flags are the whole data's)."""
+        return self.own & self.core
+
 
 def _first_coordinate_sample(X: np.ndarray) -> tuple[int, np.ndarray]:
     """Rows, and at most `SAMPLE_PER_BLOCK` evenly spaced values of the first coordinate (a task)."""
@@ -113,9 +118,8 @@ def _first_pass(pieces: list, eps: float, min_samples: float) -> SlabFit:
 def _boundary(fit: SlabFit, lo: float, hi: float, halo: float) -> dict[str, np.ndarray]:
     """The core rows a slab shares with others (a task, kept on its worker): its own within ``halo`` of
     its edges and its halo's, each with its piece."""
-    own_core = fit.own & fit.core
-    x0 = fit.rows[:, 0] if len(fit.index) else np.zeros(0)
-    shared_own = own_core & ((x0 < lo + halo) | (x0 >= hi - halo))
+    x0 = fit.rows[:, 0]
+    shared_own = fit.own_core & ((x0 < lo + halo) | (x0 >= hi - halo))
     halo_core = ~fit.own & fit.core
     return {
         "own_index": fit.index[shared_own],
@@ -129,7 +133,7 @@ def _pieces(fit: SlabFit) -> np.ndarray:
     """Each piece's first core row of the slab itself (the whole data's largest index where it has none;
     a task): what the client numbers the clusters by."""
     first = np.full(fit.n_pieces, np.iinfo(np.int64).max, dtype=np.int64)
-    own_core = fit.own & fit.core
+    own_core = fit.own_core
     np.minimum.at(first, fit.piece[own_core], fit.index[own_core])
     return first
 

@@ -68,8 +68,8 @@ def partitioned_kneighbors(
     pivots = _pivots(X, n_cells, memory_budget)  # (c, d)
     cell_of_row = _nearest(pivots, X, memory_budget)  # (m,)
     rows_by_cell = torch.argsort(cell_of_row, stable=True)  # (m,)
-    ends = torch.bincount(cell_of_row, minlength=n_cells).cumsum(0)
-    starts = ends - torch.bincount(cell_of_row, minlength=n_cells)
+    ends = torch.bincount(cell_of_row, minlength=n_cells).cumsum(0).tolist()
+    starts = [0, *ends[:-1]]  # cell c holds rows_by_cell[starts[c]:ends[c]]
     _, probes = ExactIndex(memory_budget=memory_budget).fit(pivots).kneighbors(pivots, n_probe)  # (c, p)
     cell_of_query = _nearest(pivots, Y, memory_budget)  # (n,)
     queries_by_cell = torch.argsort(cell_of_query, stable=True)
@@ -83,9 +83,7 @@ def partitioned_kneighbors(
         queries = queries_by_cell[first:last]  # (b,)
         first = last
         candidates = (
-            torch.cat([rows_by_cell[int(starts[c]) : int(ends[c])] for c in probes[cell].tolist()])
-            .sort()
-            .values
+            torch.cat([rows_by_cell[starts[c] : ends[c]] for c in probes[cell].tolist()]).sort().values
         )  # (r,) in row order, so that ties go to the lower row as in the exact search
         if candidates.shape[0] < k:
             candidates = torch.arange(m, device=X.device)
