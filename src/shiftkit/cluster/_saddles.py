@@ -54,6 +54,11 @@ LOW_LEVELS = np.geomspace(0.01, 0.1, 20, endpoint=False)
 DEFAULT_MIN_CLUSTER_SIZE = 0.005
 
 
+def points_in(min_cluster_size: float, total: float) -> float:
+    """A least cluster as points (or weight): a fraction of ``total`` below 1, else the count itself."""
+    return min_cluster_size * total if min_cluster_size < 1 else float(min_cluster_size)
+
+
 def least_cluster(min_cluster_size: float | None) -> float:
     """``min_cluster_size``, or `DEFAULT_MIN_CLUSTER_SIZE` for None (the estimators' default)."""
     return DEFAULT_MIN_CLUSTER_SIZE if min_cluster_size is None else min_cluster_size
@@ -388,7 +393,7 @@ def merge_through_saddles(
     """
     tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points)
     total = float(tree.size.sum())
-    min_size = min_cluster_size * total if min_cluster_size < 1 else float(min_cluster_size)
+    min_size = points_in(min_cluster_size, total)
     if prominence is None:
         level, levels, counts = choose_level(tree, min_size)
     else:

@@ -46,7 +46,7 @@ from torch import Tensor
 from shiftkit._rows import DistinctRows, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
-from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE
+from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE, points_in
 from shiftkit.embedding import PrincipalAxes, layout_graph, membership_graph, principal_axes
 from shiftkit.embedding._layout import knn_of_distinct
 from shiftkit.neighbors import partitioned_kneighbors
@@ -266,7 +266,7 @@ def fit_graph_layout(
     G = graph_coordinates(X_c[torch.as_tensor(distinct.first, device=X_c.device)], axes)  # (u, q)
     total = float(copies.sum())
     least = _layout_min_size(min_cluster_size, total)
-    m = layout_rows(n_distinct, least * total if least < 1 else least, total)
+    m = layout_rows(n_distinct, points_in(least, total), total)
     laid_out = G[:m]
     report(LAYOUT_STAGES[0])
     distances, indices = knn_of_distinct(laid_out, min(GRAPH_NEIGHBORS - 1, m - 1), memory_budget)
