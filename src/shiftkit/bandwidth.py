@@ -160,6 +160,8 @@ def local_bandwidth(
     random_state: int | None = 0,
     sample_weight: Any = None,
     memory_budget: int = _MEMORY_BUDGET,
+    content_ordered: bool = False,
+    n_total: float | None = None,
 ) -> float:
     """The local scale of the data: the mean distance from a row to its ``n_neighbors``-th nearest other row.
 
@@ -190,6 +192,15 @@ def local_bandwidth(
         Bytes of temporaries of the neighbor search (10,000 rows searched with
         the index's own 256 MiB took 270 MB in QuickShift's layout whatever its
         budget said).
+    content_ordered : bool, default=False
+        The rows are distinct and in content order (`shiftkit._rows`: sorted by a
+        hash of their values), whose first rows are a fair draw: the first
+        ``reference_size`` are taken instead of a random draw. Rows spread over
+        machines can draw the same rows (`shiftkit.distributed`: each machine's
+        rows of the smallest hashes).
+    n_total : float, default=None
+        The rows (or total weight) of the data ``X`` was drawn from, where ``X`` is
+        already a draw (made elsewhere); None: ``X`` is the data.
 
     Returns
     -------
@@ -202,10 +213,15 @@ def local_bandwidth(
     >>> round(local_bandwidth([[0.0], [1.0], [3.0], [6.0]], n_neighbors=1), 3)
     1.75
     """
-    X_t, w = checked_subsample(X, sample_weight, reference_size, random_state)
     n_all, d = (X.shape[0], X.shape[1]) if isinstance(X, Tensor) else np.shape(X)
     if sample_weight is not None:
         n_all = float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
+    if content_ordered:  # the first rows: a fair draw, and one that rows spread over machines can make
+        first = slice(0, reference_size)
+        X, sample_weight = X[first], None if sample_weight is None else sample_weight[first]
+    X_t, w = checked_subsample(X, sample_weight, None if content_ordered else reference_size, random_state)
+    if n_total is not None:
+        n_all = float(n_total)
     n = float(w.sum())
     if n_neighbors is None:  # at most a tenth of the distinct rows: a small cluster keeps its scale
         n_neighbors = neighbors_for(X_t, LOCAL_NEIGHBORS_1D if d == 1 else LOCAL_NEIGHBORS)

@@ -83,13 +83,15 @@ def seek_modes(
     min_cluster_size: float,
     memory_budget: int,
     min_gap_points: float = MIN_GAP_POINTS,
+    content_ordered: bool = False,
 ) -> ModeSeeking:
     """Cluster the rows of ``X`` (n, d) by mode seeking on their k-nearest-neighbor graph.
 
     ``n_neighbors`` None: `NEIGHBORS`, at most a tenth of the distinct rows;
     ``bandwidth`` None: the local scale; ``weights`` (n,): a row of weight 3
     counts as three rows; ``min_gap_points``: the least group the mutual graph cuts off that stays a
-    cluster.
+    cluster; ``content_ordered``: the rows are distinct and in content order, and the local scale is
+    measured on the first of them (`shiftkit.bandwidth.local_bandwidth`).
     """
     n = X.shape[0]
     index, k = None, 1
@@ -98,7 +100,13 @@ def seek_modes(
         k = min(wanted, n - 1)
         index = make_index(X, n_neighbors=k + 1, memory_budget=memory_budget)
     if bandwidth is None:
-        bandwidth = local_bandwidth(X, sample_weight=weights, memory_budget=memory_budget) if n > 1 else 0.0
+        bandwidth = (
+            local_bandwidth(
+                X, sample_weight=weights, memory_budget=memory_budget, content_ordered=content_ordered
+            )
+            if n > 1
+            else 0.0
+        )
     if n == 1 or bandwidth == 0:  # one point, or every point the same
         total = float(n) if weights is None else float(weights.sum())
         level = float(prominence) if prominence is not None else float(LEVELS[0])

@@ -331,6 +331,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             prominence=self.prominence,
             min_cluster_size=least_cluster(self.min_cluster_size),
             memory_budget=self.memory_budget,
+            content_ordered=True,
         )
         modes = rows[torch.as_tensor(found.peaks, device=Z.device)]  # input rows at the modes
         inverse = distinct.inverse

@@ -138,12 +138,10 @@ def density_graph(
     return DensityGraph(density, knn_graph(X, k, index=index, memory_budget=memory_budget))
 
 
-def hill_climb(log_density: Tensor, graph: KNNGraph, rows_per_chunk: int = 1 << 18) -> Tensor:
-    """The basin of every point: follow the densest mutual neighbor that is denser, to a mode.
-
-    Returns the mode (a point index) each point climbs to. Ties in density are
-    broken by index, so the climb always ends.
-    """
+def climb_steps(log_density: Tensor, graph: KNNGraph, rows_per_chunk: int = 1 << 18) -> Tensor:
+    """Each point's step up: its densest mutual neighbor if that is denser (ties: the lower index), else
+    itself (a mode). Rows whose neighbors' densities are unknown (a slab's halo) take a step too: the
+    caller keeps the ones it can vouch for."""
     n = log_density.shape[0]
     f = log_density
     parent = torch.empty(n, dtype=torch.long, device=f.device)
@@ -158,11 +156,25 @@ def hill_climb(log_density: Tensor, graph: KNNGraph, rows_per_chunk: int = 1 << 
         f_own = f[rows]
         higher = (f_best > f_own) | ((f_best == f_own) & (j < own))
         parent[rows] = torch.where(higher, j, own)
-    while True:  # pointer jumping: log(depth) rounds
+    return parent
+
+
+def follow(parent: Tensor) -> Tensor:
+    """Where each pointer chain of ``parent`` ends (pointer jumping: log(depth) rounds)."""
+    while True:
         grand = parent[parent]
         if bool((grand == parent).all()):
             return parent
         parent = grand
+
+
+def hill_climb(log_density: Tensor, graph: KNNGraph, rows_per_chunk: int = 1 << 18) -> Tensor:
+    """The basin of every point: follow the densest mutual neighbor that is denser, to a mode.
+
+    Returns the mode (a point index) each point climbs to. Ties in density are
+    broken by index, so the climb always ends.
+    """
+    return follow(climb_steps(log_density, graph, rows_per_chunk))
 
 
 def mode_tree(
@@ -177,8 +189,6 @@ def mode_tree(
 
     Returns the tree and the basin index (0..n_basins-1) of every point.
     """
-    from shiftkit.cluster._saddle_kernels import union_by_saddles
-
     _, basin = torch.unique(basin_of_point, return_inverse=True)
     basin_np = basin.cpu().numpy()
     f = log_density.double().cpu().numpy()
@@ -191,32 +201,50 @@ def mode_tree(
     peak_point[basin_np[order][first]] = order[first]
     peak = f[peak_point]
 
-    a, b, level = _edges_between_basins(basin_np, f, graph)
-    by_level = np.argsort(-level, kind="stable")
-    saddle, elder = union_by_saddles(a[by_level], b[by_level], level[by_level], peak, nb)
+    a, b, level = edges_between_basins(basin_np, f, graph)
+    saddle, elder = join_by_saddles(a, b, level, peak)
     _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
     return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points)), basin
 
 
-def _edges_between_basins(
-    basin: np.ndarray, f: np.ndarray, graph: KNNGraph, rows_per_chunk: int = 1 << 18
+def edges_between_basins(
+    basin: np.ndarray,
+    f: np.ndarray,
+    graph: KNNGraph,
+    rows: np.ndarray | None = None,
+    rows_per_chunk: int = 1 << 18,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The mutual edges between different basins, once each: basins ``a < b`` and the edge's level.
 
-    An edge's level is the lower log density of its two ends. Chunked over rows,
-    so that only the edges between basins (a small share) are ever held whole.
+    An edge's level is the lower log density of its two ends; an edge is listed
+    by its end in the lower basin. ``rows``: only the edges those rows list (a
+    slab lists its own rows'); None: all. Chunked over rows, so that only the
+    edges between basins (a small share) are ever held whole.
     """
     idx = graph.indices.cpu().numpy()
     mutual = graph.mutual.cpu().numpy()
-    parts = []
-    for start in range(0, len(f), rows_per_chunk):
-        rows = slice(start, start + rows_per_chunk)
-        nb = basin[idx[rows]]  # (r, k)
-        i, col = np.nonzero(mutual[rows] & (basin[rows, None] < nb))
-        j = idx[rows][i, col]
-        i += start
+    which = np.arange(len(f)) if rows is None else np.asarray(rows)
+    parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))]
+    for start in range(0, len(which), rows_per_chunk):
+        r = which[start : start + rows_per_chunk]
+        nb = basin[idx[r]]  # (r, k)
+        i, col = np.nonzero(mutual[r] & (basin[r, None] < nb))
+        j = idx[r][i, col]
+        i = r[i]
         parts.append((basin[i], basin[j], np.minimum(f[i], f[j])))
     return tuple(np.concatenate(p) for p in zip(*parts))  # type: ignore[return-value]
+
+
+def join_by_saddles(
+    a: np.ndarray, b: np.ndarray, level: np.ndarray, peak: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each basin's saddle and elder from the edges between basins (`union_by_saddles`), the edges taken
+    from the highest level down and, at one level, by their basins: an order that the edges alone set
+    (not the rows that listed them), so edges gathered from many slabs give the same tree."""
+    from shiftkit.cluster._saddle_kernels import union_by_saddles
+
+    order = np.lexsort((b, a, -level))
+    return union_by_saddles(a[order], b[order], level[order], peak, len(peak))
 
 
 def _join_across_gaps(
@@ -392,8 +420,38 @@ def merge_through_saddles(
     graph cuts off from the rest (`MIN_GAP_POINTS`).
     """
     tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points)
-    total = float(tree.size.sum())
-    min_size = points_in(min_cluster_size, total)
+    merged = merge_tree(tree, prominence=prominence, min_cluster_size=min_cluster_size)
+    basin_labels = torch.unique(basin_of_point).cpu().numpy()
+    return SaddleMerge(
+        merged.cluster_of_basin[basin.cpu().numpy()],
+        basin_labels[merged.tops],
+        tree.peak_point[merged.tops],
+        merged.level,
+        merged.levels,
+        merged.counts,
+        merged.core_levels,
+    )
+
+
+@dataclass(frozen=True)
+class TreeMerge:
+    """What `merge_tree` decided for the basins of a `ModeTree`: the cluster of each basin (0 for the
+    highest peak), each cluster's top basin, the level and the levels swept with their counts, each
+    cluster's core level."""
+
+    cluster_of_basin: np.ndarray
+    tops: np.ndarray
+    level: float
+    levels: np.ndarray
+    counts: np.ndarray
+    core_levels: np.ndarray
+
+
+def merge_tree(tree: ModeTree, *, prominence: float | None, min_cluster_size: float) -> TreeMerge:
+    """The basins of ``tree`` merged into clusters at ``prominence`` (None: the level chosen from the data,
+    `choose_level`), clusters under ``min_cluster_size`` (a fraction of the total size below 1, else
+    points) merged too."""
+    min_size = points_in(min_cluster_size, float(tree.size.sum()))
     if prominence is None:
         level, levels, counts = choose_level(tree, min_size)
     else:
@@ -401,13 +459,6 @@ def merge_through_saddles(
         levels = np.array([level])
         counts = np.array([_n_clusters(merge_at_level(tree, level, min_size)[1], min_size)])
     cluster_of_basin, tops = clusters_of(tree, level, min_size)
-    basin_labels = torch.unique(basin_of_point).cpu().numpy()
-    return SaddleMerge(
-        cluster_of_basin[basin.cpu().numpy()],
-        basin_labels[tops],
-        tree.peak_point[tops],
-        level,
-        levels,
-        counts,
-        core_levels(tree, cluster_of_basin, len(tops)),
+    return TreeMerge(
+        cluster_of_basin, tops, level, levels, counts, core_levels(tree, cluster_of_basin, len(tops))
     )

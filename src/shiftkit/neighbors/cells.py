@@ -121,7 +121,9 @@ class SortedCells(Cells):
 
     def __init__(self, X: Tensor, weights: Tensor | None, size: float) -> None:
         super().__init__(X, size)
-        keys, order = torch.sort(self.keys(self.coords))
+        # stable: a cell's points keep the data's order, so a sum over a cell runs in the same order
+        # whatever other rows the data hold (a slab of the data gives a row the same density)
+        keys, order = torch.sort(self.keys(self.coords), stable=True)
         self.order = order  # (n,): the row of X at each sorted position
         self.occupied, self.counts = torch.unique_consecutive(keys, return_counts=True)  # (k,), (k,)
         self.starts = torch.cumsum(self.counts, 0) - self.counts
