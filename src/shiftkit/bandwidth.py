@@ -217,8 +217,8 @@ def local_bandwidth(
     if sample_weight is not None:
         n_all = float(np.sum(np.asarray(sample_weight, dtype=np.float64)))
     if content_ordered:  # the first rows: a fair draw, and one that rows spread over machines can make
-        first = slice(0, reference_size)
-        X, sample_weight = X[first], None if sample_weight is None else sample_weight[first]
+        leading = slice(0, reference_size)
+        X, sample_weight = X[leading], None if sample_weight is None else sample_weight[leading]
     X_t, w = checked_subsample(X, sample_weight, None if content_ordered else reference_size, random_state)
     if n_total is not None:
         n_all = float(n_total)

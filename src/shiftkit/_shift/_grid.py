@@ -61,8 +61,19 @@ def grid_pays(X: Tensor, cell_size: float) -> bool:
     if d > MAX_FEATURES or not fits(X, cell_size):
         return False
     cells = Cells(X, cell_size)
-    occupied = torch.unique(cells.keys(cells.coords)).numel()
+    return enough_cells(torch.unique(cells.keys(cells.coords)).numel(), d)
+
+
+def enough_cells(occupied: int, d: int) -> bool:
+    """`grid_pays`'s rule on the count of occupied cells (data held in slabs count theirs and add)."""
     return occupied >= 8 * 3**d
+
+
+def density_pays(n_queries: int, n_data: int, occupied: int, d: int) -> bool:
+    """Whether ``engine='auto'`` takes the grid for a density step (Gaussian, data not fixed) of
+    ``n_queries`` rows over ``n_data`` in ``d`` features in ``occupied`` cells of the support's side: what
+    a fit by slabs asks to take the engine one machine takes."""
+    return d <= MAX_FEATURES and n_queries * n_data >= MIN_PAIRS and enough_cells(occupied, d)
 
 
 def _pairs(index: SortedCells, cells: Tensor) -> tuple[Tensor, Tensor]:

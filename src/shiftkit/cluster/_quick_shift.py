@@ -422,7 +422,12 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         X64 = self._validate_X(X, reset=False, dtype=torch.float64)
         if fitted.layout is not None:  # in the fit's precision: equal rows give equal coordinates
             return assign(fitted.layout, graph_coordinates(fitted.frame.to(X64), fitted.layout.axes))
-        assert fitted.X is not None and fitted.density is not None and fitted.labels is not None
+        if fitted.X is None:
+            raise ValueError(
+                "this QuickShift was fitted on Dask (shiftkit.distributed): its rows stayed on the workers, "
+                "and predict needs them"
+            )
+        assert fitted.density is not None and fitted.labels is not None
         X_fit = fitted.X
         Y = fitted.frame.to(X64)  # as the fit computed: a training row lands where it did
         Y = Y if fitted.space.name == "input" else project_axes(Y, fitted.space)

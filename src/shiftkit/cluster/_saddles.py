@@ -224,7 +224,7 @@ def edges_between_basins(
     idx = graph.indices.cpu().numpy()
     mutual = graph.mutual.cpu().numpy()
     which = np.arange(len(f)) if rows is None else np.asarray(rows)
-    parts = [(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))]
+    parts = [(np.zeros(0, basin.dtype), np.zeros(0, basin.dtype), np.zeros(0))]
     for start in range(0, len(which), rows_per_chunk):
         r = which[start : start + rows_per_chunk]
         nb = basin[idx[r]]  # (r, k)

@@ -17,7 +17,12 @@ Dask is the fit on one machine, and no front end imports a private module of
   merge, dtype, the user's bandwidth, the step hook, the modes' check);
 - k-means: `assign` and `inertia` (Lloyd's two halves), `kmeans_plusplus_indices`,
   `KMEANS_PARAMETER_RULES`, `kmeans_prepare`, `kmeans_initial_centers`, `kmeans_store`;
-- DBSCAN: `dbscan_store`.
+- DBSCAN: `dbscan_store`;
+- QuickShift in the input space, by slabs: `plan_quick_shift` (its `QuickShiftPlan`), the
+  rows in content order (`distinct_rows`, `row_hashes`), the density (`density_at`, with the
+  engine one machine chooses: `select_engine`), the graph (`knn_graph`, `make_index`,
+  `neighbors_for`), the climb (`climb_steps`, `follow`), the saddles (`edges_between_basins`,
+  `join_by_saddles`, `ModeTree`, `merge_tree`) and the result, written by `quick_shift_store`.
 """
 
 from dataclasses import dataclass
@@ -27,6 +32,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from shiftkit._rows import distinct_rows, row_hashes
+from shiftkit._shift import select_engine, shift_tensors
+from shiftkit._shift._grid import density_pays, support_of
+from shiftkit._validation import check_bandwidth, check_params
 from shiftkit.cluster._base import Frame, centered, cpu_threads
 from shiftkit.cluster._dbscan import DBSCAN
 from shiftkit.cluster._kmeans._estimator import PARAMETER_RULES as KMEANS_PARAMETER_RULES
@@ -38,31 +47,69 @@ from shiftkit.cluster._mean_shift._loops import LoopSettings, Stepper, climb
 from shiftkit.cluster._mean_shift._modes import merge_modes
 from shiftkit.cluster._mean_shift._result import MeanShiftFit, store
 from shiftkit.cluster._mean_shift._seeds import BIN_SIZE
-from shiftkit.kernels import Kernel
+from shiftkit.cluster._mode_seeking import NEIGHBORS, ModeSeeking
+from shiftkit.cluster._quick_shift import PARAMETER_RULES as QUICKSHIFT_PARAMETER_RULES
+from shiftkit.cluster._quick_shift import QuickShift, QuickShiftFit, _Fitted
+from shiftkit.cluster._saddles import (
+    MIN_GAP_POINTS,
+    ModeTree,
+    TreeMerge,
+    climb_steps,
+    edges_between_basins,
+    follow,
+    join_by_saddles,
+    least_cluster,
+    merge_tree,
+)
+from shiftkit.cluster._spaces import Space, choose_space
+from shiftkit.kernels import Kernel, get_kernel
+from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, knn_graph, make_index, neighbors_for
 
 __all__ = [
     "BIN_SIZE",
+    "GRAPH_LEAST_NEIGHBORS",
     "KMEANS_PARAMETER_RULES",
+    "MIN_GAP_POINTS",
+    "NEIGHBORS",
     "Frame",
     "LoopSettings",
     "MeanShiftFit",
     "MeanShiftPlan",
+    "ModeTree",
+    "QuickShiftPlan",
     "Stepper",
+    "TreeMerge",
     "assign",
     "centered",
     "climb",
+    "climb_steps",
     "compute_dtype",
     "cpu_threads",
     "dbscan_store",
+    "density_at",
+    "density_pays",
+    "distinct_rows",
+    "edges_between_basins",
     "fit_stepping",
+    "follow",
     "inertia",
+    "join_by_saddles",
     "kmeans_initial_centers",
     "kmeans_plusplus_indices",
     "kmeans_prepare",
     "kmeans_store",
+    "knn_graph",
+    "make_index",
     "merge_modes",
+    "merge_tree",
+    "neighbors_for",
     "plan_mean_shift",
+    "plan_quick_shift",
+    "quick_shift_store",
+    "row_hashes",
+    "select_engine",
     "store",
+    "support_of",
 ]
 
 
@@ -127,3 +174,86 @@ def kmeans_store(estimator: KMeans, *args: Any) -> KMeans:
 def dbscan_store(estimator: DBSCAN, *args: Any, **kwargs: Any) -> DBSCAN:
     """`DBSCAN`'s one writer of the fitted attributes."""
     return estimator._store_fit(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class QuickShiftPlan:
+    """A `QuickShift` fitted elsewhere, in the input space (`plan_quick_shift`): its parameters checked,
+    the least cluster as the fit takes it, and the space with the reason one machine gives."""
+
+    space: Space
+    bandwidth: float | None  # the user's, in the input's units
+    n_neighbors: int | None
+    prominence: float | None
+    min_cluster_size: float
+    cluster_all: bool
+    memory_budget: int
+
+
+def plan_quick_shift(estimator: QuickShift, n_features: int) -> QuickShiftPlan:
+    """``estimator``'s parameters checked for a fit in the input space of ``n_features`` features; a
+    ValueError where one machine would seek the modes elsewhere (more than four features)."""
+    check_params(estimator, QUICKSHIFT_PARAMETER_RULES)
+    if estimator.bandwidth is not None:
+        check_bandwidth(estimator.bandwidth)
+    tuned = estimator.bandwidth is not None or estimator.n_neighbors is not None
+    requested = "input" if tuned and estimator.space == "auto" else estimator.space
+    if requested not in ("auto", "input") or (requested == "auto" and n_features > 4):
+        raise ValueError(
+            f"QuickShift on Dask seeks the modes in the input space (space='input', or 'auto' with at most "
+            f"4 features); got space={estimator.space!r} with {n_features} features"
+        )
+    space = choose_space(torch.zeros((2, n_features)), requested)  # the input space: only the shape is read
+    return QuickShiftPlan(
+        space,
+        None if estimator.bandwidth is None else float(estimator.bandwidth),
+        estimator.n_neighbors,
+        estimator.prominence,
+        least_cluster(estimator.min_cluster_size),
+        bool(estimator.cluster_all),
+        int(estimator.memory_budget),
+    )
+
+
+def density_at(
+    Y: Tensor, X: Tensor, bandwidth: float, weights: Tensor | None, *, engine: str, memory_budget: int
+) -> Tensor:
+    """QuickShift's density (a Gaussian kernel sum, `shiftkit._shift`) at the rows ``Y`` over ``X``."""
+    return shift_tensors(
+        Y, X, bandwidth, get_kernel("gaussian"), weights, engine=engine, memory_budget=memory_budget
+    )[1]
+
+
+def quick_shift_store(
+    estimator: QuickShift,
+    plan: QuickShiftPlan,
+    frame: Frame,
+    merged: TreeMerge,
+    *,
+    labels: np.ndarray,
+    density: np.ndarray,
+    centers: np.ndarray,
+    top_densities: Tensor,
+    bandwidth: float,
+    n_neighbors: int,
+    n_features: int,
+) -> QuickShift:
+    """`QuickShift`'s one writer of the fitted attributes, for a fit made elsewhere: the labels and
+    densities of the rows, the input rows at the clusters' modes (``centers``) and their densities, the
+    bandwidth in the frame's units. Its rows stayed where they were: ``predict`` is not available."""
+    seeking = ModeSeeking(
+        labels,
+        np.arange(len(merged.tops), dtype=np.int64),
+        top_densities,
+        float(bandwidth),
+        merged.level,
+        merged.levels,
+        merged.counts,
+        None,
+        int(n_neighbors),
+        merged.core_levels,
+    )
+    model = _Fitted(frame, plan.space, None, None, None, None, None, None, merged.core_levels)
+    fit = QuickShiftFit(np.zeros(0, np.int64), labels, density, seeking, frame.scale, None, None, None, model)
+    estimator.n_features_in_ = n_features
+    return estimator._store(fit, centers, plan.space)

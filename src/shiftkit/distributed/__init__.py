@@ -1,13 +1,14 @@
 """shiftkit's estimators on Dask (``pip install 'shiftkit[dask]'``): the same fits, the heavy steps as tasks.
 
     from dask.distributed import Client
-    from shiftkit import DBSCAN, KMeans, MeanShift
+    from shiftkit import DBSCAN, KMeans, MeanShift, QuickShift
     from shiftkit.distributed import fit
 
     client = Client("tcp://scheduler:8786")        # any deployment: LocalCluster, dask-jobqueue, Kubernetes
     ms = fit(MeanShift(bandwidth=2.5), X, client)  # X: numpy, a dask array, or a list of .npy / CSV files
     km = fit(KMeans(256, init="k-means||"), X, client)
     db = fit(DBSCAN(eps=0.3, min_samples=10), X, client)
+    qs = fit(QuickShift(), X, client)              # low dimension (the input space)
 
 Mean shift: every step is a map over blocks of query rows; each task runs
 shiftkit's own engine against the data, which are scattered to the workers
@@ -47,6 +48,14 @@ DBSCAN on each, the clusters that meet across slabs joined where ``fit`` is
 called, the borders labelled on the workers: scikit-learn's labels and core
 rows (`shiftkit.distributed._dbscan`; tested).
 
+QuickShift, in the input space (at most 4 features): slabs of cell columns of
+4 bandwidths with a halo that is checked after the fact (every row of a slab,
+and each of its neighbors, must see its whole density and its whole k-nearest
+neighbors; a slab whose halo falls short is done again with twice the halo);
+the climbs followed across slabs, the basins' peaks and saddles merged where
+``fit`` is called as on one machine, the labels made on the workers: one
+machine's labels (`shiftkit.distributed._quick_shift`; tested).
+
 There is no scheduler here: Dask's handles placement, retries (a task lost
 with a worker is recomputed from its inputs) and data transfer.
 """
@@ -61,15 +70,16 @@ from typing import Any
 
 import numpy as np
 
-from shiftkit import DBSCAN, KMeans, MeanShift
+from shiftkit import DBSCAN, KMeans, MeanShift, QuickShift
 from shiftkit.cluster.stages import dbscan_store, fit_stepping
 from shiftkit.distributed._blocks import _load_block
 from shiftkit.distributed._dbscan import DBSCAN_STAGES, fit_dbscan
 from shiftkit.distributed._kmeans import _kmeans_dask, _kmeans_files
 from shiftkit.distributed._mean_shift_files import _files_on_workers, _mean_shift_files
+from shiftkit.distributed._quick_shift import QUICKSHIFT_STAGES, fit_quick_shift
 from shiftkit.distributed._steps import DEFAULT_BLOCK_ROWS, DaskSteps
 
-__all__ = ["DBSCAN_STAGES", "DaskSteps", "fit"]
+__all__ = ["DBSCAN_STAGES", "QUICKSHIFT_STAGES", "DaskSteps", "fit"]
 
 
 def _require_distributed() -> Any:
@@ -127,17 +137,17 @@ def fit(
     sample_weight: Any = None,
     on_stage: Any = None,
 ) -> Any:
-    """Fit a shiftkit ``MeanShift``, ``KMeans`` or ``DBSCAN`` with its heavy steps as tasks on ``client``;
-    returns it.
+    """Fit a shiftkit ``MeanShift``, ``KMeans``, ``DBSCAN`` or ``QuickShift`` with its heavy steps as tasks
+    on ``client``; returns it.
 
     Parameters
     ----------
-    estimator : MeanShift, KMeans or DBSCAN
+    estimator : MeanShift, KMeans, DBSCAN or QuickShift
     X : array-like, dask array, or a list of .npy / CSV paths
     client : dask.distributed.Client, default=None
         None: the current client (``distributed.get_client()``).
     block_rows : int, default=50,000
-        Rows per task (DBSCAN: about the rows of a slab).
+        Rows per task (DBSCAN, QuickShift: about the rows of a slab).
     tiles : bool, default=False
         Mean shift with a compact kernel: cut the space into slabs along the
         first coordinate (two per worker), each worker holding only its slab
@@ -145,7 +155,8 @@ def fit(
         worker); the result is the same.
     sample_weight : array-like, default=None
     on_stage : callable, default=None
-        DBSCAN: called with the name of each of `DBSCAN_STAGES` as it starts.
+        DBSCAN, QuickShift: called with the name of each of `DBSCAN_STAGES` or
+        `QUICKSHIFT_STAGES` as it starts.
     """
     # 0 ran a 360 s MeanShift or raised "range() arg 3 must not be zero", -5 a scheduler error
     if isinstance(block_rows, bool) or not isinstance(block_rows, numbers.Integral) or block_rows < 1:
@@ -161,6 +172,11 @@ def fit(
     if isinstance(estimator, DBSCAN):
         with _released_on_failure(client):
             return _dbscan(estimator, X, client, int(block_rows), sample_weight, on_stage)
+    if isinstance(estimator, QuickShift):
+        if sample_weight is not None:
+            raise ValueError("QuickShift takes no sample_weight")
+        with _released_on_failure(client):
+            return _quick_shift(estimator, X, client, int(block_rows), on_stage)
     if isinstance(estimator, MeanShift) and _is_file_list(X) and _files_on_workers(estimator, sample_weight):
         with _released_on_failure(client):
             return _mean_shift_files(estimator, list(X), client, sample_weight)
@@ -170,7 +186,30 @@ def fit(
         return fit_stepping(estimator, X, sample_weight, steps)  # with traffic_ and most_rows_held_
     if isinstance(estimator, KMeans):
         return _kmeans_dask(estimator, X, client, int(block_rows), sample_weight)
-    raise TypeError(f"shiftkit.distributed fits MeanShift, KMeans and DBSCAN, not {type(estimator).__name__}")
+    raise TypeError(
+        f"shiftkit.distributed fits MeanShift, KMeans, DBSCAN and QuickShift, not {type(estimator).__name__}"
+    )
+
+
+def _blocks_of(X: Any, client: Any, block_rows: int) -> tuple[list[Any], np.ndarray | None]:
+    """Futures of the rows in blocks: a file each, read by the workers; anything else checked and split
+    into blocks of ``block_rows`` where ``fit`` is called, then scattered. And the array (None for files)."""
+    if _is_file_list(X):
+        return [client.submit(_load_block, str(p), pure=False) for p in X], None
+    data = np.asarray(_materialise(X), dtype=np.float64)
+    if data.ndim != 2 or data.shape[0] == 0:
+        raise ValueError(f"X must be a non-empty 2-D array, got shape {data.shape}")
+    if not np.isfinite(data).all():
+        raise ValueError("X contains NaN or infinity")
+    return [client.scatter(data[i : i + block_rows]) for i in range(0, data.shape[0], block_rows)], data
+
+
+def _quick_shift(estimator: QuickShift, X: Any, client: Any, block_rows: int, on_stage: Any) -> QuickShift:
+    """QuickShift by slabs (`shiftkit.distributed._quick_shift`)."""
+    report = on_stage or (lambda name: None)
+    report(QUICKSHIFT_STAGES[0])
+    blocks, _ = _blocks_of(X, client, block_rows)
+    return fit_quick_shift(estimator, blocks, client, block_rows, on_stage)
 
 
 def _dbscan(

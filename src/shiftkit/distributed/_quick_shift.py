@@ -1,0 +1,619 @@
+"""QuickShift on Dask, in the input space: slabs of cell columns with a halo checked after the fact, the
+basins' graph merged where ``fit`` is called, the labels made on the workers.
+
+One machine's `QuickShift` (input space) runs on the distinct rows in content
+order (sorted by a hash of their values): the local bandwidth from the first
+10,000 of them, the Gaussian density at every row (the grid engine: a row sums
+the rows of the 3^d cells of side ``4 h`` around its own, cell by cell, each
+cell's rows in content order), the k-nearest-neighbor graph, one climb step per
+row (to its densest mutual neighbor if denser, ties by content order), the
+basins' tree through the saddles of the mutual edges, and the merge. Every step
+but the tree reads a row's neighborhood only, so here:
+
+- the workers frame their blocks (the frame from the blocks' statistics) and
+  send each block's distinct rows of the smallest hashes: the client keeps the
+  first 10,000 (the rows one machine draws) and measures the bandwidth on them;
+- the space is cut along the first coordinate into slabs of whole cell columns
+  (about ``block_rows`` rows each); a worker holds a slab's rows and ``W``
+  columns of halo on each side, removes equal rows (all copies of a row share
+  its columns), and computes the density, the graph and the climb steps of
+  every row it holds. A row's density is exact where its 3^d cells are held
+  (one column in from the halo's edge); its neighbors are exact where the k-th
+  is nearer than the halo's edge. **The check**: every row of the slab, and
+  every neighbor of one, must be exact in both; where one is not, the slab's
+  halo doubles and the slab is done again (`HALO_COLUMNS` to start);
+- each slab follows its rows' steps while they stay in the slab: to a mode of
+  its own, or out to a halo row (an exit). The rows of a slab that other slabs
+  hold in their halos (the boundary) go to the client with where they end;
+  the client follows the exits across slabs, and every worker learns the mode
+  (basin) of each row it holds;
+- each slab sends its modes (peak density, size) and its rows' mutual edges
+  between basins (the highest per pair of basins); the client builds the
+  basins' tree (`join_by_saddles`, the edges in an order set by the edges),
+  and for each top of a part the mutual graph leaves apart, the basin of its
+  nearest denser row: among its neighbors on its slab, else over all rows (each
+  slab's nearest, the nearest of those);
+- `merge_tree` chooses the level and merges, as on one machine; the workers
+  label their rows (noise below a cluster's core with ``cluster_all=False``)
+  and the labels and densities come back at the end.
+
+The client holds the first-coordinate sample, 10,000 rows per block, the
+boundary rows' ends, and numbers per basin and per pair of basins: by the
+modes and the slabs' edges, not by the rows (`traffic_`).
+
+The same labels as one machine where one machine's density runs on the grid
+engine (more than 14,142 distinct rows in at most 6 features and enough
+occupied cells, as a million rows do): the same rows in the same order give
+each row the same sums, bit for bit. Where one machine takes another engine
+(an exact Gaussian), the slabs still take the grid (the Gaussian truncated at
+4 bandwidths): the densities differ by about 1e-4 and a row on a ridge may
+climb the other way.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from shiftkit import QuickShift
+from shiftkit.bandwidth import local_bandwidth
+from shiftkit.cluster.stages import (
+    GRAPH_LEAST_NEIGHBORS,
+    MIN_GAP_POINTS,
+    NEIGHBORS,
+    ModeTree,
+    centered,
+    climb_steps,
+    compute_dtype,
+    density_at,
+    density_pays,
+    distinct_rows,
+    edges_between_basins,
+    follow,
+    join_by_saddles,
+    knn_graph,
+    make_index,
+    merge_tree,
+    neighbors_for,
+    plan_quick_shift,
+    quick_shift_store,
+    row_hashes,
+    support_of,
+)
+from shiftkit.distributed._blocks import _frame_of_blocks
+from shiftkit.kernels import get_kernel
+
+QUICKSHIFT_STAGES = ("reading", "local scale", "slabs", "density and graph", "basins", "saddles", "labels")
+# columns of halo on each side of a slab to start with (a column is 4 bandwidths wide); doubled where short
+HALO_COLUMNS = 2
+REFERENCE_ROWS = 10_000  # the rows the local bandwidth is measured on (local_bandwidth's reference_size)
+SAMPLE_PER_BLOCK = 10_000
+# a k-th neighbor this close to the halo's edge (in columns) does not count as inside: rounding in the
+# column of a row never lets a row outside the halo be nearer than the check says
+EDGE_SLACK = 1e-4
+_NOT = np.iinfo(np.int64).max
+
+
+def _uint(h: np.ndarray) -> np.ndarray:
+    return np.asarray(h, dtype=np.uint64)
+
+
+def _leading(
+    X: np.ndarray, origin: np.ndarray, scale: float, dtype: str, m: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A block's ``m`` distinct rows of the smallest hashes (framed), their hashes and copies, and a sample
+    of the first coordinate (a task)."""
+    Z = centered(X, origin, scale).astype(dtype)
+    if Z.shape[0] == 0:
+        return np.zeros(0, np.uint64), Z, np.zeros(0), Z[:, 0]
+    distinct = distinct_rows(Z)
+    first = distinct.first[:m]  # content order: the smallest hashes first
+    sample = Z[:: max(1, Z.shape[0] // SAMPLE_PER_BLOCK), 0].copy()
+    return row_hashes(Z[first].astype(np.float64)), Z[first], distinct.counts[:m].astype(np.float64), sample
+
+
+def _columns(Z: Tensor, cell: float) -> np.ndarray:
+    """The cell column of each row: its first coordinate's cell, computed as the grid engine computes it."""
+    return torch.floor(Z / cell)[:, 0].long().numpy() if Z.shape[0] else np.zeros(0, np.int64)
+
+
+def _cut(
+    X: np.ndarray,
+    origin: np.ndarray,
+    scale: float,
+    dtype: str,
+    cell: float,
+    offset: int,
+    ranges: list[tuple[float, float, float, float]],
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """One block's rows for each slab (a task): (framed rows, input rows, their indices in the whole data,
+    in the slab itself), for ``ranges`` of columns (held from, held to, own from, own to; ends excluded)."""
+    Z = centered(X, origin, scale).astype(dtype)
+    col = _columns(torch.from_numpy(Z), cell)
+    out = []
+    for lo, hi, own_lo, own_hi in ranges:
+        rows = np.flatnonzero((col >= lo) & (col < hi))
+        own = (col[rows] >= own_lo) & (col[rows] < own_hi)
+        out.append((Z[rows], X[rows], rows + offset, own))
+    return out
+
+
+@dataclass
+class Slab:
+    """One slab on its worker: its distinct rows and its halo's, in content order, and what was found."""
+
+    Z: Tensor  # (m, d) framed, the computation's dtype
+    hashes: np.ndarray  # (m,) uint64
+    counts: np.ndarray  # (m,) copies
+    col: np.ndarray  # (m,) cell column
+    own: np.ndarray  # (m,) bool: in the slab itself
+    first_index: np.ndarray  # (m,) the first input row of each distinct row (the whole data's index)
+    first_row: np.ndarray  # (m, d) its values as given
+    members: np.ndarray  # (r,) the whole data's index of every copy of the slab's own rows
+    member_of: np.ndarray  # (r,) its distinct row
+    held: tuple[float, float]  # the columns held (ends excluded)
+    density: Tensor | None = None
+    log_f: Tensor | None = None
+    graph: Any = None
+    end: np.ndarray | None = None  # (m,) where each own row's steps end inside the slab (a row index)
+    basin: np.ndarray | None = field(default=None)  # (m,) uint64: the hash of each row's mode
+
+
+def _slab_rows(pieces: list, held: tuple[float, float]) -> Slab:
+    """A slab's rows from the blocks' pieces, equal rows made one (a task)."""
+    Z = np.concatenate([p[0] for p in pieces])
+    raw = np.concatenate([p[1] for p in pieces])
+    index = np.concatenate([p[2] for p in pieces])
+    own = np.concatenate([p[3] for p in pieces])
+    if Z.shape[0] == 0:
+        d = Z.shape[1]
+        empty = np.zeros(0, np.int64)
+        return Slab(torch.zeros((0, d), dtype=torch.from_numpy(Z).dtype), np.zeros(0, np.uint64), np.zeros(0),
+                    empty, np.zeros(0, bool), empty, raw, empty, empty, held)  # fmt: skip
+    distinct = distinct_rows(Z)
+    u = distinct.n_distinct
+    hashes = row_hashes(Z[distinct.first].astype(np.float64))
+    if len(np.unique(hashes)) < u:
+        raise RuntimeError("two distinct rows share a 64-bit hash: fit on one machine")
+    first_index = np.full(u, _NOT, dtype=np.int64)
+    np.minimum.at(first_index, distinct.inverse, index)
+    at = np.empty(u, dtype=np.int64)
+    order = np.lexsort((index, distinct.inverse))  # by distinct row, then by index: the first copy first
+    starts = np.flatnonzero(np.r_[True, np.diff(distinct.inverse[order]) != 0])
+    at[distinct.inverse[order][starts]] = order[starts]
+    Z_u = torch.from_numpy(np.ascontiguousarray(Z[distinct.first]))
+    mine = own[distinct.first]
+    copies = np.flatnonzero(own)
+    return Slab(
+        Z_u, hashes, distinct.counts.astype(np.float64), np.zeros(0, np.int64), mine, first_index, raw[at],
+        index[copies], distinct.inverse[copies], held,
+    )  # fmt: skip
+
+
+def _slab_counts(slab: Slab, cell: float) -> tuple[int, int, int]:
+    """(distinct rows of the slab itself, its occupied cells of side ``cell``, its rows with copies) (a
+    task)."""
+    own = slab.Z[torch.from_numpy(slab.own)]
+    if own.shape[0] == 0:
+        return 0, 0, 0
+    keys = torch.floor(own / cell).long()
+    return int(own.shape[0]), int(torch.unique(keys, dim=0).shape[0]), int(slab.counts[slab.own].sum())
+
+
+def _slab_graph(
+    slab: Slab, bandwidth: float, k: int, weighted: bool, engine: str, memory_budget: int, cell: float
+) -> tuple[Slab, bool]:
+    """The density and the k-nearest-neighbor graph of every row the slab holds, the climb inside the
+    slab, and whether the halo was wide enough (the module docstring's check) (a task)."""
+    m = slab.Z.shape[0]
+    slab = replace(slab, col=_columns(slab.Z, cell))  # a new object: a task never changes its input
+    if m == 0 or not slab.own.any():
+        return replace(slab, end=np.arange(m)), True
+    weights = torch.from_numpy(slab.counts).to(slab.Z.dtype) if weighted else None
+    density = density_at(slab.Z, slab.Z, bandwidth, weights, engine=engine, memory_budget=memory_budget)
+    slab = replace(slab, density=density, log_f=density.log())
+    k_here = min(k, m - 1)
+    lo, hi = slab.held
+    if k_here < 1:
+        return replace(slab, end=np.arange(m)), math.isinf(lo) and math.isinf(hi)
+    index = make_index(slab.Z, n_neighbors=k_here + 1, memory_budget=memory_budget)
+    slab = replace(slab, graph=knn_graph(slab.Z, k_here, index=index, memory_budget=memory_budget))
+    # exact: the 3^d cells held (a column in from the edges), the k-th neighbor nearer than the edges
+    x0 = slab.Z[:, 0].double().numpy()
+    reach = slab.graph.distances[:, -1].double().numpy() + EDGE_SLACK * cell
+    exact = (slab.col >= lo + 1) & (slab.col < hi - 1)
+    exact &= (x0 - lo * cell > reach) & (hi * cell - x0 > reach)
+    if k_here < k:  # fewer rows held than neighbors: only all the data will do
+        exact &= math.isinf(lo) and math.isinf(hi)
+    idx = slab.graph.indices.numpy()
+    own = np.flatnonzero(slab.own)
+    wide_enough = bool(exact[own].all() and exact[idx[own]].all())
+    assert slab.log_f is not None
+    steps = climb_steps(slab.log_f, slab.graph).numpy()
+    steps = np.where(slab.own, steps, np.arange(m))  # a row of the halo: an exit, followed on its slab
+    return replace(slab, end=follow(torch.from_numpy(steps)).numpy()), wide_enough
+
+
+def _boundary(slab: Slab, others: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The slab's own rows that other slabs hold, and the hash of the row their steps end at inside the
+    slab (a mode of the slab, or an exit into another) (a task)."""
+    inside = np.zeros(len(slab.col), dtype=bool)
+    for lo, hi in others:
+        inside |= (slab.col >= lo) & (slab.col < hi)
+    rows = np.flatnonzero(slab.own & inside)
+    assert slab.end is not None
+    return slab.hashes[rows], slab.hashes[slab.end[rows]]
+
+
+def _resolve(boundary: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The mode each boundary row climbs to, across slabs (where ``fit`` is called): (rows' hashes, sorted;
+    their modes' hashes)."""
+    keys = np.concatenate([np.zeros(0, np.uint64), *[b[0] for b in boundary]])
+    ends = np.concatenate([np.zeros(0, np.uint64), *[b[1] for b in boundary]])
+    order = np.argsort(keys)
+    keys, ends = keys[order], ends[order]
+    while True:  # an end that is a boundary row of another slab: follow it there (its end is higher)
+        at = np.minimum(np.searchsorted(keys, ends), max(len(keys) - 1, 0))
+        again = (keys[at] == ends) & (ends[at] != ends) if len(keys) else np.zeros(0, bool)
+        if not again.any():
+            return keys, ends
+        ends = np.where(again, ends[at], ends)
+
+
+def _slab_basins(slab: Slab, keys: np.ndarray, modes: np.ndarray) -> Slab:
+    """The slab with every held row's mode (by hash) (a task)."""
+    assert slab.end is not None
+    end = slab.hashes[slab.end]
+    if len(keys):
+        at = np.minimum(np.searchsorted(keys, end), len(keys) - 1)
+        end = np.where(keys[at] == end, modes[at], end)  # an exit (or a boundary row): where it ends
+    return replace(slab, basin=end)
+
+
+def _slab_tree_part(
+    slab: Slab,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """What the client needs of the slab for the basins' tree (a task): the basins its rows are in (hash,
+    peak log density where the mode is the slab's, rows in it), and its rows' mutual edges between basins,
+    the highest per pair."""
+    m = len(slab.hashes)
+    assert slab.end is not None and slab.basin is not None
+    end = slab.basin
+    own = np.flatnonzero(slab.own)
+    mode_rows = own[slab.end[own] == own]
+    hashes = slab.hashes[mode_rows]
+    if m == 0 or slab.log_f is None:
+        empty = np.zeros(0, np.uint64)
+        return empty, np.zeros(0), np.zeros(0), (empty, empty, np.zeros(0))
+    f = slab.log_f.double().numpy()
+    basins, where = np.unique(end[own], return_inverse=True)
+    size = np.bincount(where, weights=slab.counts[own], minlength=len(basins))
+    edges = (np.zeros(0, np.uint64), np.zeros(0, np.uint64), np.zeros(0))
+    if slab.graph is not None:
+        a, b, level = edges_between_basins(end, f, slab.graph, rows=own)
+        if len(a):
+            order = np.lexsort((-level, b, a))
+            first = np.r_[True, (np.diff(a[order]) != 0) | (np.diff(b[order]) != 0)]
+            pick = order[first]  # the highest edge of each pair
+            edges = (a[pick], b[pick], level[pick])
+    peaks = dict(zip(hashes.tolist(), f[mode_rows].tolist()))
+    # the sizes of every basin with rows here (a basin spans slabs); peaks where its mode is here
+    peak = np.array([peaks.get(h, np.nan) for h in basins.tolist()])
+    return basins, peak, size, edges
+
+
+def _slab_nearer(slab: Slab, tops: np.ndarray) -> np.ndarray:
+    """For each mode ``tops`` (hashes) held as the slab's own: the basin of its nearest denser neighbor in
+    the graph (0 where none, or where not the slab's) (a task). Denser: higher density, ties by content
+    order (a lower hash)."""
+    out = np.zeros(len(tops), dtype=np.uint64)
+    found = np.zeros(len(tops), dtype=bool)
+    if slab.graph is None or slab.log_f is None or not len(tops):
+        return np.stack([out, found.astype(np.uint64)])
+    order = np.argsort(slab.hashes)
+    at = np.minimum(np.searchsorted(slab.hashes[order], tops), len(order) - 1)
+    here = (slab.hashes[order][at] == tops) & slab.own[order[at]]
+    f = slab.log_f.double().numpy()
+    idx = slab.graph.indices.numpy()
+    assert slab.basin is not None
+    for t in np.flatnonzero(here):
+        p = order[at[t]]
+        nb = idx[p]
+        denser = (f[nb] > f[p]) | ((f[nb] == f[p]) & (slab.hashes[nb] < slab.hashes[p]))
+        if denser.any():
+            out[t] = slab.basin[nb[np.argmax(denser)]]
+            found[t] = True
+    return np.stack([out, found.astype(np.uint64)])
+
+
+def _slab_nearest_denser(
+    slab: Slab, points: np.ndarray, f_top: np.ndarray, h_top: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each point (a mode's framed row, its log density, its hash): the nearest denser own row of the
+    slab: (squared distances, inf where none; their hashes; their basins) (a task)."""
+    sq_best = np.full(len(points), np.inf)
+    h_best = np.zeros(len(points), np.uint64)
+    b_best = np.zeros(len(points), np.uint64)
+    own = np.flatnonzero(slab.own)
+    if not len(own) or slab.log_f is None:
+        return sq_best, h_best, b_best
+    X = slab.Z[torch.from_numpy(own)]
+    f = slab.log_f.double().numpy()[own]
+    hashes = slab.hashes[own]
+    assert slab.basin is not None
+    for q in range(len(points)):
+        sq = (X - torch.from_numpy(points[q]).to(X.dtype)).square().sum(1)  # as one machine computes it
+        denser = torch.from_numpy((f > f_top[q]) | ((f == f_top[q]) & (hashes < h_top[q])))
+        sq = torch.where(denser, sq, torch.inf)
+        best = float(sq.min())
+        if math.isfinite(best):
+            tied = np.flatnonzero((sq == best).numpy())
+            j = tied[np.argmin(hashes[tied])]
+            sq_best[q], h_best[q], b_best[q] = best, hashes[j], slab.basin[own[j]]
+    return sq_best, h_best, b_best
+
+
+def _slab_labels(
+    slab: Slab, modes: np.ndarray, cluster_of_basin: np.ndarray, core: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The slab's own rows' labels and densities, for every copy (a task): (indices in the whole data,
+    labels, densities)."""
+    if not len(slab.members):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    assert slab.basin is not None and slab.density is not None
+    labels = cluster_of_basin[np.searchsorted(modes, slab.basin)]
+    density = slab.density.double().numpy()
+    if core is not None:  # below the cluster's core: noise
+        below = slab.density.double().log().numpy() < core[labels]
+        labels = np.where(below, -1, labels)
+    return slab.members, labels[slab.member_of], density[slab.member_of]
+
+
+def fit_quick_shift(
+    estimator: QuickShift,
+    blocks: list[Any],
+    client: Any,
+    block_rows: int,
+    on_stage: Callable[[str], Any] | None = None,
+) -> QuickShift:
+    """QuickShift of the rows of ``blocks`` (futures of float64 arrays, in order) by slabs (the module
+    docstring): the estimator fitted, with ``traffic_`` (the bytes the client received, per stage),
+    ``slab_edges_`` (where the slabs meet on the first coordinate) and ``slab_halos_`` (each slab's halo
+    on either side, in the input's units)."""
+    report = on_stage or (lambda name: None)
+    d = int(client.submit(lambda b: b.shape[1], blocks[0], pure=False).result())
+    plan = plan_quick_shift(estimator, d)
+    compute = compute_dtype(estimator, torch.float64)
+    frame, stats, n, _ = _frame_of_blocks(client, blocks, compute)
+    dtype = str(compute).removeprefix("torch.")
+    origin = frame.origin.numpy()
+    received: dict[str, int] = {}
+
+    report(QUICKSHIFT_STAGES[1])
+    leading = client.gather(
+        [client.submit(_leading, b, origin, frame.scale, dtype, REFERENCE_ROWS, pure=False) for b in blocks]
+    )
+    received["leading rows and a sample of the first coordinate"] = sum(
+        sum(a.nbytes for a in part) for part in leading
+    )
+    hashes = np.concatenate([p[0] for p in leading])
+    rows = np.concatenate([p[1] for p in leading])
+    copies = np.concatenate([p[2] for p in leading])
+    _, first, where = np.unique(hashes, return_index=True, return_inverse=True)
+    totals = np.bincount(where, weights=copies)
+    take = slice(0, REFERENCE_ROWS)  # the first rows in content order: one machine's draw
+    sample = torch.from_numpy(rows[first][take].astype(np.float64))
+    sample_weight = torch.from_numpy(totals[take])
+    if plan.bandwidth is not None:
+        bandwidth = plan.bandwidth / frame.scale
+    else:
+        bandwidth = local_bandwidth(
+            sample, sample_weight=sample_weight, memory_budget=plan.memory_budget, n_total=float(n)
+        )
+    if not bandwidth > 0:
+        raise ValueError("every row is the same: QuickShift on Dask needs rows that differ (fit one machine)")
+    wanted = plan.n_neighbors or neighbors_for(sample.to(compute), NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
+    cell = support_of(get_kernel("gaussian"), bandwidth)
+
+    report(QUICKSHIFT_STAGES[2])
+    x0 = torch.from_numpy(np.concatenate([p[3] for p in leading])[:, None])
+    columns = _columns(x0, cell)  # of sampled rows: slabs of about equal rows
+    n_slabs = max(1, math.ceil(n / block_rows))
+    inner = np.zeros(0)
+    if len(columns):
+        inner = np.unique(np.quantile(columns, np.arange(1, n_slabs) / n_slabs).round())
+    edges = np.concatenate([[-np.inf], inner, [np.inf]])
+    n_slabs = len(edges) - 1
+    offsets = np.cumsum([0] + [int(s[0]) for s in stats])
+    halo = [HALO_COLUMNS] * n_slabs
+
+    def held(s: int) -> tuple[float, float]:
+        return float(edges[s] - halo[s]), float(edges[s + 1] + halo[s])
+
+    def build(slabs: list[int]) -> dict[int, Any]:
+        ranges = [(*held(s), float(edges[s]), float(edges[s + 1])) for s in slabs]
+        cut = [
+            client.submit(_cut, b, origin, frame.scale, dtype, cell, int(offsets[i]), ranges, pure=False)
+            for i, b in enumerate(blocks)
+        ]
+        out = {}
+        for j, s in enumerate(slabs):
+            pieces = [client.submit(operator.getitem, c, j, pure=False) for c in cut]
+            out[s] = client.submit(_slab_rows, pieces, held(s), pure=False)
+        return out
+
+    report(QUICKSHIFT_STAGES[3])
+    rows_of = build(list(range(n_slabs)))
+    counts = client.gather(
+        [client.submit(_slab_counts, rows_of[s], cell, pure=False) for s in range(n_slabs)]
+    )
+    u = sum(c[0] for c in counts)
+    weighted = u < n
+    k = min(wanted, u - 1)
+    if k < 1:
+        raise ValueError(f"QuickShift on Dask needs at least 2 distinct rows, got {u}")
+    occupied = sum(c[1] for c in counts)
+    # the slabs sum by cells, as one machine does where the grid pays (`one_machine_engine`)
+    same_engine = density_pays(u, u, occupied, d)
+    graphs: dict[int, Any] = {}
+    todo = list(range(n_slabs))
+    while todo:
+        for s in todo:
+            graphs[s] = client.submit(
+                _slab_graph, rows_of[s], bandwidth, k, weighted, "grid", plan.memory_budget, cell, pure=False
+            )
+        ok = client.gather([client.submit(operator.getitem, graphs[s], 1, pure=False) for s in todo])
+        todo = [s for s, good in zip(todo, ok) if not good]
+        for s in todo:
+            halo[s] *= 2
+        if todo:
+            rows_of.update(build(todo))
+    slabs = [client.submit(operator.getitem, graphs[s], 0, pure=False) for s in range(n_slabs)]
+
+    report(QUICKSHIFT_STAGES[4])
+    boundary = client.gather(
+        [
+            client.submit(_boundary, slabs[s], [held(t) for t in range(n_slabs) if t != s], pure=False)
+            for s in range(n_slabs)
+        ]
+    )
+    received["boundary rows and where they climb"] = sum(a.nbytes + b.nbytes for a, b in boundary)
+    keys, ends = _resolve(boundary)
+    keys_f, ends_f = client.scatter([keys, ends], broadcast=True)
+    slabs = [client.submit(_slab_basins, sl, keys_f, ends_f, pure=False) for sl in slabs]
+    parts = client.gather([client.submit(_slab_tree_part, sl, pure=False) for sl in slabs])
+    received["basins and the edges between them"] = sum(
+        p[0].nbytes + p[1].nbytes + p[2].nbytes + sum(e.nbytes for e in p[3]) for p in parts
+    )
+
+    report(QUICKSHIFT_STAGES[5])
+    all_basins = np.concatenate([np.zeros(0, np.uint64), *[p[0] for p in parts]])
+    modes = np.unique(all_basins)  # content order: one machine's basin numbers
+    nb = len(modes)
+    size = np.zeros(nb)
+    peak = np.full(nb, np.nan)
+    for basins, pk, sz, _ in parts:
+        at = np.searchsorted(modes, basins)
+        np.add.at(size, at, sz)
+        known = ~np.isnan(pk)
+        peak[at[known]] = pk[known]
+    a = np.concatenate([np.zeros(0, np.int64), *[np.searchsorted(modes, p[3][0]) for p in parts]])
+    b = np.concatenate([np.zeros(0, np.int64), *[np.searchsorted(modes, p[3][1]) for p in parts]])
+    level = np.concatenate([np.zeros(0), *[p[3][2] for p in parts]])
+    saddle, elder = join_by_saddles(a, b, level, peak)
+    tops = np.flatnonzero(elder < 0)
+    highest = tops[np.argmax(peak[tops])] if len(tops) else -1
+    apart = tops[tops != highest]
+    if len(apart):  # each top of a part apart: its nearest denser row's basin (the neighbors first)
+        nearer = client.gather([client.submit(_slab_nearer, sl, modes[apart], pure=False) for sl in slabs])
+        found = np.zeros(len(apart), dtype=bool)
+        for part in nearer:
+            hit = part[1].astype(bool)
+            elder[apart[hit]] = np.searchsorted(modes, part[0][hit])
+            found |= hit
+        far = apart[~found]
+        if len(far):
+            points = client.gather([client.submit(_mode_points, sl, modes[far], pure=False) for sl in slabs])
+            Zp = np.full((len(far), d), np.nan)
+            for got, z in points:
+                Zp[got] = z[got]
+            best = client.gather(
+                [
+                    client.submit(_slab_nearest_denser, sl, Zp, peak[far], modes[far], pure=False)
+                    for sl in slabs
+                ]
+            )
+            for q in range(len(far)):  # the nearest of the slabs' nearest (ties: content order)
+                cand = [(sq[q], h[q], basin[q]) for sq, h, basin in best if math.isfinite(sq[q])]
+                if cand:
+                    elder[far[q]] = np.searchsorted(modes, min(cand, key=lambda c: (c[0], c[1]))[2])
+    tree = ModeTree(peak, saddle, elder, size, np.arange(nb), float(MIN_GAP_POINTS))
+    merged = merge_tree(tree, prominence=plan.prominence, min_cluster_size=plan.min_cluster_size)
+
+    report(QUICKSHIFT_STAGES[6])
+    core = None if plan.cluster_all else merged.core_levels
+    modes_f, clusters_f = client.scatter([modes, merged.cluster_of_basin], broadcast=True)
+    labelled = client.gather(
+        [client.submit(_slab_labels, sl, modes_f, clusters_f, core, pure=False) for sl in slabs]
+    )
+    labels = np.full(n, -1, dtype=np.int64)
+    density = np.zeros(n)
+    for index, lab, dens in labelled:
+        labels[index] = lab
+        density[index] = dens
+    received["labels and densities"] = sum(p[0].nbytes + p[1].nbytes + p[2].nbytes for p in labelled)
+    centers, top_density = _top_rows(client, slabs, modes[merged.tops], d)
+    received["the modes' rows"] = centers.nbytes + top_density.nbytes
+    fitted = quick_shift_store(
+        estimator, plan, frame, merged, labels=labels, density=density,
+        centers=centers.astype(np.float64), top_densities=torch.from_numpy(top_density).to(compute),
+        bandwidth=bandwidth, n_neighbors=k, n_features=d,
+    )  # fmt: skip
+    if not same_engine:
+        warnings.warn(
+            f"one machine would sum this density exactly (not by cells: {u} distinct rows, {occupied} "
+            "occupied cells); the slabs truncate the Gaussian at 4 bandwidths, so a row on a ridge may be "
+            "labelled differently",
+            stacklevel=3,
+        )
+    scale = frame.scale * cell
+    extra = {
+        "traffic_": received,
+        "slab_edges_": edges[1:-1] * scale + float(origin[0]),
+        "slab_halos_": np.asarray(halo, dtype=np.float64) * scale,
+    }
+    for name, value in extra.items():
+        setattr(fitted, name, value)
+    return fitted
+
+
+def _mode_points(slab: Slab, tops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``tops`` (hashes) are the slab's own rows, and their framed rows (a task)."""
+    got, Z = _own_rows_of(slab, tops)
+    return got, Z
+
+
+def _own_rows_of(slab: Slab, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    out = np.full((len(hashes), slab.Z.shape[1]), np.nan)
+    if not len(slab.hashes):
+        return np.zeros(len(hashes), bool), out
+    order = np.argsort(slab.hashes)
+    at = np.minimum(np.searchsorted(slab.hashes[order], hashes), len(order) - 1)
+    got = (slab.hashes[order][at] == hashes) & slab.own[order[at]]
+    out[got] = slab.Z[torch.from_numpy(order[at][got])].double().numpy()
+    return got, out
+
+
+def _top_facts(slab: Slab, tops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each mode ``tops`` (hashes) the slab owns: its first input row and its density (a task)."""
+    got = np.zeros(len(tops), bool)
+    rows = np.full((len(tops), slab.first_row.shape[1] if slab.first_row.ndim == 2 else 0), np.nan)
+    dens = np.full(len(tops), np.nan)
+    if not len(slab.hashes) or slab.density is None:
+        return got, rows, dens
+    order = np.argsort(slab.hashes)
+    at = np.minimum(np.searchsorted(slab.hashes[order], tops), len(order) - 1)
+    got = (slab.hashes[order][at] == tops) & slab.own[order[at]]
+    where = order[at][got]
+    rows[got] = slab.first_row[where]
+    dens[got] = slab.density[torch.from_numpy(where)].double().numpy()
+    return got, rows, dens
+
+
+def _top_rows(client: Any, slabs: list, tops: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """The input rows at the clusters' modes and their densities, from the slabs that own them."""
+    facts = client.gather([client.submit(_top_facts, sl, tops, pure=False) for sl in slabs])
+    rows = np.full((len(tops), d), np.nan)
+    dens = np.full(len(tops), np.nan)
+    for got, r, f in facts:
+        rows[got] = r[got]
+        dens[got] = f[got]
+    return rows, dens
