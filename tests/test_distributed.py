@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -15,7 +16,7 @@ from sklearn.metrics import adjusted_rand_score
 
 distributed = pytest.importorskip("distributed")
 
-from shiftkit import KMeans, MeanShift  # noqa: E402
+from shiftkit import KMeans, MeanShift, QuickShift  # noqa: E402
 from shiftkit.datasets import make_lesson_blobs  # noqa: E402
 from shiftkit.distributed import fit  # noqa: E402
 
@@ -142,7 +143,7 @@ def test_kmeans_empty_cluster_relocated_across_blocks(local_client):
 
 def test_refuses_what_it_does_not_do(local_client):
     X, _ = _blobs()
-    with pytest.raises(TypeError, match="fits MeanShift, KMeans and DBSCAN, not object"):
+    with pytest.raises(TypeError, match="fits MeanShift, KMeans, DBSCAN and QuickShift, not object"):
         fit(object(), X, local_client)
     with pytest.raises(ValueError, match="n_init=1"):
         fit(KMeans(3, init="random", n_init=3), X, local_client)
@@ -549,3 +550,134 @@ def test_dbscan_by_slabs_at_the_edges(local_client, tmp_path):
     for path, part in zip(paths, [X[:1500], np.zeros((0, 2)), X[1500:]], strict=True):
         np.save(path, part)
     _same_as_sklearn(fit(DBSCAN(eps=0.2, min_samples=5), paths, local_client, block_rows=500), X, 0.2, 5)
+
+
+# -- QuickShift by slabs ------------------------------------------------------------------------------------
+
+
+def _quick_shift_data(n=30000, d=2, seed=0):
+    """Blobs of unequal spread and a sparse background: ridges, saddles and outliers in every slab."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-15, 15, size=(8, d))
+    X = centers[rng.integers(0, 8, n)] + rng.normal(size=(n, d)) * rng.uniform(0.4, 2.0, (n, 1))
+    return np.concatenate([X, rng.uniform(-25, 25, size=(n // 50, d))])
+
+
+def _same_as_one_machine(many, one):
+    np.testing.assert_array_equal(many.labels_, one.labels_)
+    np.testing.assert_array_equal(many.density_, one.density_)  # bit for bit: the same sums in the same order
+    np.testing.assert_array_equal(many.cluster_centers_, one.cluster_centers_)
+    np.testing.assert_array_equal(many.cluster_densities_, one.cluster_densities_)
+    assert many.bandwidth_ == one.bandwidth_ and many.n_neighbors_ == one.n_neighbors_
+    assert many.prominence_ == one.prominence_
+    np.testing.assert_array_equal(many.n_clusters_by_level_, one.n_clusters_by_level_)
+    assert many.space_ == one.space_ == "input" and many.space_reason_ == one.space_reason_
+
+
+@pytest.mark.parametrize(
+    ("d", "params"),
+    [(2, {}), (3, {"cluster_all": False}), (1, {}), (2, {"prominence": 0.3, "min_cluster_size": 200})],
+)
+def test_quick_shift_by_slabs_gives_one_machines_labels(local_client, monkeypatch, d, params):
+    # narrow slabs (a few cell columns each): halos as wide as the slabs, climbs that cross several
+    monkeypatch.setattr(sys.modules["shiftkit.distributed._quick_shift"], "MIN_SLAB_COLUMNS", 2)
+    X = _quick_shift_data(d=d)
+    stages = []
+    many = fit(QuickShift(**params), X, local_client, block_rows=4000, on_stage=stages.append)
+    one = QuickShift(**params).fit(X)
+    _same_as_one_machine(many, one)
+    assert stages == list(distributed_module().QUICKSHIFT_STAGES)
+    assert len(many.slab_edges_) >= 4  # the data were cut
+    if not params.get("cluster_all", True):
+        assert (many.labels_ == -1).any()
+    with pytest.raises(ValueError, match="fitted on Dask"):
+        many.predict(X[:3])
+
+
+def test_quick_shift_by_slabs_checks_its_halo(local_client, monkeypatch):
+    """A halo too narrow is found and widened: the result stays one machine's. Without the check (every
+    slab taken as it is) the densities near the slabs' edges come out short."""
+    by_slabs = sys.modules["shiftkit.distributed._quick_shift"]
+    X = _quick_shift_data(n=20000)
+    one = QuickShift().fit(X)
+    monkeypatch.setattr(by_slabs, "MIN_SLAB_COLUMNS", 2)
+    monkeypatch.setattr(by_slabs, "HALO_COLUMNS", 1)
+    many = fit(QuickShift(), X, local_client, block_rows=3000)
+    _same_as_one_machine(many, one)
+    assert many.slab_halos_.max() > many.slab_halos_.min()  # some slabs' halos were doubled
+
+
+def test_a_slab_says_when_its_halo_falls_short():
+    """The check can fail: a slab holding one column of halo reports the columns it lacks, and its rows
+    at the edge do see a density short of the whole data's; held whole, it reports none."""
+    by_slabs = sys.modules["shiftkit.distributed._quick_shift"]
+    X = _quick_shift_data(n=20000)
+    Z = X.astype(np.float32)
+    bandwidth, cell, k = 0.3, 1.2, 20
+    col = np.floor(Z[:, 0] / np.float32(cell))
+
+    def slab_held(lo, hi):
+        rows = np.flatnonzero((col >= lo) & (col < hi))
+        own = (col[rows] >= 0) & (col[rows] < 3)
+        return by_slabs._slab_rows([(Z[rows], X[rows], rows, own)], (lo, hi))
+
+    narrow, short = by_slabs._slab_graph(slab_held(-1, 4), bandwidth, k, False, "grid", 2**26, cell)
+    assert short[0] > 0 and short[1] > 0 and narrow.density is None  # no density for a slab redone
+    whole, short = by_slabs._slab_graph(slab_held(-np.inf, np.inf), bandwidth, k, False, "grid", 2**26, cell)
+    assert short == (0.0, 0.0)
+    from shiftkit.cluster.stages import density_at
+
+    held = slab_held(-1, 4)
+    seen = density_at(held.Z, held.Z, bandwidth, None, engine="grid", memory_budget=2**26)
+    truth = density_at(held.Z, whole.Z, bandwidth, None, engine="grid", memory_budget=2**26)
+    own = torch.from_numpy(held.own)
+    assert torch.equal(seen[own], truth[own])  # the slab's own rows see all their cells
+    assert (seen[~own] < truth[~own]).any()  # the halo's outer rows do not: neighbors must not use them
+
+
+def test_quick_shift_on_files_with_copies_across_them(local_client, tmp_path):
+    """Rows repeated across files are one row weighted by its copies, as on one machine; the client
+    receives numbers per basin and per pair of basins, not per row, before the labels."""
+    X = np.round(_quick_shift_data(n=20000), 2)
+    paths = _write_parts(X, tmp_path, 8)
+    many = fit(QuickShift(), paths + paths[:3], local_client, block_rows=5000)
+    both = np.concatenate([X, *np.array_split(X, 8)[:3]])
+    _same_as_one_machine(many, QuickShift().fit(both))
+    n_basins_and_pairs = many.traffic_["basins and the edges between them"]
+    assert n_basins_and_pairs < 0.05 * len(both) * 8
+
+
+def test_quick_shift_by_slabs_refuses_what_it_does_not_do(local_client):
+    X = _quick_shift_data(n=3000)
+    with pytest.raises(ValueError, match="input space"):
+        fit(QuickShift(), np.hstack([X, X, X]), local_client)  # 6 features: one machine lays them out
+    with pytest.raises(ValueError, match="no sample_weight"):
+        fit(QuickShift(), X, local_client, sample_weight=np.ones(len(X)))
+    with pytest.raises(ValueError, match="every row is the same"):
+        fit(QuickShift(), np.ones((100, 2)), local_client)
+    bad = X.copy()
+    bad[5, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        fit(QuickShift(), bad, local_client)
+    with pytest.raises(ValueError, match="prominence"):
+        fit(QuickShift(prominence=2.0), X, local_client)
+
+
+def test_quick_shift_on_worker_processes_with_a_worker_killed_mid_fit(client, tmp_path):
+    """8 files read by 2 worker processes; a worker dies as the slabs are built: its tasks are redone
+    from the files elsewhere, and the labels are still one machine's."""
+    X = _quick_shift_data(n=60000)
+    paths = _write_parts(X, tmp_path, 8)
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_one(stage: str) -> None:
+        if stage == "density and graph" and not killed:
+            victim = sorted(pids)[0]
+            os.kill(pids[victim], signal.SIGKILL)
+            killed.append(victim)
+
+    many = fit(QuickShift(), paths, client, block_rows=10000, on_stage=kill_one)
+    assert killed
+    _same_as_one_machine(many, QuickShift().fit(X))
+    client.wait_for_workers(2, timeout=60)

@@ -176,7 +176,7 @@ def fit(
         if sample_weight is not None:
             raise ValueError("QuickShift takes no sample_weight")
         with _released_on_failure(client):
-            return _quick_shift(estimator, X, client, int(block_rows), on_stage)
+            return _quick_shift_by_slabs(estimator, X, client, int(block_rows), on_stage)
     if isinstance(estimator, MeanShift) and _is_file_list(X) and _files_on_workers(estimator, sample_weight):
         with _released_on_failure(client):
             return _mean_shift_files(estimator, list(X), client, sample_weight)
@@ -201,10 +201,14 @@ def _blocks_of(X: Any, client: Any, block_rows: int) -> tuple[list[Any], np.ndar
         raise ValueError(f"X must be a non-empty 2-D array, got shape {data.shape}")
     if not np.isfinite(data).all():
         raise ValueError("X contains NaN or infinity")
-    return [client.scatter(data[i : i + block_rows]) for i in range(0, data.shape[0], block_rows)], data
+    cuts = range(0, data.shape[0], block_rows)
+    # hash=False: a second fit of the same rows must not share (and lose) the first fit's keys
+    return [client.scatter(data[i : i + block_rows], hash=False) for i in cuts], data
 
 
-def _quick_shift(estimator: QuickShift, X: Any, client: Any, block_rows: int, on_stage: Any) -> QuickShift:
+def _quick_shift_by_slabs(
+    estimator: QuickShift, X: Any, client: Any, block_rows: int, on_stage: Any
+) -> QuickShift:
     """QuickShift by slabs (`shiftkit.distributed._quick_shift`)."""
     report = on_stage or (lambda name: None)
     report(QUICKSHIFT_STAGES[0])
@@ -246,8 +250,8 @@ def _dbscan(
             if w.shape != (data.shape[0],) or not np.isfinite(w).all() or (w < 0).any():
                 raise ValueError("sample_weight must be one finite weight >= 0 per row on Dask")
         cuts = range(0, data.shape[0], block_rows)
-        blocks = [client.scatter(data[i : i + block_rows]) for i in cuts]
-        weights = None if w is None else [client.scatter(w[i : i + block_rows]) for i in cuts]
+        blocks = [client.scatter(data[i : i + block_rows], hash=False) for i in cuts]
+        weights = None if w is None else [client.scatter(w[i : i + block_rows], hash=False) for i in cuts]
     labels, core, received, edges = fit_dbscan(estimator, blocks, weights, client, block_rows, on_stage)
     components = None if data is None else data[core].copy()
     # traffic_: bytes the client received, per stage; slab_edges_: where the slabs meet (first coordinate)

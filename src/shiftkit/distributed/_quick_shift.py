@@ -94,6 +94,8 @@ from shiftkit.kernels import get_kernel
 QUICKSHIFT_STAGES = ("reading", "local scale", "slabs", "density and graph", "basins", "saddles", "labels")
 # columns of halo on each side of a slab to start with (a column is 4 bandwidths wide); doubled where short
 HALO_COLUMNS = 2
+# the narrowest slab, in columns, on average: the rows held twice (the halos') stay a small share
+MIN_SLAB_COLUMNS = 12
 REFERENCE_ROWS = 10_000  # the rows the local bandwidth is measured on (local_bandwidth's reference_size)
 SAMPLE_PER_BLOCK = 10_000
 # a k-th neighbor this close to the halo's edge (in columns) does not count as inside: rounding in the
@@ -210,20 +212,26 @@ def _slab_counts(slab: Slab, cell: float) -> tuple[int, int, int]:
 
 def _slab_graph(
     slab: Slab, bandwidth: float, k: int, weighted: bool, engine: str, memory_budget: int, cell: float
-) -> tuple[Slab, bool]:
+) -> tuple[Slab, tuple[float, float]]:
     """The density and the k-nearest-neighbor graph of every row the slab holds, the climb inside the
-    slab, and whether the halo was wide enough (the module docstring's check) (a task)."""
+    slab, and the columns the halo fell short by on each side (0, 0: wide enough; the module docstring's
+    check) (a task)."""
     m = slab.Z.shape[0]
     slab = replace(slab, col=_columns(slab.Z, cell))  # a new object: a task never changes its input
     if m == 0 or not slab.own.any():
-        return replace(slab, end=np.arange(m)), True
+        return replace(slab, end=np.arange(m)), (0.0, 0.0)
     weights = torch.from_numpy(slab.counts).to(slab.Z.dtype) if weighted else None
-    density = density_at(slab.Z, slab.Z, bandwidth, weights, engine=engine, memory_budget=memory_budget)
-    slab = replace(slab, density=density, log_f=density.log())
+
+    def with_density(slab: Slab) -> Slab:
+        density = density_at(slab.Z, slab.Z, bandwidth, weights, engine=engine, memory_budget=memory_budget)
+        return replace(slab, density=density, log_f=density.log())
+
     k_here = min(k, m - 1)
     lo, hi = slab.held
     if k_here < 1:
-        return replace(slab, end=np.arange(m)), math.isinf(lo) and math.isinf(hi)
+        if not (math.isinf(lo) and math.isinf(hi)):
+            return slab, (math.inf, math.inf)
+        return replace(with_density(slab), end=np.arange(m)), (0.0, 0.0)
     index = make_index(slab.Z, n_neighbors=k_here + 1, memory_budget=memory_budget)
     slab = replace(slab, graph=knn_graph(slab.Z, k_here, index=index, memory_budget=memory_budget))
     # exact: the 3^d cells held (a column in from the edges), the k-th neighbor nearer than the edges
@@ -235,11 +243,34 @@ def _slab_graph(
         exact &= math.isinf(lo) and math.isinf(hi)
     idx = slab.graph.indices.numpy()
     own = np.flatnonzero(slab.own)
-    wide_enough = bool(exact[own].all() and exact[idx[own]].all())
+    needed = np.unique(np.concatenate([own, idx[own].ravel()]))
+    short = (0.0, 0.0)
+    if not exact[needed].all():
+        # the columns that would do: every row needed, and what a row not yet held could add (a row within
+        # an own row's reach r has its k-th neighbor within 2 r): 3 r around the own rows. The reaches seen
+        # here are at least the true ones (rows missing only push the k-th neighbor out).
+        if k_here < k:
+            short = (math.inf, math.inf)
+        else:
+            lo_need = min(
+                float(np.min(slab.col[needed])) - 1,
+                float(np.floor(np.min((x0 - reach)[needed]) / cell)) - 1,
+                float(np.floor(np.min(x0[own] - 3 * reach[own]) / cell)) - 1,
+            )
+            hi_need = max(
+                float(np.max(slab.col[needed])) + 2,
+                float(np.floor(np.max((x0 + reach)[needed]) / cell)) + 2,
+                float(np.floor(np.max(x0[own] + 3 * reach[own]) / cell)) + 2,
+            )
+            short = (max(0.0, lo - lo_need), max(0.0, hi_need - hi))
+            if short == (0.0, 0.0):  # rounding: take a column more on each side
+                short = (1.0, 1.0)
+        return slab, short  # the graph first: a slab whose halo falls short costs no density
+    slab = with_density(slab)
     assert slab.log_f is not None
     steps = climb_steps(slab.log_f, slab.graph).numpy()
     steps = np.where(slab.own, steps, np.arange(m))  # a row of the halo: an exit, followed on its slab
-    return replace(slab, end=follow(torch.from_numpy(steps)).numpy()), wide_enough
+    return replace(slab, end=follow(torch.from_numpy(steps)).numpy()), short
 
 
 def _boundary(slab: Slab, others: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -427,16 +458,18 @@ def fit_quick_shift(
     x0 = torch.from_numpy(np.concatenate([p[3] for p in leading])[:, None])
     columns = _columns(x0, cell)  # of sampled rows: slabs of about equal rows
     n_slabs = max(1, math.ceil(n / block_rows))
+    if len(columns):  # slabs of at least MIN_SLAB_COLUMNS: a halo is a small share of what a worker holds
+        n_slabs = max(1, min(n_slabs, int(columns.max() - columns.min() + 1) // MIN_SLAB_COLUMNS))
     inner = np.zeros(0)
     if len(columns):
         inner = np.unique(np.quantile(columns, np.arange(1, n_slabs) / n_slabs).round())
     edges = np.concatenate([[-np.inf], inner, [np.inf]])
     n_slabs = len(edges) - 1
     offsets = np.cumsum([0] + [int(s[0]) for s in stats])
-    halo = [HALO_COLUMNS] * n_slabs
+    halo = [[float(HALO_COLUMNS)] * 2 for _ in range(n_slabs)]  # columns on each side
 
     def held(s: int) -> tuple[float, float]:
-        return float(edges[s] - halo[s]), float(edges[s + 1] + halo[s])
+        return float(edges[s] - halo[s][0]), float(edges[s + 1] + halo[s][1])
 
     def build(slabs: list[int]) -> dict[int, Any]:
         ranges = [(*held(s), float(edges[s]), float(edges[s + 1])) for s in slabs]
@@ -470,10 +503,12 @@ def fit_quick_shift(
             graphs[s] = client.submit(
                 _slab_graph, rows_of[s], bandwidth, k, weighted, "grid", plan.memory_budget, cell, pure=False
             )
-        ok = client.gather([client.submit(operator.getitem, graphs[s], 1, pure=False) for s in todo])
-        todo = [s for s, good in zip(todo, ok) if not good]
-        for s in todo:
-            halo[s] *= 2
+        short = client.gather([client.submit(operator.getitem, graphs[s], 1, pure=False) for s in todo])
+        todo = [s for s, by in zip(todo, short) if by != (0.0, 0.0)]
+        for s, by in zip(todo, [by for by in short if by != (0.0, 0.0)]):
+            for side in (0, 1):  # what the slab says it lacks, at least twice the halo that fell short
+                if by[side] > 0:
+                    halo[s][side] = max(halo[s][side] + by[side], 2 * halo[s][side])
         if todo:
             rows_of.update(build(todo))
     slabs = [client.submit(operator.getitem, graphs[s], 0, pure=False) for s in range(n_slabs)]
@@ -568,7 +603,7 @@ def fit_quick_shift(
     extra = {
         "traffic_": received,
         "slab_edges_": edges[1:-1] * scale + float(origin[0]),
-        "slab_halos_": np.asarray(halo, dtype=np.float64) * scale,
+        "slab_halos_": np.asarray(halo, dtype=np.float64) * scale,  # (slabs, 2): below, above
     }
     for name, value in extra.items():
         setattr(fitted, name, value)
