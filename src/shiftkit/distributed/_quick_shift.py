@@ -23,10 +23,10 @@ but the tree reads a row's neighborhood only, so here:
   every neighbor of one, must be exact in both; where one is not, the slab's
   halo doubles and the slab is done again (`HALO_COLUMNS` to start);
 - each slab follows its rows' steps while they stay in the slab: to a mode of
-  its own, or out to a halo row (an exit). The rows of a slab that other slabs
-  hold in their halos (the boundary) go to the client with where they end;
-  the client follows the exits across slabs, and every worker learns the mode
-  (basin) of each row it holds;
+  its own, or out to a halo row (an exit). Each slab asks for the halo rows it
+  needs (its exits, its own rows' neighbors); their slabs say where those rows'
+  steps end; the client follows the exits across slabs and every worker learns
+  the mode (basin) of each row it needs;
 - each slab sends its modes (peak density, size) and its rows' mutual edges
   between basins (the highest per pair of basins); the client builds the
   basins' tree (`join_by_saddles`, the edges in an order set by the edges),
@@ -37,9 +37,10 @@ but the tree reads a row's neighborhood only, so here:
   label their rows (noise below a cluster's core with ``cluster_all=False``)
   and the labels and densities come back at the end.
 
-The client holds the first-coordinate sample, 10,000 rows per block, the
-boundary rows' ends, and numbers per basin and per pair of basins: by the
-modes and the slabs' edges, not by the rows (`traffic_`).
+The client holds the first-coordinate sample, 10,000 rows per block, the rows
+asked for near the slabs' edges (within a neighbor's reach) with their ends,
+and numbers per basin and per pair of basins: by the modes and the slabs'
+edges, not by the rows (`traffic_`).
 
 The same labels as one machine where one machine's density runs on the grid
 engine (more than 14,142 distinct rows in at most 6 features and enough
@@ -273,20 +274,31 @@ def _slab_graph(
     return replace(slab, end=follow(torch.from_numpy(steps)).numpy()), short
 
 
-def _boundary(slab: Slab, others: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """The slab's own rows that other slabs hold, and the hash of the row their steps end at inside the
-    slab (a mode of the slab, or an exit into another) (a task)."""
-    inside = np.zeros(len(slab.col), dtype=bool)
-    for lo, hi in others:
-        inside |= (slab.col >= lo) & (slab.col < hi)
-    rows = np.flatnonzero(slab.own & inside)
+def _requests(slab: Slab) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the slab's halo whose mode it needs (a task): where its own rows' steps leave it, and
+    its own rows' neighbors (their edges, their elders); their hashes and columns (which slab holds them)."""
+    if slab.end is None or not slab.own.any():
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    own = np.flatnonzero(slab.own)
+    near = [slab.end[own]]
+    if slab.graph is not None:
+        near.append(slab.graph.indices.numpy()[own].ravel())
+    rows = np.unique(np.concatenate(near))
+    rows = rows[~slab.own[rows]]
+    return slab.hashes[rows], slab.col[rows]
+
+
+def _ends_of(slab: Slab, hashes: np.ndarray) -> np.ndarray:
+    """Where the steps of the slab's own rows ``hashes`` end inside the slab (a mode of the slab, or an exit
+    into another), as hashes (a task)."""
     assert slab.end is not None
-    return slab.hashes[rows], slab.hashes[slab.end[rows]]
+    at = np.searchsorted(slab.hashes, hashes)  # content order: the hashes are sorted
+    return slab.hashes[slab.end[at]]
 
 
 def _resolve(boundary: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """The mode each boundary row climbs to, across slabs (where ``fit`` is called): (rows' hashes, sorted;
-    their modes' hashes)."""
+    """The mode each row asked for climbs to, across slabs (where ``fit`` is called), from (rows, where
+    their steps end in their slab): (rows' hashes, sorted; their modes' hashes)."""
     keys = np.concatenate([np.zeros(0, np.uint64), *[b[0] for b in boundary]])
     ends = np.concatenate([np.zeros(0, np.uint64), *[b[1] for b in boundary]])
     order = np.argsort(keys)
@@ -400,12 +412,12 @@ def _slab_labels(
     if not len(slab.members):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     assert slab.basin is not None and slab.density is not None
-    labels = cluster_of_basin[np.searchsorted(modes, slab.basin)]
-    density = slab.density.double().numpy()
+    rows = slab.member_of  # own rows only: a halo row's mode is known only where this slab needs it
+    labels = cluster_of_basin[np.searchsorted(modes, slab.basin[rows])]
+    density = slab.density.double()[torch.from_numpy(rows)]
     if core is not None:  # below the cluster's core: noise
-        below = slab.density.double().log().numpy() < core[labels]
-        labels = np.where(below, -1, labels)
-    return slab.members, labels[slab.member_of], density[slab.member_of]
+        labels = np.where(density.log().numpy() < core[labels], -1, labels)
+    return slab.members, labels, density.numpy()
 
 
 def fit_quick_shift(
@@ -514,13 +526,16 @@ def fit_quick_shift(
     slabs = [client.submit(operator.getitem, graphs[s], 0, pure=False) for s in range(n_slabs)]
 
     report(QUICKSHIFT_STAGES[4])
-    boundary = client.gather(
-        [
-            client.submit(_boundary, slabs[s], [held(t) for t in range(n_slabs) if t != s], pure=False)
-            for s in range(n_slabs)
-        ]
+    asked = client.gather([client.submit(_requests, sl, pure=False) for sl in slabs])
+    hashes = np.concatenate([np.zeros(0, np.uint64), *[a[0] for a in asked]])
+    cols = np.concatenate([np.zeros(0, np.int64), *[a[1] for a in asked]])
+    hashes, first = np.unique(hashes, return_index=True)
+    home = np.searchsorted(edges, cols[first], side="right") - 1  # the slab that owns each row asked for
+    answers = [client.submit(_ends_of, slabs[s], hashes[home == s], pure=False) for s in range(n_slabs)]
+    boundary = list(zip([hashes[home == s] for s in range(n_slabs)], client.gather(answers)))
+    received["rows near the edges and where they climb"] = (
+        hashes.nbytes + cols.nbytes + sum(b.nbytes for _, b in boundary)
     )
-    received["boundary rows and where they climb"] = sum(a.nbytes + b.nbytes for a, b in boundary)
     keys, ends = _resolve(boundary)
     keys_f, ends_f = client.scatter([keys, ends], broadcast=True)
     slabs = [client.submit(_slab_basins, sl, keys_f, ends_f, pure=False) for sl in slabs]
