@@ -10,7 +10,9 @@ Dask is the fit on one machine, and no front end imports a private module of
   frame's coordinates), `cpu_threads`, `compute_dtype`;
 - mean shift: `fit_stepping` (a `MeanShift` fit whose steps a `Stepper` runs),
   `LoopSettings` (whose ``stepper`` runs the loop's steps) and `climb` (the
-  loop), `merge_modes`, `BIN_SIZE` (the binned summary's cells), and the
+  loop), `merge_modes`, `BIN_SIZE` (the binned summary's cells), the start from cells
+  counted or summed elsewhere (`seeds_from_bins`, `seeds_over_summary`: one machine's
+  seeding rules, given the merged cells), and the
   result: `MeanShiftFit`, written as the fitted attributes by `store` (the one
   writer, for one machine and for Dask);
 - a mean shift fitted elsewhere: `plan_mean_shift` (its `MeanShiftPlan`: kernel,
@@ -46,7 +48,7 @@ from shiftkit.cluster._mean_shift._estimator import MeanShift
 from shiftkit.cluster._mean_shift._loops import LoopSettings, Stepper, climb
 from shiftkit.cluster._mean_shift._modes import merge_modes
 from shiftkit.cluster._mean_shift._result import MeanShiftFit, store
-from shiftkit.cluster._mean_shift._seeds import BIN_SIZE
+from shiftkit.cluster._mean_shift._seeds import BIN_SIZE, seeds_from_bins, seeds_over_summary
 from shiftkit.cluster._mode_seeking import NEIGHBORS, ModeSeeking
 from shiftkit.cluster._quick_shift import PARAMETER_RULES as QUICKSHIFT_PARAMETER_RULES
 from shiftkit.cluster._quick_shift import QuickShift, QuickShiftFit, _Fitted
@@ -107,6 +109,8 @@ __all__ = [
     "plan_quick_shift",
     "quick_shift_store",
     "row_hashes",
+    "seeds_from_bins",
+    "seeds_over_summary",
     "select_engine",
     "store",
     "support_of",

@@ -167,9 +167,10 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
         climb,
         cpu_threads,
         merge_modes,
+        seeds_from_bins,
+        seeds_over_summary,
         store,
     )
-    from shiftkit.neighbors.cells import bin_centers
 
     plan = plan_mean_shift(ms)
     kernel = plan.kernel
@@ -192,33 +193,27 @@ def _mean_shift_files(ms: MeanShift, paths: list, client: Any, sample_weight: An
         traffic = [sum(int(st[1].nbytes) * 4 for st in stats)]
         cells: Any = None
         stepper: _BlockSums | None = None
-        if algorithm == "binned":
+        if algorithm == "binned":  # the summary merged from the blocks, then one machine's seeding
             coords, total, sums, cells = _merged_cells(client, X_f, BIN_SIZE * bandwidth)
             data = torch.from_numpy(sums / total[:, None]).to(compute)  # (k, d): the cells' means
-            weights: Tensor | None = torch.from_numpy(total).to(compute)
-            size = bandwidth * frame.scale
-            seeds, seed_of_cell = bin_centers(frame.back(data), weights, size, ms.min_bin_freq)
+            cell_weights = torch.from_numpy(total).to(compute)
+            seeds, seed_of_cell = seeds_over_summary(data, cell_weights, frame, bandwidth, ms.min_bin_freq)
+            weights: Tensor | None = cell_weights
         else:
             data, weights = torch.empty((0, d), dtype=compute), None  # the data are the blocks
             if ms.seeds is not None:
-                seeds = torch.as_tensor(np.asarray(ms.seeds, dtype=np.float64))
-                if seeds.ndim != 2 or seeds.shape[1] != d:
-                    raise ValueError(f"seeds have shape {tuple(seeds.shape)}; expected (m, {d})")
-                seed_of_cell = None
-            else:
+                given = torch.as_tensor(np.asarray(ms.seeds, dtype=np.float64))
+                if given.ndim != 2 or given.shape[1] != d or given.shape[0] == 0:
+                    raise ValueError(f"seeds have shape {tuple(given.shape)}; expected (m, {d}), m >= 1")
+                seeds, seed_of_cell = frame.to(given), None
+            else:  # the bins counted per block and merged, then one machine's bin seeds
                 size = bandwidth * frame.scale
                 coords, total, _, cells = _merged_cells(client, X_f, size, origin, frame.scale)
-                keep = torch.from_numpy(total >= ms.min_bin_freq)
-                seeds = torch.from_numpy(coords)[keep].double() * size
-                seed_of_cell = torch.cumsum(keep.long(), 0) - 1
-                seed_of_cell[~keep] = -1
-        if seeds.shape[0] == 0:
-            raise ValueError(
-                f"no cell of side bandwidth holds min_bin_freq={ms.min_bin_freq} points; lower min_bin_freq"
-            )
+                seeds, seed_of_cell = seeds_from_bins(
+                    torch.from_numpy(coords), torch.from_numpy(total), frame, bandwidth, ms.min_bin_freq
+                )
         if cells is not None:
             traffic.append(cells[3])
-        seeds = frame.to(seeds)
         engine = ms.engine
         if algorithm == "standard":  # each block's steps by the engine that pays for that block
             seeds_np = seeds.numpy()

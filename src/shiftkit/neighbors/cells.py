@@ -23,7 +23,7 @@ from functools import cache
 import torch
 from torch import Tensor
 
-__all__ = ["Cells", "SortedCells", "bin_centers", "bin_means", "fits"]
+__all__ = ["Cells", "SortedCells", "bin_centers", "bin_counts", "bin_means", "centers_holding", "fits"]
 
 
 def fits(X: Tensor, size: float, Y: Tensor | None = None) -> bool:
@@ -99,21 +99,38 @@ def bin_means(X: Tensor, weights: Tensor, size: float) -> tuple[Tensor, Tensor, 
     return (sums / total[:, None]).to(X.dtype), total.to(weights.dtype), cell_of_point
 
 
+def bin_counts(X: Tensor, weights: Tensor | None, size: float) -> tuple[Tensor, Tensor, Tensor]:
+    """The occupied cells of side ``size`` centered on multiples of it (lexicographic), the weight in each
+    (float64), and each row's cell."""
+    coords, cell_of_point = Cells(X, size, centered=True).group()
+    freq = torch.zeros(coords.shape[0], dtype=torch.float64, device=X.device)
+    freq.index_add_(
+        0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double()
+    )
+    return coords, freq, cell_of_point
+
+
+def centers_holding(
+    coords: Tensor, freq: Tensor, size: float, min_weight: float, dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
+    """The centers of the cells ``coords`` (integer, of side ``size``) whose weight ``freq`` reaches
+    ``min_weight``, and each cell's index among them (-1 where it holds too little): the counts may be
+    a data set's (`bin_counts`) or merged from blocks held elsewhere."""
+    keep = freq >= min_weight
+    index_of_cell = torch.cumsum(keep.long(), 0) - 1
+    index_of_cell[~keep] = -1
+    return (coords[keep].double() * size).to(dtype), index_of_cell
+
+
 def bin_centers(X: Tensor, weights: Tensor | None, size: float, min_weight: float) -> tuple[Tensor, Tensor]:
     """Centers of the cells of side ``size`` (centered on multiples of it) holding at least ``min_weight``.
 
     Returns the centers and, for each row of ``X``, the index of its cell's
     center (-1 when the cell holds too little).
     """
-    coords, cell_of_point = Cells(X, size, centered=True).group()
-    freq = torch.zeros(coords.shape[0], dtype=torch.float64, device=X.device)
-    freq.index_add_(
-        0, cell_of_point, torch.ones_like(freq[cell_of_point]) if weights is None else weights.double()
-    )
-    keep = freq >= min_weight
-    index_of_cell = torch.cumsum(keep.long(), 0) - 1
-    index_of_cell[~keep] = -1
-    return (coords[keep].double() * size).to(X.dtype), index_of_cell[cell_of_point]
+    coords, freq, cell_of_point = bin_counts(X, weights, size)
+    centers, index_of_cell = centers_holding(coords, freq, size, min_weight, X.dtype)
+    return centers, index_of_cell[cell_of_point]
 
 
 class SortedCells(Cells):

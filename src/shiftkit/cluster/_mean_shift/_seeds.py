@@ -21,7 +21,7 @@ from shiftkit._array import as_tensor
 from shiftkit._validation import check_bandwidth
 from shiftkit.cluster._base import Frame
 from shiftkit.cluster._saddles import DensityGraph, hill_climb
-from shiftkit.neighbors.cells import bin_centers, bin_means
+from shiftkit.neighbors.cells import bin_centers, bin_counts, bin_means, centers_holding
 
 __all__ = [
     "Start",
@@ -32,6 +32,8 @@ __all__ = [
     "from_points",
     "from_seeds",
     "get_bin_seeds",
+    "seeds_from_bins",
+    "seeds_over_summary",
 ]
 
 # Side of the cells that summarise the data for algorithm='binned', in bandwidths. On 20 blobs of a
@@ -97,13 +99,40 @@ def from_bins(X_c: Tensor, w: Tensor | None, frame: Frame, bandwidth: float, min
     The cells are laid in the input's coordinates, anchored at its origin, as
     scikit-learn's ``get_bin_seeds``.
     """
-    seeds, seed_of_point = bin_centers(frame.back(X_c), w, bandwidth * frame.scale, min_bin_freq)
+    coords, freq, cell_of_point = bin_counts(frame.back(X_c), w, bandwidth * frame.scale)
+    seeds, seed_of_cell = seeds_from_bins(coords, freq, frame, bandwidth, min_bin_freq)
+    return Start(seeds, seed_of_cell[cell_of_point], X_c, w)
+
+
+def seeds_from_bins(
+    coords: Tensor,
+    freq: Tensor,
+    frame: Frame,
+    bandwidth: float,
+    min_bin_freq: float,
+    hint: str = "lower min_bin_freq or use bin_seeding=False",
+) -> tuple[Tensor, Tensor]:
+    """The bin seeds (in the frame) from the cells of side ``bandwidth`` in the input's coordinates
+    (``coords``, integer) and the weight in each: the cells holding ``min_bin_freq`` or more, and each
+    cell's seed (-1: none). The counts come from the data here (`from_bins`) or are merged from blocks
+    read elsewhere (`shiftkit.distributed`): the same rule either way."""
+    # the centers in float64 in the input's coordinates, then into the frame
+    seeds, seed_of_cell = centers_holding(coords, freq, bandwidth * frame.scale, min_bin_freq, torch.float64)
     if seeds.shape[0] == 0:
-        raise ValueError(
-            f"no grid cell holds min_bin_freq={min_bin_freq:g} points; "
-            "lower min_bin_freq or use bin_seeding=False"
-        )
-    return Start(frame.to(seeds), seed_of_point, X_c, w)
+        raise ValueError(f"no grid cell holds min_bin_freq={min_bin_freq:g} points; {hint}")
+    return frame.to(seeds), seed_of_cell
+
+
+def seeds_over_summary(
+    data: Tensor, weights: Tensor, frame: Frame, bandwidth: float, min_bin_freq: float
+) -> tuple[Tensor, Tensor]:
+    """The binned algorithm's seeds (in the frame) over its summary (the cells' means ``data`` and their
+    weights): the summary binned on the seeding grid anchored at the input's origin, as scikit-learn's;
+    and each summary cell's seed (-1: none). The summary is the data's (`binned`) or merged from blocks
+    read elsewhere (`shiftkit.distributed`)."""
+    coords, freq, cell_of_row = bin_counts(frame.back(data), weights, bandwidth * frame.scale)
+    seeds, seed_of_cell = seeds_from_bins(coords, freq, frame, bandwidth, min_bin_freq, "lower min_bin_freq")
+    return seeds, seed_of_cell[cell_of_row]
 
 
 def from_graph(X_c: Tensor, w: Tensor | None, landscape: DensityGraph) -> Start:
@@ -123,13 +152,8 @@ def binned(X_c: Tensor, w: Tensor | None, frame: Frame, bandwidth: float, min_bi
     data, weights, cell_of_point = bin_means(
         X_c, X_c.new_ones(X_c.shape[0]) if w is None else w, BIN_SIZE * bandwidth
     )
-    # the seeding grid anchored at the input's origin, as scikit-learn's (and bin_seeding's)
-    seeds, seed_of_cell = bin_centers(frame.back(data), weights, bandwidth * frame.scale, min_bin_freq)
-    if seeds.shape[0] == 0:
-        raise ValueError(
-            f"no cell of side bandwidth holds min_bin_freq={min_bin_freq} points; lower min_bin_freq"
-        )
-    return Start(frame.to(seeds), seed_of_cell[cell_of_point], data, weights)
+    seeds, seed_of_cell = seeds_over_summary(data, weights, frame, bandwidth, min_bin_freq)
+    return Start(seeds, seed_of_cell[cell_of_point], data, weights)
 
 
 def get_bin_seeds(X: Any, bin_size: float, min_bin_freq: int = 1) -> Any:
