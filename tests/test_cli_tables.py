@@ -62,6 +62,15 @@ def test_id_column_travels_into_labels_csv_and_centers_carry_the_column_names(tm
     assert [r[0] for r in rows[1:]] == [f"s{i:03d}" for i in range(150)]
     labels = np.array([int(r[1]) for r in rows[1:]])
     assert adjusted_rand_score(target, labels) > 0.5
+    # an id column itself named 'label': two columns of one name would be read back as one
+    pd.read_csv(path).rename(columns={"id": "label"}).to_csv(tmp_path / "named.csv", index=False)
+    named = _run(
+        tmp_path / "named.csv", "--out", tmp_path / "named", "--drop", "species", "--id-column", "label"
+    )
+    assert named.exit_code == 0, named.output
+    back = pd.read_csv(tmp_path / "named" / "labels.csv")
+    assert list(back.columns) == ["label", "cluster"] and back["label"].iloc[0] == "s000"
+    np.testing.assert_array_equal(back["cluster"].to_numpy(), labels)
     centers = pd.read_csv(out / "centers.csv")
     assert list(centers.columns) == [
         "sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"

@@ -502,8 +502,8 @@ def _save_labels(path: Path, labels: np.ndarray, table: Table) -> None:
         if table.ids is None:
             writer.writerow(["label"])
             writer.writerows(zip(text))
-        else:
-            writer.writerow([table.id_column, "label"])
+        else:  # an id column named 'label' keeps its name; the clusters' column is then 'cluster'
+            writer.writerow([table.id_column, "cluster" if table.id_column == "label" else "label"])
             writer.writerows(zip(table.ids, text))
 
 
@@ -632,7 +632,11 @@ def cluster(
     ] = None,
     drop: Annotated[list[str] | None, typer.Option(help="Columns to leave out, comma-separated.")] = None,
     id_column: Annotated[
-        str | None, typer.Option(help="A column written beside each label in labels.csv, not clustered.")
+        str | None,
+        typer.Option(
+            help="A column written beside each label in labels.csv, not clustered (an id column named "
+            "'label' makes the clusters' column 'cluster')."
+        ),
     ] = None,
     dropna: Annotated[
         bool,
