@@ -80,7 +80,6 @@ from shiftkit.cluster.stages import (
     edges_between_basins,
     follow,
     join_by_saddles,
-    knn_graph,
     make_index,
     merge_tree,
     neighbors_for,
@@ -91,6 +90,7 @@ from shiftkit.cluster.stages import (
 )
 from shiftkit.distributed._blocks import _frame_of_blocks
 from shiftkit.kernels import get_kernel
+from shiftkit.neighbors import KNNGraph, mutual_mask
 
 QUICKSHIFT_STAGES = ("reading", "local scale", "slabs", "density and graph", "basins", "saddles", "labels")
 # columns of halo on each side of a slab to start with (a column is 4 bandwidths wide); doubled where short
@@ -223,55 +223,68 @@ def _slab_graph(
         return replace(slab, end=np.arange(m)), (0.0, 0.0)
     weights = torch.from_numpy(slab.counts).to(slab.Z.dtype) if weighted else None
 
-    def with_density(slab: Slab) -> Slab:
-        density = density_at(slab.Z, slab.Z, bandwidth, weights, engine=engine, memory_budget=memory_budget)
+    def with_density(slab: Slab, rows: np.ndarray) -> Slab:
+        """The density at ``rows`` (NaN elsewhere: no step reads it)."""
+        at = torch.from_numpy(rows)
+        found = density_at(slab.Z[at], slab.Z, bandwidth, weights, engine=engine, memory_budget=memory_budget)
+        density = torch.full((m,), torch.nan, dtype=found.dtype)
+        density[at] = found
         return replace(slab, density=density, log_f=density.log())
 
-    k_here = min(k, m - 1)
     lo, hi = slab.held
-    if k_here < 1:
-        if not (math.isinf(lo) and math.isinf(hi)):
-            return slab, (math.inf, math.inf)
-        return replace(with_density(slab), end=np.arange(m)), (0.0, 0.0)
-    index = make_index(slab.Z, n_neighbors=k_here + 1, memory_budget=memory_budget)
-    slab = replace(slab, graph=knn_graph(slab.Z, k_here, index=index, memory_budget=memory_budget))
+    if k > m - 1:  # fewer rows held than neighbors: the halo must take all the data
+        return slab, (math.inf, math.inf)
+    if k < 1:  # one row in all (k = 0): its own mode
+        return replace(with_density(slab, np.arange(m)), end=np.arange(m)), (0.0, 0.0)
+    # the graph of the rows whose steps are taken here (the slab's own) and of their neighbors, not of
+    # the whole halo: a row's k nearest other rows, in the order the index gives them
+    index = make_index(slab.Z, n_neighbors=k + 1, memory_budget=memory_budget)
+    lists = np.repeat(np.arange(m, dtype=np.int64)[:, None], k, 1)  # rows not searched: themselves
+    dists = np.zeros((m, k))
+
+    def search(rows: np.ndarray) -> None:
+        found_d, found_i = index.kneighbors(slab.Z[torch.from_numpy(rows)], k + 1)
+        d_np, i_np = found_d.double().numpy(), found_i.numpy().astype(np.int64)
+        itself = i_np == rows[:, None]  # once at most (the rows are distinct); else the last goes
+        first = np.argsort(itself, axis=1, kind="stable")[:, :k]
+        lists[rows] = np.take_along_axis(i_np, first, 1)
+        dists[rows] = np.take_along_axis(d_np, first, 1)
+
+    own = np.flatnonzero(slab.own)
+    search(own)
+    near = np.setdiff1d(np.unique(lists[own]), own)
+    if len(near):
+        search(near)
+    needed = np.union1d(own, near)
     # exact: the 3^d cells held (a column in from the edges), the k-th neighbor nearer than the edges
     x0 = slab.Z[:, 0].double().numpy()
-    reach = slab.graph.distances[:, -1].double().numpy() + EDGE_SLACK * cell
+    reach = dists[:, -1] + EDGE_SLACK * cell
     exact = (slab.col >= lo + 1) & (slab.col < hi - 1)
     exact &= (x0 - lo * cell > reach) & (hi * cell - x0 > reach)
-    if k_here < k:  # fewer rows held than neighbors: only all the data will do
-        exact &= math.isinf(lo) and math.isinf(hi)
-    idx = slab.graph.indices.numpy()
-    own = np.flatnonzero(slab.own)
-    needed = np.unique(np.concatenate([own, idx[own].ravel()]))
-    short = (0.0, 0.0)
     if not exact[needed].all():
         # the columns that would do: every row needed, and what a row not yet held could add (a row within
         # an own row's reach r has its k-th neighbor within 2 r): 3 r around the own rows. The reaches seen
         # here are at least the true ones (rows missing only push the k-th neighbor out).
-        if k_here < k:
-            short = (math.inf, math.inf)
-        else:
-            lo_need = min(
-                float(np.min(slab.col[needed])) - 1,
-                float(np.floor(np.min((x0 - reach)[needed]) / cell)) - 1,
-                float(np.floor(np.min(x0[own] - 3 * reach[own]) / cell)) - 1,
-            )
-            hi_need = max(
-                float(np.max(slab.col[needed])) + 2,
-                float(np.floor(np.max((x0 + reach)[needed]) / cell)) + 2,
-                float(np.floor(np.max(x0[own] + 3 * reach[own]) / cell)) + 2,
-            )
-            short = (max(0.0, lo - lo_need), max(0.0, hi_need - hi))
-            if short == (0.0, 0.0):  # rounding: take a column more on each side
-                short = (1.0, 1.0)
-        return slab, short  # the graph first: a slab whose halo falls short costs no density
-    slab = with_density(slab)
+        lo_need = min(
+            float(np.min(slab.col[needed])) - 1,
+            float(np.floor(np.min((x0 - reach)[needed]) / cell)) - 1,
+            float(np.floor(np.min(x0[own] - 3 * reach[own]) / cell)) - 1,
+        )
+        hi_need = max(
+            float(np.max(slab.col[needed])) + 2,
+            float(np.floor(np.max((x0 + reach)[needed]) / cell)) + 2,
+            float(np.floor(np.max(x0[own] + 3 * reach[own]) / cell)) + 2,
+        )
+        short = (max(0.0, lo - lo_need), max(0.0, hi_need - hi))
+        return slab, short if short != (0.0, 0.0) else (1.0, 1.0)  # (rounding: a column more a side)
+    mutual = mutual_mask(torch.from_numpy(lists))
+    mutual[torch.from_numpy(~slab.own)] = False  # only the own rows' edges are read
+    graph = KNNGraph(torch.from_numpy(dists).to(slab.Z.dtype), torch.from_numpy(lists), mutual)
+    slab = replace(with_density(slab, needed), graph=graph)
     assert slab.log_f is not None
-    steps = climb_steps(slab.log_f, slab.graph).numpy()
+    steps = climb_steps(slab.log_f, graph).numpy()
     steps = np.where(slab.own, steps, np.arange(m))  # a row of the halo: an exit, followed on its slab
-    return replace(slab, end=follow(torch.from_numpy(steps)).numpy()), short
+    return replace(slab, end=follow(torch.from_numpy(steps)).numpy()), (0.0, 0.0)
 
 
 def _requests(slab: Slab) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ lattice: the grid engine, the grid index, binned seeds, DBSCAN's grid) and
 `shiftkit.neighbors.union_find` (numba disjoint sets: DBSCAN, the saddle merge).
 """
 
-from shiftkit.neighbors._graph import GRAPH_LEAST_NEIGHBORS, KNNGraph, knn_graph, neighbors_for
+from shiftkit.neighbors._graph import GRAPH_LEAST_NEIGHBORS, KNNGraph, knn_graph, mutual_mask, neighbors_for
 from shiftkit.neighbors._indexes import (
     ExactIndex,
     FaissIndex,
@@ -39,6 +39,7 @@ __all__ = [
     "faiss_available",
     "knn_graph",
     "make_index",
+    "mutual_mask",
     "neighbors_for",
     "partitioned_kneighbors",
 ]
