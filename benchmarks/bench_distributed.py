@@ -17,6 +17,10 @@ time and bytes to the client, against the in-memory binned fit. Then DBSCAN by s
 against scikit-learn's DBSCAN and shiftkit's on one machine (checked equal), the seconds, and the bytes
 the client received. Then QuickShift() by slabs on the same 8 files (``--only-quickshift``): its labels
 checked equal to the one-machine fit's, the seconds, and the bytes the client received per stage.
+``--client-memory``: the resident memory (before, after, peak) of the process that calls
+``fit(QuickShift(), files, client, labels_on_workers=True)`` on 250,000, 1,000,000 and 2,000,000 rows
+(each in a fresh process; the files written part by part): what the client holds does not grow with
+the rows.
 """
 
 from __future__ import annotations
@@ -45,7 +49,12 @@ def main() -> None:
     parser.add_argument("--only-files", action="store_true", help="the binned mean shift on files only")
     parser.add_argument("--only-dbscan", action="store_true", help="DBSCAN by slabs only")
     parser.add_argument("--only-quickshift", action="store_true", help="QuickShift by slabs only")
+    parser.add_argument("--client-memory", action="store_true", help="QuickShift's client RSS by rows")
+    parser.add_argument("--client-rss", type=int, help=argparse.SUPPRESS)  # one child of --client-memory
     args = parser.parse_args()
+    if args.client_rss:
+        client_rss(args.client_rss)
+        return
     print(machine())
     rng = np.random.default_rng(0)
     centers = rng.uniform(-10, 10, (20, 2))
@@ -63,6 +72,9 @@ def main() -> None:
         return
     if args.only_quickshift:
         quick_shift_table(X2.astype(np.float64))
+        return
+    if args.client_memory:
+        client_memory_table()
         return
 
     t = time.perf_counter()
@@ -125,6 +137,62 @@ def main() -> None:
     files_table(X2)
     dbscan_table(X2.astype(np.float64))
     quick_shift_table(X2.astype(np.float64))
+
+
+def client_rss(n: int) -> None:
+    """One child of `client_memory_table`: QuickShift by slabs on ``n`` rows in 8 files, labels on the
+    workers; prints the rows, seconds, clusters and the peak RSS before and after (MB)."""
+    import resource
+    import tempfile
+
+    import distributed
+
+    from shiftkit import QuickShift
+    from shiftkit.distributed import fit
+
+    rng = np.random.default_rng(0)
+    centers = rng.uniform(-10, 10, (20, 2))
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i in range(8):  # part by part: this process never holds the data
+            part = centers[rng.integers(0, 20, n // 8)] + rng.normal(size=(n // 8, 2))
+            paths.append(Path(tmp) / f"part{i}.npy")
+            np.save(paths[-1], part)
+        del part
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+            before = _rss_mb()
+            t = time.perf_counter()
+            fitted = fit(QuickShift(), paths, client, labels_on_workers=True)
+            seconds = time.perf_counter() - t
+            after = _rss_mb()
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(n, f"{seconds:.1f}", len(fitted.cluster_centers_), f"{before:.0f}", f"{after:.0f}", f"{peak:.0f}",
+          f"{sum(fitted.traffic_.values()) / 2**20:.2f}")  # fmt: skip
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux), MB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def client_memory_table() -> None:
+    """The client's peak RSS around a QuickShift by slabs whose labels stay on the workers, by rows."""
+    import subprocess
+
+    rows = []
+    for n in (250_000, 1_000_000, 2_000_000):
+        out = subprocess.run(
+            [sys.executable, __file__, "--client-rss", str(n)], capture_output=True, text=True, check=True
+        ).stdout.split()
+        rows.append([f"{int(out[0]):,}", *out[1:]])
+    print("\nQuickShift() by slabs, 8 files, 2 worker processes, labels left on the workers\n")
+    print(markdown_table(
+        ["rows", "s", "clusters", "client RSS before fit, MB", "after, MB", "peak, MB", "to the client, MB"],
+        rows,
+    ))  # fmt: skip
 
 
 def quick_shift_table(X2: np.ndarray) -> None:

@@ -681,3 +681,23 @@ def test_quick_shift_on_worker_processes_with_a_worker_killed_mid_fit(client, tm
     assert killed
     _same_as_one_machine(many, QuickShift().fit(X))
     client.wait_for_workers(2, timeout=60)
+
+
+def test_quick_shift_can_leave_the_labels_on_the_workers(local_client, tmp_path):
+    """labels_on_workers: no array of the data's size comes to the client, and each block's future holds
+    its rows' labels and densities, one machine's, in order."""
+    X = _quick_shift_data(n=20000)
+    paths = _write_parts(X, tmp_path, 5)
+    kept = fit(QuickShift(), paths, local_client, labels_on_workers=True)
+    one = QuickShift().fit(X)
+    assert kept.labels_ is None and kept.density_ is None and "labels and densities" not in kept.traffic_
+    # beyond the bandwidth's draw (10,000 rows a block, whatever the rows): numbers per basin and edge rows
+    after_draw = sum(v for k, v in kept.traffic_.items() if not k.startswith("leading rows"))
+    assert after_draw < 0.05 * X.nbytes
+    parts = local_client.gather(kept.label_blocks_)
+    assert len(parts) == 5
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), one.labels_)
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), one.density_)
+    np.testing.assert_array_equal(kept.cluster_centers_, one.cluster_centers_)
+    with pytest.raises(ValueError, match="QuickShift only"):
+        fit(MeanShift(bandwidth=1.0), X, local_client, labels_on_workers=True)

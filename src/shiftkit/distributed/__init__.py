@@ -136,6 +136,7 @@ def fit(
     tiles: bool = False,
     sample_weight: Any = None,
     on_stage: Any = None,
+    labels_on_workers: bool = False,
 ) -> Any:
     """Fit a shiftkit ``MeanShift``, ``KMeans``, ``DBSCAN`` or ``QuickShift`` with its heavy steps as tasks
     on ``client``; returns it.
@@ -157,10 +158,17 @@ def fit(
     on_stage : callable, default=None
         DBSCAN, QuickShift: called with the name of each of `DBSCAN_STAGES` or
         `QUICKSHIFT_STAGES` as it starts.
+    labels_on_workers : bool, default=False
+        QuickShift: leave every row's label and density on the workers, so that
+        nothing of the size of the data comes to the client: ``labels_`` and
+        ``density_`` are then None and ``label_blocks_`` holds one future per
+        block (per file) of (its rows' labels, their densities), in order.
     """
     # 0 ran a 360 s MeanShift or raised "range() arg 3 must not be zero", -5 a scheduler error
     if isinstance(block_rows, bool) or not isinstance(block_rows, numbers.Integral) or block_rows < 1:
         raise ValueError(f"block_rows must be a whole number of rows >= 1, got {block_rows!r}")
+    if labels_on_workers and not isinstance(estimator, QuickShift):
+        raise ValueError("labels_on_workers is taken by QuickShift only")
     distributed = _require_distributed()
     if client is None:
         client = distributed.get_client()
@@ -176,7 +184,7 @@ def fit(
         if sample_weight is not None:
             raise ValueError("QuickShift takes no sample_weight")
         with _released_on_failure(client):
-            return _quick_shift_by_slabs(estimator, X, client, int(block_rows), on_stage)
+            return _quick_shift_by_slabs(estimator, X, client, int(block_rows), on_stage, labels_on_workers)
     if isinstance(estimator, MeanShift) and _is_file_list(X) and _files_on_workers(estimator, sample_weight):
         with _released_on_failure(client):
             return _mean_shift_files(estimator, list(X), client, sample_weight)
@@ -207,13 +215,13 @@ def _blocks_of(X: Any, client: Any, block_rows: int) -> tuple[list[Any], np.ndar
 
 
 def _quick_shift_by_slabs(
-    estimator: QuickShift, X: Any, client: Any, block_rows: int, on_stage: Any
+    estimator: QuickShift, X: Any, client: Any, block_rows: int, on_stage: Any, labels_on_workers: bool
 ) -> QuickShift:
     """QuickShift by slabs (`shiftkit.distributed._quick_shift`)."""
     report = on_stage or (lambda name: None)
     report(QUICKSHIFT_STAGES[0])
     blocks, _ = _blocks_of(X, client, block_rows)
-    return fit_quick_shift(estimator, blocks, client, block_rows, on_stage)
+    return fit_quick_shift(estimator, blocks, client, block_rows, on_stage, labels_on_workers)
 
 
 def _dbscan(

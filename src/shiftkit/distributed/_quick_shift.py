@@ -439,11 +439,13 @@ def fit_quick_shift(
     client: Any,
     block_rows: int,
     on_stage: Callable[[str], Any] | None = None,
+    labels_on_workers: bool = False,
 ) -> QuickShift:
     """QuickShift of the rows of ``blocks`` (futures of float64 arrays, in order) by slabs (the module
     docstring): the estimator fitted, with ``traffic_`` (the bytes the client received, per stage),
     ``slab_edges_`` (where the slabs meet on the first coordinate) and ``slab_halos_`` (each slab's halo
-    on either side, in the input's units)."""
+    on either side, in the input's units). ``labels_on_workers``: ``labels_`` and ``density_`` are None
+    and ``label_blocks_`` holds a future per block of (its rows' labels, their densities), in order."""
     report = on_stage or (lambda name: None)
     d = int(client.submit(lambda b: b.shape[1], blocks[0], pure=False).result())
     plan = plan_quick_shift(estimator, d)
@@ -604,15 +606,29 @@ def fit_quick_shift(
     report(QUICKSHIFT_STAGES[6])
     core = None if plan.cluster_all else merged.core_levels
     modes_f, clusters_f = client.scatter([modes, merged.cluster_of_basin], broadcast=True)
-    labelled = client.gather(
-        [client.submit(_slab_labels, sl, modes_f, clusters_f, core, pure=False) for sl in slabs]
-    )
-    labels = np.full(n, -1, dtype=np.int64)
-    density = np.zeros(n)
-    for index, lab, dens in labelled:
-        labels[index] = lab
-        density[index] = dens
-    received["labels and densities"] = sum(p[0].nbytes + p[1].nbytes + p[2].nbytes for p in labelled)
+    labelled = [client.submit(_slab_labels, sl, modes_f, clusters_f, core, pure=False) for sl in slabs]
+    blocks_out: list[Any] | None = None
+    if labels_on_workers:  # each block's labels and densities made where its slabs' are: none come here
+        split = [client.submit(_by_block, part, offsets, pure=False) for part in labelled]
+        blocks_out = [
+            client.submit(
+                _block_labels, int(offsets[b + 1] - offsets[b]),
+                *[client.submit(operator.getitem, piece, b, pure=False) for piece in split], pure=False,
+            )
+            for b in range(len(blocks))
+        ]  # fmt: skip
+        from distributed import wait
+
+        wait(blocks_out)  # done before fit returns (a failure surfaces here)
+        labels, density = np.zeros(0, dtype=np.int64), np.zeros(0)
+    else:
+        parts = client.gather(labelled)
+        labels = np.full(n, -1, dtype=np.int64)
+        density = np.zeros(n)
+        for index, lab, dens in parts:
+            labels[index] = lab
+            density[index] = dens
+        received["labels and densities"] = sum(p[0].nbytes + p[1].nbytes + p[2].nbytes for p in parts)
     centers, top_density = _top_rows(client, slabs, modes[merged.tops], d)
     received["the modes' rows"] = centers.nbytes + top_density.nbytes
     fitted = quick_shift_store(
@@ -635,7 +651,32 @@ def fit_quick_shift(
     }
     for name, value in extra.items():
         setattr(fitted, name, value)
+    if blocks_out is not None:
+        for name, value in {"labels_": None, "density_": None, "label_blocks_": blocks_out}.items():
+            setattr(fitted, name, value)
     return fitted
+
+
+def _by_block(part: tuple[np.ndarray, np.ndarray, np.ndarray], offsets: np.ndarray) -> list[tuple]:
+    """A slab's labelled rows split by the block they came from (a task)."""
+    index, labels, density = part
+    block = np.searchsorted(offsets, index, side="right") - 1
+    return [
+        (index[block == b] - offsets[b], labels[block == b], density[block == b])
+        for b in range(len(offsets) - 1)
+    ]
+
+
+def _block_labels(
+    rows: int, *pieces: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One block's labels and densities, in its rows' order, from its slabs' pieces (a task)."""
+    labels = np.full(rows, -1, dtype=np.int64)
+    density = np.zeros(rows)
+    for at, lab, dens in pieces:
+        labels[at] = lab
+        density[at] = dens
+    return labels, density
 
 
 def _mode_points(slab: Slab, tops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
