@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_dbscan.py
 	$(PYTHON) benchmarks/bench_neighbors.py --large
 	$(PYTHON) benchmarks/bench_distributed.py
+	$(PYTHON) benchmarks/bench_distributed.py --client-memory
 	$(PYTHON) benchmarks/bench_image.py
 	$(PYTHON) benchmarks/bench_small_data.py
 	$(PYTHON) benchmarks/bench_interrupt.py
