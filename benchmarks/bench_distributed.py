@@ -26,9 +26,12 @@ the rows.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,6 +142,25 @@ def main() -> None:
     quick_shift_table(X2.astype(np.float64))
 
 
+@contextlib.contextmanager
+def _in_files_on_two_workers(X: np.ndarray, n_files: int) -> Iterator[tuple[list[Path], Any]]:
+    """``X`` written to ``n_files`` .npy files in a temporary folder, and a client of 2 worker processes
+    of one thread each."""
+    import tempfile
+
+    import distributed
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, part in enumerate(np.array_split(X, n_files)):
+            paths.append(Path(tmp) / f"part{i}.npy")
+            np.save(paths[-1], part)
+        with distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
+            yield paths, client
+
+
 def client_rss(n: int) -> None:
     """One child of `client_memory_table`: QuickShift by slabs on ``n`` rows in 8 files, labels on the
     workers; prints the rows, seconds, clusters and the peak RSS before and after (MB)."""
@@ -197,9 +219,6 @@ def client_memory_table() -> None:
 
 def quick_shift_table(X2: np.ndarray) -> None:
     """QuickShift() by slabs on files read by 2 worker processes, against the one-machine fit."""
-    import tempfile
-
-    import distributed
 
     from shiftkit import QuickShift
     from shiftkit.distributed import fit
@@ -208,26 +227,19 @@ def quick_shift_table(X2: np.ndarray) -> None:
     one = QuickShift().fit(X2)
     t_one = time.perf_counter() - t
     rows = [["shiftkit QuickShift(), one process (2 threads)", f"{t_one:.2f}", "-"]]
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, part in enumerate(np.array_split(X2, 8)):
-            paths.append(Path(tmp) / f"part{i}.npy")
-            np.save(paths[-1], part)
-        with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-        ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
-            t = time.perf_counter()
-            many = fit(QuickShift(), paths, client)
-            t_many = time.perf_counter() - t
-            assert np.array_equal(many.labels_, one.labels_)
-            assert np.array_equal(many.density_, one.density_)
-            traffic = "; ".join(f"{k}: {v / 2**20:.2f} MB" for k, v in many.traffic_.items())
-            rows.append([
-                f"shiftkit QuickShift() by slabs, Dask, 2 worker processes, 8 files, "
-                f"{len(many.slab_edges_) + 1} slabs",
-                f"{t_many:.2f}",
-                f"{traffic} (the data: {X2.nbytes / 2**20:.1f} MB)",
-            ])  # fmt: skip
+    with _in_files_on_two_workers(X2, 8) as (paths, client):
+        t = time.perf_counter()
+        many = fit(QuickShift(), paths, client)
+        t_many = time.perf_counter() - t
+        assert np.array_equal(many.labels_, one.labels_)
+        assert np.array_equal(many.density_, one.density_)
+        traffic = "; ".join(f"{k}: {v / 2**20:.2f} MB" for k, v in many.traffic_.items())
+        rows.append([
+            f"shiftkit QuickShift() by slabs, Dask, 2 worker processes, 8 files, "
+            f"{len(many.slab_edges_) + 1} slabs",
+            f"{t_many:.2f}",
+            f"{traffic} (the data: {X2.nbytes / 2**20:.1f} MB)",
+        ])  # fmt: skip
     print(
         f"\nQuickShift() on {len(X2):,} x 2 ({one.labels_.max() + 1} clusters): labels and densities equal "
         "to the one-machine fit's in every row\n"
@@ -237,9 +249,6 @@ def quick_shift_table(X2: np.ndarray) -> None:
 
 def dbscan_table(X2: np.ndarray, eps: float = 0.05, min_samples: int = 10) -> None:
     """DBSCAN by slabs on files read by the workers, against scikit-learn's and shiftkit's on one machine."""
-    import tempfile
-
-    import distributed
     from sklearn.cluster import DBSCAN as SkDBSCAN
 
     from shiftkit import DBSCAN
@@ -257,28 +266,21 @@ def dbscan_table(X2: np.ndarray, eps: float = 0.05, min_samples: int = 10) -> No
         ["scikit-learn DBSCAN, one process", f"{t_sk:.2f}", "-"],
         ["shiftkit DBSCAN, one process", f"{t_one:.2f}", "-"],
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, part in enumerate(np.array_split(X2, 8)):
-            paths.append(Path(tmp) / f"part{i}.npy")
-            np.save(paths[-1], part)
-        with distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-        ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
-            fit(DBSCAN(eps=eps, min_samples=min_samples), paths[:1], client)  # warm the workers
-            t = time.perf_counter()
-            many = fit(DBSCAN(eps=eps, min_samples=min_samples), paths, client)
-            t_many = time.perf_counter() - t
-            assert np.array_equal(many.labels_, sk.labels_)
-            assert np.array_equal(many.core_sample_indices_, sk.core_sample_indices_)
-            pieces, labels = many.traffic_["pieces and the pairs that meet"], many.traffic_["labels"]
-            rows.append([
-                f"shiftkit DBSCAN by slabs, Dask, 2 worker processes, 8 files, {len(many.slab_edges_) + 1} "
-                "slabs",
-                f"{t_many:.2f}",
-                f"{pieces / 2**10:.0f} KB pieces and pairs that meet + {labels / 2**20:.1f} MB labels "
-                f"(the data: {X2.nbytes / 2**20:.1f} MB)",
-            ])  # fmt: skip
+    with _in_files_on_two_workers(X2, 8) as (paths, client):
+        fit(DBSCAN(eps=eps, min_samples=min_samples), paths[:1], client)  # warm the workers
+        t = time.perf_counter()
+        many = fit(DBSCAN(eps=eps, min_samples=min_samples), paths, client)
+        t_many = time.perf_counter() - t
+        assert np.array_equal(many.labels_, sk.labels_)
+        assert np.array_equal(many.core_sample_indices_, sk.core_sample_indices_)
+        pieces, labels = many.traffic_["pieces and the pairs that meet"], many.traffic_["labels"]
+        rows.append([
+            f"shiftkit DBSCAN by slabs, Dask, 2 worker processes, 8 files, {len(many.slab_edges_) + 1} "
+            "slabs",
+            f"{t_many:.2f}",
+            f"{pieces / 2**10:.0f} KB pieces and pairs that meet + {labels / 2**20:.1f} MB labels "
+            f"(the data: {X2.nbytes / 2**20:.1f} MB)",
+        ])  # fmt: skip
     print(
         f"\nDBSCAN on {len(X2):,} x 2 (eps {eps}, min_samples {min_samples}; {n_clusters} clusters, "
         f"{(sk.labels_ < 0).mean():.1%} noise): labels and core rows equal to scikit-learn's in every row\n"
