@@ -595,16 +595,17 @@ def test_quick_shift_by_slabs_gives_one_machines_labels(local_client, monkeypatc
 
 
 def test_quick_shift_by_slabs_checks_its_halo(local_client, monkeypatch):
-    """A halo too narrow is found and widened: the result stays one machine's. Without the check (every
-    slab taken as it is) the densities near the slabs' edges come out short."""
+    """A halo too narrow is found and widened: the result stays one machine's. The first halos (guessed
+    from the sample) are replaced by a column a side here, so that slabs must search again."""
     by_slabs = sys.modules["shiftkit.distributed._quick_shift"]
     X = _quick_shift_data(n=20000)
     one = QuickShift().fit(X)
     monkeypatch.setattr(by_slabs, "MIN_SLAB_COLUMNS", 2)
-    monkeypatch.setattr(by_slabs, "HALO_COLUMNS", 1)
+    monkeypatch.setattr(by_slabs, "_first_halos", lambda *a, edges, **kw: [[1.0, 1.0] for _ in edges[1:]])
     many = fit(QuickShift(), X, local_client, block_rows=3000)
     _same_as_one_machine(many, one)
-    assert many.slab_halos_.max() > many.slab_halos_.min()  # some slabs' halos were doubled
+    column = 4 * many.bandwidth_  # a cell column, in the input's units
+    assert many.slab_halos_.max() > 1.5 * column  # some slabs searched again, with the halo they asked for
 
 
 def test_a_slab_says_when_its_halo_falls_short():

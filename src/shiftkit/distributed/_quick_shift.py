@@ -14,14 +14,16 @@ but the tree reads a row's neighborhood only, so here:
   send each block's distinct rows of the smallest hashes: the client keeps the
   first 10,000 (the rows one machine draws) and measures the bandwidth on them;
 - the space is cut along the first coordinate into slabs of whole cell columns
-  (about ``block_rows`` rows each); a worker holds a slab's rows and ``W``
-  columns of halo on each side, removes equal rows (all copies of a row share
-  its columns), and computes the density, the graph and the climb steps of
-  every row it holds. A row's density is exact where its 3^d cells are held
+  (about ``block_rows`` rows each); a worker holds a slab's rows and a halo of
+  whole columns on each side (a first guess from the sample, `_first_halos`),
+  removes equal rows (all copies of a row share its columns), and finds the
+  k nearest neighbors of its own rows and of theirs, their densities and
+  their climb steps. A row's density is exact where its 3^d cells are held
   (one column in from the halo's edge); its neighbors are exact where the k-th
   is nearer than the halo's edge. **The check**: every row of the slab, and
-  every neighbor of one, must be exact in both; where one is not, the slab's
-  halo doubles and the slab is done again (`HALO_COLUMNS` to start);
+  every neighbor of one, must be exact in both; where one is not, the slab says
+  by how many columns it fell short and is done again with that halo (at
+  least twice the old);
 - each slab follows its rows' steps while they stay in the slab: to a mode of
   its own, or out to a halo row (an exit). Each slab asks for the halo rows it
   needs (its exits, its own rows' neighbors); their slabs say where those rows'
@@ -417,6 +419,35 @@ def _slab_nearest_denser(
     return sq_best, h_best, b_best
 
 
+def _first_halos(
+    sample: Tensor, weight: Tensor, n: int, *, k_wanted: int, cell: float, edges: np.ndarray
+) -> list[list[float]]:
+    """Each slab's first halo below and above, in columns: `HALO_COLUMNS`, or what the check would ask
+    for the sampled rows (the slab's rows within 3 reaches of its edges), their k-th neighbor's distance
+    estimated from the sample's 5th (``(k m / (5 n))^(1/d)`` of it: the same count of rows within the
+    radius in the sample and in the data). A guess: the check decides; a good one saves searching twice."""
+    halos = [[float(HALO_COLUMNS)] * 2 for _ in range(len(edges) - 1)]
+    m, d = sample.shape
+    if m < 7:
+        return halos
+    found, _ = make_index(sample, n_neighbors=6).kneighbors(None, 5)
+    reach = found[:, -1].double().numpy() * (k_wanted * float(weight.sum()) / (5 * n)) ** (1 / d)
+    x0 = sample[:, 0].double().numpy()
+    col = _columns(sample, cell)
+    home = np.searchsorted(edges, col, side="right") - 1
+    for s in range(len(edges) - 1):
+        mine = home == s
+        if not mine.any():
+            continue
+        below = np.floor((x0[mine] - 3 * reach[mine]) / cell).min() - 1
+        above = np.floor((x0[mine] + 3 * reach[mine]) / cell).max() + 2
+        if np.isfinite(edges[s]):
+            halos[s][0] = max(halos[s][0], float(edges[s] - below))
+        if np.isfinite(edges[s + 1]):
+            halos[s][1] = max(halos[s][1], float(above - edges[s + 1]))
+    return halos
+
+
 def _slab_labels(
     slab: Slab, modes: np.ndarray, cluster_of_basin: np.ndarray, core: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -493,7 +524,7 @@ def fit_quick_shift(
     edges = np.concatenate([[-np.inf], inner, [np.inf]])
     n_slabs = len(edges) - 1
     offsets = np.cumsum([0] + [int(s[0]) for s in stats])
-    halo = [[float(HALO_COLUMNS)] * 2 for _ in range(n_slabs)]  # columns on each side
+    halo = _first_halos(sample.to(compute), sample_weight, n, k_wanted=wanted, cell=cell, edges=edges)
 
     def held(s: int) -> tuple[float, float]:
         return float(edges[s] - halo[s][0]), float(edges[s + 1] + halo[s][1])
