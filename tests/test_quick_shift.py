@@ -261,3 +261,30 @@ def test_callback_hears_each_stage_in_order():
         "neighbor graph", "layout", "the rows not laid out", "mode seeking in the layout"
     ]  # fmt: skip
     np.testing.assert_array_equal(labels, QuickShift().fit(load_digits().data[:400]).labels_)
+
+
+@pytest.mark.parametrize("d", [8, 16, 32])
+def test_normal_data_in_many_features_are_one_cluster(d):
+    """A Gaussian in 8 to 32 features (no direction stands out: the input space) is one cluster. The
+    density dips by a few percent between its noise modes; the lower levels (prominence under 0.1) split
+    it into 2 to 6 clusters when they were swept there too."""
+    X = np.random.default_rng(0).normal(size=(10000, d))
+    qs = QuickShift().fit(X)
+    assert qs.space_ == "input"
+    assert qs.labels_.max() == 0 and qs.prominence_ >= 0.1
+    if d == 8:
+        assert MeanShift().fit(X).labels_.max() == 0
+
+
+def test_the_lower_levels_are_swept_in_few_features_only():
+    from shiftkit.cluster._saddles import LEVELS, LOW_LEVELS, ModeTree, choose_level
+
+    # two basins that meet at a saddle 5% below the lower peak: a cluster apart only at levels under 0.05
+    tree = ModeTree(
+        peak=np.log([100.0, 80.0]), saddle=np.array([-np.inf, np.log(76.0)]), elder=np.array([-1, 0]),
+        size=np.array([500.0, 400.0]), peak_point=np.array([0, 1]),
+    )  # fmt: skip
+    level, levels, counts = choose_level(tree, 10.0)
+    assert level < 0.1 and len(levels) == len(LOW_LEVELS) + len(LEVELS) and counts.max() == 2
+    level, levels, counts = choose_level(tree, 10.0, low_levels=False)
+    assert level == LEVELS[0] and len(levels) == len(LEVELS) and (counts == 1).all()

@@ -84,6 +84,7 @@ def seek_modes(
     memory_budget: int,
     min_gap_points: float = MIN_GAP_POINTS,
     content_ordered: bool = False,
+    low_levels: bool = True,
 ) -> ModeSeeking:
     """Cluster the rows of ``X`` (n, d) by mode seeking on their k-nearest-neighbor graph.
 
@@ -134,6 +135,7 @@ def seek_modes(
         min_cluster_size=min_cluster_size,
         weights=weights,
         min_gap_points=min_gap_points,
+        low_levels=low_levels,
     )
     return ModeSeeking(
         merged.labels,

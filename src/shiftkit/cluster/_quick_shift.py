@@ -41,7 +41,7 @@ from shiftkit._validation import (
 )
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, TensorInputMixin
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
-from shiftkit.cluster._saddles import least_cluster
+from shiftkit.cluster._saddles import LOW_LEVELS_MAX_FEATURES, least_cluster
 from shiftkit.cluster._spaces import (
     LAYOUT_STAGES,
     SPACES,
@@ -332,6 +332,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             min_cluster_size=least_cluster(self.min_cluster_size),
             memory_budget=self.memory_budget,
             content_ordered=True,
+            low_levels=Z.shape[1] <= LOW_LEVELS_MAX_FEATURES,
         )
         modes = rows[torch.as_tensor(found.peaks, device=Z.device)]  # input rows at the modes
         inverse = distinct.inverse

@@ -48,6 +48,12 @@ from shiftkit.neighbors import KNNGraph, NeighborIndex, knn_graph
 # the main sweep finds a single cluster.
 LEVELS = np.geomspace(0.1, 0.9, 40)
 LOW_LEVELS = np.geomspace(0.01, 0.1, 20, endpoint=False)
+# Where the modes are sought in more features than this (the input space of data in which no direction
+# stands out), the lower levels are not swept: a kernel density in 6 to 32 dimensions dips by a few
+# percent between modes of one Gaussian (isotropic normal data of 500 to 10,000 rows in 6 to 32
+# features were split into 2 to 6 clusters at prominence 0.011 to 0.025; none of the development
+# battery's sets seeks its modes there).
+LOW_LEVELS_MAX_FEATURES = 4
 # The least cluster, as a fraction of the points: measured on the development battery, 0.003 to
 # 0.005 give the same median (0.002 less), and 0.01 merges the 100 clusters of 1% each of
 # sipu/birch1 and birch2 into 61 and 78 (benchmarks/bench_quality.py --large).
@@ -322,7 +328,9 @@ def _longest_lived(counts: np.ndarray) -> int | None:
     return None if best is None else best[1]
 
 
-def choose_level(tree: ModeTree, min_size: float) -> tuple[float, np.ndarray, np.ndarray]:
+def choose_level(
+    tree: ModeTree, min_size: float, low_levels: bool = True
+) -> tuple[float, np.ndarray, np.ndarray]:
     """The level of the longest-lived number of clusters (see the module docstring).
 
     Sweeps `LEVELS`; if no level there gives two clusters, the lower
@@ -336,8 +344,8 @@ def choose_level(tree: ModeTree, min_size: float) -> tuple[float, np.ndarray, np
 
     counts = counts_at(LEVELS)
     best = _longest_lived(counts)
-    if best is not None:
-        return float(LEVELS[best]), LEVELS, counts
+    if best is not None or not low_levels:
+        return float(LEVELS[0] if best is None else LEVELS[best]), LEVELS, counts
     low = counts_at(LOW_LEVELS)
     levels, counts = np.concatenate([LOW_LEVELS, LEVELS]), np.concatenate([low, counts])
     best = _longest_lived(low)
@@ -412,6 +420,7 @@ def merge_through_saddles(
     min_cluster_size: float,
     weights: Tensor | None = None,
     min_gap_points: float = MIN_GAP_POINTS,
+    low_levels: bool = True,
 ) -> SaddleMerge:
     """Merge the basins ``basin_of_point`` into clusters; ``prominence=None`` chooses the level.
 
@@ -420,7 +429,7 @@ def merge_through_saddles(
     graph cuts off from the rest (`MIN_GAP_POINTS`).
     """
     tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points)
-    merged = merge_tree(tree, prominence=prominence, min_cluster_size=min_cluster_size)
+    merged = merge_tree(tree, prominence=prominence, min_cluster_size=min_cluster_size, low_levels=low_levels)
     basin_labels = torch.unique(basin_of_point).cpu().numpy()
     return SaddleMerge(
         merged.cluster_of_basin[basin.cpu().numpy()],
@@ -447,13 +456,15 @@ class TreeMerge:
     core_levels: np.ndarray
 
 
-def merge_tree(tree: ModeTree, *, prominence: float | None, min_cluster_size: float) -> TreeMerge:
+def merge_tree(
+    tree: ModeTree, *, prominence: float | None, min_cluster_size: float, low_levels: bool = True
+) -> TreeMerge:
     """The basins of ``tree`` merged into clusters at ``prominence`` (None: the level chosen from the data,
     `choose_level`), clusters under ``min_cluster_size`` (a fraction of the total size below 1, else
     points) merged too."""
     min_size = points_in(min_cluster_size, float(tree.size.sum()))
     if prominence is None:
-        level, levels, counts = choose_level(tree, min_size)
+        level, levels, counts = choose_level(tree, min_size, low_levels)
     else:
         level = float(prominence)
         levels = np.array([level])

@@ -53,6 +53,7 @@ from shiftkit.cluster._mode_seeking import NEIGHBORS, ModeSeeking
 from shiftkit.cluster._quick_shift import PARAMETER_RULES as QUICKSHIFT_PARAMETER_RULES
 from shiftkit.cluster._quick_shift import QuickShift, QuickShiftFit, _Fitted
 from shiftkit.cluster._saddles import (
+    LOW_LEVELS_MAX_FEATURES,
     MIN_GAP_POINTS,
     ModeTree,
     TreeMerge,
@@ -71,6 +72,7 @@ __all__ = [
     "BIN_SIZE",
     "GRAPH_LEAST_NEIGHBORS",
     "KMEANS_PARAMETER_RULES",
+    "LOW_LEVELS_MAX_FEATURES",
     "MIN_GAP_POINTS",
     "NEIGHBORS",
     "Frame",

@@ -70,6 +70,7 @@ from shiftkit import QuickShift
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster.stages import (
     GRAPH_LEAST_NEIGHBORS,
+    LOW_LEVELS_MAX_FEATURES,
     MIN_GAP_POINTS,
     NEIGHBORS,
     ModeTree,
@@ -632,7 +633,10 @@ def fit_quick_shift(
                 if cand:
                     elder[far[q]] = np.searchsorted(modes, min(cand, key=lambda c: (c[0], c[1]))[2])
     tree = ModeTree(peak, saddle, elder, size, np.arange(nb), float(MIN_GAP_POINTS))
-    merged = merge_tree(tree, prominence=plan.prominence, min_cluster_size=plan.min_cluster_size)
+    merged = merge_tree(
+        tree, prominence=plan.prominence, min_cluster_size=plan.min_cluster_size,
+        low_levels=d <= LOW_LEVELS_MAX_FEATURES,
+    )  # fmt: skip
 
     report(QUICKSHIFT_STAGES[6])
     core = None if plan.cluster_all else merged.core_levels

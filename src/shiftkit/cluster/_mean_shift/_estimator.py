@@ -65,6 +65,7 @@ from shiftkit.cluster._mean_shift._loops import (
 from shiftkit.cluster._mean_shift._modes import merge_modes
 from shiftkit.cluster._mean_shift._result import MeanShiftFit, SaddleLevels, store
 from shiftkit.cluster._saddles import (
+    LOW_LEVELS_MAX_FEATURES,
     DensityGraph,
     density_graph,
     least_cluster,
@@ -510,6 +511,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 prominence=self.prominence,
                 min_cluster_size=least_cluster(self.min_cluster_size),
                 weights=w_fit,
+                low_levels=X_c.shape[1] <= LOW_LEVELS_MAX_FEATURES,
             )
             centers_c, densities = centers_c[merged.top_basins], densities[merged.top_basins]
             fit_labels = torch.as_tensor(merged.labels, device=X_c.device)
