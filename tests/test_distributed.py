@@ -47,6 +47,21 @@ def local_client():
         yield c
 
 
+class _KillOne:
+    """A callback (a fit's stage or step) that SIGKILLs one worker process the first time ``when`` holds."""
+
+    def __init__(self, client, when) -> None:
+        self.pids = client.run(os.getpid)  # worker address -> its process
+        self.when = when
+        self.killed = []
+
+    def __call__(self, arg) -> None:
+        if self.when(arg) and not self.killed:
+            victim = sorted(self.pids)[0]
+            os.kill(self.pids[victim], signal.SIGKILL)
+            self.killed.append(victim)
+
+
 def _blobs():
     X, y, _ = make_lesson_blobs()
     return X.astype(np.float64), y
@@ -89,18 +104,9 @@ def test_mean_shift_on_worker_processes_with_a_worker_killed_mid_fit(client):
     """A worker dies after step 2: its tasks are recomputed elsewhere and the answer does not change."""
     X, _ = _blobs()
     one = MeanShift(bandwidth=2.5, algorithm="standard").fit(X)
-    killed = []
-
-    pids = client.run(os.getpid)  # worker address -> its process
-
-    def kill_one(step) -> None:
-        if step.iteration == 2 and not killed:
-            victim = sorted(pids)[0]
-            os.kill(pids[victim], signal.SIGKILL)
-            killed.append(victim)
-
+    kill_one = _KillOne(client, lambda step: step.iteration == 2)
     many = fit(MeanShift(bandwidth=2.5, algorithm="standard", callback=kill_one), X, client, block_rows=200)
-    assert killed
+    assert kill_one.killed
     _same_mean_shift(one, many)
     client.wait_for_workers(2, timeout=60)  # the nanny restarts it
 
@@ -286,17 +292,9 @@ def test_binned_files_with_a_worker_killed_mid_fit(client, tmp_path):
     X = np.vstack([rng.normal(c, 0.2, (3000, 2)) for c in ([0, 0], [3, 0], [0, 3])])
     paths = _write_parts(X, tmp_path, 4)
     one = MeanShift(bandwidth=0.7, algorithm="binned").fit(X)
-    pids = client.run(os.getpid)
-    killed = []
-
-    def kill_one(step) -> None:
-        if step.iteration == 2 and not killed:
-            victim = sorted(pids)[0]
-            os.kill(pids[victim], signal.SIGKILL)
-            killed.append(victim)
-
+    kill_one = _KillOne(client, lambda step: step.iteration == 2)
     many = fit(MeanShift(bandwidth=0.7, algorithm="binned", callback=kill_one), paths, client)
-    assert killed
+    assert kill_one.killed
     _same_mean_shift(one, many)
     client.wait_for_workers(2, timeout=60)
 
@@ -493,17 +491,9 @@ def test_dbscan_on_worker_processes_with_a_worker_killed_mid_fit(client, tmp_pat
 
     X = _dbscan_data(n=20000)
     paths = _write_parts(X, tmp_path, 8)
-    pids = client.run(os.getpid)
-    killed = []
-
-    def kill_one(stage: str) -> None:
-        if stage == "first pass" and not killed:
-            victim = sorted(pids)[0]
-            os.kill(pids[victim], signal.SIGKILL)
-            killed.append(victim)
-
+    kill_one = _KillOne(client, lambda stage: stage == "first pass")
     est = fit(DBSCAN(eps=0.3, min_samples=5), paths, client, block_rows=2000, on_stage=kill_one)
-    assert killed
+    assert kill_one.killed
     _same_as_sklearn(est, X, 0.3, 5)
     client.wait_for_workers(2, timeout=60)
 
@@ -622,9 +612,9 @@ def test_a_slab_says_when_its_halo_falls_short():
         own = (col[rows] >= 0) & (col[rows] < 3)
         return by_slabs._slab_rows([(Z[rows], X[rows], rows, own)], (lo, hi))
 
-    narrow, short = by_slabs._slab_graph(slab_held(-1, 4), bandwidth, k, False, "grid", 2**26, cell)
+    narrow, short = by_slabs._slab_graph(slab_held(-1, 4), bandwidth, k, False, 2**26, cell)
     assert short[0] > 0 and short[1] > 0 and narrow.density is None  # no density for a slab redone
-    whole, short = by_slabs._slab_graph(slab_held(-np.inf, np.inf), bandwidth, k, False, "grid", 2**26, cell)
+    whole, short = by_slabs._slab_graph(slab_held(-np.inf, np.inf), bandwidth, k, False, 2**26, cell)
     assert short == (0.0, 0.0)
     from shiftkit.cluster.stages import density_at
 
@@ -669,17 +659,9 @@ def test_quick_shift_on_worker_processes_with_a_worker_killed_mid_fit(client, tm
     are redone from the files elsewhere, and the labels are still one machine's (about a minute here)."""
     X = _quick_shift_data(n=1_000_000)
     paths = _write_parts(X, tmp_path, 8)
-    pids = client.run(os.getpid)
-    killed = []
-
-    def kill_one(stage: str) -> None:
-        if stage == "density and graph" and not killed:
-            victim = sorted(pids)[0]
-            os.kill(pids[victim], signal.SIGKILL)
-            killed.append(victim)
-
+    kill_one = _KillOne(client, lambda stage: stage == "density and graph")
     many = fit(QuickShift(), paths, client, on_stage=kill_one)
-    assert killed and len(many.slab_edges_) >= 3
+    assert kill_one.killed and len(many.slab_edges_) >= 3
     _same_as_one_machine(many, QuickShift().fit(X))
     client.wait_for_workers(2, timeout=60)
 

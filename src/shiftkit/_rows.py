@@ -62,11 +62,14 @@ class DistinctRows:
         The distinct row (0..n_distinct-1) of every input row.
     counts : ndarray of shape (n_distinct,)
         Copies of each distinct row in the input.
+    hashes : ndarray of shape (n_distinct,), uint64
+        Each distinct row's hash (`row_hashes`), ascending.
     """
 
     first: np.ndarray
     inverse: np.ndarray
     counts: np.ndarray
+    hashes: np.ndarray
 
     @property
     def n_distinct(self) -> int:
@@ -100,7 +103,7 @@ def distinct_rows(X: Tensor | np.ndarray) -> DistinctRows:
     inverse[order] = distinct_of_sorted
     starts = np.flatnonzero(boundary)
     counts = np.diff(np.append(starts, len(order)))
-    return DistinctRows(order[starts], inverse, counts)
+    return DistinctRows(order[starts], inverse, counts, h_sorted[starts])
 
 
 def match_rows(known: np.ndarray, queries: np.ndarray) -> np.ndarray:

@@ -74,7 +74,6 @@ from shiftkit.cluster.stages import (
     MIN_GAP_POINTS,
     NEIGHBORS,
     ModeTree,
-    centered,
     climb_steps,
     compute_dtype,
     density_at,
@@ -88,15 +87,14 @@ from shiftkit.cluster.stages import (
     neighbors_for,
     plan_quick_shift,
     quick_shift_store,
-    row_hashes,
     support_of,
 )
-from shiftkit.distributed._blocks import _frame_of_blocks
+from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import KNNGraph, mutual_mask
 
 QUICKSHIFT_STAGES = ("reading", "local scale", "slabs", "density and graph", "basins", "saddles", "labels")
-# columns of halo on each side of a slab to start with (a column is 4 bandwidths wide); doubled where short
+# the least first halo on each side of a slab, in columns (a column is 4 bandwidths wide)
 HALO_COLUMNS = 2
 # the narrowest slab, in columns, on average: the rows held twice (the halos') stay a small share
 MIN_SLAB_COLUMNS = 12
@@ -105,11 +103,8 @@ SAMPLE_PER_BLOCK = 10_000
 # a k-th neighbor this close to the halo's edge (in columns) does not count as inside: rounding in the
 # column of a row never lets a row outside the halo be nearer than the check says
 EDGE_SLACK = 1e-4
-_NOT = np.iinfo(np.int64).max
-
-
-def _uint(h: np.ndarray) -> np.ndarray:
-    return np.asarray(h, dtype=np.uint64)
+# the slabs sum the density by cells (the grid engine), as one machine does where the grid pays
+ENGINE = "grid"
 
 
 def _leading(
@@ -117,13 +112,13 @@ def _leading(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A block's ``m`` distinct rows of the smallest hashes (framed), their hashes and copies, and a sample
     of the first coordinate (a task)."""
-    Z = centered(X, origin, scale).astype(dtype)
+    Z = _framed_block(X, origin, scale, dtype)
     if Z.shape[0] == 0:
         return np.zeros(0, np.uint64), Z, np.zeros(0), Z[:, 0]
     distinct = distinct_rows(Z)
     first = distinct.first[:m]  # content order: the smallest hashes first
     sample = Z[:: max(1, Z.shape[0] // SAMPLE_PER_BLOCK), 0].copy()
-    return row_hashes(Z[first].astype(np.float64)), Z[first], distinct.counts[:m].astype(np.float64), sample
+    return distinct.hashes[:m], Z[first], distinct.counts[:m].astype(np.float64), sample
 
 
 def _columns(Z: Tensor, cell: float) -> np.ndarray:
@@ -142,7 +137,7 @@ def _cut(
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """One block's rows for each slab (a task): (framed rows, input rows, their indices in the whole data,
     in the slab itself), for ``ranges`` of columns (held from, held to, own from, own to; ends excluded)."""
-    Z = centered(X, origin, scale).astype(dtype)
+    Z = _framed_block(X, origin, scale, dtype)
     col = _columns(torch.from_numpy(Z), cell)
     out = []
     for lo, hi, own_lo, own_hi in ranges:
@@ -161,8 +156,7 @@ class Slab:
     counts: np.ndarray  # (m,) copies
     col: np.ndarray  # (m,) cell column
     own: np.ndarray  # (m,) bool: in the slab itself
-    first_index: np.ndarray  # (m,) the first input row of each distinct row (the whole data's index)
-    first_row: np.ndarray  # (m, d) its values as given
+    first_row: np.ndarray  # (m, d) each distinct row's first copy, as given
     members: np.ndarray  # (r,) the whole data's index of every copy of the slab's own rows
     member_of: np.ndarray  # (r,) its distinct row
     held: tuple[float, float]  # the columns held (ends excluded)
@@ -183,39 +177,30 @@ def _slab_rows(pieces: list, held: tuple[float, float]) -> Slab:
         d = Z.shape[1]
         empty = np.zeros(0, np.int64)
         return Slab(torch.zeros((0, d), dtype=torch.from_numpy(Z).dtype), np.zeros(0, np.uint64), np.zeros(0),
-                    empty, np.zeros(0, bool), empty, raw, empty, empty, held)  # fmt: skip
+                    empty, np.zeros(0, bool), raw, empty, empty, held)  # fmt: skip
+    # the pieces come block by block, each in its rows' order: the rows are in the whole data's order, so
+    # a distinct row's first copy here is its first copy in the data (one machine's `first`)
     distinct = distinct_rows(Z)
-    u = distinct.n_distinct
-    hashes = row_hashes(Z[distinct.first].astype(np.float64))
-    if len(np.unique(hashes)) < u:
+    if (np.diff(distinct.hashes) == 0).any():
         raise RuntimeError("two distinct rows share a 64-bit hash: fit on one machine")
-    first_index = np.full(u, _NOT, dtype=np.int64)
-    np.minimum.at(first_index, distinct.inverse, index)
-    at = np.empty(u, dtype=np.int64)
-    order = np.lexsort((index, distinct.inverse))  # by distinct row, then by index: the first copy first
-    starts = np.flatnonzero(np.r_[True, np.diff(distinct.inverse[order]) != 0])
-    at[distinct.inverse[order][starts]] = order[starts]
-    Z_u = torch.from_numpy(np.ascontiguousarray(Z[distinct.first]))
-    mine = own[distinct.first]
     copies = np.flatnonzero(own)
     return Slab(
-        Z_u, hashes, distinct.counts.astype(np.float64), np.zeros(0, np.int64), mine, first_index, raw[at],
+        torch.from_numpy(np.ascontiguousarray(Z[distinct.first])), distinct.hashes,
+        distinct.counts.astype(np.float64), np.zeros(0, np.int64), own[distinct.first], raw[distinct.first],
         index[copies], distinct.inverse[copies], held,
     )  # fmt: skip
 
 
-def _slab_counts(slab: Slab, cell: float) -> tuple[int, int, int]:
-    """(distinct rows of the slab itself, its occupied cells of side ``cell``, its rows with copies) (a
-    task)."""
+def _slab_counts(slab: Slab, cell: float) -> tuple[int, int]:
+    """(distinct rows of the slab itself, its occupied cells of side ``cell``) (a task)."""
     own = slab.Z[torch.from_numpy(slab.own)]
     if own.shape[0] == 0:
-        return 0, 0, 0
-    keys = torch.floor(own / cell).long()
-    return int(own.shape[0]), int(torch.unique(keys, dim=0).shape[0]), int(slab.counts[slab.own].sum())
+        return 0, 0
+    return int(own.shape[0]), int(torch.unique(torch.floor(own / cell).long(), dim=0).shape[0])
 
 
 def _slab_graph(
-    slab: Slab, bandwidth: float, k: int, weighted: bool, engine: str, memory_budget: int, cell: float
+    slab: Slab, bandwidth: float, k: int, weighted: bool, memory_budget: int, cell: float
 ) -> tuple[Slab, tuple[float, float]]:
     """The density and the k-nearest-neighbor graph of every row the slab holds, the climb inside the
     slab, and the columns the halo fell short by on each side (0, 0: wide enough; the module docstring's
@@ -229,16 +214,14 @@ def _slab_graph(
     def with_density(slab: Slab, rows: np.ndarray) -> Slab:
         """The density at ``rows`` (NaN elsewhere: no step reads it)."""
         at = torch.from_numpy(rows)
-        found = density_at(slab.Z[at], slab.Z, bandwidth, weights, engine=engine, memory_budget=memory_budget)
+        found = density_at(slab.Z[at], slab.Z, bandwidth, weights, engine=ENGINE, memory_budget=memory_budget)
         density = torch.full((m,), torch.nan, dtype=found.dtype)
         density[at] = found
         return replace(slab, density=density, log_f=density.log())
 
     lo, hi = slab.held
-    if k > m - 1:  # fewer rows held than neighbors: the halo must take all the data
+    if k > m - 1:  # fewer rows held than neighbors (k >= 1: fit_quick_shift's rule): all the data
         return slab, (math.inf, math.inf)
-    if k < 1:  # one row in all (k = 0): its own mode
-        return replace(with_density(slab, np.arange(m)), end=np.arange(m)), (0.0, 0.0)
     # the graph of the rows whose steps are taken here (the slab's own) and of their neighbors, not of
     # the whole halo: a row's k nearest other rows, in the order the index gives them
     index = make_index(slab.Z, n_neighbors=k + 1, memory_budget=memory_budget)
@@ -308,8 +291,18 @@ def _ends_of(slab: Slab, hashes: np.ndarray) -> np.ndarray:
     """Where the steps of the slab's own rows ``hashes`` end inside the slab (a mode of the slab, or an exit
     into another), as hashes (a task)."""
     assert slab.end is not None
-    at = np.searchsorted(slab.hashes, hashes)  # content order: the hashes are sorted
+    got, at = _own_at(slab, hashes)
+    assert got.all()  # the client asks a slab only for its own rows
     return slab.hashes[slab.end[at]]
+
+
+def _own_at(slab: Slab, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``hashes`` are the slab's own rows, and where each sits among its rows (their hashes are
+    sorted: content order)."""
+    if not len(slab.hashes):
+        return np.zeros(len(hashes), bool), np.zeros(len(hashes), np.int64)
+    at = np.minimum(np.searchsorted(slab.hashes, hashes), len(slab.hashes) - 1)
+    return (slab.hashes[at] == hashes) & slab.own[at], at
 
 
 def _resolve(boundary: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -348,7 +341,6 @@ def _slab_tree_part(
     end = slab.basin
     own = np.flatnonzero(slab.own)
     mode_rows = own[slab.end[own] == own]
-    hashes = slab.hashes[mode_rows]
     if m == 0 or slab.log_f is None:
         empty = np.zeros(0, np.uint64)
         return empty, np.zeros(0), np.zeros(0), (empty, empty, np.zeros(0))
@@ -363,34 +355,33 @@ def _slab_tree_part(
             first = np.r_[True, (np.diff(a[order]) != 0) | (np.diff(b[order]) != 0)]
             pick = order[first]  # the highest edge of each pair
             edges = (a[pick], b[pick], level[pick])
-    peaks = dict(zip(hashes.tolist(), f[mode_rows].tolist()))
-    # the sizes of every basin with rows here (a basin spans slabs); peaks where its mode is here
-    peak = np.array([peaks.get(h, np.nan) for h in basins.tolist()])
+    # the sizes of every basin with rows here (a basin spans slabs); peaks where its mode is here (a mode's
+    # basin is itself, so it is among them)
+    peak = np.full(len(basins), np.nan)
+    peak[np.searchsorted(basins, slab.hashes[mode_rows])] = f[mode_rows]
     return basins, peak, size, edges
 
 
-def _slab_nearer(slab: Slab, tops: np.ndarray) -> np.ndarray:
+def _slab_nearer(slab: Slab, tops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each mode ``tops`` (hashes) held as the slab's own: the basin of its nearest denser neighbor in
-    the graph (0 where none, or where not the slab's) (a task). Denser: higher density, ties by content
-    order (a lower hash)."""
+    the graph, and whether there is one here (a task). Denser: higher density, ties by content order (a
+    lower hash)."""
     out = np.zeros(len(tops), dtype=np.uint64)
     found = np.zeros(len(tops), dtype=bool)
-    if slab.graph is None or slab.log_f is None or not len(tops):
-        return np.stack([out, found.astype(np.uint64)])
-    order = np.argsort(slab.hashes)
-    at = np.minimum(np.searchsorted(slab.hashes[order], tops), len(order) - 1)
-    here = (slab.hashes[order][at] == tops) & slab.own[order[at]]
+    if slab.graph is None or slab.log_f is None:
+        return out, found
+    assert slab.basin is not None
+    got, at = _own_at(slab, tops)
     f = slab.log_f.double().numpy()
     idx = slab.graph.indices.numpy()
-    assert slab.basin is not None
-    for t in np.flatnonzero(here):
-        p = order[at[t]]
+    for t in np.flatnonzero(got):
+        p = at[t]
         nb = idx[p]
         denser = (f[nb] > f[p]) | ((f[nb] == f[p]) & (slab.hashes[nb] < slab.hashes[p]))
         if denser.any():
             out[t] = slab.basin[nb[np.argmax(denser)]]
             found[t] = True
-    return np.stack([out, found.astype(np.uint64)])
+    return out, found
 
 
 def _slab_nearest_denser(
@@ -553,14 +544,14 @@ def fit_quick_shift(
     if k < 1:
         raise ValueError(f"QuickShift on Dask needs at least 2 distinct rows, got {u}")
     occupied = sum(c[1] for c in counts)
-    # the slabs sum by cells, as one machine does where the grid pays (`one_machine_engine`)
+    # the slabs sum by cells (ENGINE): one machine's labels where it takes the grid too
     same_engine = density_pays(u, u, occupied, d)
     graphs: dict[int, Any] = {}
     todo = list(range(n_slabs))
     while todo:
         for s in todo:
             graphs[s] = client.submit(
-                _slab_graph, rows_of[s], bandwidth, k, weighted, "grid", plan.memory_budget, cell, pure=False
+                _slab_graph, rows_of[s], bandwidth, k, weighted, plan.memory_budget, cell, pure=False
             )
         short = client.gather([client.submit(operator.getitem, graphs[s], 1, pure=False) for s in todo])
         todo = [s for s, by in zip(todo, short) if by != (0.0, 0.0)]
@@ -612,16 +603,12 @@ def fit_quick_shift(
     if len(apart):  # each top of a part apart: its nearest denser row's basin (the neighbors first)
         nearer = client.gather([client.submit(_slab_nearer, sl, modes[apart], pure=False) for sl in slabs])
         found = np.zeros(len(apart), dtype=bool)
-        for part in nearer:
-            hit = part[1].astype(bool)
-            elder[apart[hit]] = np.searchsorted(modes, part[0][hit])
+        for basin_of, hit in nearer:
+            elder[apart[hit]] = np.searchsorted(modes, basin_of[hit])
             found |= hit
         far = apart[~found]
         if len(far):
-            points = client.gather([client.submit(_mode_points, sl, modes[far], pure=False) for sl in slabs])
-            Zp = np.full((len(far), d), np.nan)
-            for got, z in points:
-                Zp[got] = z[got]
+            Zp = _gather_rows(client, slabs, modes[far], d)[0]
             best = client.gather(
                 [
                     client.submit(_slab_nearest_denser, sl, Zp, peak[far], modes[far], pure=False)
@@ -664,7 +651,7 @@ def fit_quick_shift(
             labels[index] = lab
             density[index] = dens
         received["labels and densities"] = sum(p[0].nbytes + p[1].nbytes + p[2].nbytes for p in parts)
-    centers, top_density = _top_rows(client, slabs, modes[merged.tops], d)
+    _, centers, top_density = _gather_rows(client, slabs, modes[merged.tops], d)
     received["the modes' rows"] = centers.nbytes + top_density.nbytes
     fitted = quick_shift_store(
         estimator, plan, frame, merged, labels=labels, density=density,
@@ -714,45 +701,33 @@ def _block_labels(
     return labels, density
 
 
-def _mode_points(slab: Slab, tops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which of ``tops`` (hashes) are the slab's own rows, and their framed rows (a task)."""
-    got, Z = _own_rows_of(slab, tops)
-    return got, Z
+def _rows_of(slab: Slab, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For each of ``hashes`` the slab owns (a task): its framed row, its first copy as given, its
+    density; and which it owns (NaN elsewhere)."""
+    got, at = _own_at(slab, hashes)
+    d = slab.Z.shape[1]
+    framed, given, dens = (
+        np.full((len(hashes), d), np.nan),
+        np.full((len(hashes), d), np.nan),
+        np.full(len(hashes), np.nan),
+    )
+    where = at[got]
+    framed[got] = slab.Z[torch.from_numpy(where)].double().numpy()
+    given[got] = slab.first_row[where]
+    if slab.density is not None:
+        dens[got] = slab.density[torch.from_numpy(where)].double().numpy()
+    return got, framed, given, dens
 
 
-def _own_rows_of(slab: Slab, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    out = np.full((len(hashes), slab.Z.shape[1]), np.nan)
-    if not len(slab.hashes):
-        return np.zeros(len(hashes), bool), out
-    order = np.argsort(slab.hashes)
-    at = np.minimum(np.searchsorted(slab.hashes[order], hashes), len(order) - 1)
-    got = (slab.hashes[order][at] == hashes) & slab.own[order[at]]
-    out[got] = slab.Z[torch.from_numpy(order[at][got])].double().numpy()
-    return got, out
-
-
-def _top_facts(slab: Slab, tops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each mode ``tops`` (hashes) the slab owns: its first input row and its density (a task)."""
-    got = np.zeros(len(tops), bool)
-    rows = np.full((len(tops), slab.first_row.shape[1] if slab.first_row.ndim == 2 else 0), np.nan)
-    dens = np.full(len(tops), np.nan)
-    if not len(slab.hashes) or slab.density is None:
-        return got, rows, dens
-    order = np.argsort(slab.hashes)
-    at = np.minimum(np.searchsorted(slab.hashes[order], tops), len(order) - 1)
-    got = (slab.hashes[order][at] == tops) & slab.own[order[at]]
-    where = order[at][got]
-    rows[got] = slab.first_row[where]
-    dens[got] = slab.density[torch.from_numpy(where)].double().numpy()
-    return got, rows, dens
-
-
-def _top_rows(client: Any, slabs: list, tops: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """The input rows at the clusters' modes and their densities, from the slabs that own them."""
-    facts = client.gather([client.submit(_top_facts, sl, tops, pure=False) for sl in slabs])
-    rows = np.full((len(tops), d), np.nan)
-    dens = np.full(len(tops), np.nan)
-    for got, r, f in facts:
-        rows[got] = r[got]
-        dens[got] = f[got]
-    return rows, dens
+def _gather_rows(
+    client: Any, slabs: list, hashes: np.ndarray, d: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The framed rows, the rows as given and the densities of ``hashes``, from the slabs that own them."""
+    framed, given, dens = (
+        np.full((len(hashes), d), np.nan),
+        np.full((len(hashes), d), np.nan),
+        np.full(len(hashes), np.nan),
+    )
+    for got, z, x, f in client.gather([client.submit(_rows_of, sl, hashes, pure=False) for sl in slabs]):
+        framed[got], given[got], dens[got] = z[got], x[got], f[got]
+    return framed, given, dens
