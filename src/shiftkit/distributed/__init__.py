@@ -239,27 +239,20 @@ def _dbscan(
         raise ValueError(f"min_samples must be a number >= 1, got {min_samples!r}")
     report = on_stage or (lambda name: None)
     report(DBSCAN_STAGES[0])
-    if _is_file_list(X):
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not taken with files read by the workers")
-        blocks = [client.submit(_load_block, str(p), pure=False) for p in X]
-        data, weights = None, None
+    if _is_file_list(X) and sample_weight is not None:
+        raise ValueError("sample_weight is not taken with files read by the workers")
+    blocks, data = _blocks_of(X, client, block_rows)
+    weights = None
+    if data is None:
         d = client.submit(lambda b: b.shape[1], blocks[0], pure=False).result()
     else:
-        data = np.asarray(_materialise(X), dtype=np.float64)
-        if data.ndim != 2 or data.shape[0] == 0:
-            raise ValueError(f"X must be a non-empty 2-D array, got shape {data.shape}")
-        if not np.isfinite(data).all():
-            raise ValueError("X contains NaN or infinity")
         d = data.shape[1]
-        w = None
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=np.float64)
             if w.shape != (data.shape[0],) or not np.isfinite(w).all() or (w < 0).any():
                 raise ValueError("sample_weight must be one finite weight >= 0 per row on Dask")
-        cuts = range(0, data.shape[0], block_rows)
-        blocks = [client.scatter(data[i : i + block_rows], hash=False) for i in cuts]
-        weights = None if w is None else [client.scatter(w[i : i + block_rows], hash=False) for i in cuts]
+            cuts = range(0, data.shape[0], block_rows)
+            weights = [client.scatter(w[i : i + block_rows], hash=False) for i in cuts]
     labels, core, received, edges = fit_dbscan(estimator, blocks, weights, client, block_rows, on_stage)
     components = None if data is None else data[core].copy()
     # traffic_: bytes the client received, per stage; slab_edges_: where the slabs meet (first coordinate)
