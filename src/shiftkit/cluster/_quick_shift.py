@@ -395,11 +395,6 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self._fitted = fit.model
         return self
 
-    def _density(self, Y: Tensor, X: Tensor, bandwidth: float, weights: Tensor | None) -> Tensor:
-        kernel = get_kernel("gaussian")
-        _, density = shift_tensors(Y, X, bandwidth, kernel, weights, memory_budget=self.memory_budget)
-        return density
-
     def predict(self, X: Any) -> np.ndarray:
         """The cluster of each row of ``X``.
 
@@ -438,7 +433,8 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         k = min(self.n_neighbors_, X_fit.shape[0])
         _, idx = fitted.index.kneighbors(Y, k)  # (m, k)
         idx = idx.to(X_fit.device).long()
-        own = self._density(Y, X_fit, self.bandwidth_ / fitted.frame.scale, fitted.weights)  # (m,)
+        h = self.bandwidth_ / fitted.frame.scale
+        own = density_at(Y, X_fit, h, fitted.weights, memory_budget=self.memory_budget)  # (m,)
         denser = fitted.density[idx] >= own[:, None]  # (m, k)
         first = torch.where(denser.any(1), denser.to(torch.int8).argmax(1), 0)
         nearest = to_numpy(idx.gather(1, first[:, None])[:, 0])
@@ -449,6 +445,21 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             labels = np.where(clustered & below, -1, labels)
         same = match_rows(to_numpy(X_fit), to_numpy(Y))  # a row equal to a training row: its label
         return np.where(same >= 0, fitted.labels[np.maximum(same, 0)], labels)
+
+
+def density_at(
+    Y: Tensor,
+    X: Tensor,
+    bandwidth: float,
+    weights: Tensor | None,
+    *,
+    engine: str = "auto",
+    memory_budget: int,
+) -> Tensor:
+    """QuickShift's density (a Gaussian kernel sum, `shiftkit._shift`) at the rows ``Y`` over ``X``."""
+    return shift_tensors(
+        Y, X, bandwidth, get_kernel("gaussian"), weights, engine=engine, memory_budget=memory_budget
+    )[1]
 
 
 def quick_shift(X: Any, **params: Any) -> tuple[np.ndarray, np.ndarray]:

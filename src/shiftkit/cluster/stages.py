@@ -21,10 +21,10 @@ Dask is the fit on one machine, and no front end imports a private module of
   `KMEANS_PARAMETER_RULES`, `kmeans_prepare`, `kmeans_initial_centers`, `kmeans_store`;
 - DBSCAN: `dbscan_store`;
 - QuickShift in the input space, by slabs: `plan_quick_shift` (its `QuickShiftPlan`), the
-  rows in content order (`distinct_rows`, `row_hashes`), the density (`density_at`, with the
-  engine one machine chooses: `select_engine`), the graph (`knn_graph`, `make_index`,
-  `neighbors_for`), the climb (`climb_steps`, `follow`), the saddles (`edges_between_basins`,
-  `join_by_saddles`, `ModeTree`, `merge_tree`) and the result, written by `quick_shift_store`.
+  rows in content order (`distinct_rows`), the density (`density_at`; `density_pays`: whether
+  one machine sums it by cells too), the graph (`make_index`, `neighbors_for`), the climb
+  (`climb_steps`, `follow`), the saddles (`edges_between_basins`, `join_by_saddles`, `ModeTree`,
+  `merge_tree`) and the result, written by `quick_shift_store`.
 """
 
 from dataclasses import dataclass
@@ -34,8 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from shiftkit._rows import distinct_rows, row_hashes
-from shiftkit._shift import select_engine, shift_tensors
+from shiftkit._rows import distinct_rows
 from shiftkit._shift._grid import density_pays, support_of
 from shiftkit._validation import check_bandwidth, check_params
 from shiftkit.cluster._base import Frame, centered, cpu_threads
@@ -51,7 +50,7 @@ from shiftkit.cluster._mean_shift._result import MeanShiftFit, store
 from shiftkit.cluster._mean_shift._seeds import BIN_SIZE, seeds_from_bins, seeds_over_summary
 from shiftkit.cluster._mode_seeking import NEIGHBORS, ModeSeeking
 from shiftkit.cluster._quick_shift import PARAMETER_RULES as QUICKSHIFT_PARAMETER_RULES
-from shiftkit.cluster._quick_shift import QuickShift, QuickShiftFit, _Fitted
+from shiftkit.cluster._quick_shift import QuickShift, QuickShiftFit, _Fitted, density_at
 from shiftkit.cluster._saddles import (
     LOW_LEVELS_MAX_FEATURES,
     MIN_GAP_POINTS,
@@ -65,8 +64,8 @@ from shiftkit.cluster._saddles import (
     merge_tree,
 )
 from shiftkit.cluster._spaces import Space, choose_space
-from shiftkit.kernels import Kernel, get_kernel
-from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, knn_graph, make_index, neighbors_for
+from shiftkit.kernels import Kernel
+from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, make_index, neighbors_for
 
 __all__ = [
     "BIN_SIZE",
@@ -102,7 +101,6 @@ __all__ = [
     "kmeans_plusplus_indices",
     "kmeans_prepare",
     "kmeans_store",
-    "knn_graph",
     "make_index",
     "merge_modes",
     "merge_tree",
@@ -110,10 +108,8 @@ __all__ = [
     "plan_mean_shift",
     "plan_quick_shift",
     "quick_shift_store",
-    "row_hashes",
     "seeds_from_bins",
     "seeds_over_summary",
-    "select_engine",
     "store",
     "support_of",
 ]
@@ -219,15 +215,6 @@ def plan_quick_shift(estimator: QuickShift, n_features: int) -> QuickShiftPlan:
         bool(estimator.cluster_all),
         int(estimator.memory_budget),
     )
-
-
-def density_at(
-    Y: Tensor, X: Tensor, bandwidth: float, weights: Tensor | None, *, engine: str, memory_budget: int
-) -> Tensor:
-    """QuickShift's density (a Gaussian kernel sum, `shiftkit._shift`) at the rows ``Y`` over ``X``."""
-    return shift_tensors(
-        Y, X, bandwidth, get_kernel("gaussian"), weights, engine=engine, memory_budget=memory_budget
-    )[1]
 
 
 def quick_shift_store(
