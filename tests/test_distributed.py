@@ -584,6 +584,21 @@ def test_quick_shift_by_slabs_gives_one_machines_labels(local_client, monkeypatc
         many.predict(X[:3])
 
 
+def test_quick_shift_by_slabs_tests_the_clusters_significance_as_one_machine(local_client, monkeypatch):
+    """A normal sample with copies (rounded): one machine's significance test (the density's noise from
+    the copies) merges what the levels alone would split, and the slabs' fit merges the same."""
+    X = np.round(np.random.default_rng(3).normal(size=(30000, 2)), 2)
+    many = fit(QuickShift(), X, local_client, block_rows=4000)
+    one = QuickShift().fit(X)
+    _same_as_one_machine(many, one)
+    assert one.labels_.max() == 0
+    saddles = sys.modules["shiftkit.cluster._saddles"]
+    monkeypatch.setattr(saddles, "SIGNIFICANCE", 0.0)  # without the test: split, on both
+    one_split = QuickShift().fit(X)
+    assert one_split.labels_.max() > 0
+    _same_as_one_machine(fit(QuickShift(), X, local_client, block_rows=4000), one_split)
+
+
 def test_quick_shift_by_slabs_checks_its_halo(local_client, monkeypatch):
     """A halo too narrow is found and widened: the result stays one machine's. The first halos (guessed
     from the sample) are replaced by a column a side here, so that slabs must search again."""

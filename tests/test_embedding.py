@@ -86,6 +86,22 @@ def test_layout_is_deterministic_and_keeps_clusters_apart():
     assert not np.array_equal(Y, layout_graph(W, X, n_components=2, n_epochs=200, seed=1))
 
 
+def test_layouts_side_by_side_are_the_layouts_of_their_seeds_in_any_threads():
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(size=(150, 10)), rng.normal(size=(150, 10)) + 8.0])
+    distances, indices = knn_of_distinct(torch.as_tensor(X, dtype=torch.float32), 14, 2**26)
+    W = membership_graph(distances, indices)
+    runs = layout_graph(W, X, n_components=2, n_epochs=100, seed=3, runs=3, threads=3)
+    assert runs.shape == (300, 6)
+    for r in range(3):  # each from the same start (not from the run before), with its own seed
+        np.testing.assert_array_equal(
+            runs[:, 2 * r : 2 * r + 2], layout_graph(W, X, n_components=2, n_epochs=100, seed=3 + r)
+        )
+    np.testing.assert_array_equal(
+        runs, layout_graph(W, X, n_components=2, n_epochs=100, seed=3, runs=3, threads=1)
+    )
+
+
 def test_graph_layout_is_equivariant_to_row_order_and_gives_equal_rows_equal_places():
     rng = np.random.default_rng(5)
     X = np.concatenate([rng.normal(size=(100, 8)), rng.normal(size=(100, 8)) + 6.0])

@@ -59,3 +59,27 @@ def test_match_rows_never_reports_a_colliding_row(monkeypatch):
     known = np.array([[1.0], [2.0]])
     found = match_rows(known, np.array([[2.0], [3.0]]))
     assert found[1] == -1 and found[0] in (-1, 1)  # a collision may miss an equal row, never a wrong one
+
+
+def test_scale_free_order_is_the_same_for_the_data_scaled_or_moved():
+    rng = np.random.default_rng(2)
+    X = np.round(rng.normal(size=(2000, 6)) * 1024) / 1024  # multiples of 2^-10: moved by 2^20 exactly
+    X = np.concatenate([X, X[:100]])
+    ref = distinct_rows(X, scale_free=True)
+    assert ref.n_distinct == 2000
+    for Y in (X * 1e-30, X * 1e3, X * 1e30, X + 2.0**20, (X - 7.0) * 3.7):
+        d = distinct_rows(Y, scale_free=True)
+        np.testing.assert_array_equal(d.first, ref.first)  # the same rows, in the same order
+        np.testing.assert_array_equal(d.inverse, ref.inverse)
+    # the order by the float64 bits is another for the same data scaled
+    assert not np.array_equal(distinct_rows(X * 1e3).first, distinct_rows(X).first)
+
+
+def test_rows_nearer_than_the_scale_free_grid_stay_distinct():
+    X = np.array([[0.0, 0.0], [1.0, 1.0 + 1e-9], [1.0, 1.0], [1.0, 1.0]])
+    d = distinct_rows(X, scale_free=True)
+    assert d.n_distinct == 3
+    np.testing.assert_array_equal(X[d.first][d.inverse], X)
+    at = list(d.first)
+    assert at.index(2) == at.index(1) - 1  # one grid cell: in the order of their values
+    assert distinct_rows(np.zeros((5, 0)), scale_free=True).inverse.shape == (5,)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
 import shiftkit.cluster._spaces as spaces
@@ -50,7 +51,7 @@ def test_embeddings_are_clustered_in_a_graph_layout(estimator, embeddings):
     est = estimator().fit(X)
     assert est.space_ == "graph-layout" and est.n_signal_features_ > 3
     assert adjusted_rand_score(y, est.labels_) > 0.99
-    assert est.embedding_.shape == (3000, spaces.LAYOUT_DIM)
+    assert est.embedding_.shape == (3000, spaces.LAYOUT_RUNS * spaces.LAYOUT_DIM)
     assert sorted(est.embedding_rows_.tolist()) == list(range(3000))
     # each center is a row of the data (to float32 rounding), the densest of its cluster in the layout
     nearest_row = np.linalg.norm(X[:, None, :] - est.cluster_centers_[None], axis=-1).min(0)
@@ -76,6 +77,19 @@ def test_layout_labels_do_not_depend_on_row_order_copies_or_frame(embeddings):
         moved = QuickShift().fit(X * scale + shift)
         assert moved.space_ == "graph-layout"
         assert _same_partition(moved.labels_, ref)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_a_layout_does_not_depend_on_the_units(estimator):
+    # digits: a layout that moves with the last bit of its input (11 to 22 clusters for these rows
+    # scaled by 1e-30 to 1e30, when the rows reached the layout as float32 in the frame's units)
+    X = load_digits().data
+    X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)
+    ref = estimator().fit(X)
+    assert ref.space_ == "graph-layout"
+    for scale in (1e-30, 1e3, 1e30):
+        np.testing.assert_array_equal(estimator().fit(X * scale).labels_, ref.labels_)
 
 
 @pytest.mark.slow
@@ -152,7 +166,7 @@ def test_few_rows_or_no_signal_do_not_get_a_layout():
     assert few.embedding_.shape == (36, 3) and _same_partition(few.labels_, y)
 
 
-def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default():
+def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default(monkeypatch):
     """ionosphere fell into 7 clusters (3.5x its 2) with knots of 10 and 21 rows: in a layout the default
     least cluster is 15 rows (5% of very few), where the default fraction asks for fewer."""
     from sklearn.datasets import load_digits
@@ -169,7 +183,14 @@ def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default():
     qs = QuickShift().fit(X)
     assert qs.space_ == "graph-layout"
     assert np.bincount(qs.labels_).min() >= 15
-    assert np.bincount(QuickShift(min_cluster_size=5).fit(X).labels_).min() < 15  # a size given is kept
+    asked = []  # the least cluster the mode seeking in the layout is given
+    seek = spaces.seek_modes
+    monkeypatch.setattr(
+        spaces, "seek_modes", lambda *a, **k: asked.append(k["min_cluster_size"]) or seek(*a, **k)
+    )
+    QuickShift().fit(X)
+    QuickShift(min_cluster_size=5).fit(X)  # a size given is kept
+    assert asked == [15.0, 5]
 
 
 def test_layout_rows_follow_the_least_cluster_kept():

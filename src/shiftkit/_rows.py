@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from torch import Tensor
 
-__all__ = ["DistinctRows", "distinct_rows", "match_rows", "row_hashes"]
+__all__ = ["DistinctRows", "distinct_rows", "match_rows", "row_hashes", "scale_free_hashes"]
 
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: an odd constant that mixes bits
 _ROWS_PER_BLOCK = 1 << 16
+# The grid of `scale_free_hashes`, in fractions of the data's spread.
+SCALE_FREE_BITS = 16
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -63,7 +65,7 @@ class DistinctRows:
     counts : ndarray of shape (n_distinct,)
         Copies of each distinct row in the input.
     hashes : ndarray of shape (n_distinct,), uint64
-        Each distinct row's hash (`row_hashes`), ascending.
+        Each distinct row's hash (`row_hashes`, or `scale_free_hashes`), ascending.
     """
 
     first: np.ndarray
@@ -76,11 +78,43 @@ class DistinctRows:
         return int(self.first.shape[0])
 
 
-def distinct_rows(X: Tensor | np.ndarray) -> DistinctRows:
-    """The distinct rows of ``X`` (n, d) in content order: by hash, then by value where hashes collide."""
+def scale_free_hashes(X: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of ``X`` (float64) from its place relative to the data: its values
+    less the mean, over the root-mean-square spread, on a grid of ``2^-SCALE_FREE_BITS`` of it.
+
+    Data scaled (by any positive factor) or moved hash the same: their centered, spread-relative
+    values differ from the original's in the last bits of float64 only, and a value lands on the
+    other side of a grid line with odds of about 1e-11 (the grid is 2^36 float64 rounding errors
+    wide). Rows nearer than the grid hash the same: `distinct_rows` orders them by value.
+    """
+    n = X.shape[0]
+    if X.size == 0:
+        return row_hashes(X)
+    # scaled first by a power of two (exact) so that neither the mean nor the squares overflow
+    big = float(np.abs(X).max())
+    unit = np.ldexp(1.0, int(np.frexp(big)[1])) if big > 0 else 1.0
+    Y = X / unit
+    mean = Y.mean(0)
+    rms = float(np.sqrt(np.mean(np.square(Y - mean))))
+    step = rms * 2.0**-SCALE_FREE_BITS if rms > 0 else 1.0
+    out = np.empty(n, dtype=np.uint64)
+    for start in range(0, n, _ROWS_PER_BLOCK):
+        # whole numbers below 2^SCALE_FREE_BITS * sqrt(n * d) in size: exact in float64
+        grid = np.floor((Y[start : start + _ROWS_PER_BLOCK] - mean) / step)
+        out[start : start + _ROWS_PER_BLOCK] = row_hashes(grid)
+    return out
+
+
+def distinct_rows(X: Tensor | np.ndarray, *, scale_free: bool = False) -> DistinctRows:
+    """The distinct rows of ``X`` (n, d) in content order: by hash, then by value where hashes collide.
+
+    ``scale_free``: the hash of each row's place relative to the data (`scale_free_hashes`), so that
+    the order (the first rows of it, a fair draw) is the same for the data scaled or moved; else of its
+    float64 values (`row_hashes`: equal hashes are, but for collisions, equal rows).
+    """
     data = X.detach().double().cpu().numpy() if isinstance(X, Tensor) else np.asarray(X, dtype=np.float64)
     data = data + 0.0  # -0.0 -> 0.0
-    h = row_hashes(data)
+    h = scale_free_hashes(data) if scale_free else row_hashes(data)
     order = np.argsort(h, kind="stable")
     h_sorted = h[order]
     boundary = np.ones(len(order), dtype=bool)

@@ -150,6 +150,17 @@ class Kernel:
             return float(self.equivalent_radius(n_features))
         return _numeric_equivalent_radius(self.profile, self.compact, n_features)
 
+    def square_ratio(self, n_features: int) -> float:
+        """``int K^2 / int K`` over ``n_features`` dimensions (bandwidth-free): the variance of a kernel
+        sum (a density that reads as a count) per unit of it, where the points fall at random
+        (Poisson) and the density varies little over the kernel. Gaussian ``2^(-d/2)``, flat 1."""
+        if self.name == "gaussian" and self.exponential:
+            return 2.0 ** (-n_features / 2)
+        u = np.linspace(0.0, 1.0 if self.compact else 12.0, 20_001)[1:]  # radius in bandwidths
+        k = self.profile(torch.from_numpy(u * u), 1.0).numpy()
+        shell = u ** (n_features - 1)
+        return float(_integral(k * k * shell, u) / _integral(k * shell, u))
+
 
 KERNELS: dict[str, Kernel] = {
     "gaussian": Kernel(

@@ -77,8 +77,8 @@ def _picture(est: Any, X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, 
     """What clusters.png shows: points, their labels, the centers, and what the view is.
 
     Where the modes were sought in a graph layout, a two-dimensional layout of the same rows (the fit's
-    has five dimensions), each center at the median of its cluster there; else the data (on their first
-    two principal components when there are more than two features)."""
+    are three of five dimensions), each center at the median of its cluster there; else the data (on
+    their first two principal components when there are more than two features)."""
     if getattr(est, "space_", "input") == "graph-layout":
         from shiftkit.embedding import graph_layout
 
@@ -418,7 +418,7 @@ def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
             "rows_laid_out": laid_out,
             "exact": True,  # the graph of the rows laid out: every neighbor is the true one
             "recall": 1.0,
-            "layout_dimensions": int(est.embedding_.shape[1]),
+            "layout_dimensions": int(est.embedding_.shape[1]),  # the layouts side by side
             "rows_assigned": int(X.shape[0]) - laid_out,  # labelled by their 10 nearest laid-out rows
         }
     return summary

@@ -99,8 +99,11 @@ class TensorInputMixin:
         check_finite(array)
         return from_checked_numpy(array, dtype=dtype, device=self.device)
 
-    def _validate_framed(self, X: Any, *, reset: bool) -> tuple[Tensor, Frame]:
-        """``X`` checked, centered and scaled in float64, then cast: ``(X_c, frame)``, ``X_c = frame.to(X)``.
+    def _validate_framed(
+        self, X: Any, *, reset: bool, dtype: torch.dtype | None = None
+    ) -> tuple[Tensor, Frame]:
+        """``X`` checked, centered and scaled in float64, then cast (to ``dtype``, default the
+        computation's): ``(X_c, frame)``, ``X_c = frame.to(X, dtype)``.
 
         Centering before the cast keeps float32 exact for data far from the
         origin (1e6 + 0.01 * noise loses every digit of the noise in float32);
@@ -109,7 +112,7 @@ class TensorInputMixin:
         """
         X64, input_dtype = self._validate_X64(X, reset=reset)
         frame = self._frame_for(X64, input_dtype)
-        return frame.to(X64), frame
+        return frame.to(X64, dtype), frame
 
     def _frame_for(self, X64: Tensor, input_dtype: torch.dtype, weights: Tensor | None = None) -> Frame:
         """The frame of ``X64`` (weighted mean and spread): computing in ``dtype`` (None: the input's);

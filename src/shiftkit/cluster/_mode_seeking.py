@@ -19,6 +19,7 @@ from shiftkit.cluster._saddles import (
     LEVELS,
     MIN_GAP_POINTS,
     density_graph,
+    density_noise,
     hill_climb,
     merge_through_saddles,
 )
@@ -136,6 +137,7 @@ def seek_modes(
         weights=weights,
         min_gap_points=min_gap_points,
         low_levels=low_levels,
+        noise=density_noise(get_kernel("gaussian"), X.shape[1], weights),
     )
     return ModeSeeking(
         merged.labels,

@@ -149,7 +149,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         The level: modes whose density falls by less than this fraction before
         meeting a higher mode are merged (0.5: the saddle is above half the
         peak). None: chosen from the data by the lifetime criterion (see
-        ``levels_`` and ``n_clusters_by_level_``).
+        ``levels_`` and ``n_clusters_by_level_``). Either way a cluster whose
+        peak is within two standard errors of the density estimate of its
+        saddle (the noise of a kernel-weighted count) is merged too.
     min_cluster_size : float or int, default=None
         A fraction of the points (below 1) or a number of points: smaller
         clusters are merged into their neighbors. None: 0.5% of the points,
@@ -211,8 +213,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         not counted: four features or fewer, or a tuned input space).
     embedding_ : ndarray of shape (n_embedded, n_dims) or None
         The coordinates the modes were sought in: the principal coordinates of
-        every row, or the layout of the rows laid out (4,000 of larger data by
-        default); None in the input space. ``bandwidth_`` is in these
+        every row, or the layouts of the rows laid out (4,000 of larger data by
+        default; three layouts of five dimensions side by side); None in the
+        input space. ``bandwidth_`` is in these
         coordinates' units.
     embedding_rows_ : ndarray of shape (n_embedded,) or None
         The input row of each row of ``embedding_``.
@@ -288,12 +291,18 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         check_params(self, PARAMETER_RULES)
         if self.bandwidth is not None:
             check_bandwidth(self.bandwidth)
-        X_c, frame = self._validate_framed(X, reset=True)
-        report = self.callback or (lambda stage: None)
-        report(Stage("choosing where to seek the modes", 1, 2))
         # a bandwidth or a neighbor count is a statement about the input space: keep to it
         tuned = self.bandwidth is not None or self.n_neighbors is not None
-        space = choose_space(X_c, "input" if tuned and self.space == "auto" else self.space)
+        sought = "input" if tuned and self.space == "auto" else self.space
+        # the space is chosen, and the axes or the layout made, from the rows in float64: cast to float32
+        # in the frame's units (a power of two near their spread), data scaled by 1,000 would reach them
+        # as other numbers, and a layout amplifies the last bit (`shiftkit.cluster._spaces`)
+        X_c, frame = self._validate_framed(X, reset=True, dtype=None if sought == "input" else torch.float64)
+        report = self.callback or (lambda stage: None)
+        report(Stage("choosing where to seek the modes", 1, 2))
+        space = choose_space(X_c, sought)
+        if space.name == "input":
+            X_c = X_c.to(frame.dtype)
         if space.name == "graph-layout":
             stages = LAYOUT_STAGES
 
@@ -316,7 +325,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         (`shiftkit._rows`): equal rows share a label and the row order of the
         input changes nothing.
         """
-        Z = X_c if space.name == "input" else project_axes(X_c, space)
+        Z = (X_c if space.name == "input" else project_axes(X_c, space)).to(frame.dtype)
         distinct = distinct_rows(Z)
         rows = torch.as_tensor(distinct.first, device=Z.device)
         Z_u = Z[rows]  # (u, d')
@@ -416,8 +425,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         fitted = self._fitted
         X64 = self._validate_X(X, reset=False, dtype=torch.float64)
-        if fitted.layout is not None:  # in the fit's precision: equal rows give equal coordinates
-            return assign(fitted.layout, graph_coordinates(fitted.frame.to(X64), fitted.layout.axes))
+        if fitted.layout is not None:  # as the fit computed (float64): equal rows give equal coordinates
+            G = graph_coordinates(fitted.frame.to(X64, torch.float64), fitted.layout.axes)
+            return assign(fitted.layout, G)
         if fitted.X is None:
             raise ValueError(
                 "this QuickShift was fitted on Dask (shiftkit.distributed): its rows stayed on the workers, "
@@ -425,8 +435,11 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             )
         assert fitted.density is not None and fitted.labels is not None
         X_fit = fitted.X
-        Y = fitted.frame.to(X64)  # as the fit computed: a training row lands where it did
-        Y = Y if fitted.space.name == "input" else project_axes(Y, fitted.space)
+        # as the fit computed: a training row lands where it did
+        if fitted.space.name == "input":
+            Y = fitted.frame.to(X64)
+        else:
+            Y = project_axes(fitted.frame.to(X64, torch.float64), fitted.space)
         Y = Y.to(X_fit.device, X_fit.dtype)
         if fitted.index is None:
             return np.zeros(Y.shape[0], dtype=np.int64)

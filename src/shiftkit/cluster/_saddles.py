@@ -30,6 +30,16 @@ fixed level.
 Basins that the mutual graph leaves unconnected (a point whose neighbors do
 not count it among theirs) join the basin of their nearest point of higher
 density, at no saddle: they stay apart when they are large enough.
+
+At the level chosen, a cluster that meets another at a saddle must also rise
+above it by more than the noise of the density estimate: the density is a
+kernel-weighted count, whose variance, for points that fall at random, is
+``density_noise`` times itself (``2^(-d/2)`` for the Gaussian in ``d``
+dimensions); its peak ``p`` and saddle ``s`` must be `SIGNIFICANCE` standard
+errors apart, ``p - s >= 2 sqrt(noise (p + s))`` (`significant`), or it merges
+into its elder. The relative prominence alone took the noise of a flat or
+smooth top for clusters: a normal sample of 10,000 points in 2-D fell into
+2 or 3 clusters.
 """
 
 from __future__ import annotations
@@ -73,6 +83,17 @@ def least_cluster(min_cluster_size: float | None) -> float:
 # Points a group cut off from the rest of the mutual graph needs to be a cluster (HDBSCAN's
 # default least cluster size).
 MIN_GAP_POINTS = 5
+# A cluster that meets another at a saddle stays apart only where its peak's density exceeds the
+# saddle's by this many standard errors of the density estimate (`significant`). Measured (QuickShift(),
+# five draws each of 300 to 30,000 points): a normal 2-D sample was split into 2 to 25 clusters at 3,000
+# points and more, a uniform square into 2 to 17 from 300; the noise between the peak and the saddle of
+# those splits was 0.1 to 2.5 standard errors (under 1.8 for the normal samples). With 2: the normal
+# samples are one cluster at every size, the uniform ones up to 3,000 points (2 to 4 clusters at 10,000
+# and 30,000: a flat top's noise is the largest of many). The development battery's 44 low-dimensional
+# sets keep their median (0.964) and every cluster they need but the g2mg sets of 60% overlap (1.7
+# standard errors or less: one flat top, as the dip test sees it too), uci/wdbc and uci/yeast (the
+# lowest 0.4 to 1.0).
+SIGNIFICANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,10 @@ class ModeTree:
         (`MIN_GAP_POINTS`): two or three points off in a tail, cut off from the
         mutual graph, are outliers, not a cluster, even where
         ``min_cluster_size`` (a fraction) lets that few stand.
+    noise : float
+        The variance of the density estimate per unit of density (`density_noise`): a
+        cluster whose peak is not `SIGNIFICANCE` standard errors above its saddle merges
+        into its elder (`significant`). 0: no such test.
     """
 
     peak: np.ndarray
@@ -105,6 +130,7 @@ class ModeTree:
     size: np.ndarray
     peak_point: np.ndarray
     min_gap_size: float = 0.0
+    noise: float = 0.0
 
     @property
     def prominence(self) -> np.ndarray:
@@ -183,6 +209,41 @@ def hill_climb(log_density: Tensor, graph: KNNGraph, rows_per_chunk: int = 1 << 
     return follow(climb_steps(log_density, graph, rows_per_chunk))
 
 
+def density_noise(kernel: Kernel, n_features: int, weights: Tensor | np.ndarray | None = None) -> float:
+    """The variance of a kernel density (a weighted count: `shiftkit.kernels`) per unit of it, for points
+    that fall at random: a sum of ``w K`` has variance ``sum w^2 K^2``, about ``square_ratio * (sum w^2 /
+    sum w)`` times the sum where the density varies little over the kernel (``2^(-d/2)`` for the
+    Gaussian without weights)."""
+    ratio = kernel.square_ratio(n_features)
+    if weights is None:
+        return ratio
+    w = (
+        weights.double().cpu().numpy()
+        if isinstance(weights, Tensor)
+        else np.asarray(weights, dtype=np.float64)
+    )
+    total = float(w.sum())
+    return ratio * float(np.square(w).sum()) / total if total > 0 else ratio
+
+
+def significant(tree: ModeTree, basins: np.ndarray) -> np.ndarray:
+    """Whether each of ``basins`` rises above its saddle by more than the density's noise: its peak ``p``
+    and saddle ``s`` (densities) at least `SIGNIFICANCE` standard errors apart,
+    ``p - s >= SIGNIFICANCE * sqrt(noise * (p + s))``. Basins that join across a gap (or at no saddle)
+    are; all are where ``tree.noise`` is 0."""
+    basins = np.asarray(basins, dtype=np.int64)
+    out = np.ones(len(basins), dtype=bool)
+    saddle = tree.saddle[basins]
+    tested = np.isfinite(saddle) & (tree.elder[basins] >= 0)
+    if tree.noise <= 0 or not tested.any():
+        return out
+    # in units of the peak (densities may be far from 1): (1 - s/p) sqrt(p) >= Z sqrt(noise (1 + s/p))
+    peak = tree.peak[basins][tested]
+    ratio = np.exp(saddle[tested] - peak)
+    out[tested] = (1.0 - ratio) * np.exp(peak / 2) >= SIGNIFICANCE * np.sqrt(tree.noise * (1.0 + ratio))
+    return out
+
+
 def mode_tree(
     basin_of_point: Tensor,
     log_density: Tensor,
@@ -190,8 +251,10 @@ def mode_tree(
     X: Tensor,
     weights: Tensor | None = None,
     min_gap_points: float = MIN_GAP_POINTS,
+    noise: float = 0.0,
 ) -> tuple[ModeTree, Tensor]:
-    """The merge tree of the basins ``basin_of_point`` (any labels) through the saddles of ``graph``.
+    """The merge tree of the basins ``basin_of_point`` (any labels) through the saddles of ``graph``;
+    ``noise``: the density's (`density_noise`; 0: no significance test).
 
     Returns the tree and the basin index (0..n_basins-1) of every point.
     """
@@ -210,7 +273,7 @@ def mode_tree(
     a, b, level = edges_between_basins(basin_np, f, graph)
     saddle, elder = join_by_saddles(a, b, level, peak)
     _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
-    return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points)), basin
+    return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), float(noise)), basin
 
 
 def edges_between_basins(
@@ -370,8 +433,16 @@ def core_levels(tree: ModeTree, cluster_of_basin: np.ndarray, n_clusters: int) -
 
 
 def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """The cluster (0..k-1, highest peak first) of every basin at ``level``; each cluster's top basin."""
+    """The cluster (0..k-1, highest peak first) of every basin at ``level``; each cluster's top basin.
+
+    A cluster whose top is not `significant` (its peak within the density's noise of its saddle)
+    merges into the cluster of its elder, the lowest peaks first (its elder's cluster may merge too).
+    """
     target, _ = merge_at_level(tree, level, min_size)
+    tops = np.unique(target)
+    weak = tops[~significant(tree, tops)]
+    for top in weak[np.argsort(tree.peak[weak], kind="stable")[::-1]]:  # highest first: a chain ends
+        target[target == top] = target[tree.elder[top]]  # where its elder's cluster went
     tops = np.unique(target)
     tops = tops[np.argsort(-tree.peak[tops], kind="stable")]
     cluster_of_top = np.full(len(target), -1)
@@ -421,14 +492,16 @@ def merge_through_saddles(
     weights: Tensor | None = None,
     min_gap_points: float = MIN_GAP_POINTS,
     low_levels: bool = True,
+    noise: float = 0.0,
 ) -> SaddleMerge:
     """Merge the basins ``basin_of_point`` into clusters; ``prominence=None`` chooses the level.
 
     ``min_cluster_size`` is a fraction of the points (or total weight) when
     below 1, else a number of points; ``min_gap_points`` is the least size of a group the mutual
-    graph cuts off from the rest (`MIN_GAP_POINTS`).
+    graph cuts off from the rest (`MIN_GAP_POINTS`); ``noise``: the density's variance per unit
+    (`density_noise`), for the significance of the clusters kept (0: none tested).
     """
-    tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points)
+    tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points, noise)
     merged = merge_tree(tree, prominence=prominence, min_cluster_size=min_cluster_size, low_levels=low_levels)
     basin_labels = torch.unique(basin_of_point).cpu().numpy()
     return SaddleMerge(

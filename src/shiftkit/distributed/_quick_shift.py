@@ -77,6 +77,7 @@ from shiftkit.cluster.stages import (
     climb_steps,
     compute_dtype,
     density_at,
+    density_noise,
     density_pays,
     distinct_rows,
     edges_between_basins,
@@ -191,12 +192,14 @@ def _slab_rows(pieces: list, held: tuple[float, float]) -> Slab:
     )  # fmt: skip
 
 
-def _slab_counts(slab: Slab, cell: float) -> tuple[int, int]:
-    """(distinct rows of the slab itself, its occupied cells of side ``cell``) (a task)."""
+def _slab_counts(slab: Slab, cell: float) -> tuple[int, int, float]:
+    """(distinct rows of the slab itself, its occupied cells of side ``cell``, the sum of the squares of
+    its rows' copies) (a task)."""
     own = slab.Z[torch.from_numpy(slab.own)]
     if own.shape[0] == 0:
-        return 0, 0
-    return int(own.shape[0]), int(torch.unique(torch.floor(own / cell).long(), dim=0).shape[0])
+        return 0, 0, 0.0
+    squares = float(np.square(slab.counts[slab.own]).sum())  # whole numbers: exact, in any order
+    return int(own.shape[0]), int(torch.unique(torch.floor(own / cell).long(), dim=0).shape[0]), squares
 
 
 def _slab_graph(
@@ -544,6 +547,7 @@ def fit_quick_shift(
     if k < 1:
         raise ValueError(f"QuickShift on Dask needs at least 2 distinct rows, got {u}")
     occupied = sum(c[1] for c in counts)
+    squares = sum(c[2] for c in counts)
     # the slabs sum by cells (ENGINE): one machine's labels where it takes the grid too
     same_engine = density_pays(u, u, occupied, d)
     graphs: dict[int, Any] = {}
@@ -619,7 +623,9 @@ def fit_quick_shift(
                 cand = [(sq[q], h[q], basin[q]) for sq, h, basin in best if math.isfinite(sq[q])]
                 if cand:
                     elder[far[q]] = np.searchsorted(modes, min(cand, key=lambda c: (c[0], c[1]))[2])
-    tree = ModeTree(peak, saddle, elder, size, np.arange(nb), float(MIN_GAP_POINTS))
+    # the density's noise, as one machine measures it from the distinct rows' copies (its weights)
+    noise = density_noise(get_kernel("gaussian"), d) * (squares / float(size.sum()) if weighted else 1.0)
+    tree = ModeTree(peak, saddle, elder, size, np.arange(nb), float(MIN_GAP_POINTS), noise)
     merged = merge_tree(
         tree, prominence=plan.prominence, min_cluster_size=plan.min_cluster_size,
         low_levels=d <= LOW_LEVELS_MAX_FEATURES,

@@ -15,6 +15,7 @@ Its cost is the graph plus ``n_epochs`` passes over the edges: about 0.1 s per
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -49,25 +50,39 @@ def layout_graph(
     n_components: int,
     n_epochs: int | None = None,
     seed: int = 0,
+    runs: int = 1,
+    threads: int | None = None,
 ) -> np.ndarray:
-    """The layout of the symmetric weighted graph ``W`` (n x n); (n, n_components), float64.
+    """The layout of the symmetric weighted graph ``W`` (n x n); (n, runs * n_components), float64.
 
     ``coordinates`` (n, n_features) are the points' coordinates in the data: they
-    place the graph's connected components at the start.
+    place the graph's connected components at the start. ``runs``: that many
+    layouts from the same start, of the seeds ``seed``, ``seed + 1``, ..., side by
+    side (run ``r`` in columns ``r * n_components`` on), computed in up to
+    ``threads`` threads (None: torch's); each is the same whatever the threads.
     """
     n = W.shape[0]
     epochs = default_epochs(n) if n_epochs is None else int(n_epochs)
     start = spectral_start(W, n_components, coordinates)
     if n < 2 or W.nnz == 0 or epochs == 0:
-        return start
+        return np.concatenate([start] * runs, axis=1)
     from shiftkit.embedding._sgd_kernels import optimize_layout
 
     edges = W.tocoo()
     keep = edges.data >= edges.data.max() / epochs  # edges sampled less than once in the run: dropped
     head, tail, weight = edges.row[keep].astype(np.int64), edges.col[keep].astype(np.int64), edges.data[keep]
-    Y = np.ascontiguousarray(start, dtype=np.float64)
-    optimize_layout(Y, head, tail, weight.max() / weight, epochs, NEGATIVE_RATE, seed)
-    return Y
+    per_sample = weight.max() / weight
+
+    def one(run: int) -> np.ndarray:
+        Y = np.array(start, dtype=np.float64, order="C", copy=True)  # each run moves its own copy
+        optimize_layout(Y, head, tail, per_sample, epochs, NEGATIVE_RATE, seed + run)
+        return Y
+
+    workers = max(1, min(runs, torch.get_num_threads() if threads is None else threads))
+    if workers == 1:
+        return np.concatenate([one(run) for run in range(runs)], axis=1)
+    with ThreadPoolExecutor(workers) as pool:  # the loop releases the GIL
+        return np.concatenate(list(pool.map(one, range(runs))), axis=1)
 
 
 def knn_of_distinct(X: Tensor, n_neighbors: int, memory_budget: int) -> tuple[np.ndarray, np.ndarray]:

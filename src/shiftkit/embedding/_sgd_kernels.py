@@ -37,7 +37,7 @@ def _clip(v: float) -> float:
     return CLIP if v > CLIP else (-CLIP if v < -CLIP else v)
 
 
-@numba.njit(cache=True, fastmath=FASTMATH)
+@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)  # layouts of several seeds run in threads
 def optimize_layout(
     Y: np.ndarray,
     head: np.ndarray,

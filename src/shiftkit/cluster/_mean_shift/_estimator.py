@@ -68,6 +68,7 @@ from shiftkit.cluster._saddles import (
     LOW_LEVELS_MAX_FEATURES,
     DensityGraph,
     density_graph,
+    density_noise,
     least_cluster,
     merge_through_saddles,
 )
@@ -188,7 +189,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         With ``merge='saddles'``: the least relative prominence of a mode that
         stays a cluster (0.5: the density falls below half its peak before it
         meets a higher mode). None: chosen from the data (the level at which
-        the number of clusters is the same over the longest stretch).
+        the number of clusters is the same over the longest stretch). Either
+        way a mode whose peak is within two standard errors of the density
+        estimate of its saddle (the noise of a kernel-weighted count) is merged.
     min_cluster_size : float or int, default=None
         With ``merge='saddles'``: clusters smaller than this fraction of the
         points (below 1) or number of points are merged into their neighbors.
@@ -407,16 +410,24 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             frame = self._frame_for(X64, input_dtype)
         else:
             frame = self._frame_for(X64[taking_part], input_dtype, w[taking_part])
-        X_all = frame.to(X64)  # (n, d): centered and scaled in float64, then cast
+        sought = self._requested_space()
+        # (n, d): centered and scaled in float64, then cast; kept in float64 while the space is chosen
+        # (as QuickShift.fit: the axes and the layout are made from the rows' float64 values)
+        X_all = frame.to(X64, None if sought == "input" else torch.float64)
         del X64
         X_c = X_all if taking_part is None else X_all[taking_part]
         # weights as a power of two times numbers near 1: their sums neither overflow nor underflow
         w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
-        w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(X_c.dtype)
+        w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(frame.dtype)
         if bool((X_c == X_c[0]).all()):
+            X_all = X_all.to(frame.dtype)
+            X_c = X_all if taking_part is None else X_all[taking_part]
             fit = self._fit_constant(X_all, X_c, frame, taking_part)
         else:
-            space = choose_space(X_c, self._requested_space())
+            space = choose_space(X_c, sought)
+            if space.name == "input":
+                X_all = X_all.to(frame.dtype)
+                X_c = X_all if taking_part is None else X_all[taking_part]
             if space.name == "principal-axes":
                 fit = self._fit_on_axes(X_all, frame, space, sample_weight, stepper)
             elif space.name == "graph-layout":
@@ -512,6 +523,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 min_cluster_size=least_cluster(self.min_cluster_size),
                 weights=w_fit,
                 low_levels=X_c.shape[1] <= LOW_LEVELS_MAX_FEATURES,
+                noise=density_noise(kernel, X_c.shape[1], w_fit),
             )
             centers_c, densities = centers_c[merged.top_basins], densities[merged.top_basins]
             fit_labels = torch.as_tensor(merged.labels, device=X_c.device)
