@@ -87,20 +87,21 @@ def scale_free_hashes(X: np.ndarray) -> np.ndarray:
     other side of a grid line with odds of about 1e-11 (the grid is 2^36 float64 rounding errors
     wide). Rows nearer than the grid hash the same: `distinct_rows` orders them by value.
     """
-    n = X.shape[0]
+    n, d = X.shape
     if X.size == 0:
         return row_hashes(X)
+    blocks = range(0, n, _ROWS_PER_BLOCK)  # every pass by blocks: no temporary the size of the data
     # scaled first by a power of two (exact) so that neither the mean nor the squares overflow
-    big = float(np.abs(X).max())
+    big = max(float(X.max()), -float(X.min()))
     unit = np.ldexp(1.0, int(np.frexp(big)[1])) if big > 0 else 1.0
-    Y = X / unit
-    mean = Y.mean(0)
-    rms = float(np.sqrt(np.mean(np.square(Y - mean))))
+    mean = sum((X[s : s + _ROWS_PER_BLOCK] / unit).sum(0) for s in blocks) / n
+    squares = sum(float(np.square(X[s : s + _ROWS_PER_BLOCK] / unit - mean).sum()) for s in blocks)
+    rms = float(np.sqrt(squares / (n * d)))
     step = rms * 2.0**-SCALE_FREE_BITS if rms > 0 else 1.0
     out = np.empty(n, dtype=np.uint64)
-    for start in range(0, n, _ROWS_PER_BLOCK):
+    for start in blocks:
         # whole numbers below 2^SCALE_FREE_BITS * sqrt(n * d) in size: exact in float64
-        grid = np.floor((Y[start : start + _ROWS_PER_BLOCK] - mean) / step)
+        grid = np.floor((X[start : start + _ROWS_PER_BLOCK] / unit - mean) / step)
         out[start : start + _ROWS_PER_BLOCK] = row_hashes(grid)
     return out
 
@@ -112,8 +113,8 @@ def distinct_rows(X: Tensor | np.ndarray, *, scale_free: bool = False) -> Distin
     the order (the first rows of it, a fair draw) is the same for the data scaled or moved; else of its
     float64 values (`row_hashes`: equal hashes are, but for collisions, equal rows).
     """
+    # no copy of float64 data: the hashes read -0.0 as 0.0 (`row_hashes`), and so do comparisons
     data = X.detach().double().cpu().numpy() if isinstance(X, Tensor) else np.asarray(X, dtype=np.float64)
-    data = data + 0.0  # -0.0 -> 0.0
     h = scale_free_hashes(data) if scale_free else row_hashes(data)
     order = np.argsort(h, kind="stable")
     h_sorted = h[order]

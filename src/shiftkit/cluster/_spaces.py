@@ -171,7 +171,7 @@ def project_axes(X_c: Tensor, space: Space) -> Tensor:
     return space.axes.project(X_c, n_axes(space)).to(X_c.dtype)
 
 
-def graph_coordinates(X: Tensor, axes: PrincipalAxes) -> Tensor:
+def graph_coordinates(X: Tensor, axes: PrincipalAxes, rows: np.ndarray | None = None) -> Tensor:
     """Where the neighbor graph is built: the first `GRAPH_MAX_FEATURES` principal coordinates (all of
     them, a rotation, when there are no more features), float32 on the CPU, in units of the axes' total
     spread (the root of their summed variances).
@@ -179,9 +179,9 @@ def graph_coordinates(X: Tensor, axes: PrincipalAxes) -> Tensor:
     The units are the data's own, fixed in float64 before the cast: the estimators' frame scales by a
     power of two, so data scaled by 1,000 reached the cast as other float32 numbers, and the layout, a
     stochastic descent that amplifies the last bit, laid them out otherwise (digits: 11 to 22
-    clusters for the same rows scaled by 1e-30 to 1e30)."""
+    clusters for the same rows scaled by 1e-30 to 1e30). ``rows``: of those rows of ``X`` only."""
     spread = float(np.sqrt(axes.variances.sum()))
-    coordinates = axes.project(X, min(X.shape[1], GRAPH_MAX_FEATURES))
+    coordinates = axes.project(X, min(X.shape[1], GRAPH_MAX_FEATURES), rows)
     return (coordinates / (spread if spread > 0 else 1.0)).float().cpu()
 
 
@@ -286,7 +286,7 @@ def fit_graph_layout(
     n_distinct = distinct.n_distinct
     row_weights = np.ones(X_c.shape[0]) if weights is None else weights.double().cpu().numpy()
     copies = np.bincount(distinct.inverse, weights=row_weights, minlength=n_distinct)  # (u,)
-    G = graph_coordinates(X_c[torch.as_tensor(distinct.first, device=X_c.device)], axes)  # (u, q)
+    G = graph_coordinates(X_c, axes, distinct.first)  # (u, q)
     total = float(copies.sum())
     least = _layout_min_size(min_cluster_size, total)
     m = layout_rows(n_distinct, points_in(least, total), total)

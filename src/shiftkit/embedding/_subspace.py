@@ -54,14 +54,19 @@ class PrincipalAxes:
     null_variances: np.ndarray
     n_signal: int
 
-    def project(self, X: Tensor, n_axes: int) -> Tensor:
-        """The coordinates of the rows of ``X`` (n, d) on the first ``n_axes`` axes, float64; (n, n_axes)."""
+    def project(self, X: Tensor, n_axes: int, rows: np.ndarray | None = None) -> Tensor:
+        """The coordinates of the rows of ``X`` (n, d) on the first ``n_axes`` axes, float64; (n, n_axes).
+        ``rows``: of those rows of ``X`` only, in that order (taken block by block: no copy of them)."""
         V = torch.as_tensor(self.axes[:, :n_axes], dtype=torch.float64, device=X.device)
         mean = torch.as_tensor(self.mean, dtype=torch.float64, device=X.device)
-        out = torch.empty((X.shape[0], n_axes), dtype=torch.float64, device=X.device)
-        for start in range(0, X.shape[0], 1 << 15):
-            block = X[start : start + (1 << 15)].to(torch.float64)
-            out[start : start + (1 << 15)] = (block - mean) @ V
+        n = X.shape[0] if rows is None else len(rows)
+        out = torch.empty((n, n_axes), dtype=torch.float64, device=X.device)
+        for start in range(0, n, 1 << 15):
+            if rows is None:
+                block = X[start : start + (1 << 15)]
+            else:
+                block = X[torch.as_tensor(rows[start : start + (1 << 15)], device=X.device)]
+            out[start : start + (1 << 15)] = (block.to(torch.float64) - mean) @ V
         return out
 
 
