@@ -459,10 +459,13 @@ def _sphere(sizes, noise, seed, d=512):
 
 
 @pytest.mark.parametrize(
-    ("sizes", "noise"), [([6, 6, 6], 0.032), ([50, 4, 50, 3, 30], 0.032), ([8] * 8, 0.03)]
+    ("sizes", "noise"),
+    [([6, 6, 6], 0.032), ([50, 4, 50, 3, 30], 0.032), ([8] * 8, 0.03), ([20] * 50, 0.03)],
 )
 def test_small_collections_in_512_dimensions(sizes, noise):
-    """Few images: few principal axes (16 axes of 18 images are mostly noise and merge the clusters)."""
+    """Few images: few principal axes (16 axes of 18 images are mostly noise and merge the clusters).
+    50 clusters of 20 images, apart in every layout: the mode seeking there with 20 neighbors joined them
+    into 39 (`_spaces.LAYOUT_SEEK_NEIGHBORS`)."""
     E, y = _sphere(sizes, noise, seed=len(sizes))
     labels, _ = cluster_embeddings(E)
     assert adjusted_rand_score(y, labels) > 0.95

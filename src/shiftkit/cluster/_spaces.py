@@ -15,8 +15,9 @@ first (``space='auto'``):
   ``LAYOUT_DIM`` dimensions (`shiftkit.embedding.layout_graph`, seeds
   ``LAYOUT_SEED`` on), and mode seeking in the layouts side by side
   (``'graph-layout'``: a product of one kernel per layout, so that two rows are
-  near where every layout puts them near), from ``LAYOUT_MIN_ROWS`` distinct rows (fewer: the
-  first three axes). On data of more distinct rows than the layout needs
+  near where every layout puts them near; ``LAYOUT_SEEK_NEIGHBORS`` neighbors),
+  from ``LAYOUT_MIN_ROWS`` distinct rows (fewer: the first three axes). On data
+  of more distinct rows than the layout needs
   (`layout_rows`: enough that the least cluster the fit keeps has
   ``LAYOUT_ROWS_PER_LEAST_CLUSTER`` rows in it, 4,000 with the default
   ``min_cluster_size``), that many, the first in content order, are laid out,
@@ -61,7 +62,7 @@ from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE, points_in
 from shiftkit.embedding import PrincipalAxes, layout_graph, membership_graph, principal_axes
 from shiftkit.embedding._layout import knn_of_distinct
-from shiftkit.neighbors import partitioned_kneighbors
+from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, neighbors_for, partitioned_kneighbors
 
 __all__ = [
     "LAYOUT_STAGES",
@@ -88,6 +89,13 @@ LAYOUT_DIM = 5
 # Layouts side by side (module docstring), of the seeds LAYOUT_SEED, LAYOUT_SEED + 1, ...
 LAYOUT_RUNS = 3
 LAYOUT_SEED = 0
+# Neighbors of a laid-out row in the mode seeking (QuickShift's 20 elsewhere): fewer than the least
+# cluster a layout keeps (LAYOUT_MIN_CLUSTER_POINTS), so that a cluster of that size can be its own
+# neighborhood. With 20, the mutual graph joined 50 clusters of 20 images (apart in every layout)
+# into 36 to 39 (benchmarks/bench_image.py --clustering, three draws); with 12, 50. On the development
+# sets (six triples of seeds): mean ARI 0.405 (sd 0.002; 0.401, sd 0.005 with 20), digits 0.864 to
+# 0.885 in 13 to 14 clusters (0.856 to 0.882 in 12 to 14); uci/wdbc 0.69 in 3 where it was 0.77 in 2.
+LAYOUT_SEEK_NEIGHBORS = 12
 # How many rows a layout needs: a cluster the size of the least the fit keeps has this many rows in it
 # on average (4,000 rows with the default fraction 0.005); at least LAYOUT_ROWS, at most LAYOUT_MAX_ROWS.
 # On 100,000 x 64 (benchmarks/bench_highdim.py) laying out 4,000 rows instead of 10,000 gives the same
@@ -313,7 +321,7 @@ def fit_graph_layout(
     seeking = seek_modes(
         E,
         None if bool((weight == 1).all()) else torch.as_tensor(weight),
-        n_neighbors=None,
+        n_neighbors=neighbors_for(E, LAYOUT_SEEK_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS),  # a tenth at most
         # the local scale of the layout's points, whatever each stands for: with the rows' weights it
         # would shrink to the nearest laid-out row where each stands for ten rows
         bandwidth=local_bandwidth(E, memory_budget=memory_budget) if m > 1 else None,
