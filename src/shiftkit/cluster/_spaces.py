@@ -41,7 +41,7 @@ the order of the rows (their scale-free content order,
 axes' spread, fixed in float64 before the cast to float32) are the same for the
 data scaled by any factor, and so are the layouts and the clusters. Its seed
 still matters: one layout of digits (seeds 0 to 7) gave ARI 0.72 to 0.88 in 11
-to 22 clusters, three side by side 0.855 to 0.882 in 12 to 14 (six triples of
+to 22 clusters, three side by side 0.864 to 0.885 in 13 to 14 (six triples of
 seeds; ``LAYOUT_RUNS``), in about the time of one on two cores (they run in
 threads).
 """
