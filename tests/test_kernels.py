@@ -114,3 +114,15 @@ def test_register_kernel_refuses_a_bad_profile(kernel, message):
     with pytest.raises(ValueError, match=message):
         register_kernel(kernel)
     assert kernel.name not in KERNELS or KERNELS[kernel.name] is not kernel
+
+
+def test_square_ratio_is_the_variance_of_a_kernel_count_per_unit():
+    # int K^2 / int K in d dimensions: the Gaussian's 2^(-d/2) in closed form; the others by quadrature,
+    # against their closed forms (Epanechnikov 1-D: (1 - 2/3 + 1/5) / (1 - 1/3) = 0.8; triangular 2-D:
+    # (1/2 - 2/3 + 1/4) / (1/2 - 1/3) = 0.5; flat: 1 in any dimension)
+    assert get_kernel("gaussian").square_ratio(2) == 0.5
+    assert abs(get_kernel("epanechnikov").square_ratio(1) - 0.8) < 1e-4
+    assert abs(get_kernel("triangular").square_ratio(2) - 0.5) < 1e-4
+    assert abs(get_kernel("flat").square_ratio(5) - 1.0) < 1e-4
+    # a Gaussian profile under another name takes the quadrature, and agrees
+    assert abs(Kernel("mine", gaussian, False).square_ratio(3) - 2.0**-1.5) < 1e-4
