@@ -412,13 +412,17 @@ def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
         "metric": "euclidean" + (" (rows of unit norm: the neighbors of cosine distance)" if unit else ""),
     }
     if est.space_ == "graph-layout":
+        from shiftkit.cluster.stages import GRAPH_NEIGHBORS, LAYOUT_DIM, LAYOUT_SEEK_NEIGHBORS
+
         laid_out = len(est.embedding_rows_)
         summary["graph"] = {
-            "neighbors": 15,
+            "neighbors": GRAPH_NEIGHBORS,
             "rows_laid_out": laid_out,
             "exact": True,  # the graph of the rows laid out: every neighbor is the true one
             "recall": 1.0,
-            "layout_dimensions": int(est.embedding_.shape[1]),  # the layouts side by side
+            "layouts": int(est.embedding_.shape[1]) // LAYOUT_DIM,  # side by side, seeds 0, 1, ...
+            "layout_dimensions": int(est.embedding_.shape[1]),  # all of them
+            "neighbors_in_the_layouts": LAYOUT_SEEK_NEIGHBORS,  # of the mode seeking there
             "rows_assigned": int(X.shape[0]) - laid_out,  # labelled by their 10 nearest laid-out rows
         }
     return summary

@@ -64,14 +64,17 @@ from shiftkit.cluster._saddles import (
     least_cluster,
     merge_tree,
 )
-from shiftkit.cluster._spaces import Space, choose_space
+from shiftkit.cluster._spaces import GRAPH_NEIGHBORS, LAYOUT_DIM, LAYOUT_SEEK_NEIGHBORS, Space, choose_space
 from shiftkit.kernels import Kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, make_index, neighbors_for
 
 __all__ = [
     "BIN_SIZE",
     "GRAPH_LEAST_NEIGHBORS",
+    "GRAPH_NEIGHBORS",
     "KMEANS_PARAMETER_RULES",
+    "LAYOUT_DIM",
+    "LAYOUT_SEEK_NEIGHBORS",
     "LOW_LEVELS_MAX_FEATURES",
     "MIN_GAP_POINTS",
     "NEIGHBORS",
