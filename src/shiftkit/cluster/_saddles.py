@@ -441,8 +441,11 @@ def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarr
     target, _ = merge_at_level(tree, level, min_size)
     tops = np.unique(target)
     weak = tops[~significant(tree, tops)]
-    for top in weak[np.argsort(tree.peak[weak], kind="stable")[::-1]]:  # highest first: a chain ends
-        target[target == top] = target[tree.elder[top]]  # where its elder's cluster went
+    if len(weak):
+        goes_to = np.arange(len(target))  # the top each top's cluster ends in
+        for top in weak[np.argsort(tree.peak[weak], kind="stable")[::-1]]:  # highest first: a chain
+            goes_to[top] = goes_to[target[tree.elder[top]]]  # ends where its elder's cluster went
+        target = goes_to[target]
     tops = np.unique(target)
     tops = tops[np.argsort(-tree.peak[tops], kind="stable")]
     cluster_of_top = np.full(len(target), -1)
