@@ -71,10 +71,15 @@ def _integral(y: np.ndarray, x: np.ndarray) -> float:
     return float(((y[1:] + y[:-1]) * np.diff(x)).sum() / 2)
 
 
+def _radial(profile: Callable[[Tensor, float], Tensor], compact: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A grid of radii (in bandwidths, over the support or 12 bandwidths) and the weights there."""
+    u = np.linspace(0.0, 1.0 if compact else 12.0, 20_001)[1:]
+    return u, profile(torch.from_numpy(u * u), 1.0).numpy()
+
+
 def _numeric_equivalent_radius(profile: Callable[[Tensor, float], Tensor], compact: bool, d: int) -> float:
     """``sqrt(d / m2)``, ``m2`` the second moment of the weights in d dimensions at bandwidth 1."""
-    u = np.linspace(0.0, 1.0 if compact else 12.0, 20_001)[1:]  # radius in bandwidths
-    k = profile(torch.from_numpy(u * u), 1.0).numpy()
+    u, k = _radial(profile, compact)
     mass = k * u ** (d - 1)
     return math.sqrt(d * _integral(mass, u) / _integral(mass * u * u, u))
 
@@ -156,8 +161,7 @@ class Kernel:
         (Poisson) and the density varies little over the kernel. Gaussian ``2^(-d/2)``, flat 1."""
         if self.name == "gaussian" and self.exponential:
             return 2.0 ** (-n_features / 2)
-        u = np.linspace(0.0, 1.0 if self.compact else 12.0, 20_001)[1:]  # radius in bandwidths
-        k = self.profile(torch.from_numpy(u * u), 1.0).numpy()
+        u, k = _radial(self.profile, self.compact)
         shell = u ** (n_features - 1)
         return float(_integral(k * k * shell, u) / _integral(k * shell, u))
 
