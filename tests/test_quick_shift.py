@@ -298,6 +298,7 @@ def test_a_cluster_within_the_noise_of_the_density_merges():
     assert SIGNIFICANCE == 2.0
     assert density_noise(get_kernel("gaussian"), 2) == 0.5 and density_noise(get_kernel("flat"), 3) == 1.0
     assert density_noise(get_kernel("gaussian"), 2, np.array([1.0, 3.0])) == 0.5 * 10 / 4  # sum w^2 / sum w
+    assert density_noise(get_kernel("gaussian"), 2, sums=(4.0, 10.0)) == 0.5 * 10 / 4  # the sums (Dask's)
     # a count of 100 at the peak, 90 or 50 at the saddle: 10 / sqrt(0.5 * 190) = 1.03 and 50 / sqrt(75) = 5.8
     # standard errors; basin 3 joins across a gap (no saddle), basin 0 is the highest
     tree = ModeTree(

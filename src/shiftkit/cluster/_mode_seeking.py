@@ -19,7 +19,6 @@ from shiftkit.cluster._saddles import (
     LEVELS,
     MIN_GAP_POINTS,
     density_graph,
-    density_noise,
     hill_climb,
     merge_through_saddles,
 )
@@ -137,7 +136,7 @@ def seek_modes(
         weights=weights,
         min_gap_points=min_gap_points,
         low_levels=low_levels,
-        noise=density_noise(get_kernel("gaussian"), X.shape[1], weights),
+        kernel=get_kernel("gaussian"),
     )
     return ModeSeeking(
         merged.labels,

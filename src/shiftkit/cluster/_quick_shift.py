@@ -325,7 +325,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         (`shiftkit._rows`): equal rows share a label and the row order of the
         input changes nothing.
         """
-        Z = (X_c if space.name == "input" else project_axes(X_c, space)).to(frame.dtype)
+        Z = X_c if space.name == "input" else project_axes(X_c, space).to(frame.dtype)  # axes: from float64
         distinct = distinct_rows(Z)
         rows = torch.as_tensor(distinct.first, device=Z.device)
         Z_u = Z[rows]  # (u, d')

@@ -85,9 +85,10 @@ def least_cluster(min_cluster_size: float | None) -> float:
 MIN_GAP_POINTS = 5
 # A cluster that meets another at a saddle stays apart only where its peak's density exceeds the
 # saddle's by this many standard errors of the density estimate (`significant`). Measured (QuickShift(),
-# five draws each of 300 to 30,000 points): a normal 2-D sample was split into 2 to 25 clusters at 3,000
-# points and more, a uniform square into 2 to 17 from 300; the noise between the peak and the saddle of
-# those splits was 0.1 to 2.5 standard errors (under 1.8 for the normal samples). With 2: the normal
+# five draws each of 300 to 30,000 points): a normal 2-D sample was split into 2 to 25 clusters from 1,000
+# points on, a uniform square into 2 to 17 from 300; the noise between the peak and the saddle of
+# those splits was 0.1 to 2.5 standard errors (three draws of each size from 1,000 points; under 1.8 for
+# the normal samples). With 2: the normal
 # samples are one cluster at every size, the uniform ones up to 3,000 points (2 to 4 clusters at 10,000
 # and 30,000: a flat top's noise is the largest of many). The development battery's 44 low-dimensional
 # sets keep their median (0.964) and every cluster they need but the g2mg sets of 60% overlap (1.7
@@ -209,21 +210,29 @@ def hill_climb(log_density: Tensor, graph: KNNGraph, rows_per_chunk: int = 1 << 
     return follow(climb_steps(log_density, graph, rows_per_chunk))
 
 
-def density_noise(kernel: Kernel, n_features: int, weights: Tensor | np.ndarray | None = None) -> float:
+def density_noise(
+    kernel: Kernel,
+    n_features: int,
+    weights: Tensor | np.ndarray | None = None,
+    *,
+    sums: tuple[float, float] | None = None,
+) -> float:
     """The variance of a kernel density (a weighted count: `shiftkit.kernels`) per unit of it, for points
     that fall at random: a sum of ``w K`` has variance ``sum w^2 K^2``, about ``square_ratio * (sum w^2 /
     sum w)`` times the sum where the density varies little over the kernel (``2^(-d/2)`` for the
-    Gaussian without weights)."""
+    Gaussian without weights). ``sums``: ``(sum w, sum w^2)`` where the weights are not at hand (the
+    Dask fit adds them up from its slabs)."""
     ratio = kernel.square_ratio(n_features)
-    if weights is None:
+    if sums is None and weights is not None:
+        w = (
+            weights.double().cpu().numpy()
+            if isinstance(weights, Tensor)
+            else np.asarray(weights, dtype=np.float64)
+        )
+        sums = float(w.sum()), float(np.square(w).sum())
+    if sums is None or sums[0] <= 0:
         return ratio
-    w = (
-        weights.double().cpu().numpy()
-        if isinstance(weights, Tensor)
-        else np.asarray(weights, dtype=np.float64)
-    )
-    total = float(w.sum())
-    return ratio * float(np.square(w).sum()) / total if total > 0 else ratio
+    return ratio * sums[1] / sums[0]
 
 
 def significant(tree: ModeTree, basins: np.ndarray) -> np.ndarray:
@@ -251,10 +260,11 @@ def mode_tree(
     X: Tensor,
     weights: Tensor | None = None,
     min_gap_points: float = MIN_GAP_POINTS,
-    noise: float = 0.0,
+    kernel: Kernel | None = None,
 ) -> tuple[ModeTree, Tensor]:
     """The merge tree of the basins ``basin_of_point`` (any labels) through the saddles of ``graph``;
-    ``noise``: the density's (`density_noise`; 0: no significance test).
+    ``kernel``: the one the density was summed with, whose noise (`density_noise`, in ``X``'s
+    dimensions, with ``weights``) the clusters kept must rise above (None: no significance test).
 
     Returns the tree and the basin index (0..n_basins-1) of every point.
     """
@@ -273,7 +283,8 @@ def mode_tree(
     a, b, level = edges_between_basins(basin_np, f, graph)
     saddle, elder = join_by_saddles(a, b, level, peak)
     _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
-    return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), float(noise)), basin
+    noise = 0.0 if kernel is None else density_noise(kernel, X.shape[1], weights)
+    return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), noise), basin
 
 
 def edges_between_basins(
@@ -436,7 +447,8 @@ def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarr
     """The cluster (0..k-1, highest peak first) of every basin at ``level``; each cluster's top basin.
 
     A cluster whose top is not `significant` (its peak within the density's noise of its saddle)
-    merges into the cluster of its elder, the lowest peaks first (its elder's cluster may merge too).
+    merges into the cluster of its elder, the highest peaks first (its elder's cluster may have merged
+    already: the chain ends where that one went).
     """
     target, _ = merge_at_level(tree, level, min_size)
     tops = np.unique(target)
@@ -495,16 +507,16 @@ def merge_through_saddles(
     weights: Tensor | None = None,
     min_gap_points: float = MIN_GAP_POINTS,
     low_levels: bool = True,
-    noise: float = 0.0,
+    kernel: Kernel | None = None,
 ) -> SaddleMerge:
     """Merge the basins ``basin_of_point`` into clusters; ``prominence=None`` chooses the level.
 
     ``min_cluster_size`` is a fraction of the points (or total weight) when
     below 1, else a number of points; ``min_gap_points`` is the least size of a group the mutual
-    graph cuts off from the rest (`MIN_GAP_POINTS`); ``noise``: the density's variance per unit
-    (`density_noise`), for the significance of the clusters kept (0: none tested).
+    graph cuts off from the rest (`MIN_GAP_POINTS`); ``kernel``: the density's, for the significance
+    of the clusters kept (`mode_tree`; None: none tested).
     """
-    tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points, noise)
+    tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points, kernel)
     merged = merge_tree(tree, prominence=prominence, min_cluster_size=min_cluster_size, low_levels=low_levels)
     basin_labels = torch.unique(basin_of_point).cpu().numpy()
     return SaddleMerge(

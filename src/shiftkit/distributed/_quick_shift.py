@@ -624,7 +624,7 @@ def fit_quick_shift(
                 if cand:
                     elder[far[q]] = np.searchsorted(modes, min(cand, key=lambda c: (c[0], c[1]))[2])
     # the density's noise, as one machine measures it from the distinct rows' copies (its weights)
-    noise = density_noise(get_kernel("gaussian"), d) * (squares / float(size.sum()) if weighted else 1.0)
+    noise = density_noise(get_kernel("gaussian"), d, sums=(float(size.sum()), squares) if weighted else None)
     tree = ModeTree(peak, saddle, elder, size, np.arange(nb), float(MIN_GAP_POINTS), noise)
     merged = merge_tree(
         tree, prominence=plan.prominence, min_cluster_size=plan.min_cluster_size,

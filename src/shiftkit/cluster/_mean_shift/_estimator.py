@@ -68,7 +68,6 @@ from shiftkit.cluster._saddles import (
     LOW_LEVELS_MAX_FEATURES,
     DensityGraph,
     density_graph,
-    density_noise,
     least_cluster,
     merge_through_saddles,
 )
@@ -419,23 +418,19 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         # weights as a power of two times numbers near 1: their sums neither overflow nor underflow
         w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
         w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(frame.dtype)
-        if bool((X_c == X_c[0]).all()):
+        constant = bool((X_c == X_c[0]).all())
+        space = None if constant else choose_space(X_c, sought)
+        if space is None or space.name == "input":  # in the computation's dtype from here on
             X_all = X_all.to(frame.dtype)
             X_c = X_all if taking_part is None else X_all[taking_part]
+        if space is None:
             fit = self._fit_constant(X_all, X_c, frame, taking_part)
+        elif space.name == "principal-axes":
+            fit = self._fit_on_axes(X_all, frame, space, sample_weight, stepper)
+        elif space.name == "graph-layout":
+            fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
         else:
-            space = choose_space(X_c, sought)
-            if space.name == "input":
-                X_all = X_all.to(frame.dtype)
-                X_c = X_all if taking_part is None else X_all[taking_part]
-            if space.name == "principal-axes":
-                fit = self._fit_on_axes(X_all, frame, space, sample_weight, stepper)
-            elif space.name == "graph-layout":
-                fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
-            else:
-                fit = self._fit_input(
-                    X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper
-                )
+            fit = self._fit_input(X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper)
         if stepper is not None:  # what it measured (Dask's traffic) is stored with the fit
             fit = replace(fit, extra={**fit.extra, **stepper.records()})
         return store(self, fit)
@@ -523,7 +518,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 min_cluster_size=least_cluster(self.min_cluster_size),
                 weights=w_fit,
                 low_levels=X_c.shape[1] <= LOW_LEVELS_MAX_FEATURES,
-                noise=density_noise(kernel, X_c.shape[1], w_fit),
+                kernel=kernel,
             )
             centers_c, densities = centers_c[merged.top_basins], densities[merged.top_basins]
             fit_labels = torch.as_tensor(merged.labels, device=X_c.device)
