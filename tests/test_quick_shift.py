@@ -291,6 +291,22 @@ def test_structureless_samples_are_one_cluster(estimator):
     assert adjusted_rand_score(np.repeat([0, 1], 5000), estimator().fit(two).labels_) > 0.95
 
 
+def test_the_clusters_by_level_are_what_each_level_keeps():
+    """The sweep reports the clusters each level keeps once those within the density's noise merge:
+    a normal sample is one cluster at every level (the counts before the test were 5, 4, 3, ...), and a
+    level given as ``prominence`` gives the count reported for it."""
+    X = np.random.default_rng(0).normal(size=(10000, 2))
+    qs = QuickShift().fit(X)
+    assert (qs.n_clusters_by_level_ == 1).all()
+    blobs = sk_make_blobs(3000, centers=[[0, 0], [3, 0], [0, 3], [6, 6]], random_state=0)[0]
+    swept = QuickShift().fit(blobs)
+    at = int(np.flatnonzero(swept.levels_ == swept.prominence_)[0])
+    assert swept.n_clusters_by_level_[at] == swept.labels_.max() + 1
+    for i in (0, len(swept.levels_) // 2, len(swept.levels_) - 1):
+        given = QuickShift(prominence=float(swept.levels_[i])).fit(blobs)
+        assert given.labels_.max() + 1 == swept.n_clusters_by_level_[i] == given.n_clusters_by_level_[0]
+
+
 def test_a_cluster_within_the_noise_of_the_density_merges():
     from shiftkit.cluster._saddles import SIGNIFICANCE, ModeTree, density_noise, merge_tree, significant
     from shiftkit.kernels import get_kernel

@@ -205,7 +205,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     levels_ : ndarray of shape (n_levels,)
         The levels swept when ``prominence=None`` (else just the one given).
     n_clusters_by_level_ : ndarray of shape (n_levels,)
-        Clusters of at least ``min_cluster_size`` at each level.
+        Clusters of at least ``min_cluster_size`` kept at each level (what
+        ``prominence=`` that level gives, clusters within the density's noise
+        merged; the level itself is chosen from the counts before that test).
     space_, space_reason_ : str
         Where the modes were sought, and why.
     n_signal_features_ : int or None

@@ -383,6 +383,11 @@ def merge_at_level(tree: ModeTree, level: float, min_size: float) -> tuple[np.nd
     return merge_pass(order, tree.peak - tree.saddle, tree.elder, tree.size, threshold, least)
 
 
+def _kept_sizes(tree: ModeTree, level: float, min_size: float) -> np.ndarray:
+    """The size of each cluster kept at ``level`` (at its top basin; 0 elsewhere)."""
+    return np.bincount(_kept_at_level(tree, level, min_size), weights=tree.size, minlength=len(tree.size))
+
+
 def _n_clusters(merged_sizes: np.ndarray, min_size: float) -> int:
     """Clusters left after a merge pass: basins that kept a size of at least ``min_size`` (and above 0)."""
     return int(((merged_sizes > 0) & (merged_sizes >= min_size)).sum())
@@ -443,13 +448,9 @@ def core_levels(tree: ModeTree, cluster_of_basin: np.ndarray, n_clusters: int) -
     return core
 
 
-def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """The cluster (0..k-1, highest peak first) of every basin at ``level``; each cluster's top basin.
-
-    A cluster whose top is not `significant` (its peak within the density's noise of its saddle)
-    merges into the cluster of its elder, the highest peaks first (its elder's cluster may have merged
-    already: the chain ends where that one went).
-    """
+def _kept_at_level(tree: ModeTree, level: float, min_size: float) -> np.ndarray:
+    """The top basin of every basin's cluster at ``level``, once the clusters that are not `significant`
+    have merged into their elders' (`clusters_of`)."""
     target, _ = merge_at_level(tree, level, min_size)
     tops = np.unique(target)
     weak = tops[~significant(tree, tops)]
@@ -458,6 +459,17 @@ def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarr
         for top in weak[np.argsort(tree.peak[weak], kind="stable")[::-1]]:  # highest first: a chain
             goes_to[top] = goes_to[target[tree.elder[top]]]  # ends where its elder's cluster went
         target = goes_to[target]
+    return target
+
+
+def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cluster (0..k-1, highest peak first) of every basin at ``level``; each cluster's top basin.
+
+    A cluster whose top is not `significant` (its peak within the density's noise of its saddle)
+    merges into the cluster of its elder, the highest peaks first (its elder's cluster may have merged
+    already: the chain ends where that one went).
+    """
+    target = _kept_at_level(tree, level, min_size)
     tops = np.unique(target)
     tops = tops[np.argsort(-tree.peak[tops], kind="stable")]
     cluster_of_top = np.full(len(target), -1)
@@ -549,7 +561,9 @@ def merge_tree(
 ) -> TreeMerge:
     """The basins of ``tree`` merged into clusters at ``prominence`` (None: the level chosen from the data,
     `choose_level`), clusters under ``min_cluster_size`` (a fraction of the total size below 1, else
-    points) merged too."""
+    points) merged too, and clusters within the density's noise (`clusters_of`). ``counts``: the
+    clusters each level swept keeps, noise test included (the level is chosen from the counts before
+    it: applied inside the sweep it changed which count lived longest, wut/isolation 3 -> 21)."""
     min_size = points_in(min_cluster_size, float(tree.size.sum()))
     if prominence is None:
         level, levels, counts = choose_level(tree, min_size, low_levels)
@@ -557,6 +571,9 @@ def merge_tree(
         level = float(prominence)
         levels = np.array([level])
         counts = np.array([_n_clusters(merge_at_level(tree, level, min_size)[1], min_size)])
+    if tree.noise > 0:  # the counts reported: what each level keeps (`prominence=` that level gives),
+        # once the clusters within the density's noise have merged; the level was chosen before that
+        counts = np.array([_n_clusters(_kept_sizes(tree, b, min_size), min_size) for b in levels])
     cluster_of_basin, tops = clusters_of(tree, level, min_size)
     return TreeMerge(
         cluster_of_basin, tops, level, levels, counts, core_levels(tree, cluster_of_basin, len(tops))

@@ -262,7 +262,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     prominence_ : float
         With ``merge='saddles'``: the level used (given or chosen).
     levels_, n_clusters_by_level_ : ndarray
-        With ``merge='saddles'``: the levels swept and the clusters at each.
+        With ``merge='saddles'``: the levels swept and the clusters kept at each (what
+        ``prominence=`` that level gives; as `QuickShift`'s).
     engine_ : str
         The engine that ran the shift steps.
     n_iter_ : int
