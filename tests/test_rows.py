@@ -2,7 +2,43 @@ import numpy as np
 import pytest
 
 import shiftkit._rows as rows_module
-from shiftkit._rows import distinct_rows, match_rows, row_hashes
+from shiftkit._rows import distinct_rows, match_rows, row_hashes, scale_free_hashes
+
+
+def _mix(h):
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def plain_row_hashes(X):
+    """The hash, column by column in numpy: the reference of the kernel's."""
+    bits = (np.asarray(X, dtype=np.float64) + 0.0).view(np.uint64)
+    h = np.full(X.shape[0], np.uint64(X.shape[1]), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(X.shape[1]):
+            h = _mix((h ^ bits[:, j]) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(j))
+    return h
+
+
+def test_the_kernel_hashes_rows_as_the_plain_reference(monkeypatch):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(700, 9)) * 10.0 ** rng.integers(-5, 5, size=(700, 1))
+    X[:4, 0] = [-0.0, 0.0, np.inf, -np.inf]
+    X32 = X[:, ::2].astype(np.float32)  # float32 and not contiguous
+    monkeypatch.setattr(rows_module, "_ROWS_PER_BLOCK", 256)  # more than one block
+    np.testing.assert_array_equal(row_hashes(X), plain_row_hashes(X))
+    np.testing.assert_array_equal(row_hashes(X32), plain_row_hashes(X32))
+    assert row_hashes(X[:, :0]).tolist() == plain_row_hashes(X[:, :0]).tolist()
+    # the scale-free hash is the plain hash of the grid: centered, over the spread, in 2^-16 steps
+    Y = rng.normal(size=(600, 5)) * 3.0 + 7.0
+    unit = np.ldexp(1.0, int(np.frexp(np.abs(Y).max())[1]))
+    mean = (Y / unit).sum(0) / len(Y)
+    step = float(np.sqrt(np.square(Y / unit - mean).sum() / Y.size)) * 2.0**-16
+    np.testing.assert_array_equal(scale_free_hashes(Y), plain_row_hashes(np.floor((Y / unit - mean) / step)))
 
 
 def test_distinct_rows_reconstruct_the_data_and_count_copies():

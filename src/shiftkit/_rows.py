@@ -18,37 +18,29 @@ from torch import Tensor
 
 __all__ = ["DistinctRows", "distinct_rows", "match_rows", "row_hashes", "scale_free_hashes"]
 
-_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: an odd constant that mixes bits
 _ROWS_PER_BLOCK = 1 << 16
 # The grid of `scale_free_hashes`, in fractions of the data's spread.
 SCALE_FREE_BITS = 16
 
 
-def _mix(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser, in place: every input bit reaches every output bit."""
-    h ^= h >> np.uint64(30)
-    h *= np.uint64(0xBF58476D1CE4E5B9)
-    h ^= h >> np.uint64(27)
-    h *= np.uint64(0x94D049BB133111EB)
-    h ^= h >> np.uint64(31)
-    return h
-
-
 def row_hashes(X: np.ndarray) -> np.ndarray:
     """A 64-bit hash of each row of ``X`` (float64), from its values: (n, d) -> (n,) uint64.
 
-    ``-0.0`` hashes as ``0.0`` (they are equal values).
+    ``-0.0`` hashes as ``0.0`` (they are equal values). Row by row in a numba kernel
+    (`shiftkit._rows_kernels`), by blocks: no float64 copy the size of the data.
     """
-    n, d = X.shape
-    out = np.empty(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for start in range(0, n, _ROWS_PER_BLOCK):
-            block = np.ascontiguousarray(X[start : start + _ROWS_PER_BLOCK], dtype=np.float64) + 0.0
-            bits = block.view(np.uint64)  # (b, d)
-            h = np.full(bits.shape[0], np.uint64(d), dtype=np.uint64)
-            for j in range(d):
-                h = _mix((h ^ bits[:, j]) * _MULTIPLIER + np.uint64(j))
-            out[start : start + _ROWS_PER_BLOCK] = h
+    return _hashes(X, 1.0, np.zeros(X.shape[1]), 1.0, on_grid=False)
+
+
+def _hashes(X: np.ndarray, unit: float, mean: np.ndarray, step: float, *, on_grid: bool) -> np.ndarray:
+    """`grid_row_hashes` over blocks of the rows of ``X``."""
+    from shiftkit._rows_kernels import grid_row_hashes
+
+    out = np.empty(X.shape[0], dtype=np.uint64)
+    mean = np.ascontiguousarray(mean, dtype=np.float64)
+    for start in range(0, X.shape[0], _ROWS_PER_BLOCK):
+        block = np.ascontiguousarray(X[start : start + _ROWS_PER_BLOCK], dtype=np.float64)
+        grid_row_hashes(block, float(unit), mean, float(step), on_grid, out[start : start + _ROWS_PER_BLOCK])
     return out
 
 
@@ -98,12 +90,9 @@ def scale_free_hashes(X: np.ndarray) -> np.ndarray:
     squares = sum(float(np.square(X[s : s + _ROWS_PER_BLOCK] / unit - mean).sum()) for s in blocks)
     rms = float(np.sqrt(squares / (n * d)))
     step = rms * 2.0**-SCALE_FREE_BITS if rms > 0 else 1.0
-    out = np.empty(n, dtype=np.uint64)
-    for start in blocks:
-        # whole numbers below 2^SCALE_FREE_BITS * sqrt(n * d) in size: exact in float64
-        grid = np.floor((X[start : start + _ROWS_PER_BLOCK] / unit - mean) / step)
-        out[start : start + _ROWS_PER_BLOCK] = row_hashes(grid)
-    return out
+    # the hash of floor((x / unit - mean) / step): whole numbers below 2^SCALE_FREE_BITS * sqrt(n * d) in
+    # size, exact in float64
+    return _hashes(X, unit, mean, step, on_grid=True)
 
 
 def distinct_rows(X: Tensor | np.ndarray, *, scale_free: bool = False) -> DistinctRows:
