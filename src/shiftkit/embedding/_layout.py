@@ -59,7 +59,8 @@ def layout_graph(
     place the graph's connected components at the start. ``runs``: that many
     layouts from the same start, of the seeds ``seed``, ``seed + 1``, ..., side by
     side (run ``r`` in columns ``r * n_components`` on), computed in up to
-    ``threads`` threads (None: torch's); each is the same whatever the threads.
+    ``threads`` threads (None: one per run, or one where torch uses one); each is the
+    same whatever the threads.
     """
     n = W.shape[0]
     epochs = default_epochs(n) if n_epochs is None else int(n_epochs)
@@ -78,7 +79,11 @@ def layout_graph(
         optimize_layout(Y, head, tail, per_sample, epochs, NEGATIVE_RATE, seed + run)
         return Y
 
-    workers = max(1, min(runs, torch.get_num_threads() if threads is None else threads))
+    if threads is None:
+        # a thread per run wherever torch may use more than one: the system shares the cores among them
+        # (three runs on 2 cores: 0.64 s where two threads, one run after two, took 0.77 s; 4,000 rows)
+        threads = runs if torch.get_num_threads() > 1 else 1
+    workers = max(1, min(runs, threads))
     if workers == 1:
         return np.concatenate([one(run) for run in range(runs)], axis=1)
     with ThreadPoolExecutor(workers) as pool:  # the loop releases the GIL
