@@ -1,6 +1,6 @@
 """Clustering embeddings with no parameters: speed and quality against the anchors, in the same run.
 
-    python benchmarks/bench_highdim.py [--n 100000] [--no-large] [--no-peers] [--switch] [--variants]
+    python benchmarks/bench_highdim.py [--n 100000] [--no-large] [--no-peers] [--switch] [--variants] [--cuts]
 
 - **Speed** (default): an embedding-like mixture (`shiftkit.datasets.make_embedding_mixture`:
   30 anisotropic clusters of unequal size on a 16-dimensional subspace of 64 features, plus
@@ -22,6 +22,10 @@
   graph's symmetrisation (average, UMAP's union), the epochs (500 against 200), and the layout
   itself against umap-learn's (5 dimensions, 15 neighbors, ``min_dist=0``) under the same mode
   seeking.
+- ``--cuts``: the clusters of a layout must be cut apart in the data's neighbor graph
+  (`shiftkit.cluster._cuts`): clouds of correlated features with no clusters (normal, Student's t,
+  uniform) found as one cluster or split, the sphere sets of ``bench_image.py`` and the
+  development sets, with no such test and at three fractions.
 """
 
 from __future__ import annotations
@@ -300,6 +304,78 @@ def _fuzzy_union(distances: np.ndarray, indices: np.ndarray):
     return (W + W.T - W.multiply(W.T)).tocsr()
 
 
+def _cloud(kind: str, d: int, spectrum: tuple[float, float], n: int, seed: int) -> np.ndarray:
+    """One cloud of ``n`` rows in ``d`` correlated, z-scored features (no clusters): normal, Student's t
+    with 3 degrees of freedom, or uniform, through a random matrix whose rows are scaled from
+    ``spectrum[0]`` down to ``spectrum[1]``."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(d, d)) * np.geomspace(*spectrum, d)[:, None]
+    draw = {"normal": rng.normal, "t3": lambda size: rng.standard_t(3, size=size), "uniform": rng.uniform}
+    X = draw[kind](size=(n, d)) @ A
+    return (X - X.mean(0)) / X.std(0)
+
+
+CLOUDS = [
+    (kind, d, spectrum, n, seed)
+    for kind in ("normal", "t3", "uniform")
+    for d, spectrum in ((20, (3.0, 0.3)), (64, (3.0, 0.3)), (32, (10.0, 0.1)), (128, (3.0, 1.0)))
+    for n in (500, 2_000, 10_000)
+    for seed in range(2)
+]
+
+
+def cut_test(battery: Path) -> None:
+    """The --cuts table: clusters of a layout cut apart in the data's graph, at several fractions."""
+    import warnings
+
+    import torch
+    from sklearn.metrics import adjusted_rand_score
+
+    from bench_image import SPHERES, sphere
+    from bench_quality import high_dim_sets, score
+    from shiftkit import QuickShift
+    from shiftkit.cluster import _cuts
+    from shiftkit.image import cluster_embeddings
+
+    def clusters(X: np.ndarray) -> np.ndarray:
+        return QuickShift().fit(X).labels_
+
+    sets = high_dim_sets(battery) if battery.is_dir() else []
+    chosen, rows = _cuts.CUT_FRACTION, []
+    for fraction in (np.inf, 0.5, 0.3, 0.2):
+        _cuts.CUT_FRACTION = fraction
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = [len(np.unique(clusters(_cloud(*c)))) for c in CLOUDS]
+            ari = {name: (score(y, labels := clusters(X)), len(np.unique(labels))) for name, X, y in sets}
+            spheres = []
+            for sizes, noise in SPHERES.values():
+                E, y = sphere(sizes, noise, seed=len(sizes))
+                labels, _ = cluster_embeddings(torch.tensor(E, dtype=torch.float32))
+                spheres.append(adjusted_rand_score(y, labels))
+        split = [k for k in found if k > 1]
+        row = [
+            "none" if fraction == np.inf else f"{fraction}",
+            f"{len(split)} of {len(CLOUDS)}" + (f" (2 to {max(split)})" if split else ""),
+            f"{min(spheres):.2f}",
+        ]
+        if sets:
+            digits, wdbc = ari["scikit-learn digits"], ari["uci/wdbc"]
+            mean = statistics.fmean(a for a, _ in ari.values())
+            row += [f"{mean:.3f}", f"{digits[0]:.2f} ({digits[1]})", f"{wdbc[0]:.2f} ({wdbc[1]})"]
+        rows.append(row)
+        print(" | ".join(row), flush=True)
+    _cuts.CUT_FRACTION = chosen
+    print(
+        f"\nclusters of a layout merged where more than the fraction of the smaller one's edges join them "
+        f"(the default: {chosen}); {len(CLOUDS)} clouds of correlated features (normal, t3, uniform; 20 to "
+        "128 features; 500 to 10,000 rows; two draws), the 9 sphere sets of bench_image.py, the 15 "
+        "--high-dim sets\n"
+    )
+    header = ["cut fraction", "clouds split", "sphere sets: least ARI"]
+    print(markdown_table(header + (["--high-dim mean ARI", "digits", "uci/wdbc"] if sets else []), rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -307,6 +383,7 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true", help="shiftkit only")
     parser.add_argument("--switch", action="store_true", help="only the space table")
     parser.add_argument("--variants", action="store_true", help="only the layout's variants")
+    parser.add_argument("--cuts", action="store_true", help="only the cut test's table")
     parser.add_argument("--battery", type=Path, default=BATTERY)
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -315,6 +392,9 @@ def main() -> None:
         return
     if args.variants:
         variants(args.battery)
+        return
+    if args.cuts:
+        cut_test(args.battery)
         return
     speed(args.n, not args.no_peers)
     recall(args.n)

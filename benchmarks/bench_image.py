@@ -138,6 +138,20 @@ def ranking(n: int, d: int, k: int) -> list[list[str]]:
     return rows
 
 
+# The synthetic sets of unit embeddings: the clusters' sizes, the noise (`sphere`, seeded by the count).
+SPHERES = {
+    "6 clusters, 25-120 each": ([80, 40, 120, 30, 60, 25], 0.032),
+    "5 clusters, 3-50 each": ([50, 4, 50, 3, 30], 0.032),
+    "3 clusters, wider": ([60, 60, 60], 0.045),
+    "10 clusters of 200": ([200] * 10, 0.04),
+    "3 clusters of 6": ([6, 6, 6], 0.02),
+    "3 clusters of 6, wider": ([6, 6, 6], 0.032),
+    "8 clusters of 8": ([8] * 8, 0.03),
+    "50 clusters of 20": ([20] * 50, 0.03),
+    "one cluster of 40": ([40], 0.032),
+}
+
+
 def sphere(sizes: list[int], noise: float, seed: int, d: int = 512) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     common = rng.normal(size=d)
@@ -155,19 +169,8 @@ def clustering() -> list[list[str]]:
     from shiftkit.image import cluster_embeddings
     from shiftkit.image._collection import _principal, principal_dims
 
-    cases = {
-        "6 clusters, 25-120 each": ([80, 40, 120, 30, 60, 25], 0.032),
-        "5 clusters, 3-50 each": ([50, 4, 50, 3, 30], 0.032),
-        "3 clusters, wider": ([60, 60, 60], 0.045),
-        "10 clusters of 200": ([200] * 10, 0.04),
-        "3 clusters of 6": ([6, 6, 6], 0.02),
-        "3 clusters of 6, wider": ([6, 6, 6], 0.032),
-        "8 clusters of 8": ([8] * 8, 0.03),
-        "50 clusters of 20": ([20] * 50, 0.03),
-        "one cluster of 40": ([40], 0.032),
-    }
     rows = []
-    for name, (sizes, noise) in cases.items():
+    for name, (sizes, noise) in SPHERES.items():
         X, y = sphere(sizes, noise, seed=len(sizes))
         E = torch.tensor(X, dtype=torch.float32)
 

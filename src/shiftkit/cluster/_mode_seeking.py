@@ -85,6 +85,7 @@ def seek_modes(
     min_gap_points: float = MIN_GAP_POINTS,
     content_ordered: bool = False,
     low_levels: bool = True,
+    data_neighbors: np.ndarray | None = None,
 ) -> ModeSeeking:
     """Cluster the rows of ``X`` (n, d) by mode seeking on their k-nearest-neighbor graph.
 
@@ -92,7 +93,9 @@ def seek_modes(
     ``bandwidth`` None: the local scale; ``weights`` (n,): a row of weight 3
     counts as three rows; ``min_gap_points``: the least group the mutual graph cuts off that stays a
     cluster; ``content_ordered``: the rows are distinct and in content order, and the local scale is
-    measured on the first of them (`shiftkit.bandwidth.local_bandwidth`).
+    measured on the first of them (`shiftkit.bandwidth.local_bandwidth`); ``data_neighbors`` (n, k): where
+    ``X`` is not the data (a layout), each row's nearest rows in the data, in which the clusters must
+    be cut apart (`shiftkit.cluster._cuts`).
     """
     n = X.shape[0]
     index, k = None, 1
@@ -137,6 +140,7 @@ def seek_modes(
         min_gap_points=min_gap_points,
         low_levels=low_levels,
         kernel=get_kernel("gaussian"),
+        data_neighbors=data_neighbors,
     )
     return ModeSeeking(
         merged.labels,

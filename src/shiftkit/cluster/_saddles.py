@@ -51,6 +51,7 @@ import torch
 from torch import Tensor
 
 from shiftkit._shift import shift_tensors
+from shiftkit.cluster._cuts import DataGraph, merge_uncut
 from shiftkit.kernels import Kernel
 from shiftkit.neighbors import KNNGraph, NeighborIndex, knn_graph
 
@@ -123,6 +124,9 @@ class ModeTree:
         The variance of the density estimate per unit of density (`density_noise`): a
         cluster whose peak is not `SIGNIFICANCE` standard errors above its saddle merges
         into its elder (`significant`). 0: no such test.
+    cuts : DataGraph or None
+        The points' neighbors in the data, where the clusters must be cut apart
+        (`shiftkit.cluster._cuts`); None: no such test.
     """
 
     peak: np.ndarray
@@ -132,6 +136,7 @@ class ModeTree:
     peak_point: np.ndarray
     min_gap_size: float = 0.0
     noise: float = 0.0
+    cuts: DataGraph | None = None
 
     @property
     def prominence(self) -> np.ndarray:
@@ -261,10 +266,13 @@ def mode_tree(
     weights: Tensor | None = None,
     min_gap_points: float = MIN_GAP_POINTS,
     kernel: Kernel | None = None,
+    data_neighbors: np.ndarray | None = None,
 ) -> tuple[ModeTree, Tensor]:
     """The merge tree of the basins ``basin_of_point`` (any labels) through the saddles of ``graph``;
     ``kernel``: the one the density was summed with, whose noise (`density_noise`, in ``X``'s
-    dimensions, with ``weights``) the clusters kept must rise above (None: no significance test).
+    dimensions, with ``weights``) the clusters kept must rise above (None: no significance test);
+    ``data_neighbors`` (n, k): each point's nearest points in the data, where the clusters kept must
+    be cut apart (`shiftkit.cluster._cuts`; None: no such test).
 
     Returns the tree and the basin index (0..n_basins-1) of every point.
     """
@@ -284,7 +292,8 @@ def mode_tree(
     saddle, elder = join_by_saddles(a, b, level, peak)
     _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
     noise = 0.0 if kernel is None else density_noise(kernel, X.shape[1], weights)
-    return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), noise), basin
+    cuts = None if data_neighbors is None else DataGraph(basin_np, np.asarray(data_neighbors, dtype=np.int64))
+    return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), noise, cuts), basin
 
 
 def edges_between_basins(
@@ -450,7 +459,8 @@ def core_levels(tree: ModeTree, cluster_of_basin: np.ndarray, n_clusters: int) -
 
 def _kept_at_level(tree: ModeTree, level: float, min_size: float) -> np.ndarray:
     """The top basin of every basin's cluster at ``level``, once the clusters that are not `significant`
-    have merged into their elders' (`clusters_of`)."""
+    have merged into their elders' (`clusters_of`), and those not cut apart in the data's graph into
+    each other (`merge_uncut`, where the tree has that graph)."""
     target, _ = merge_at_level(tree, level, min_size)
     tops = np.unique(target)
     weak = tops[~significant(tree, tops)]
@@ -459,7 +469,7 @@ def _kept_at_level(tree: ModeTree, level: float, min_size: float) -> np.ndarray:
         for top in weak[np.argsort(tree.peak[weak], kind="stable")[::-1]]:  # highest first: a chain
             goes_to[top] = goes_to[target[tree.elder[top]]]  # ends where its elder's cluster went
         target = goes_to[target]
-    return target
+    return target if tree.cuts is None else merge_uncut(target, tree.peak, tree.cuts)
 
 
 def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -520,15 +530,19 @@ def merge_through_saddles(
     min_gap_points: float = MIN_GAP_POINTS,
     low_levels: bool = True,
     kernel: Kernel | None = None,
+    data_neighbors: np.ndarray | None = None,
 ) -> SaddleMerge:
     """Merge the basins ``basin_of_point`` into clusters; ``prominence=None`` chooses the level.
 
     ``min_cluster_size`` is a fraction of the points (or total weight) when
     below 1, else a number of points; ``min_gap_points`` is the least size of a group the mutual
     graph cuts off from the rest (`MIN_GAP_POINTS`); ``kernel``: the density's, for the significance
-    of the clusters kept (`mode_tree`; None: none tested).
+    of the clusters kept, and ``data_neighbors``, the graph they must be cut apart in (`mode_tree`;
+    None: not tested).
     """
-    tree, basin = mode_tree(basin_of_point, log_density, graph, X, weights, min_gap_points, kernel)
+    tree, basin = mode_tree(
+        basin_of_point, log_density, graph, X, weights, min_gap_points, kernel, data_neighbors
+    )
     merged = merge_tree(tree, prominence=prominence, min_cluster_size=min_cluster_size, low_levels=low_levels)
     basin_labels = torch.unique(basin_of_point).cpu().numpy()
     return SaddleMerge(
@@ -561,9 +575,10 @@ def merge_tree(
 ) -> TreeMerge:
     """The basins of ``tree`` merged into clusters at ``prominence`` (None: the level chosen from the data,
     `choose_level`), clusters under ``min_cluster_size`` (a fraction of the total size below 1, else
-    points) merged too, and clusters within the density's noise (`clusters_of`). ``counts``: the
-    clusters each level swept keeps, noise test included (the level is chosen from the counts before
-    it: applied inside the sweep it changed which count lived longest, wut/isolation 3 -> 21)."""
+    points) merged too, and clusters within the density's noise or not cut apart in the data's graph
+    (`clusters_of`). ``counts``: the clusters each level swept keeps, those tests included (the level
+    is chosen from the counts before them: the noise test applied inside the sweep changed which count
+    lived longest, wut/isolation 3 -> 21)."""
     min_size = points_in(min_cluster_size, float(tree.size.sum()))
     if prominence is None:
         level, levels, counts = choose_level(tree, min_size, low_levels)
@@ -571,8 +586,8 @@ def merge_tree(
         level = float(prominence)
         levels = np.array([level])
         counts = np.array([_n_clusters(merge_at_level(tree, level, min_size)[1], min_size)])
-    if tree.noise > 0:  # the counts reported: what each level keeps (`prominence=` that level gives),
-        # once the clusters within the density's noise have merged; the level was chosen before that
+    if tree.noise > 0 or tree.cuts is not None:  # the counts reported: what each level keeps (what
+        # `prominence=` that level gives) once the tests have merged clusters; the level was chosen before
         counts = np.array([_n_clusters(_kept_sizes(tree, b, min_size), min_size) for b in levels])
     cluster_of_basin, tops = clusters_of(tree, level, min_size)
     return TreeMerge(

@@ -329,6 +329,7 @@ def fit_graph_layout(
         min_cluster_size=least,
         memory_budget=memory_budget,
         min_gap_points=LAYOUT_MIN_GAP_POINTS,
+        data_neighbors=indices,  # the layout tears clouds apart: its clusters must be cut apart in the data
     )
     laid_labels = seeking.labels_with_noise(not cluster_all)
     labels = np.concatenate([laid_labels, _vote(laid_labels[nearest])])  # (u,)

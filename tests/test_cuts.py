@@ -1,0 +1,77 @@
+"""Clusters cut apart in the data's neighbor graph: shiftkit.cluster._cuts, and the layouts that use it."""
+
+import numpy as np
+import pytest
+
+import shiftkit.cluster._cuts as cuts
+from shiftkit import MeanShift, QuickShift
+from shiftkit.cluster._cuts import DataGraph, cut_ratios, merge_uncut
+
+
+def _graph(sizes: list[int], share: dict[tuple[int, int], int], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Groups of ``sizes`` points; each point of group g lists ``share[g, h]`` points of group h among its
+    ``k`` neighbors, its own group's for the rest. Returns the group of each point and the neighbors."""
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    members = [np.flatnonzero(group == g) for g in range(len(sizes))]
+    neighbors = np.empty((len(group), k), dtype=np.int64)
+    for i, g in enumerate(group):
+        listed = [members[h][:count] for (f, h), count in share.items() if f == g]
+        own = members[g][members[g] != i]
+        listed.append(own[: k - sum(len(a) for a in listed)])
+        neighbors[i] = np.concatenate(listed)
+    return group, neighbors
+
+
+def test_the_cut_ratio_is_the_edges_between_over_the_smaller_sides_edges():
+    group, neighbors = _graph([20, 40], {(0, 1): 1, (1, 0): 1}, k=5)
+    # 20 + 40 edges between the two, over the smaller one's 20 points x 5 edges
+    np.testing.assert_allclose(cut_ratios(group, neighbors, 2), [[0.0, 0.6], [0.6, 0.0]])
+
+
+def test_a_cluster_of_no_more_points_than_neighbors_is_not_measured():
+    group, neighbors = _graph([5, 40], {(0, 1): 1, (1, 0): 1}, k=5)  # five points: four others at most
+    assert (cut_ratios(group, neighbors, 2) == 0).all()
+
+
+def test_clusters_not_cut_apart_merge_into_the_highest_peak():
+    # basins 0 and 1 are one cluster (top 1), basin 2 another (top 2), basin 3 a third; 20 points each
+    target = np.array([1, 1, 2, 3])
+    peak = np.array([0.0, 5.0, 7.0, 1.0])
+    basin = np.repeat([0, 1, 2, 3], 20)
+    cluster = np.array([0, 0, 1, 2])[basin]  # the graph's groups: the clusters' points
+    apart_graph = _graph([40, 20, 20], {}, k=5)[1]
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, apart_graph)), target)
+    # the first two share 2 of 5 edges each way (a ratio of 1.2): one cluster, topped by basin 2's peak
+    _, shared = _graph([40, 20, 20], {(0, 1): 2, (1, 0): 2}, k=5)
+    assert cut_ratios(cluster, shared, 3)[0, 1] > cuts.CUT_FRACTION
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, shared)), [2, 2, 2, 3])
+    # a chain: the third shares with the second only, and still joins the first through it
+    _, chain = _graph([40, 20, 20], {(0, 1): 2, (1, 0): 2, (1, 2): 2, (2, 1): 2}, k=5)
+    assert cut_ratios(cluster, chain, 3)[0, 2] == 0
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, chain)), [2, 2, 2, 2])
+
+
+def _correlated_cloud(n: int, d: int, seed: int) -> np.ndarray:
+    """One Gaussian of correlated, z-scored features: no clusters, many principal axes above chance."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(d, d)) * np.geomspace(3.0, 0.3, d)[:, None]
+    X = rng.normal(size=(n, d)) @ A
+    return (X - X.mean(0)) / X.std(0)
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_a_cloud_torn_by_the_layout_is_one_cluster(estimator, monkeypatch):
+    X = _correlated_cloud(1000, 64, seed=0)
+    est = estimator().fit(X)
+    assert est.space_ == "graph-layout"
+    assert len(np.unique(est.labels_)) == 1
+    monkeypatch.setattr(cuts, "CUT_FRACTION", np.inf)  # no cut test: the layout's pieces are clusters
+    assert len(np.unique(estimator().fit(X).labels_)) > 1
+
+
+def test_the_clusters_by_level_in_a_layout_are_what_each_level_keeps():
+    X = _correlated_cloud(1000, 64, seed=0)
+    est = QuickShift().fit(X)
+    for i in (0, len(est.levels_) // 2):
+        kept = QuickShift(prominence=float(est.levels_[i])).fit(X).labels_
+        assert len(np.unique(kept)) == est.n_clusters_by_level_[i]
