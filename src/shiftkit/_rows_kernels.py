@@ -3,8 +3,8 @@
 Imported only when it runs (``import shiftkit`` does not import numba);
 compiled on first use and cached on disk (``cache=True``). The same hashes as the
 column-by-column numpy loop they replace (tested against it), in one pass over
-each row: on 100,000 x 64 (2 cores) 0.08-0.12 s -> 0.02 s for the values, and 0.21 s ->
-0.08 s for the grid (whose mean and spread numpy still sums, in its own order).
+each row, on one thread: on 100,000 x 64 0.08-0.12 s -> 0.03 s for the values, and 0.21 s
+-> 0.09 s for the grid (whose mean and spread numpy still sums, in its own order).
 """
 
 from __future__ import annotations
@@ -26,16 +26,16 @@ def _mix(h: np.uint64) -> np.uint64:
     return h
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def grid_row_hashes(
     X: np.ndarray, unit: float, mean: np.ndarray, step: float, on_grid: bool, out: np.ndarray
 ) -> None:
     """``out[i]``: the hash of row ``i`` of ``X`` (n, d) float64: of its values (``on_grid`` False), or of
     ``floor((x / unit - mean) / step)`` (True); ``-0.0`` hashes as ``0.0``."""
     n, d = X.shape
-    for i in numba.prange(n):
-        value = np.empty(1)  # a float64 read back as its bits
-        bits = value.view(np.uint64)
+    value = np.empty(1)  # a float64 read back as its bits
+    bits = value.view(np.uint64)
+    for i in range(n):
         h = np.uint64(d)
         for j in range(d):
             v = X[i, j]
