@@ -39,7 +39,9 @@ dimensions); its peak ``p`` and saddle ``s`` must be `SIGNIFICANCE` standard
 errors apart, ``p - s >= 2 sqrt(noise (p + s))`` (`significant`), or it merges
 into its elder. The relative prominence alone took the noise of a flat or
 smooth top for clusters: a normal sample of 10,000 points in 2-D fell into
-2 or 3 clusters.
+2 or 3 clusters. Where the modes are sought in a layout of the data's neighbor
+graph, the clusters kept must also be cut apart in that graph
+(`shiftkit.cluster._cuts`: a layout tears a cloud into pieces).
 """
 
 from __future__ import annotations
