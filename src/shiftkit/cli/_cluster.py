@@ -412,7 +412,7 @@ def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
         "metric": "euclidean" + (" (rows of unit norm: the neighbors of cosine distance)" if unit else ""),
     }
     if est.space_ == "graph-layout":
-        from shiftkit.cluster.stages import GRAPH_NEIGHBORS, LAYOUT_DIM, LAYOUT_SEEK_NEIGHBORS
+        from shiftkit.cluster.stages import CUT_FRACTION, GRAPH_NEIGHBORS, LAYOUT_DIM, LAYOUT_SEEK_NEIGHBORS
 
         laid_out = len(est.embedding_rows_)
         summary["graph"] = {
@@ -423,6 +423,8 @@ def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
             "layouts": int(est.embedding_.shape[1]) // LAYOUT_DIM,  # side by side, seeds 0, 1, ...
             "layout_dimensions": int(est.embedding_.shape[1]),  # all of them
             "neighbors_in_the_layouts": LAYOUT_SEEK_NEIGHBORS,  # of the mode seeking there
+            # clusters merged where more than this share of the smaller one's edges in the graph join them
+            "cut_fraction": CUT_FRACTION,
             "rows_assigned": int(X.shape[0]) - laid_out,  # labelled by their 10 nearest laid-out rows
         }
     return summary

@@ -38,6 +38,7 @@ from shiftkit._rows import distinct_rows
 from shiftkit._shift._grid import density_pays, support_of
 from shiftkit._validation import check_bandwidth, check_params
 from shiftkit.cluster._base import Frame, centered, cpu_threads
+from shiftkit.cluster._cuts import CUT_FRACTION
 from shiftkit.cluster._dbscan import DBSCAN
 from shiftkit.cluster._kmeans._estimator import PARAMETER_RULES as KMEANS_PARAMETER_RULES
 from shiftkit.cluster._kmeans._estimator import KMeans
@@ -70,6 +71,7 @@ from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, make_index, neighbors_for
 
 __all__ = [
     "BIN_SIZE",
+    "CUT_FRACTION",
     "GRAPH_LEAST_NEIGHBORS",
     "GRAPH_NEIGHBORS",
     "KMEANS_PARAMETER_RULES",
