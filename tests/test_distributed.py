@@ -73,6 +73,17 @@ def _same_mean_shift(a: MeanShift, b: MeanShift) -> None:
     assert a.n_iter_ == b.n_iter_
 
 
+def test_the_stage_modules_are_not_shadowed_by_the_package():
+    # a function of the package named as a submodule took its place: `import ... as` returned the function
+    import inspect
+
+    import shiftkit.distributed._dbscan as dbscan_stages
+    import shiftkit.distributed._quick_shift as quick_shift_stages
+
+    assert inspect.ismodule(dbscan_stages) and hasattr(dbscan_stages, "fit_dbscan")
+    assert inspect.ismodule(quick_shift_stages)
+
+
 def test_spawned_workers_import_shiftkit(client):
     def where() -> str:
         import shiftkit

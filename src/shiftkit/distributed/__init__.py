@@ -179,7 +179,7 @@ def fit(
             return _kmeans_files(estimator, list(X), client)
     if isinstance(estimator, DBSCAN):
         with _released_on_failure(client):
-            return _dbscan(estimator, X, client, int(block_rows), sample_weight, on_stage)
+            return _dbscan_by_slabs(estimator, X, client, int(block_rows), sample_weight, on_stage)
     if isinstance(estimator, QuickShift):
         if sample_weight is not None:
             raise ValueError("QuickShift takes no sample_weight")
@@ -224,7 +224,7 @@ def _quick_shift_by_slabs(
     return fit_quick_shift(estimator, blocks, client, block_rows, on_stage, labels_on_workers)
 
 
-def _dbscan(
+def _dbscan_by_slabs(
     estimator: DBSCAN, X: Any, client: Any, block_rows: int, sample_weight: Any, on_stage: Any
 ) -> DBSCAN:
     """DBSCAN by slabs (`shiftkit.distributed._dbscan`): files read by the workers, anything else split
