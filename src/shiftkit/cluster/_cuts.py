@@ -78,23 +78,16 @@ def merge_uncut(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.nd
     tops, cluster_of_basin = np.unique(target, return_inverse=True)
     if len(tops) < 2 or graph.neighbors.shape[1] == 0:
         return target
+    from shiftkit.neighbors.union_find import roots, union_pairs
+
     ratios = cut_ratios(cluster_of_basin[graph.basin], graph.neighbors, len(tops))
-    joined = np.arange(len(tops))  # union-find over the clusters, by their index in tops
-
-    def root(a: int) -> int:
-        while joined[a] != a:
-            joined[a] = joined[joined[a]]
-            a = joined[a]
-        return a
-
-    for a, b in zip(*np.nonzero(np.triu(ratios > CUT_FRACTION))):
-        ra, rb = root(int(a)), root(int(b))
-        if ra != rb:
-            joined[max(ra, rb)] = min(ra, rb)
-    group = np.array([root(a) for a in range(len(tops))])
+    a, b = np.nonzero(np.triu(ratios > CUT_FRACTION))
+    group = np.arange(len(tops))  # union-find over the clusters, by their index in tops
+    union_pairs(group, a.astype(np.int64), b.astype(np.int64))
+    group = roots(group)
     # the top of each group: its highest peak (ties: the lower basin)
-    best = np.full(len(tops), -1)
-    for member in np.lexsort((tops, -peak[tops])):
-        if best[group[member]] < 0:
-            best[group[member]] = tops[member]
+    by_peak = np.lexsort((tops, -peak[tops]))
+    groups, first = np.unique(group[by_peak], return_index=True)
+    best = np.empty(len(tops), dtype=np.int64)
+    best[groups] = tops[by_peak[first]]
     return best[group][cluster_of_basin]
