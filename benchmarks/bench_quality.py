@@ -106,10 +106,8 @@ def bundled_tables() -> list[tuple[str, np.ndarray, np.ndarray]]:
     """scikit-learn's other bundled tables with classes (its breast cancer table is uci/wdbc), z-scored."""
     from sklearn.datasets import load_iris, load_wine
 
-    return [
-        (f"scikit-learn {load.__name__[5:]}", zscored(load().data), load().target + 1)
-        for load in (load_wine, load_iris)
-    ]
+    tables = {"wine": load_wine(), "iris": load_iris()}
+    return [(f"scikit-learn {name}", zscored(t.data), t.target + 1) for name, t in tables.items()]
 
 
 def high_dim(battery: Path) -> None:
