@@ -170,3 +170,18 @@ def test_local_bandwidth_searches_within_the_callers_budget(monkeypatch):
     asked.clear()
     QuickShift(memory_budget=3 * 2**20, space="graph-layout").fit(X)
     assert asked and set(asked) == {3 * 2**20}
+
+
+def test_the_local_scale_in_one_feature_counts_more_neighbors_as_rows_grow():
+    """One feature: `LOCAL_NEIGHBORS_1D` neighbors up to `LOCAL_1D_ROWS` rows, then n^(4/5) times more
+    (the window of a density-estimation rule); more features: `LOCAL_NEIGHBORS` whatever the rows."""
+    from shiftkit.bandwidth import LOCAL_1D_ROWS, LOCAL_NEIGHBORS, LOCAL_NEIGHBORS_1D, local_bandwidth
+
+    rng = np.random.default_rng(0)
+    small, large = rng.normal(size=(LOCAL_1D_ROWS, 1)), rng.normal(size=(5000, 1))
+    assert local_bandwidth(small) == local_bandwidth(small, n_neighbors=LOCAL_NEIGHBORS_1D)
+    grown = round(LOCAL_NEIGHBORS_1D * 5**0.8)  # 108
+    assert local_bandwidth(large) == local_bandwidth(large, n_neighbors=grown)
+    assert local_bandwidth(large) > 3 * local_bandwidth(large, n_neighbors=LOCAL_NEIGHBORS_1D)
+    wide = rng.normal(size=(5000, 2))
+    assert local_bandwidth(wide) == local_bandwidth(wide, n_neighbors=LOCAL_NEIGHBORS)

@@ -291,6 +291,42 @@ def test_structureless_samples_are_one_cluster(estimator):
     assert adjusted_rand_score(np.repeat([0, 1], 5000), estimator().fit(two).labels_) > 0.95
 
 
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_structureless_samples_in_one_feature_are_one_cluster(estimator, monkeypatch):
+    """In one feature the saddle between two peaks is the least density on the one path between them:
+    a normal sample of 5,000 points fell into 2 or 3 clusters, a uniform one into 2 to 11, until the
+    neighbor count grew with the rows (`bandwidth.LOCAL_1D_ROWS`) and the peaks had to rise by the noise
+    of the most extreme of the windows (`_saddles.significance_for`). Three Gaussians apart stay three,
+    and a cluster of 1/31 of the points 6 standard deviations off stays apart."""
+    import shiftkit.bandwidth as bandwidth_module
+    import shiftkit.cluster._saddles as saddles
+
+    rng = np.random.default_rng(0)
+    normal, uniform = rng.normal(size=(5000, 1)), rng.uniform(size=(5000, 1))
+    for X in (normal, uniform, rng.normal(size=(20000, 1))):
+        assert estimator().fit(X).labels_.max() == 0
+    y = rng.integers(0, 3, 5000)
+    three = (5.0 * y + rng.normal(size=5000))[:, None]
+    assert adjusted_rand_score(y, estimator().fit(three).labels_) > 0.9
+    small = rng.uniform(size=5000) < 1 / 31
+    off = (rng.normal(size=5000) + 6.0 * small)[:, None]
+    assert adjusted_rand_score(small, estimator().fit(off).labels_) > 0.9
+    # without the two rules (a fixed 30 neighbors, two standard errors) the samples split: the test can fail
+    monkeypatch.setattr(bandwidth_module, "LOCAL_1D_ROWS", 10**12)
+    monkeypatch.setattr(saddles, "SIGNIFICANCE_1D", 0.0)
+    assert estimator().fit(normal).labels_.max() > 0 and estimator().fit(uniform).labels_.max() > 0
+
+
+def test_the_significance_in_one_feature_grows_with_the_windows():
+    from shiftkit.cluster._saddles import SIGNIFICANCE, SIGNIFICANCE_1D, significance_for
+
+    size, peak = np.array([3000.0, 2000.0]), np.log([50.0, 40.0])  # 5,000 points, 100 windows of 50
+    assert significance_for(2, size, peak) == significance_for(5, size, peak) == SIGNIFICANCE
+    assert significance_for(1, size, peak) == pytest.approx(SIGNIFICANCE_1D * np.sqrt(np.log(100.0)))
+    assert significance_for(1, size, np.log([2000.0, 40.0])) == SIGNIFICANCE  # 2.5 windows: the floor
+    assert significance_for(1, size[:0], peak[:0]) == SIGNIFICANCE
+
+
 def test_the_clusters_by_level_are_what_each_level_keeps():
     """The sweep reports the clusters each level keeps once those within the density's noise merge:
     a normal sample is one cluster at every level (the counts before the test were 5, 4, 3, ...), and a

@@ -150,6 +150,11 @@ def estimate_bandwidth(
 # neighbors still left 1 fit in 10 split into dozens of clusters (30: none of 12).
 LOCAL_NEIGHBORS = 10
 LOCAL_NEIGHBORS_1D = 30
+# In one feature the neighbor count grows from LOCAL_1D_ROWS rows on as n^(4/5) (the points in the window
+# of the density-estimation rules, h ~ n^(-1/5)): a fixed 30 left windows of the same few points at
+# 5,000 and 10,000 rows, and a normal sample of 5,000 or 20,000 points fell into 2 to 5 clusters (six
+# draws); with this, none (with the one-feature significance of `shiftkit.cluster._saddles`).
+LOCAL_1D_ROWS = 1000
 
 
 def local_bandwidth(
@@ -181,8 +186,9 @@ def local_bandwidth(
     ----------
     X : array-like of shape (n_samples, n_features)
     n_neighbors : int, default=None
-        None: `LOCAL_NEIGHBORS` (10), or `LOCAL_NEIGHBORS_1D` (30) for one feature; at
-        most a tenth of the distinct rows (`shiftkit.neighbors.neighbors_for`).
+        None: `LOCAL_NEIGHBORS` (10), or for one feature `LOCAL_NEIGHBORS_1D` (30), times
+        ``(n / LOCAL_1D_ROWS)^(4/5)`` from `LOCAL_1D_ROWS` rows (``n`` the rows, or weight,
+        measured on); at most a tenth of the distinct rows (`shiftkit.neighbors.neighbors_for`).
     reference_size : int, default=10,000
     random_state : int or None, default=0
         Seed of the rows chosen.
@@ -224,7 +230,10 @@ def local_bandwidth(
         n_all = float(n_total)
     n = float(w.sum())
     if n_neighbors is None:  # at most a tenth of the distinct rows: a small cluster keeps its scale
-        n_neighbors = neighbors_for(X_t, LOCAL_NEIGHBORS_1D if d == 1 else LOCAL_NEIGHBORS)
+        wanted = LOCAL_NEIGHBORS
+        if d == 1:  # the window of a density-estimation rule grows with the rows (LOCAL_1D_ROWS)
+            wanted = round(LOCAL_NEIGHBORS_1D * max(1.0, n / LOCAL_1D_ROWS) ** 0.8)
+        n_neighbors = neighbors_for(X_t, wanted)
     if X_t.shape[0] < 2 and n < 2:
         return 0.0
     index = make_index(X_t, n_neighbors=n_neighbors + 1, memory_budget=memory_budget)

@@ -64,6 +64,7 @@ from shiftkit.cluster._saddles import (
     join_by_saddles,
     least_cluster,
     merge_tree,
+    significance_for,
 )
 from shiftkit.cluster._spaces import GRAPH_NEIGHBORS, LAYOUT_DIM, LAYOUT_SEEK_NEIGHBORS, Space, choose_space
 from shiftkit.kernels import Kernel
@@ -117,6 +118,7 @@ __all__ = [
     "quick_shift_store",
     "seeds_from_bins",
     "seeds_over_summary",
+    "significance_for",
     "store",
     "support_of",
 ]
