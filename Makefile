@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PYTHON) benchmarks/bench_highdim.py --switch
 	$(PYTHON) benchmarks/bench_highdim.py --variants
 	$(PYTHON) benchmarks/bench_highdim.py --cuts
+	$(PYTHON) benchmarks/bench_hidden.py
 	$(PYTHON) benchmarks/quality_pictures.py
 	$(PYTHON) benchmarks/bench_meanshift.py
 	$(PYTHON) benchmarks/bench_engines.py

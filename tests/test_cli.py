@@ -331,6 +331,7 @@ def test_embeddings_get_a_graph_layout_and_the_summary_says_so(tmp_path):
     assert space["graph"]["layouts"] == 3 and space["graph"]["layout_dimensions"] == 15
     assert space["graph"]["neighbors"] == 15 and space["graph"]["neighbors_in_the_layouts"] == 12
     assert space["graph"]["cut_fraction"] == 0.3
+    assert space["multimodal_features"] is None  # more than three signal axes: not looked for
     assert summary["n_clusters"] == 6
     labels = np.loadtxt(tmp_path / "out" / "labels.csv", skiprows=1, dtype=int)
     from sklearn.metrics import adjusted_rand_score

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
@@ -42,6 +43,111 @@ def test_one_signal_axis_is_clustered_on_the_principal_axes(estimator, two_gauss
     assert est.embedding_.shape == (1000, 2) and est.cluster_centers_.shape == (2, 32)
     # the input space's density cannot tell them apart
     assert adjusted_rand_score(y, estimator(space="input").fit(X).labels_) < 0.5
+
+
+def _along_one_column(seed: int, z_scored: bool = True) -> np.ndarray:
+    rng = np.random.default_rng(seed)  # two Gaussians 6 apart along column 0; 31 columns of noise
+    X = rng.normal(size=(1000, 32))
+    X[500:, 0] += 6.0
+    return (X - X.mean(0)) / X.std(0) if z_scored else X
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_clusters_along_one_column_are_found_where_no_axis_stands_out(estimator, monkeypatch):
+    """Two Gaussians 6 standard deviations apart along one of 32 z-scored columns: every column has
+    variance 1 and no two are correlated, so parallel analysis finds no axis (or a noise axis or three),
+    and the defaults answered one cluster for every draw (8 of 8, and 6 of 8 unscaled). The column's
+    histogram dips between the two (`histogram_dips`): the density is sought on it first."""
+    y = np.repeat([0, 1], 500)
+    for seed, z_scored in ((0, True), (3, True), (5, True), (1, False)):
+        est = estimator().fit(_along_one_column(seed, z_scored))
+        assert est.space_ == "principal-axes" and est.multimodal_features_.tolist() == [0]
+        assert "column 0 falls into clusters alone" in est.space_reason_
+        assert adjusted_rand_score(y, est.labels_) > 0.95
+        assert est.embedding_.shape[1] in (2, 3)
+    # without the look at each column alone, the same data are one cluster: the test can fail
+    monkeypatch.setattr(spaces, "multimodal_features", lambda X_c, rows: ())
+    for seed, z_scored in ((0, True), (3, True), (5, True), (1, False)):
+        assert estimator().fit(_along_one_column(seed, z_scored)).labels_.max() == 0
+
+
+def test_clusters_along_two_columns_are_a_grid_of_four():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 2000)
+    X = rng.normal(size=(2000, 20))
+    X[:, 3] += 6 * (y % 2)
+    X[:, 11] += 6 * (y // 2)
+    qs = QuickShift().fit((X - X.mean(0)) / X.std(0))
+    assert sorted(qs.multimodal_features_.tolist()) == [3, 11] and adjusted_rand_score(y, qs.labels_) > 0.95
+
+
+def test_a_column_looked_at_alone_is_the_same_whatever_the_units_and_the_row_order():
+    X = _along_one_column(2)
+    base = QuickShift().fit(X)
+    assert base.multimodal_features_.tolist() == [0]
+    for scale, shift in ((1e-30, 0.0), (1e30, 0.0), (1.0, 1e9)):
+        assert _same_partition(QuickShift().fit(X * scale + shift).labels_, base.labels_)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_array_equal(QuickShift().fit(X[order]).labels_, base.labels_[order])
+
+
+def test_a_dip_between_repeated_values_is_not_a_cluster():
+    """A column of 0s and 1s dips between them as deep as a column can, but the mode seeking in that
+    column alone finds one cluster (two distinct values, each weighted by its copies): not a feature of
+    the density. The structureless columns do not dip beyond the threshold."""
+    from shiftkit.embedding import dip_threshold, histogram_dips
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 12))
+    X[:, 3] = rng.integers(0, 2, 2000)
+    depth = histogram_dips(X)
+    assert depth[3] > dip_threshold(2000, 12) and np.delete(depth, 3).max() < dip_threshold(2000, 12)
+    X_c = torch.as_tensor(X - X.mean(0))
+    assert spaces.multimodal_features(X_c, np.arange(2000)) == ()
+    qs = QuickShift().fit(X)
+    assert qs.multimodal_features_ is not None and len(qs.multimodal_features_) == 0
+    assert qs.labels_.max() == 0
+
+
+def test_histogram_dips_are_free_of_units_and_row_order_and_see_two_clusters():
+    from shiftkit.embedding import dip_threshold, histogram_dips
+
+    rng = np.random.default_rng(1)
+    A = np.column_stack(
+        [
+            rng.normal(size=3000),
+            rng.uniform(size=3000),
+            rng.standard_t(3, size=3000),
+            rng.exponential(size=3000),
+            rng.normal(size=3000) + 6.0 * (rng.uniform(size=3000) < 0.5),
+            rng.normal(size=3000) + 6.0 * (rng.uniform(size=3000) < 0.1),
+        ]
+    )
+    depth = histogram_dips(A)
+    threshold = dip_threshold(3000, 6)
+    assert (depth[:4] < threshold).all() and (depth[4:] > threshold).all()
+    np.testing.assert_allclose(histogram_dips(A * 1e6 - 3e7), depth, rtol=1e-9)
+    np.testing.assert_array_equal(histogram_dips(A[rng.permutation(3000)]), depth)
+    assert histogram_dips(np.ones((50, 2))).tolist() == [0.0, 0.0]
+    assert histogram_dips(np.zeros((0, 3))).shape == (3,)
+    # the threshold: 2 sqrt(ln(bins x columns)), bins 2 n^(1/3) from 8 to 64
+    assert threshold == pytest.approx(2 * np.sqrt(np.log(29 * 6)))
+    assert dip_threshold(10, 1) == pytest.approx(2 * np.sqrt(np.log(8)))
+
+
+def test_the_directions_are_the_columns_then_the_axes_less_their_part_along_them():
+    from shiftkit.embedding import principal_axes
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 6)) * np.array([5.0, 1, 1, 1, 1, 1])  # the first axis is column 0
+    axes = principal_axes(X)
+    on = spaces._features_and_axes(axes, (2,))
+    D = on.axes
+    assert D.shape == (6, 3)
+    np.testing.assert_allclose(D.T @ D, np.eye(3), atol=1e-12)
+    np.testing.assert_array_equal(D[:, 0], np.eye(6)[2])
+    along = spaces._features_and_axes(axes, (0,))  # the first principal axis is along column 0: left out
+    assert abs(along.axes[:, 1] @ axes.axes[:, 0]) < 0.1 and abs(along.axes[:, 1] @ axes.axes[:, 1]) > 0.9
 
 
 @pytest.mark.slow

@@ -404,11 +404,14 @@ def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
     with np.errstate(over="ignore"):  # rows near float64's largest: their norm is inf, not of unit length
         norms = np.linalg.norm(X, axis=1)
     unit = bool(len(norms)) and bool(np.all(np.abs(norms - 1) < 1e-3))
+    features = getattr(est, "multimodal_features_", None)
     summary: dict[str, Any] = {
         "name": est.space_,
         "why": est.space_reason_,
         "n_features": int(X.shape[1]),
         "n_signal_features": est.n_signal_features_,
+        # the columns that fall into clusters alone, the density's first directions (None: not looked for)
+        "multimodal_features": None if features is None else [int(j) for j in features],
         "metric": "euclidean" + (" (rows of unit norm: the neighbors of cosine distance)" if unit else ""),
     }
     if est.space_ == "graph-layout":

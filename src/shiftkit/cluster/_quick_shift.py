@@ -168,7 +168,11 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         Where the modes are sought. ``'auto'``: the input space up to four
         features; else the principal axes when one to three carry signal
         (parallel analysis), the input space when none does, a five-dimensional
-        layout of the 15-nearest-neighbor graph when more do. A ``bandwidth``
+        layout of the 15-nearest-neighbor graph when more do. With three signal
+        axes or fewer, one to three columns that fall into clusters alone (a
+        histogram dip beyond its noise; ``multimodal_features_``) come first in
+        the density's directions (clusters apart along one column, which
+        parallel analysis does not see). A ``bandwidth``
         or ``n_neighbors`` given keeps the input space.
     device : str or torch.device, default=None
         Where to compute: the device of a tensor ``X``, else CUDA when torch
@@ -213,6 +217,11 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     n_signal_features_ : int or None
         Principal axes whose variance exceeds the shuffled columns' (None when
         not counted: four features or fewer, or a tuned input space).
+    multimodal_features_ : ndarray of int or None
+        The columns (counted from 0) that fall into clusters alone, the first
+        directions of the density on the principal axes (empty where none is
+        used; None where not looked for: four features or fewer, a space
+        asked for, or more than three signal axes).
     embedding_ : ndarray of shape (n_embedded, n_dims) or None
         The coordinates the modes were sought in: the principal coordinates of
         every row, or the layouts of the rows laid out (4,000 of larger data by
@@ -401,6 +410,8 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         self.levels_, self.n_clusters_by_level_ = found.levels, found.counts
         self.n_neighbors_ = found.n_neighbors
         self.space_, self.space_reason_, self.n_signal_features_ = space.name, space.reason, space.n_signal
+        features = space.features
+        self.multimodal_features_ = None if features is None else np.asarray(features, dtype=np.int64)
         self.embedding_, self.embedding_rows_ = fit.embedding, fit.embedding_rows
         self.embedding_centers_ = fit.embedding_centers
         self._fitted = fit.model

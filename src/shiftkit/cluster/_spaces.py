@@ -10,6 +10,12 @@ first (``space='auto'``):
   analysis, `shiftkit.embedding.principal_axes`): none, the input space; one to
   three (two Gaussians in 128 features; a table whose clusters differ along a
   few directions), the density on those axes, at least two (``'principal-axes'``);
+  with none to three, also each feature alone (`multimodal_features`): where
+  one to three fall into clusters by themselves (a histogram dip beyond its noise,
+  `shiftkit.embedding.histogram_dips`, and clusters found in that feature alone),
+  the density on those features and the signal axes, three at most, the
+  features first (parallel analysis sees dependence between features, and
+  clusters apart along one feature make none);
 - more: the ``GRAPH_NEIGHBORS``-nearest-neighbor graph (of the first
   ``GRAPH_MAX_FEATURES`` principal coordinates), laid out ``LAYOUT_RUNS`` times in
   ``LAYOUT_DIM`` dimensions (`shiftkit.embedding.layout_graph`, seeds
@@ -49,7 +55,7 @@ threads).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,7 +66,14 @@ from shiftkit._rows import DistinctRows, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE, points_in
-from shiftkit.embedding import PrincipalAxes, layout_graph, membership_graph, principal_axes
+from shiftkit.embedding import (
+    PrincipalAxes,
+    dip_threshold,
+    histogram_dips,
+    layout_graph,
+    membership_graph,
+    principal_axes,
+)
 from shiftkit.embedding._layout import knn_of_distinct
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, neighbors_for, partitioned_kneighbors
 
@@ -74,6 +87,7 @@ __all__ = [
     "choose_space",
     "fit_graph_layout",
     "graph_coordinates",
+    "multimodal_features",
     "project_axes",
 ]
 
@@ -113,6 +127,11 @@ LAYOUT_MIN_GAP_POINTS = 3
 # clusters, 3.5x its 2, with knots of 10 and 21 rows); HDBSCAN after UMAP is run with 10 to 15.
 # Groups cut off across a gap keep `LAYOUT_MIN_GAP_POINTS`.
 LAYOUT_MIN_CLUSTER_POINTS = 15
+# A principal axis joins the multimodal features' directions where this much of its length is not along
+# them (`_features_and_axes`).
+FEATURES_AXIS_REST = 0.5
+# The temporaries of the one-feature mode seeking that confirms a feature's dip (`multimodal_features`).
+FEATURE_MEMORY_BUDGET = 64 << 20
 # The stages of `fit_graph_layout`, as its ``on_stage`` hears them.
 LAYOUT_STAGES = ("neighbor graph", "layout", "the rows not laid out", "mode seeking in the layout")
 
@@ -129,7 +148,12 @@ class Space:
     n_signal : int or None
         Principal axes above the shuffled columns (None when not computed).
     axes : PrincipalAxes or None
+        For ``'principal-axes'``: the directions of the density, the multimodal features first.
     distinct : DistinctRows or None
+    features : tuple of int or None
+        The features that fall into clusters alone (`multimodal_features`), the first directions of the
+        density; () where none is used (none found, or more than `AXES_MAX_SIGNAL`); None where not
+        looked for.
     """
 
     name: str
@@ -137,6 +161,7 @@ class Space:
     n_signal: int | None = None
     axes: PrincipalAxes | None = None
     distinct: DistinctRows | None = None
+    features: tuple[int, ...] | None = None
 
 
 def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
@@ -154,11 +179,23 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
         return Space("principal-axes", f"space='principal-axes' ({signal})", p, axes, distinct)
     if requested == "graph-layout":
         return Space("graph-layout", f"space='graph-layout' ({signal})", p, axes, distinct)
-    if p == 0:
-        return Space("input", f"{signal}: no direction stands out, a density in the input space", p)
     if p <= AXES_MAX_SIGNAL:
+        features = multimodal_features(X_c, distinct.first[:AXES_MAX_ROWS])
+        if 0 < len(features) <= AXES_MAX_SIGNAL:
+            space = Space("principal-axes", "", p, _features_and_axes(axes, features), distinct, features)
+            one, beside = len(features) == 1, n_axes(space) - len(features)
+            why = (
+                f"{signal}; column{'' if one else 's'} {', '.join(str(j) for j in features)} "
+                f"fall{'s' if one else ''} into clusters alone: a density on {'it' if one else 'them'}"
+            )
+            if beside > 0:
+                why += f" and {beside} principal ax{'is' if beside == 1 else 'es'}"
+            return replace(space, reason=why)
+        if p == 0:
+            why = f"{signal}: no direction stands out, a density in the input space"
+            return Space("input", why, p, None, None, ())
         why = f"{signal}: a density on the first {max(p, AXES_DIM)}"
-        return Space("principal-axes", why, p, axes, distinct)
+        return Space("principal-axes", why, p, axes, distinct, ())
     if distinct.n_distinct < LAYOUT_MIN_ROWS:
         why = f"{signal}, but {distinct.n_distinct} distinct rows: too few for a graph layout"
         return Space("principal-axes", f"{why}; a density on the first {min(p, 3)}", p, axes, distinct)
@@ -167,10 +204,77 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
 
 
 def n_axes(space: Space) -> int:
-    """The principal axes a density uses: the signal axes, at least `AXES_DIM`, at most three (more
-    signal axes than three on too few rows for a layout: the first three)."""
+    """The axes a density uses: the multimodal features and the signal axes, at least `AXES_DIM`, at most
+    three (more signal axes than three on too few rows for a layout: the first three)."""
     assert space.axes is not None and space.n_signal is not None
-    return min(max(space.n_signal, AXES_DIM), AXES_MAX_SIGNAL, space.axes.axes.shape[1])
+    wanted = space.n_signal + len(space.features or ())
+    return min(max(wanted, AXES_DIM), AXES_MAX_SIGNAL, space.axes.axes.shape[1])
+
+
+def _falls_apart(column: Tensor) -> bool:
+    """Whether the mode seeking of the estimators finds more than one cluster in ``column`` (m,) alone
+    (its distinct values in content order, each weighted by its copies, as `QuickShift` seeks them)."""
+    Z = column[:, None]
+    distinct = distinct_rows(Z)
+    if distinct.n_distinct < 2:
+        return False
+    Z_u = Z[torch.as_tensor(distinct.first, device=Z.device)]
+    copies = None
+    if distinct.n_distinct < Z.shape[0]:
+        copies = torch.as_tensor(distinct.counts, dtype=Z.dtype, device=Z.device)
+    found = seek_modes(
+        Z_u,
+        copies,
+        n_neighbors=None,
+        bandwidth=None,
+        prominence=None,
+        min_cluster_size=DEFAULT_MIN_CLUSTER_SIZE,
+        memory_budget=FEATURE_MEMORY_BUDGET,
+        content_ordered=True,
+    )
+    return bool(found.labels.max() > 0)
+
+
+def multimodal_features(X_c: Tensor, rows: np.ndarray) -> tuple[int, ...]:
+    """The features of ``X_c`` (n, d) whose values fall into clusters alone, measured on the rows ``rows``
+    (the first distinct rows in content order): a histogram dip (`shiftkit.embedding.histogram_dips`)
+    beyond `shiftkit.embedding.dip_threshold` for that many features, and more than one cluster found
+    by the mode seeking in that feature alone (which a column of a few repeated values, a dip between
+    every two values, does not give). The deepest dips first; at most ``AXES_MAX_SIGNAL + 1`` are
+    confirmed (more than `AXES_MAX_SIGNAL` are not used)."""
+    picked = X_c[torch.as_tensor(rows, dtype=torch.long, device=X_c.device)]
+    A = picked.detach().double().cpu().numpy()
+    depth = histogram_dips(A)
+    beyond = np.flatnonzero(depth > dip_threshold(A.shape[0], A.shape[1]))
+    found: list[int] = []
+    for j in beyond[np.lexsort((beyond, -depth[beyond]))]:  # deepest first, ties by index
+        if _falls_apart(picked[:, int(j)].double()):
+            found.append(int(j))
+            if len(found) > AXES_MAX_SIGNAL:
+                break
+    return tuple(found)
+
+
+def _features_and_axes(axes: PrincipalAxes, features: tuple[int, ...]) -> PrincipalAxes:
+    """The directions of a density on ``features`` and the principal ``axes`` beside them: the features'
+    unit vectors, then each principal axis less its part along those before it (Gram-Schmidt), where
+    what is left is `FEATURES_AXIS_REST` of its length or more (an axis mostly along a feature already
+    taken, as the first of two Gaussians apart along one unscaled column, would leave a direction of
+    noise), `AXES_MAX_SIGNAL` directions at most."""
+    d = axes.axes.shape[0]
+    basis = [np.eye(d)[:, j] for j in features]
+    for v in axes.axes.T:
+        if len(basis) >= min(AXES_MAX_SIGNAL, d):
+            break
+        B = np.stack(basis, 1)
+        rest = v - B @ (B.T @ v)
+        norm = float(np.linalg.norm(rest))
+        if norm >= FEATURES_AXIS_REST:
+            rest = rest / norm
+            basis.append(rest * (1.0 if rest[np.abs(rest).argmax()] >= 0 else -1.0))  # the sign: the data's
+    directions = np.stack(basis, 1)  # (d, k)
+    k = directions.shape[1]
+    return PrincipalAxes(axes.mean, directions, np.full(k, np.nan), np.full(k, np.nan), axes.n_signal)
 
 
 def project_axes(X_c: Tensor, space: Space) -> Tensor:

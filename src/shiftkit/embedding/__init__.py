@@ -1,6 +1,8 @@
 """Where clustering happens when the data have many features: principal axes and graph layouts.
 
 - `principal_axes`: PCA, and how many axes carry signal (Horn's parallel analysis).
+- `histogram_dips` / `dip_threshold`: how deep each feature's histogram dips (clusters apart along
+  one feature, which parallel analysis does not see).
 - `membership_graph`: UMAP's membership weights of a k-nearest-neighbor graph, symmetrized.
 - `layout_graph` / `graph_layout`: a few-dimensional layout of that graph (a spectral
   start, then stochastic gradient steps with negative samples), in which the
@@ -12,12 +14,14 @@ three features (see `QuickShift`'s ``space``).
 
 from shiftkit.embedding._layout import default_epochs, graph_layout, layout_graph
 from shiftkit.embedding._membership import membership_graph
-from shiftkit.embedding._subspace import PrincipalAxes, principal_axes
+from shiftkit.embedding._subspace import PrincipalAxes, dip_threshold, histogram_dips, principal_axes
 
 __all__ = [
     "PrincipalAxes",
     "default_epochs",
+    "dip_threshold",
     "graph_layout",
+    "histogram_dips",
     "layout_graph",
     "membership_graph",
     "principal_axes",

@@ -13,6 +13,12 @@ Computed on at most ``max_rows`` distinct rows (the first in content order,
 `shiftkit._rows`), from the covariance matrix in float64: the cost is
 ``max_rows x d^2`` per shuffle whatever the size of the data, and the answer
 does not depend on the order of the rows.
+
+Parallel analysis sees dependence between features, and clusters that differ
+along one feature make none: two Gaussians 6 standard deviations apart in one
+of 32 z-scored features, the others noise, leave every axis at the shuffled
+columns' variance. `histogram_dips` looks at each feature alone: the deepest
+dip of its histogram, in Poisson standard errors.
 """
 
 from __future__ import annotations
@@ -23,11 +29,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["PrincipalAxes", "principal_axes"]
+__all__ = ["PrincipalAxes", "dip_threshold", "histogram_dips", "principal_axes"]
 
 MAX_ROWS = 5000
 N_SHUFFLES = 5
 QUANTILE = 95.0
+# The histogram of `histogram_dips`: 2 n^(1/3) bins (Terrell and Scott's oversmoothed count, doubled), at
+# least 8, at most 64, over the values between their 0.5% and 99.5% quantiles (a heavy tail would
+# otherwise squeeze the rest into a few bins).
+DIP_BINS_MIN, DIP_BINS_MAX = 8, 64
+DIP_TAIL = 0.005
 
 
 @dataclass(frozen=True)
@@ -119,3 +130,49 @@ def principal_axes(
     above = variances > null_variances * (1 + 1e-12)
     n_signal = int(np.argmin(above)) if not above.all() else len(above)
     return PrincipalAxes(mean, axes, variances, null_variances, n_signal)
+
+
+def dip_bins(n_rows: int) -> int:
+    """The bins of `histogram_dips` for ``n_rows`` values."""
+    return int(np.clip(round(2 * n_rows ** (1 / 3)), DIP_BINS_MIN, DIP_BINS_MAX))
+
+
+def histogram_dips(A: np.ndarray) -> np.ndarray:
+    """The deepest dip of each column's histogram, in Poisson standard errors; (d,).
+
+    A bin of count ``h`` that has a higher bin ``t`` on both sides (``t`` the lower of the two highest,
+    left and right) dips by ``(t - h) / sqrt(t + h)``: for counts that fall at random, ``t - h`` has
+    about that standard deviation. A unimodal column dips by noise only; two clusters apart along the
+    column, by far more. One pass over the values (`dip_bins` bins per column), all columns at once.
+    Measured (400 columns of each: normal, uniform, Student's t with 1 and 3 degrees of freedom,
+    exponential, lognormal, beta(2, 5); 200 to 5,000 rows): the deepest dip of any was 4.3 (uniform,
+    5,000 rows), the 99th percentile 1.7 to 3.7; two Gaussians 6 standard deviations apart dip by 5.4
+    (200 rows) to 17 (5,000 rows), 4 apart by 3.2 to 10.6, 6 apart with weights 1:9 by 2.5 to 7.6.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    n, d = A.shape
+    if n == 0 or d == 0:
+        return np.zeros(d)
+    bins = dip_bins(n)
+    lo, hi = np.quantile(A, DIP_TAIL, axis=0), np.quantile(A, 1 - DIP_TAIL, axis=0)
+    width = np.where(hi > lo, hi - lo, 1.0)
+    index = np.minimum(np.floor((A - lo) / width * bins), bins - 1)  # the quantile itself: the last bin
+    inside = (A >= lo) & (A <= hi)  # the tails beyond the quantiles are left out
+    column = np.broadcast_to(np.arange(d), A.shape)
+    flat = (column * bins + np.where(inside, index, 0).astype(np.int64))[inside]
+    H = np.bincount(flat, minlength=d * bins).reshape(d, bins).astype(np.float64)
+    left = np.maximum.accumulate(H, axis=1)
+    right = np.maximum.accumulate(H[:, ::-1], axis=1)[:, ::-1]
+    top = np.minimum(left, right)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(top > H, (top - H) / np.sqrt(top + H), 0.0)
+    return z.max(1)
+
+
+def dip_threshold(n_rows: int, n_columns: int) -> float:
+    """The dip (`histogram_dips`) a column of ``n_rows`` values must exceed to count as multimodal, among
+    ``n_columns``: ``2 sqrt(ln(bins x n_columns))``, the distance between the highest and the least of
+    that many noisy counts over a flat stretch, in standard errors of their difference (4.6 for 2,000
+    rows and 8 columns; 5.2 for 32; 6.4 for 768 columns of 5,000 rows). Above every dip measured on
+    the structureless columns of `histogram_dips` (4.3 at most)."""
+    return 2.0 * float(np.sqrt(np.log(max(dip_bins(n_rows) * max(n_columns, 1), 2))))

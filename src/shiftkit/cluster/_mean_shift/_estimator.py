@@ -275,6 +275,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     space_, space_reason_, n_signal_features_ : str, str, int or None
         Where the modes were sought, why, and the principal axes above the
         shuffled columns (see `QuickShift`).
+    multimodal_features_ : ndarray of int or None
+        The columns that fall into clusters alone, the density's first
+        directions (see `QuickShift`).
     embedding_, embedding_rows_, embedding_centers_ : ndarray or None
         The coordinates the modes were sought in, the input row of each, and
         the centers there (None in the input space).
@@ -539,6 +542,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             space.name,
             space.reason,
             space.n_signal,
+            multimodal_features=space.features,
             saddles=saddles,
             history=history,
         )
@@ -594,6 +598,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             space.name,
             space.reason,
             space.n_signal,
+            multimodal_features=space.features,
             embedding=to_numpy(Z * frame.scale),
             embedding_rows=np.arange(X_all.shape[0]),
             embedding_centers=inner.cluster_centers_,
@@ -644,6 +649,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             space.name,
             space.reason,
             space.n_signal,
+            multimodal_features=space.features,
             embedding=fit.embedding,
             embedding_rows=rows,
             embedding_centers=fit.embedding[seeking.peaks],

@@ -47,6 +47,7 @@ class MeanShiftFit:
     space: str = "input"
     space_reason: str = ""
     n_signal_features: int | None = None
+    multimodal_features: tuple[int, ...] | None = None
     embedding: np.ndarray | None = None
     embedding_rows: np.ndarray | None = None
     embedding_centers: np.ndarray | None = None
@@ -76,6 +77,8 @@ def store(estimator: Any, fit: MeanShiftFit) -> Any:
     estimator.n_iter_ = fit.n_iter
     estimator.space_, estimator.space_reason_ = fit.space, fit.space_reason
     estimator.n_signal_features_ = fit.n_signal_features
+    features = fit.multimodal_features
+    estimator.multimodal_features_ = None if features is None else np.asarray(features, dtype=np.int64)
     estimator.embedding_ = fit.embedding
     estimator.embedding_rows_ = fit.embedding_rows
     estimator.embedding_centers_ = fit.embedding_centers
