@@ -272,6 +272,27 @@ def test_few_rows_or_no_signal_do_not_get_a_layout():
     assert few.embedding_.shape == (36, 3) and _same_partition(few.labels_, y)
 
 
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_the_input_space_of_many_features_keeps_no_knot_of_a_few_rows(estimator, monkeypatch):
+    """Structureless samples in 6 or 20 features (no axis stands out: the input space) were split by
+    knots of 4 to 7 rows the neighbor graph cuts off their tails; there the least cluster is the
+    layout's (15 points, at most 5%), and they are one cluster. Six clusters of six rows at the corners
+    of a simplex stay six (5% of 36 rows is under two)."""
+    heavy = [np.random.default_rng(s).standard_t(3, size=(500, d)) for d, s in ((6, 1), (20, 1), (20, 0))]
+    normal = np.random.default_rng(1).normal(size=(500, 20))
+    for X in (*heavy, normal):
+        est = estimator().fit(X)
+        assert est.space_ == "input" and est.labels_.max() == 0
+    assert spaces.input_min_size(None, 20, 500.0) == 15.0 and spaces.input_min_size(None, 4, 500.0) == 0.005
+    assert spaces.input_min_size(None, 6, 36.0) == pytest.approx(1.8)
+    assert spaces.input_min_size(0.1, 20, 1e4) == 0.1
+    # with the default fraction there, QuickShift's knots stay apart: the test can fail (MeanShift's modes,
+    # reached by mean shift before the saddles, were one cluster before too)
+    monkeypatch.setattr(spaces, "_layout_min_size", lambda size, total: 0.005)
+    split = sum(estimator().fit(X).labels_.max() > 0 for X in (*heavy, normal))
+    assert split >= 3 if estimator is QuickShift else split == 0
+
+
 def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default(monkeypatch):
     """ionosphere fell into 7 clusters (3.5x its 2) with knots of 10 and 21 rows: in a layout the default
     least cluster is 15 rows (5% of very few), where the default fraction asks for fewer."""

@@ -41,7 +41,7 @@ from shiftkit._validation import (
 )
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, TensorInputMixin
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
-from shiftkit.cluster._saddles import LOW_LEVELS_MAX_FEATURES, least_cluster
+from shiftkit.cluster._saddles import LOW_LEVELS_MAX_FEATURES
 from shiftkit.cluster._spaces import (
     LAYOUT_STAGES,
     SPACES,
@@ -51,6 +51,7 @@ from shiftkit.cluster._spaces import (
     choose_space,
     fit_graph_layout,
     graph_coordinates,
+    input_min_size,
     project_axes,
 )
 from shiftkit.kernels import get_kernel
@@ -155,8 +156,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     min_cluster_size : float or int, default=None
         A fraction of the points (below 1) or a number of points: smaller
         clusters are merged into their neighbors. None: 0.5% of the points,
-        and in a graph layout at least 15 of them (at most 5%): the layout
-        splits a cluster's tail into knots of ten or so points.
+        and in a graph layout or the input space of more than four features
+        at least 15 of them (at most 5%): there the neighbor graph cuts a
+        cluster's tail into knots of a few to ten or so points.
     cluster_all : bool, default=True
         False: a point whose density is below its cluster's core level (the
         highest saddle at which the cluster meets another, as Quickshift++'s
@@ -349,7 +351,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             n_neighbors=self.n_neighbors,
             bandwidth=given,
             prominence=self.prominence,
-            min_cluster_size=least_cluster(self.min_cluster_size),
+            min_cluster_size=input_min_size(self.min_cluster_size, Z.shape[1], float(Z.shape[0])),
             memory_budget=self.memory_budget,
             content_ordered=True,
             low_levels=Z.shape[1] <= LOW_LEVELS_MAX_FEATURES,

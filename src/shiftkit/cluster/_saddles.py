@@ -78,11 +78,6 @@ def points_in(min_cluster_size: float, total: float) -> float:
     return min_cluster_size * total if min_cluster_size < 1 else float(min_cluster_size)
 
 
-def least_cluster(min_cluster_size: float | None) -> float:
-    """``min_cluster_size``, or `DEFAULT_MIN_CLUSTER_SIZE` for None (the estimators' default)."""
-    return DEFAULT_MIN_CLUSTER_SIZE if min_cluster_size is None else min_cluster_size
-
-
 # Points a group cut off from the rest of the mutual graph needs to be a cluster (HDBSCAN's
 # default least cluster size).
 MIN_GAP_POINTS = 5

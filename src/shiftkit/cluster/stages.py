@@ -62,11 +62,17 @@ from shiftkit.cluster._saddles import (
     edges_between_basins,
     follow,
     join_by_saddles,
-    least_cluster,
     merge_tree,
     significance_for,
 )
-from shiftkit.cluster._spaces import GRAPH_NEIGHBORS, LAYOUT_DIM, LAYOUT_SEEK_NEIGHBORS, Space, choose_space
+from shiftkit.cluster._spaces import (
+    GRAPH_NEIGHBORS,
+    LAYOUT_DIM,
+    LAYOUT_SEEK_NEIGHBORS,
+    Space,
+    choose_space,
+    input_min_size,
+)
 from shiftkit.kernels import Kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, make_index, neighbors_for
 
@@ -104,6 +110,7 @@ __all__ = [
     "fit_stepping",
     "follow",
     "inertia",
+    "input_min_size",
     "join_by_saddles",
     "kmeans_initial_centers",
     "kmeans_plusplus_indices",
@@ -196,7 +203,7 @@ class QuickShiftPlan:
     bandwidth: float | None  # the user's, in the input's units
     n_neighbors: int | None
     prominence: float | None
-    min_cluster_size: float
+    min_cluster_size: float | None  # the estimator's (None: `input_min_size`'s default)
     cluster_all: bool
     memory_budget: int
 
@@ -220,7 +227,7 @@ def plan_quick_shift(estimator: QuickShift, n_features: int) -> QuickShiftPlan:
         None if estimator.bandwidth is None else float(estimator.bandwidth),
         estimator.n_neighbors,
         estimator.prominence,
-        least_cluster(estimator.min_cluster_size),
+        estimator.min_cluster_size,
         bool(estimator.cluster_all),
         int(estimator.memory_budget),
     )

@@ -82,6 +82,7 @@ from shiftkit.cluster.stages import (
     distinct_rows,
     edges_between_basins,
     follow,
+    input_min_size,
     join_by_saddles,
     make_index,
     merge_tree,
@@ -629,7 +630,8 @@ def fit_quick_shift(
     z = significance_for(d, size, peak)
     tree = ModeTree(peak, saddle, elder, size, np.arange(nb), float(MIN_GAP_POINTS), noise, None, z)
     merged = merge_tree(
-        tree, prominence=plan.prominence, min_cluster_size=plan.min_cluster_size,
+        tree, prominence=plan.prominence,
+        min_cluster_size=input_min_size(plan.min_cluster_size, d, float(size.sum())),
         low_levels=d <= LOW_LEVELS_MAX_FEATURES,
     )  # fmt: skip
 

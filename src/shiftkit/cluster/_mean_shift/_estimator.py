@@ -68,7 +68,6 @@ from shiftkit.cluster._saddles import (
     LOW_LEVELS_MAX_FEATURES,
     DensityGraph,
     density_graph,
-    least_cluster,
     merge_through_saddles,
 )
 from shiftkit.cluster._spaces import (
@@ -78,6 +77,7 @@ from shiftkit.cluster._spaces import (
     choose_space,
     fit_graph_layout,
     graph_coordinates,
+    input_min_size,
     project_axes,
 )
 from shiftkit.kernels import Kernel, get_kernel
@@ -194,8 +194,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     min_cluster_size : float or int, default=None
         With ``merge='saddles'``: clusters smaller than this fraction of the
         points (below 1) or number of points are merged into their neighbors.
-        None: 0.5% of the points (in a graph layout at least 15 points, as
-        `QuickShift`'s).
+        None: 0.5% of the points (in a graph layout or the input space of more
+        than four features at least 15 points, at most 5%, as `QuickShift`'s).
     space : {'auto', 'input', 'principal-axes', 'graph-layout'}, default='auto'
         Where the modes are sought (see `QuickShift`): with the defaults of
         every parameter that shapes the density, ``'auto'`` looks at data of
@@ -519,7 +519,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 landscape.graph,
                 X_c,
                 prominence=self.prominence,
-                min_cluster_size=least_cluster(self.min_cluster_size),
+                min_cluster_size=input_min_size(
+                    self.min_cluster_size,
+                    X_c.shape[1],
+                    float(X_c.shape[0]) if w_fit is None else float(w_fit.sum()),
+                ),
                 weights=w_fit,
                 low_levels=X_c.shape[1] <= LOW_LEVELS_MAX_FEATURES,
                 kernel=kernel,
