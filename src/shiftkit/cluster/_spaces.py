@@ -7,7 +7,10 @@ first (``space='auto'``):
 
 - four features or fewer: the input space, as always;
 - otherwise the principal axes, and how many of them carry signal (parallel
-  analysis, `shiftkit.embedding.principal_axes`): none, the input space; one to
+  analysis, `shiftkit.embedding.principal_axes`; where three or fewer do but
+  more than three of the standardized columns do, a layout: shuffling keeps each
+  column's variance, and columns of large variance raise the null to their
+  variances, which the other axes must beat); none, the input space; one to
   three (two Gaussians in 128 features; a table whose clusters differ along a
   few directions), the density on those axes, at least two (``'principal-axes'``);
   with none to three, also each feature alone (`multimodal_features`): where
@@ -176,6 +179,11 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
     axes = principal_axes(X_c, distinct.first[:AXES_MAX_ROWS])
     p = axes.n_signal
     signal = f"{d} features, {p} principal ax{'is' if p == 1 else 'es'} above shuffled columns"
+    if requested == "auto" and p <= AXES_MAX_SIGNAL:  # more than three of the standardized columns: a layout
+        scaled = principal_axes(X_c, distinct.first[:AXES_MAX_ROWS], standardized=True).n_signal
+        if scaled > AXES_MAX_SIGNAL:
+            p = scaled
+            signal = f"{d} features, {p} principal axes of the standardized columns above shuffled columns"
     if requested == "principal-axes":
         return Space("principal-axes", f"space='principal-axes' ({signal})", p, axes, distinct)
     if requested == "graph-layout":

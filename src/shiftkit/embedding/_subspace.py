@@ -98,6 +98,7 @@ def principal_axes(
     n_shuffles: int = N_SHUFFLES,
     quantile: float = QUANTILE,
     seed: int = 0,
+    standardized: bool = False,
 ) -> PrincipalAxes:
     """The principal axes of the rows ``rows`` of ``X`` (all rows when None), with parallel analysis.
 
@@ -109,6 +110,11 @@ def principal_axes(
     n_shuffles, quantile, seed
         Shuffles of the columns, the percentile of their variances an axis must
         exceed, and the seed of the shuffles.
+    standardized : bool, default=False
+        Each column divided by its standard deviation first (the axes of the
+        correlation matrix, Horn's own): shuffling keeps each column's variance,
+        and where clusters inflate the variances of a few columns the null's
+        axes are those variances, which the clusters' other axes must beat.
     """
     if isinstance(X, Tensor):  # only the rows asked for are copied
         picked = X if rows is None else X[torch.as_tensor(rows, dtype=torch.long, device=X.device)]
@@ -118,6 +124,9 @@ def principal_axes(
         A = np.asarray(picked_rows, dtype=np.float64)
     mean = A.mean(0)
     A = A - mean
+    if standardized:
+        spread = A.std(0)
+        A = A / np.where(spread > 0, spread, 1.0)
     variances, axes = _covariance_eigen(A)
     rng = np.random.default_rng(seed)
     null = np.empty((n_shuffles, A.shape[1]))
