@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -312,6 +313,25 @@ def test_method_options_are_checked(tmp_path, args, message):
     result = _run(data, *args, "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_a_column_that_falls_into_clusters_alone_is_named_in_the_summary(tmp_path):
+    """Two groups apart along one named column of twelve: the summary says which column, by its
+    position and by its name (user text: written to JSON only, as it was read)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 12))
+    X[500:, 4] += 6.0
+    names = [f"f{i}" for i in range(12)]
+    names[4] = 'dose <b>"mg"</b>'
+    data = tmp_path / "table.csv"
+    pd.DataFrame(X, columns=names).to_csv(data, index=False)
+    result = _run(data, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    space = summary["space"]
+    assert space["name"] == "principal-axes" and space["multimodal_features"] == [4]
+    assert space["multimodal_feature_names"] == ['dose <b>"mg"</b>'] and summary["n_clusters"] == 2
+    assert "column 4 falls into clusters alone" in space["why"]
 
 
 def test_embeddings_get_a_graph_layout_and_the_summary_says_so(tmp_path):

@@ -397,8 +397,9 @@ def _fit(estimator: Any, X: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
-    """Where the modes were sought, and why (None for the estimators that have no ``space_``)."""
+def _space_summary(est: Any, X: np.ndarray, columns: list[str] | None = None) -> dict[str, Any] | None:
+    """Where the modes were sought, and why (None for the estimators that have no ``space_``);
+    ``columns``: the names of the features, to name the columns that fall into clusters alone."""
     if not hasattr(est, "space_"):
         return None
     with np.errstate(over="ignore"):  # rows near float64's largest: their norm is inf, not of unit length
@@ -412,6 +413,9 @@ def _space_summary(est: Any, X: np.ndarray) -> dict[str, Any] | None:
         "n_signal_features": est.n_signal_features_,
         # the columns that fall into clusters alone, the density's first directions (None: not looked for)
         "multimodal_features": None if features is None else [int(j) for j in features],
+        "multimodal_feature_names": (
+            None if features is None or columns is None else [str(columns[int(j)]) for j in features]
+        ),
         "metric": "euclidean" + (" (rows of unit norm: the neighbors of cosine distance)" if unit else ""),
     }
     if est.space_ == "graph-layout":
@@ -486,7 +490,7 @@ def _summarise(choice: _Choice, data: _Data, centers: np.ndarray, seconds: float
         "parameters": parameters,
         "chosen": chosen,
         "n_clusters_by_prominence": None if levels is None else [list(step) for step in levels],
-        "space": _space_summary(est, X),
+        "space": _space_summary(est, X, list(data.table.columns)),
         "n_clusters": len(centers),
         "cluster_sizes": sizes.tolist(),
         "n_noise": int((labels < 0).sum()),
