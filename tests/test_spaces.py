@@ -148,6 +148,8 @@ def test_histogram_dips_are_free_of_units_and_row_order_and_see_two_clusters():
     assert (depth[:4] < threshold).all() and (depth[4:] > threshold).all()
     np.testing.assert_allclose(histogram_dips(A * 1e6 - 3e7), depth, rtol=1e-9)
     np.testing.assert_array_equal(histogram_dips(A[rng.permutation(3000)]), depth)
+    wide = np.tile(A, (1, 50))  # 300 columns: three blocks, each column as if alone
+    np.testing.assert_array_equal(histogram_dips(wide), np.tile(depth, 50))
     assert histogram_dips(np.ones((50, 2))).tolist() == [0.0, 0.0]
     assert histogram_dips(np.zeros((0, 3))).shape == (3,)
     # the threshold: 2 sqrt(ln(bins x columns)), bins 2 n^(1/3) from 8 to 64

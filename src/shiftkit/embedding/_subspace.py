@@ -39,6 +39,8 @@ QUANTILE = 95.0
 # otherwise squeeze the rest into a few bins).
 DIP_BINS_MIN, DIP_BINS_MAX = 8, 64
 DIP_TAIL = 0.005
+# Columns binned at a time (their temporaries: a few copies of 5,000 x 128 values, ~5 MB each).
+DIP_COLUMNS_PER_BLOCK = 128
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,16 @@ def histogram_dips(A: np.ndarray) -> np.ndarray:
     if n == 0 or d == 0:
         return np.zeros(d)
     bins = dip_bins(n)
+    out = np.empty(d)
+    for start in range(0, d, DIP_COLUMNS_PER_BLOCK):  # a few copies of a block of columns at a time
+        block = slice(start, start + DIP_COLUMNS_PER_BLOCK)
+        out[block] = _block_dips(A[:, block], bins)
+    return out
+
+
+def _block_dips(A: np.ndarray, bins: int) -> np.ndarray:
+    """`histogram_dips` of the columns of ``A`` (n, b), ``bins`` bins each."""
+    d = A.shape[1]
     lo, hi = np.quantile(A, DIP_TAIL, axis=0), np.quantile(A, 1 - DIP_TAIL, axis=0)
     width = np.where(hi > lo, hi - lo, 1.0)
     index = np.minimum(np.floor((A - lo) / width * bins), bins - 1)  # the quantile itself: the last bin
