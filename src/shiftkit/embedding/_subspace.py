@@ -154,7 +154,8 @@ def histogram_dips(A: np.ndarray) -> np.ndarray:
     A bin of count ``h`` that has a higher bin ``t`` on both sides (``t`` the lower of the two highest,
     left and right) dips by ``(t - h) / sqrt(t + h)``: for counts that fall at random, ``t - h`` has
     about that standard deviation. A unimodal column dips by noise only; two clusters apart along the
-    column, by far more. One pass over the values (`dip_bins` bins per column), all columns at once.
+    column, by far more. One pass over the values (`dip_bins` bins per column), a block of
+    `DIP_COLUMNS_PER_BLOCK` columns at a time.
     Measured (400 columns of each: normal, uniform, Student's t with 1 and 3 degrees of freedom,
     exponential, lognormal, beta(2, 5); 200 to 5,000 rows): the deepest dip of any was 4.3 (uniform,
     5,000 rows), the 99th percentile 1.7 to 3.7; two Gaussians 6 standard deviations apart dip by 5.4
