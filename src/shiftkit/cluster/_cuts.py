@@ -78,7 +78,7 @@ def merge_uncut(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.nd
     tops, cluster_of_basin = np.unique(target, return_inverse=True)
     if len(tops) < 2 or graph.neighbors.shape[1] == 0:
         return target
-    from shiftkit.neighbors.union_find import roots, union_pairs
+    from shiftkit.neighbors.union_find import roots, union_pairs  # numba: imported where it runs
 
     ratios = cut_ratios(cluster_of_basin[graph.basin], graph.neighbors, len(tops))
     a, b = np.nonzero(np.triu(ratios > CUT_FRACTION))

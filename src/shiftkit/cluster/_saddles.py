@@ -150,8 +150,9 @@ class ModeTree:
     cuts : DataGraph or None
         The points' neighbors in the data, where the clusters must be cut apart
         (`shiftkit.cluster._cuts`); None: no such test.
-    significance : float
-        How many standard errors (`significance_for`: more in one feature).
+    n_features : int
+        The dimensions of the density: how many standard errors its noise test asks
+        (`significance`).
     """
 
     peak: np.ndarray
@@ -162,7 +163,12 @@ class ModeTree:
     min_gap_size: float = 0.0
     noise: float = 0.0
     cuts: DataGraph | None = None
-    significance: float = SIGNIFICANCE
+    n_features: int = 2
+
+    @property
+    def significance(self) -> float:
+        """The standard errors a peak must rise above its saddle: `significance_for` the tree's basins."""
+        return significance_for(self.n_features, self.size, self.peak)
 
     @property
     def prominence(self) -> np.ndarray:
@@ -280,7 +286,8 @@ def significant(tree: ModeTree, basins: np.ndarray) -> np.ndarray:
     # in units of the peak (densities may be far from 1): (1 - s/p) sqrt(p) >= Z sqrt(noise (1 + s/p))
     peak = tree.peak[basins][tested]
     ratio = np.exp(saddle[tested] - peak)
-    out[tested] = (1.0 - ratio) * np.exp(peak / 2) >= tree.significance * np.sqrt(tree.noise * (1.0 + ratio))
+    z = tree.significance
+    out[tested] = (1.0 - ratio) * np.exp(peak / 2) >= z * np.sqrt(tree.noise * (1.0 + ratio))
     return out
 
 
@@ -319,8 +326,8 @@ def mode_tree(
     _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
     noise = 0.0 if kernel is None else density_noise(kernel, X.shape[1], weights)
     cuts = None if data_neighbors is None else DataGraph(basin_np, np.asarray(data_neighbors, dtype=np.int64))
-    z = significance_for(X.shape[1], size, peak)
-    return ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), noise, cuts, z), basin
+    tree = ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), noise, cuts, X.shape[1])
+    return tree, basin
 
 
 def edges_between_basins(

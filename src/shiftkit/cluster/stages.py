@@ -63,7 +63,6 @@ from shiftkit.cluster._saddles import (
     follow,
     join_by_saddles,
     merge_tree,
-    significance_for,
 )
 from shiftkit.cluster._spaces import (
     GRAPH_NEIGHBORS,
@@ -125,7 +124,6 @@ __all__ = [
     "quick_shift_store",
     "seeds_from_bins",
     "seeds_over_summary",
-    "significance_for",
     "store",
     "support_of",
 ]

@@ -89,7 +89,6 @@ from shiftkit.cluster.stages import (
     neighbors_for,
     plan_quick_shift,
     quick_shift_store,
-    significance_for,
     support_of,
 )
 from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block
@@ -627,8 +626,7 @@ def fit_quick_shift(
                     elder[far[q]] = np.searchsorted(modes, min(cand, key=lambda c: (c[0], c[1]))[2])
     # the density's noise, as one machine measures it from the distinct rows' copies (its weights)
     noise = density_noise(get_kernel("gaussian"), d, sums=(float(size.sum()), squares) if weighted else None)
-    z = significance_for(d, size, peak)
-    tree = ModeTree(peak, saddle, elder, size, np.arange(nb), float(MIN_GAP_POINTS), noise, None, z)
+    tree = ModeTree(peak, saddle, elder, size, np.arange(nb), float(MIN_GAP_POINTS), noise, None, d)
     merged = merge_tree(
         tree, prominence=plan.prominence,
         min_cluster_size=input_min_size(plan.min_cluster_size, d, float(size.sum())),
