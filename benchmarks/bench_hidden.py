@@ -151,7 +151,7 @@ def columns() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 found["with"] += adjusted_rand_score(y, QuickShift().fit(X).labels_) > 0.9
-                with patched(spaces, multimodal_features=lambda X_c, rows: ()):
+                with patched(spaces, multimodal_features=lambda A: ()):
                     found["without"] += adjusted_rand_score(y, QuickShift().fit(X).labels_) > 0.9
                 found["hdbscan"] += adjusted_rand_score(y, HDBSCAN(copy=True).fit(X).labels_) > 0.9
         rows.append([names[kind], *(f"{found[k]} of {draws}" for k in ("without", "with", "hdbscan"))])
@@ -166,7 +166,7 @@ def columns() -> None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 split["with"] += _clusters(QuickShift().fit(X).labels_) > 1
-                with patched(spaces, multimodal_features=lambda X_c, rows: ()):
+                with patched(spaces, multimodal_features=lambda A: ()):
                     split["without"] += _clusters(QuickShift().fit(X).labels_) > 1
     total = 3 * len(configs)
     rows.append(

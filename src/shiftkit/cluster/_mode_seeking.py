@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from torch import Tensor
 
+from shiftkit._rows import DistinctRows, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster._saddles import (
     LEVELS,
@@ -25,7 +27,7 @@ from shiftkit.cluster._saddles import (
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, NeighborIndex, make_index, neighbors_for
 
-__all__ = ["NEIGHBORS", "ModeSeeking", "seek_modes"]
+__all__ = ["NEIGHBORS", "DistinctModes", "ModeSeeking", "seek_modes", "seek_modes_of_distinct"]
 
 # Neighbors per point in the graph (at most a tenth of the points: `neighbors_for`).
 NEIGHBORS = 20
@@ -154,3 +156,48 @@ def seek_modes(
         k,
         merged.core_levels,
     )
+
+
+@dataclass(frozen=True)
+class DistinctModes:
+    """`seek_modes_of_distinct`: the distinct rows (``distinct.inverse``: row ``i`` is distinct row
+    ``inverse[i]``), the first input row of each (``rows``, (u,)), their points (``points``, (u, d)) and
+    copies (``copies``, (u,); None where every row is distinct), and the clusters of the distinct rows."""
+
+    distinct: DistinctRows
+    rows: Tensor
+    points: Tensor
+    copies: Tensor | None
+    seeking: ModeSeeking
+
+
+def seek_modes_of_distinct(
+    Z: Tensor,
+    *,
+    n_neighbors: int | None,
+    bandwidth: float | None,
+    prominence: float | None,
+    min_cluster_size: float,
+    memory_budget: int,
+    low_levels: bool = True,
+) -> DistinctModes:
+    """`seek_modes` on the distinct rows of ``Z`` (n, d) in content order, each weighted by its copies
+    (`shiftkit._rows`): equal rows share a cluster and the order of the rows changes nothing."""
+    distinct = distinct_rows(Z)
+    rows = torch.as_tensor(distinct.first, device=Z.device)
+    points = Z[rows]  # (u, d)
+    copies = None
+    if distinct.n_distinct < Z.shape[0]:
+        copies = torch.as_tensor(distinct.counts, dtype=Z.dtype, device=Z.device)
+    found = seek_modes(
+        points,
+        copies,
+        n_neighbors=n_neighbors,
+        bandwidth=bandwidth,
+        prominence=prominence,
+        min_cluster_size=min_cluster_size,
+        memory_budget=memory_budget,
+        content_ordered=True,
+        low_levels=low_levels,
+    )
+    return DistinctModes(distinct, rows, points, copies, found)

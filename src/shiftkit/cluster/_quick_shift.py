@@ -29,7 +29,7 @@ from torch import Tensor
 
 from shiftkit._array import to_numpy
 from shiftkit._ops import DEFAULT_MEMORY_BUDGET
-from shiftkit._rows import distinct_rows, match_rows
+from shiftkit._rows import match_rows
 from shiftkit._shift import shift_tensors
 from shiftkit._validation import (
     Rule,
@@ -40,7 +40,7 @@ from shiftkit._validation import (
     one_of,
 )
 from shiftkit.cluster._base import MEMORY_BUDGET_RULE, PROMINENCE_RULE, Frame, TensorInputMixin
-from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
+from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes_of_distinct
 from shiftkit.cluster._saddles import LOW_LEVELS_MAX_FEATURES
 from shiftkit.cluster._spaces import (
     LAYOUT_STAGES,
@@ -339,25 +339,19 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         input changes nothing.
         """
         Z = X_c if space.name == "input" else project_axes(X_c, space).to(frame.dtype)  # axes: from float64
-        distinct = distinct_rows(Z)
-        rows = torch.as_tensor(distinct.first, device=Z.device)
-        Z_u = Z[rows]  # (u, d')
-        duplicated = distinct.n_distinct < Z.shape[0]
-        weights = torch.as_tensor(distinct.counts, dtype=Z.dtype, device=Z.device) if duplicated else None
         given = None if self.bandwidth is None else float(self.bandwidth) / frame.scale
-        found = seek_modes(
-            Z_u,
-            weights,
+        sought = seek_modes_of_distinct(
+            Z,
             n_neighbors=self.n_neighbors,
             bandwidth=given,
             prominence=self.prominence,
             min_cluster_size=input_min_size(self.min_cluster_size, Z.shape[1], float(Z.shape[0])),
             memory_budget=self.memory_budget,
-            content_ordered=True,
             low_levels=Z.shape[1] <= LOW_LEVELS_MAX_FEATURES,
         )
-        modes = rows[torch.as_tensor(found.peaks, device=Z.device)]  # input rows at the modes
-        inverse = distinct.inverse
+        found = sought.seeking
+        modes = sought.rows[torch.as_tensor(found.peaks, device=Z.device)]  # input rows at the modes
+        inverse = sought.distinct.inverse
         density = to_numpy(found.density)[inverse]
         labels = found.labels_with_noise(not self.cluster_all)  # (u,)
         embedding = to_numpy(Z.double() * frame.scale) if space.name != "input" else None
@@ -370,7 +364,17 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             embedding,
             None if embedding is None else np.arange(X_c.shape[0]),
             None if embedding is None else embedding[to_numpy(modes)],
-            _Fitted(frame, space, Z_u, weights, labels, found.index, found.density, None, found.core_levels),
+            _Fitted(
+                frame,
+                space,
+                sought.points,
+                sought.copies,
+                labels,
+                found.index,
+                found.density,
+                None,
+                found.core_levels,
+            ),
         )
 
     def _fit_layout(

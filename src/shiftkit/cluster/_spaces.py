@@ -67,7 +67,7 @@ from torch import Tensor
 
 from shiftkit._rows import DistinctRows, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
-from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes
+from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes, seek_modes_of_distinct
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE, points_in
 from shiftkit.embedding import (
     PrincipalAxes,
@@ -176,11 +176,14 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
     if n < 2 or (requested == "auto" and d <= INPUT_MAX_FEATURES):
         return Space("input", f"{d} feature{'s' if d != 1 else ''}: a density in the input space")
     distinct = distinct_rows(X_c, scale_free=True)
-    axes = principal_axes(X_c, distinct.first[:AXES_MAX_ROWS])
+    # the rows the axes, their count and the columns' look are measured on: the first distinct ones
+    first = torch.as_tensor(distinct.first[:AXES_MAX_ROWS], device=X_c.device)
+    A = X_c[first].detach().double().cpu().numpy()
+    axes = principal_axes(A)
     p = axes.n_signal
     signal = f"{d} features, {p} principal ax{'is' if p == 1 else 'es'} above shuffled columns"
     if requested == "auto" and p <= AXES_MAX_SIGNAL:  # more than three of the standardized columns: a layout
-        scaled = principal_axes(X_c, distinct.first[:AXES_MAX_ROWS], standardized=True).n_signal
+        scaled = principal_axes(A, standardized=True).n_signal
         if scaled > AXES_MAX_SIGNAL:
             p = scaled
             signal = f"{d} features, {p} principal axes of the standardized columns above shuffled columns"
@@ -189,7 +192,7 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
     if requested == "graph-layout":
         return Space("graph-layout", f"space='graph-layout' ({signal})", p, axes, distinct)
     if p <= AXES_MAX_SIGNAL:
-        features = multimodal_features(X_c, distinct.first[:AXES_MAX_ROWS])
+        features = multimodal_features(A)
         if 0 < len(features) <= AXES_MAX_SIGNAL:
             space = Space("principal-axes", "", p, _features_and_axes(axes, features), distinct, features)
             one, beside = len(features) == 1, n_axes(space) - len(features)
@@ -220,44 +223,32 @@ def n_axes(space: Space) -> int:
     return min(max(wanted, AXES_DIM), AXES_MAX_SIGNAL, space.axes.axes.shape[1])
 
 
-def _falls_apart(column: Tensor) -> bool:
+def _falls_apart(column: np.ndarray) -> bool:
     """Whether the mode seeking of the estimators finds more than one cluster in ``column`` (m,) alone
     (its distinct values in content order, each weighted by its copies, as `QuickShift` seeks them)."""
-    Z = column[:, None]
-    distinct = distinct_rows(Z)
-    if distinct.n_distinct < 2:
-        return False
-    Z_u = Z[torch.as_tensor(distinct.first, device=Z.device)]
-    copies = None
-    if distinct.n_distinct < Z.shape[0]:
-        copies = torch.as_tensor(distinct.counts, dtype=Z.dtype, device=Z.device)
-    found = seek_modes(
-        Z_u,
-        copies,
+    sought = seek_modes_of_distinct(
+        torch.as_tensor(column[:, None]),
         n_neighbors=None,
         bandwidth=None,
         prominence=None,
-        min_cluster_size=DEFAULT_MIN_CLUSTER_SIZE,
+        min_cluster_size=input_min_size(None, 1, float(len(column))),
         memory_budget=FEATURE_MEMORY_BUDGET,
-        content_ordered=True,
     )
-    return bool(found.labels.max() > 0)
+    return bool(sought.seeking.labels.max() > 0)
 
 
-def multimodal_features(X_c: Tensor, rows: np.ndarray) -> tuple[int, ...]:
-    """The features of ``X_c`` (n, d) whose values fall into clusters alone, measured on the rows ``rows``
-    (the first distinct rows in content order): a histogram dip (`shiftkit.embedding.histogram_dips`)
-    beyond `shiftkit.embedding.dip_threshold` for that many features, and more than one cluster found
-    by the mode seeking in that feature alone (which a column of a few repeated values, a dip between
-    every two values, does not give). The deepest dips first; at most ``AXES_MAX_SIGNAL + 1`` are
-    confirmed (more than `AXES_MAX_SIGNAL` are not used)."""
-    picked = X_c[torch.as_tensor(rows, dtype=torch.long, device=X_c.device)]
-    A = picked.detach().double().cpu().numpy()
+def multimodal_features(A: np.ndarray) -> tuple[int, ...]:
+    """The columns of ``A`` (m, d) whose values fall into clusters alone (``A``: the first distinct rows
+    in content order, float64): a histogram dip (`shiftkit.embedding.histogram_dips`) beyond
+    `shiftkit.embedding.dip_threshold` for that many columns, and more than one cluster found by the
+    mode seeking in that column alone (which a column of a few repeated values, a dip between every
+    two values, does not give). The deepest dips first; at most ``AXES_MAX_SIGNAL + 1`` are confirmed
+    (more than `AXES_MAX_SIGNAL` are not used)."""
     depth = histogram_dips(A)
     beyond = np.flatnonzero(depth > dip_threshold(A.shape[0], A.shape[1]))
     found: list[int] = []
     for j in beyond[np.lexsort((beyond, -depth[beyond]))]:  # deepest first, ties by index
-        if _falls_apart(picked[:, int(j)].double()):
+        if _falls_apart(A[:, int(j)]):
             found.append(int(j))
             if len(found) > AXES_MAX_SIGNAL:
                 break
