@@ -8,14 +8,14 @@
   deviations apart, weights 1:1 to 1:30, 200 to 5,000 points; the mean ARI over four draws each),
   clustered by ``QuickShift()`` under the rules before (30 neighbors whatever the rows, two standard
   errors), with the growing neighbor count only, and with the one-feature significance at
-  ``c sqrt(ln m)`` for c = 1.4, 1.7 (the default) and 2.
+  ``c sqrt(ln m)`` for c = 1.4, 1.7 (the default) and 2; then each mixture before and with the default.
 - ``--columns``: clusters apart along a few columns of many (`shiftkit.cluster._spaces.multimodal_features`):
   two Gaussians 6 standard deviations apart along column 0 of 8 or 32 (1,000 rows, the others noise,
   raw and z-scored, eight draws) and a grid of four along 2 of 20 z-scored columns (2,000 rows, six
   draws), found (ARI > 0.9) by ``QuickShift()`` with and without the look at each column alone, and by
   scikit-learn's ``HDBSCAN()`` in the same run; then 36 structureless samples (normal, uniform,
   Student's t with 3 degrees of freedom; 6 to 64 features; 500 to 10,000 rows; three draws), split
-  or not, with and without.
+  or not, with and without; and what the look costs (``choose_space``, and the look within it).
 
 Both by default.
 """
@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.cluster import HDBSCAN
 from sklearn.metrics import adjusted_rand_score
 
@@ -67,8 +68,9 @@ MIXTURES = {
 }
 
 
-def _one_feature_row() -> tuple[int, int, float]:
-    """(null samples split, samples, mixtures' mean ARI) under the rules in force."""
+def _one_feature_row() -> tuple[int, int, dict[str, float]]:
+    """(null samples split, samples, each mixture's mean ARI over its draws by "name, n") under the rules
+    in force."""
     split = total = 0
     for n in (1000, 2000, 5000, 20000):
         for seed in range(6):
@@ -76,17 +78,17 @@ def _one_feature_row() -> tuple[int, int, float]:
             for X in (rng.normal(size=n), rng.uniform(size=n)):
                 total += 1
                 split += _clusters(QuickShift().fit(X[:, None]).labels_) > 1
-    scores = []
+    scores = {}
     for n in (200, 500, 1000, 5000):
-        for centers, weights in MIXTURES.values():
+        for name, (centers, weights) in MIXTURES.items():
             per_draw = []
             for seed in range(4):
                 rng = np.random.default_rng(seed)
                 y = rng.choice(len(centers), n, p=np.array(weights) / sum(weights))
                 X = np.array(centers)[y] + rng.normal(size=n)
                 per_draw.append(adjusted_rand_score(y, QuickShift().fit(X[:, None]).labels_))
-            scores.append(statistics.fmean(per_draw))
-    return split, total, statistics.fmean(scores)
+            scores[f"{name}, {n:,} points"] = statistics.fmean(per_draw)
+    return split, total, scores
 
 
 def one_feature() -> None:
@@ -100,15 +102,20 @@ def one_feature() -> None:
         (f"and {saddles.SIGNIFICANCE_1D} sqrt(ln m) (the default)", {}, saddles.SIGNIFICANCE_1D),
         ("and 2 sqrt(ln m)", {}, 2.0),
     ]
-    rows = []
+    rows, each = [], {}
     for name, neighbor_rule, c in rules:
         start = time.perf_counter()
         with patched(bandwidth, **neighbor_rule), patched(saddles, SIGNIFICANCE_1D=c):
-            split, total, ari = _one_feature_row()
-        rows.append([name, f"{split} of {total}", f"{ari:.3f}"])
+            split, total, scores = _one_feature_row()
+        each[name] = scores
+        rows.append([name, f"{split} of {total}", f"{statistics.fmean(scores.values()):.3f}"])
         print(" | ".join(rows[-1]), f"({time.perf_counter() - start:.0f} s)", flush=True)
     print()
     print(markdown_table(["one feature", "samples with no clusters split", "mixtures' mean ARI"], rows))
+    before, default = rules[0][0], rules[3][0]
+    print("\neach mixture (mean ARI over four draws), before and with the default\n")
+    per = [[m, f"{each[before][m]:.2f}", f"{each[default][m]:.2f}"] for m in each[before]]
+    print(markdown_table(["mixture", "before", "the default"], per))
 
 
 def _along_columns(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,6 +141,7 @@ def _structureless(kind: str, d: int, n: int, seed: int) -> np.ndarray:
 
 def columns() -> None:
     import shiftkit.cluster._spaces as spaces
+    from shiftkit._rows import distinct_rows
 
     cases = {"8 raw": 8, "32 raw": 8, "8 z-scored": 8, "32 z-scored": 8, "grid": 6}
     names = {
@@ -169,6 +177,21 @@ def columns() -> None:
                 with patched(spaces, multimodal_features=lambda A: ()):
                     split["without"] += _clusters(QuickShift().fit(X).labels_) > 1
     total = 3 * len(configs)
+    cost = []
+    rng = np.random.default_rng(0)
+    for label, X in (
+        ("10,000 x 128 normal", rng.normal(size=(10000, 128))),
+        ("5,000 x 768 normal", rng.normal(size=(5000, 768))),
+        ("5,000 x 100, ten integer values each", rng.integers(0, 10, (5000, 100)).astype(np.float64)),
+    ):
+        X_c = torch.as_tensor(X - X.mean(0))
+        start = time.perf_counter()
+        chosen = spaces.choose_space(X_c)
+        whole = time.perf_counter() - start
+        A = X_c[torch.as_tensor(distinct_rows(X_c, scale_free=True).first[: spaces.AXES_MAX_ROWS])]
+        start = time.perf_counter()
+        spaces.multimodal_features(A.numpy())
+        cost.append([label, f"{whole:.2f} s ({chosen.name})", f"{time.perf_counter() - start:.2f} s"])
     rows.append(
         [
             "no clusters (split: fewer is better)",
@@ -180,6 +203,8 @@ def columns() -> None:
     print()
     header = ["data", "QuickShift() without the columns' look", "QuickShift()", "scikit-learn HDBSCAN()"]
     print(markdown_table(header, rows))
+    print("\nwhat the look costs: choosing the space, and the look within it\n")
+    print(markdown_table(["data", "choose_space", "the columns' look"], cost))
 
 
 def main() -> None:
