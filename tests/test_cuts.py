@@ -75,3 +75,13 @@ def test_the_clusters_by_level_in_a_layout_are_what_each_level_keeps():
     for i in (0, len(est.levels_) // 2):
         kept = QuickShift(prominence=float(est.levels_[i])).fit(X).labels_
         assert len(np.unique(kept)) == est.n_clusters_by_level_[i]
+
+
+def test_most_joined_is_the_largest_ratio_and_refuses_what_it_cannot_measure():
+    group, neighbors = _graph([20, 40, 30], {(0, 1): 1, (1, 0): 1, (2, 1): 2}, k=5)
+    ratios = cut_ratios(group, neighbors, 3)
+    assert cuts.most_joined(group, neighbors) == pytest.approx(ratios.max())
+    assert ratios.max() > 0 and ratios[0, 2] == 0
+    assert cuts.most_joined(np.zeros(40, dtype=np.int64), neighbors[:40] % 40) == 0.0  # one cluster
+    small, near = _graph([5, 40], {(0, 1): 1, (1, 0): 1}, k=5)  # five points: not measured
+    assert cuts.most_joined(small, near) == np.inf

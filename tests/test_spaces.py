@@ -372,3 +372,77 @@ def test_rows_not_laid_out_are_searched_by_cells(embeddings, monkeypatch):
     qs = QuickShift().fit(X)
     assert pivots == [1500 // _partition.CELL_SIZE]
     assert adjusted_rand_score(y, qs.labels_) > 0.99
+
+
+def _blobs_in_five_features(n: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_blobs
+
+    return make_blobs(n_samples=n, centers=8, n_features=5, cluster_std=1.0, random_state=8005)
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_a_layout_beside_few_axes_wins_where_its_clusters_are_cut_apart(estimator, monkeypatch):
+    """make_blobs' eight centers scatter over all five features: parallel analysis counts two axes, and
+    the density on them joins the eight into six. The layout laid out beside it finds the eight, none
+    joined to another in the data's neighbor graph, and wins; where it may never win (a cut fraction of
+    0), the axes' six are the answer."""
+    X, y = _blobs_in_five_features()
+    est = estimator().fit(X)
+    assert est.space_ == "graph-layout" and est.n_signal_features_ == 2
+    assert "a density on the axes found 6 clusters, a layout of the neighbor graph 8" in est.space_reason_
+    assert adjusted_rand_score(y, est.labels_) > 0.99
+    assert (est.predict(X) == est.labels_).all()
+    monkeypatch.setattr(spaces, "LAYOUT_RIVAL_CUT", 0.0)
+    axes = estimator().fit(X)
+    assert axes.space_ == "principal-axes" and len(np.unique(axes.labels_)) == 6
+    assert adjusted_rand_score(y, axes.labels_) < 0.9
+
+
+def test_the_rival_layout_is_the_same_whatever_the_units_and_the_row_order():
+    X, _ = _blobs_in_five_features()
+    labels = QuickShift().fit(X).labels_
+    order = np.random.default_rng(0).permutation(len(X))
+    for Y, expected in [
+        (X * 1e-30, labels),
+        (X * 1e30, labels),
+        (X + 1e9, labels),
+        (X[order], labels[order]),
+    ]:
+        fitted = QuickShift().fit(Y)
+        assert fitted.space_ == "graph-layout" and _same_partition(fitted.labels_, expected)
+
+
+def test_a_cloud_the_rival_layout_tears_stays_one_cluster():
+    """A correlated normal cloud in six features (one strong direction): a layout of it falls into two
+    pieces, which keep about a quarter of their edges to each other; the axes' one cluster stays."""
+    rng = np.random.default_rng(0)
+    X = 3 * rng.normal(size=(1000, 1)) @ np.linalg.qr(rng.normal(size=(6, 1)))[0].T + rng.normal(
+        size=(1000, 6)
+    )
+    assert len(np.unique(QuickShift(space="graph-layout").fit(X).labels_)) > 1  # the layout alone tears it
+    est = QuickShift().fit(X)
+    assert est.space_ == "principal-axes" and len(np.unique(est.labels_)) == 1
+
+
+def test_no_rival_layout_beside_columns_of_few_values(monkeypatch):
+    """Three blobs in five features beside four 0/1 columns, z-scored: a layout splits every combination
+    of the 0/1 columns apart (48 clusters, each cut apart), so no layout is weighed against the axes
+    where a column has fewer than six values."""
+    from sklearn.datasets import make_blobs
+
+    rng = np.random.default_rng(0)
+    blobs, y = make_blobs(n_samples=3000, centers=3, n_features=5, random_state=0)
+    X = np.hstack([blobs, rng.integers(0, 2, size=(3000, 4))])
+    X = (X - X.mean(0)) / X.std(0)
+    est = QuickShift().fit(X)
+    assert est.space_ == "principal-axes" and adjusted_rand_score(y, est.labels_) > 0.95
+    assert spaces.choose_space(__import__("torch").as_tensor(X)).rival is None
+    monkeypatch.setattr(spaces, "LAYOUT_RIVAL_LEAST_VALUES", 0)
+    assert len(np.unique(QuickShift().fit(X).labels_)) > 16
+
+
+def test_least_values_counts_distinct_values_per_column():
+    A = np.column_stack([np.arange(10.0), np.repeat([0.0, 1.0], 5), np.full(10, 3.0)])
+    assert spaces._least_values(A) == 1
+    assert spaces._least_values(A[:, :2]) == 2
+    assert spaces._least_values(A[:, :1]) == 10

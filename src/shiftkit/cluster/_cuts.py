@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CUT_FRACTION", "DataGraph", "merge_uncut"]
+__all__ = ["CUT_FRACTION", "DataGraph", "merge_uncut", "most_joined"]
 
 CUT_FRACTION = 0.3
 
@@ -69,6 +69,18 @@ def cut_ratios(cluster_of_point: np.ndarray, neighbors: np.ndarray, n_clusters: 
     size = np.bincount(cluster_of_point, minlength=n_clusters)
     smaller = np.minimum(size[:, None], size[None, :])
     return np.divide(cut, k * smaller, out=np.zeros_like(cut), where=smaller > k)
+
+
+def most_joined(labels: np.ndarray, neighbors: np.ndarray) -> float:
+    """The largest `cut_ratios` between two clusters of ``labels`` (n,), 0..c-1, in the graph of
+    ``neighbors`` (n, k): 0.0 for one cluster, inf where a cluster has no more points than each point has
+    neighbors (the graph does not tell it apart: not measured)."""
+    n_clusters = int(labels.max()) + 1 if len(labels) else 0
+    if n_clusters < 2:
+        return 0.0
+    if int(np.bincount(labels, minlength=n_clusters).min()) <= neighbors.shape[1]:
+        return float("inf")
+    return float(cut_ratios(labels, neighbors, n_clusters).max())
 
 
 def merge_uncut(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.ndarray:

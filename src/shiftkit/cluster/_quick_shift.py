@@ -45,6 +45,7 @@ from shiftkit.cluster._saddles import LOW_LEVELS_MAX_FEATURES
 from shiftkit.cluster._spaces import (
     LAYOUT_STAGES,
     SPACES,
+    LayoutFit,
     LayoutModel,
     Space,
     assign,
@@ -52,7 +53,9 @@ from shiftkit.cluster._spaces import (
     fit_graph_layout,
     graph_coordinates,
     input_min_size,
+    layout_wins,
     project_axes,
+    rival_space,
 )
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import NeighborIndex
@@ -326,6 +329,12 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         else:
             report(Stage(f"mode seeking ({space.name}): neighbor graph, density, saddles", 2, 2))
             found = self._fit_density(X_c, frame, space)
+            if space.rival is not None:  # a layout beside the axes' density (`shiftkit.cluster._spaces`)
+                layout = self._lay_out(X_c, space.rival, None)
+                on_axes = len(found.seeking.peaks)
+                if layout_wins(layout, on_axes):
+                    space = rival_space(space, on_axes, layout)
+                    found = self._fit_layout(X_c, frame, space, None, layout)
         # the modes are input rows: read from the input, not from its centered (float32) copy, they are
         # the rows as given (5.0, 3.4, not 5.0, 3.4000000059604645)
         exact = self._validate_X(_safe_indexing(X, found.mode_rows), reset=False, dtype=torch.float64)
@@ -377,11 +386,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             ),
         )
 
-    def _fit_layout(
-        self, X_c: Tensor, frame: Frame, space: Space, on_stage: Callable[[str], Any]
-    ) -> QuickShiftFit:
-        """Mode seeking in a layout of the neighbor graph."""
-        fit = fit_graph_layout(
+    def _lay_out(self, X_c: Tensor, space: Space, on_stage: Callable[[str], Any] | None) -> LayoutFit:
+        """The modes of a layout of the neighbor graph (`fit_graph_layout`)."""
+        return fit_graph_layout(
             X_c,
             space,
             None,
@@ -391,6 +398,17 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             cluster_all=self.cluster_all,
             on_stage=on_stage,
         )
+
+    def _fit_layout(
+        self,
+        X_c: Tensor,
+        frame: Frame,
+        space: Space,
+        on_stage: Callable[[str], Any] | None,
+        fit: LayoutFit | None = None,
+    ) -> QuickShiftFit:
+        """Mode seeking in a layout of the neighbor graph (``fit``: one already made)."""
+        fit = self._lay_out(X_c, space, on_stage) if fit is None else fit
         return QuickShiftFit(
             np.asarray(fit.peak_rows),
             fit.labels,

@@ -67,6 +67,7 @@ from torch import Tensor
 
 from shiftkit._rows import DistinctRows, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
+from shiftkit.cluster._cuts import most_joined
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes, seek_modes_of_distinct
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE, points_in
 from shiftkit.embedding import (
@@ -91,8 +92,10 @@ __all__ = [
     "fit_graph_layout",
     "graph_coordinates",
     "input_min_size",
+    "layout_wins",
     "multimodal_features",
     "project_axes",
+    "rival_space",
 ]
 
 SPACES = ("auto", "input", "principal-axes", "graph-layout")
@@ -136,6 +139,15 @@ LAYOUT_MIN_CLUSTER_POINTS = 15
 FEATURES_AXIS_REST = 0.5
 # The temporaries of the one-feature mode seeking that confirms a feature's dip (`multimodal_features`).
 FEATURE_MEMORY_BUDGET = 64 << 20
+# Where the density on a few principal axes is chosen, a layout is laid out beside it (the rival, module
+# docstring) and wins where it finds more clusters, each measured in the data's neighbor graph and none
+# joined to another by this fraction of the smaller one's edges or more (`shiftkit.cluster._cuts`); not
+# where a column has fewer than LAYOUT_RIVAL_LEAST_VALUES distinct values (a layout splits every
+# combination of 0/1 columns apart: four blobs beside four 0/1 columns fell into 64 clusters, each cut
+# apart). Measured (benchmarks/bench_hidden.py --rival): the pieces a layout tears from 432 structureless
+# clouds of 5 to 32 features were joined by 0.13 to 0.6 of their edges; make_blobs' clusters by 0 to 0.26.
+LAYOUT_RIVAL_CUT = 0.1
+LAYOUT_RIVAL_LEAST_VALUES = 6
 # The stages of `fit_graph_layout`, as its ``on_stage`` hears them.
 LAYOUT_STAGES = ("neighbor graph", "layout", "the rows not laid out", "mode seeking in the layout")
 
@@ -158,6 +170,10 @@ class Space:
         The features that fall into clusters alone (`multimodal_features`), the first directions of the
         density; () where none is used (none found, or more than `AXES_MAX_SIGNAL`); None where not
         looked for.
+    rival : Space or None
+        For ``'principal-axes'`` chosen by ``'auto'``: the ``'graph-layout'`` laid out beside the density
+        on the axes, which replaces it where `layout_wins`; None where there is none (too few distinct
+        rows, a column of few values, a space asked for).
     """
 
     name: str
@@ -166,6 +182,7 @@ class Space:
     axes: PrincipalAxes | None = None
     distinct: DistinctRows | None = None
     features: tuple[int, ...] | None = None
+    rival: Space | None = None
 
 
 def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
@@ -193,8 +210,13 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
         return Space("graph-layout", f"space='graph-layout' ({signal})", p, axes, distinct)
     if p <= AXES_MAX_SIGNAL:
         features = multimodal_features(A)
+        rival = None
+        if distinct.n_distinct >= LAYOUT_MIN_ROWS and _least_values(A) >= LAYOUT_RIVAL_LEAST_VALUES:
+            rival = Space("graph-layout", f"{signal}", p, axes, distinct, ())
         if 0 < len(features) <= AXES_MAX_SIGNAL:
-            space = Space("principal-axes", "", p, _features_and_axes(axes, features), distinct, features)
+            space = Space(
+                "principal-axes", "", p, _features_and_axes(axes, features), distinct, features, rival
+            )
             one, beside = len(features) == 1, n_axes(space) - len(features)
             why = (
                 f"{signal}; column{'' if one else 's'} {', '.join(str(j) for j in features)} "
@@ -207,7 +229,7 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
             why = f"{signal}: no direction stands out, a density in the input space"
             return Space("input", why, p, None, None, ())
         why = f"{signal}: a density on the first {max(p, AXES_DIM)}"
-        return Space("principal-axes", why, p, axes, distinct, ())
+        return Space("principal-axes", why, p, axes, distinct, (), rival)
     if distinct.n_distinct < LAYOUT_MIN_ROWS:
         why = f"{signal}, but {distinct.n_distinct} distinct rows: too few for a graph layout"
         return Space("principal-axes", f"{why}; a density on the first {min(p, 3)}", p, axes, distinct)
@@ -221,6 +243,36 @@ def n_axes(space: Space) -> int:
     assert space.axes is not None and space.n_signal is not None
     wanted = space.n_signal + len(space.features or ())
     return min(max(wanted, AXES_DIM), AXES_MAX_SIGNAL, space.axes.axes.shape[1])
+
+
+def _least_values(A: np.ndarray) -> int:
+    """The fewest distinct values of a column of ``A`` (m, d)."""
+    if A.shape[0] == 0:
+        return 0
+    ordered = np.sort(A, axis=0)
+    return int((np.diff(ordered, axis=0) != 0).sum(0).min()) + 1
+
+
+def layout_wins(layout: LayoutFit, clusters_on_axes: int) -> bool:
+    """Whether the rival ``layout`` (`Space.rival`) replaces a density on the principal axes that found
+    ``clusters_on_axes`` clusters: where it finds more, each of them cut apart in the data's neighbor
+    graph (`LayoutFit.most_joined` below `LAYOUT_RIVAL_CUT`). Parallel analysis counts the directions
+    along which the columns depend on each other; clusters whose centers scatter over every feature
+    make little such dependence (make_blobs' 8 to 20 centers in 5 or 10 features: one to three axes),
+    and a density on those few axes joins them."""
+    return len(layout.seeking.peaks) > clusters_on_axes and layout.most_joined < LAYOUT_RIVAL_CUT
+
+
+def rival_space(space: Space, clusters_on_axes: int, layout: LayoutFit) -> Space:
+    """The rival of ``space`` that won (`layout_wins`), with the reason."""
+    assert space.rival is not None
+    found = len(layout.seeking.peaks)
+    why = (
+        f"{space.rival.reason}: a density on the axes found {clusters_on_axes} cluster"
+        f"{'' if clusters_on_axes == 1 else 's'}, a layout of the neighbor graph {found}, cut apart in it"
+        f" (at most {layout.most_joined:.2f} of the smaller one's edges join two): mode seeking in the layout"
+    )
+    return replace(space.rival, reason=why)
 
 
 def _falls_apart(column: np.ndarray) -> bool:
@@ -333,6 +385,10 @@ class LayoutFit:
     seeking : ModeSeeking
         The mode seeking in the layout (bandwidth, levels, ...).
     model : LayoutModel
+    most_joined : float
+        The largest share of the smaller cluster's edges that join two clusters in the laid-out rows'
+        neighbor graph (`shiftkit.cluster._cuts.most_joined`: 0 for one cluster, inf where a cluster is
+        too small to be measured).
     """
 
     labels: np.ndarray
@@ -342,6 +398,7 @@ class LayoutFit:
     embedding_rows: np.ndarray
     seeking: ModeSeeking
     model: LayoutModel
+    most_joined: float
 
 
 def _vote(labels: np.ndarray) -> np.ndarray:
@@ -464,4 +521,5 @@ def fit_graph_layout(
         distinct.first[:m],
         seeking,
         model,
+        most_joined(seeking.labels, indices),
     )

@@ -72,13 +72,16 @@ from shiftkit.cluster._saddles import (
 )
 from shiftkit.cluster._spaces import (
     SPACES,
+    LayoutFit,
     Space,
     assign,
     choose_space,
     fit_graph_layout,
     graph_coordinates,
     input_min_size,
+    layout_wins,
     project_axes,
+    rival_space,
 )
 from shiftkit.kernels import Kernel, get_kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, neighbors_for
@@ -431,6 +434,12 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             fit = self._fit_constant(X_all, X_c, frame, taking_part)
         elif space.name == "principal-axes":
             fit = self._fit_on_axes(X_all, frame, space, sample_weight, stepper)
+            if space.rival is not None:  # a layout beside the axes' density (`shiftkit.cluster._spaces`)
+                layout = self._lay_out(X_c, w_fit, space.rival)
+                on_axes = len(fit.cluster_centers)
+                if layout_wins(layout, on_axes):
+                    won = rival_space(space, on_axes, layout)
+                    fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, won, layout)
         elif space.name == "graph-layout":
             fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
         else:
@@ -609,6 +618,17 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             saddles=saddles,
         )
 
+    def _lay_out(self, X_c: Tensor, w_fit: Tensor | None, space: Space) -> LayoutFit:
+        """The modes of a layout of the neighbor graph (`fit_graph_layout`)."""
+        return fit_graph_layout(
+            X_c,
+            space,
+            w_fit,
+            prominence=self.prominence,
+            min_cluster_size=self.min_cluster_size,
+            memory_budget=self.memory_budget,
+        )
+
     def _fit_in_layout(
         self,
         X_all: Tensor,
@@ -617,16 +637,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         taking_part: Tensor | None,
         w_fit: Tensor | None,
         space: Space,
+        fit: LayoutFit | None = None,
     ) -> MeanShiftFit:
-        """Mode seeking in a layout of the neighbor graph (`shiftkit.cluster._spaces`), as QuickShift."""
-        fit = fit_graph_layout(
-            X_c,
-            space,
-            w_fit,
-            prominence=self.prominence,
-            min_cluster_size=self.min_cluster_size,
-            memory_budget=self.memory_budget,
-        )
+        """Mode seeking in a layout of the neighbor graph (`shiftkit.cluster._spaces`), as QuickShift
+        (``fit``: one already made)."""
+        fit = self._lay_out(X_c, w_fit, space) if fit is None else fit
         labels = fit.labels
         if taking_part is not None:  # rows of weight 0: as new rows would be
             every = np.empty(X_all.shape[0], dtype=np.int64)
