@@ -1,6 +1,6 @@
 """Clusters a default could invent or miss: one feature, and one column among many.
 
-    python benchmarks/bench_hidden.py [--one-feature] [--columns]
+    python benchmarks/bench_hidden.py [--one-feature] [--columns] [--rival]
 
 - ``--one-feature``: one feature's density (`shiftkit.bandwidth.LOCAL_1D_ROWS`,
   `shiftkit.cluster._saddles.significance_for`). 48 samples with no clusters (normal and uniform,
@@ -16,8 +16,15 @@
   scikit-learn's ``HDBSCAN()`` in the same run; then 36 structureless samples (normal, uniform,
   Student's t with 3 degrees of freedom; 6 to 64 features; 500 to 10,000 rows; three draws), split
   or not, with and without; and what the look costs (``choose_space``, and the look within it).
+- ``--rival``: a layout beside few principal axes (`shiftkit.cluster._spaces.layout_wins`):
+  scikit-learn's ``make_blobs`` (3 to 20 centers; 5 to 100 features; standard deviation 1, 2, 3;
+  500 and 2,000 rows; its default box of centers), clustered by ``QuickShift()`` without the rival
+  layout, with it (the default), and by scikit-learn's ``HDBSCAN()`` in the same run (mean ARI and the
+  cases under 0.9, by the number of features); 432 structureless clouds (normal, Student's t with 3
+  degrees of freedom, uniform, lognormal; one to three strong directions in 5 to 32 features; 200 to
+  5,000 rows; two draws), split or not, without and with; and what the rival costs.
 
-Both by default.
+All three by default.
 """
 
 from __future__ import annotations
@@ -207,17 +214,112 @@ def columns() -> None:
     print(markdown_table(["data", "choose_space", "the columns' look"], cost))
 
 
+def _cloud(kind: str, d: int, k: int, n: int, seed: int) -> np.ndarray:
+    """No clusters: ``k`` strong directions (standard deviation 3 to 1.8) of ``kind`` in ``d`` z-scored
+    features, plus unit normal noise."""
+    rng = np.random.default_rng(seed)
+    draw = {
+        "normal": rng.normal,
+        "t3": lambda size: rng.standard_t(3, size=size),
+        "uniform": lambda size: rng.uniform(-1, 1, size=size),
+        "lognormal": lambda size: rng.lognormal(0, 0.7, size=size),
+    }[kind]
+    strong = draw(size=(n, k)) * np.linspace(1, 0.6, k)
+    X = 3 * strong @ np.linalg.qr(rng.normal(size=(d, k)))[0].T + rng.normal(size=(n, d))
+    return (X - X.mean(0)) / X.std(0)
+
+
+def rival() -> None:
+    from sklearn.datasets import make_blobs
+
+    import shiftkit.cluster._spaces as spaces
+
+    def fit(X: np.ndarray, with_rival: bool) -> np.ndarray:
+        least = spaces.LAYOUT_RIVAL_LEAST_VALUES if with_rival else sys.maxsize  # no rival at all
+        with warnings.catch_warnings(), patched(spaces, LAYOUT_RIVAL_LEAST_VALUES=least):
+            warnings.simplefilter("ignore")
+            return QuickShift().fit(X).labels_
+
+    features = (5, 10, 20, 50, 100)
+    scores: dict[int, dict[str, list[float]]] = {
+        d: {"without": [], "with": [], "hdbscan": []} for d in features
+    }
+    for c in (3, 5, 8, 12, 20):
+        for d in features:
+            for sd in (1.0, 2.0, 3.0):
+                for n in (500, 2000):
+                    X, y = make_blobs(
+                        n_samples=n, centers=c, n_features=d, cluster_std=sd, random_state=c * 1000 + d
+                    )
+                    scores[d]["without"].append(adjusted_rand_score(y, fit(X, False)))
+                    scores[d]["with"].append(adjusted_rand_score(y, fit(X, True)))
+                    scores[d]["hdbscan"].append(adjusted_rand_score(y, HDBSCAN(copy=True).fit(X).labels_))
+
+    def cell(values: list[float]) -> str:
+        return f"{statistics.fmean(values):.3f} ({sum(v < 0.9 for v in values)} under 0.9)"
+
+    rows = [
+        [f"{d} features", *(cell(scores[d][k]) for k in ("without", "with", "hdbscan"))] for d in features
+    ]
+    rows.append(
+        [
+            "all 150",
+            *(cell([v for d in features for v in scores[d][k]]) for k in ("without", "with", "hdbscan")),
+        ]
+    )
+    print("\nmake_blobs: 3, 5, 8, 12, 20 centers; standard deviation 1, 2, 3; 500 and 2,000 rows: mean ARI\n")
+    print(
+        markdown_table(
+            ["make_blobs", "QuickShift() without the rival", "QuickShift()", "scikit-learn HDBSCAN()"], rows
+        )
+    )
+    split = {"without": 0, "with": 0}
+    total = 0
+    for kind in ("normal", "t3", "uniform", "lognormal"):
+        for d in (5, 6, 8, 12, 16, 32):
+            for k in (1, 2, 3):
+                for n in (200, 1000, 5000):
+                    for seed in (0, 1):
+                        X = _cloud(kind, d, k, n, seed)
+                        total += 1
+                        split["without"] += _clusters(fit(X, False)) > 1
+                        split["with"] += _clusters(fit(X, True)) > 1
+    print(
+        f"\n{total} structureless clouds split: without the rival {split['without']}, "
+        f"with it {split['with']}\n"
+    )
+    cost = []
+    rng = np.random.default_rng(0)
+    two = rng.normal(size=(100_000, 8))
+    two[50_000:, :2] += 4.0
+    for label, X in (
+        ("100,000 x 8, two Gaussians", two),
+        ("10,000 x 128 normal", rng.normal(size=(10_000, 128))),
+        ("20,000 x 10, make_blobs 12 centers", make_blobs(20_000, 10, centers=12, random_state=0)[0]),
+    ):
+        times = {}
+        for with_rival in (False, True):
+            start = time.perf_counter()
+            labels = fit(X, with_rival)
+            times[with_rival] = (time.perf_counter() - start, _clusters(labels))
+        cost.append([label, *(f"{t:.2f} s ({k})" for t, k in (times[False], times[True]))])
+    print(markdown_table(["data", "QuickShift() without the rival (clusters)", "QuickShift()"], cost))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one-feature", action="store_true", help="only the one-feature table")
     parser.add_argument("--columns", action="store_true", help="only the columns table")
+    parser.add_argument("--rival", action="store_true", help="only the rival layout's tables")
     args = parser.parse_args()
-    both = not (args.one_feature or args.columns)
+    both = not (args.one_feature or args.columns or args.rival)
     print(f"machine: {machine()}")
     if args.one_feature or both:
         one_feature()
     if args.columns or both:
         columns()
+    if args.rival or both:
+        rival()
 
 
 if __name__ == "__main__":

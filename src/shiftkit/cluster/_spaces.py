@@ -18,7 +18,12 @@ first (``space='auto'``):
   `shiftkit.embedding.histogram_dips`, and clusters found in that feature alone),
   the density on those features and the signal axes, three at most, the
   features first (parallel analysis sees dependence between features, and
-  clusters apart along one feature make none);
+  clusters apart along one feature make none); beside the density on the axes,
+  a layout (below) of the same rows, the *rival*, which wins where it finds more
+  clusters, each cut apart in the data's neighbor graph (`layout_wins`: clusters
+  whose centers scatter over every feature make little dependence, and a density
+  on the few axes counted joins them); not where a column has fewer than
+  ``LAYOUT_RIVAL_LEAST_VALUES`` distinct values;
 - more: the ``GRAPH_NEIGHBORS``-nearest-neighbor graph (of the first
   ``GRAPH_MAX_FEATURES`` principal coordinates), laid out ``LAYOUT_RUNS`` times in
   ``LAYOUT_DIM`` dimensions (`shiftkit.embedding.layout_graph`, seeds
@@ -144,8 +149,9 @@ FEATURE_MEMORY_BUDGET = 64 << 20
 # joined to another by this fraction of the smaller one's edges or more (`shiftkit.cluster._cuts`); not
 # where a column has fewer than LAYOUT_RIVAL_LEAST_VALUES distinct values (a layout splits every
 # combination of 0/1 columns apart: four blobs beside four 0/1 columns fell into 64 clusters, each cut
-# apart). Measured (benchmarks/bench_hidden.py --rival): the pieces a layout tears from 432 structureless
-# clouds of 5 to 32 features were joined by 0.13 to 0.6 of their edges; make_blobs' clusters by 0 to 0.26.
+# apart). The pieces a layout tears from structureless clouds of 5 to 32 features kept 0.13 to 0.6 of
+# their edges to each other, make_blobs' clusters 0 to 0.26 (a /tmp script); benchmarks/bench_hidden.py
+# --rival: 432 such clouds split 8 times with the rival and without, the make_blobs grid 0.892 -> 0.933.
 LAYOUT_RIVAL_CUT = 0.1
 LAYOUT_RIVAL_LEAST_VALUES = 6
 # The stages of `fit_graph_layout`, as its ``on_stage`` hears them.
