@@ -446,3 +446,29 @@ def test_least_values_counts_distinct_values_per_column():
     assert spaces._least_values(A) == 1
     assert spaces._least_values(A[:, :2]) == 2
     assert spaces._least_values(A[:, :1]) == 10
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift], ids=["QuickShift", "MeanShift"])
+def test_the_axes_of_many_features_keep_no_knot_of_a_few_rows(estimator, monkeypatch):
+    """A cloud of Student's t (3 degrees of freedom) along two strong directions of five features, no
+    clusters: its density on the two axes cut a knot of 5 rows off a heavy tail (0.5% of 1,000 rows is
+    5). A density of data of more than four features keeps the layout's least cluster (15 rows) on
+    the axes too."""
+    import shiftkit.cluster._mean_shift._estimator as mean_shift
+    import shiftkit.cluster._quick_shift as quick_shift
+
+    rng = np.random.default_rng(1)
+    strong = rng.standard_t(3, size=(1000, 2)) * np.linspace(1, 0.6, 2)
+    X = 3 * strong @ np.linalg.qr(rng.normal(size=(5, 2)))[0].T + rng.normal(size=(1000, 5))
+    X = (X - X.mean(0)) / X.std(0)
+    est = estimator().fit(X)
+    assert est.space_ == "principal-axes" and len(np.unique(est.labels_)) == 1
+    if estimator is QuickShift:  # the rule of the density's own two dimensions: a knot of 5 rows
+        monkeypatch.setattr(
+            quick_shift, "input_min_size", lambda size, d, total: spaces.input_min_size(size, 2, total)
+        )
+        assert sorted(np.bincount(QuickShift().fit(X).labels_)) == [5, 995]
+    else:
+        rule = mean_shift.input_min_size
+        monkeypatch.setattr(mean_shift, "input_min_size", lambda size, d, total: rule(size, 2, total))
+        assert len(np.unique(MeanShift().fit(X).labels_)) > 1

@@ -354,7 +354,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             n_neighbors=self.n_neighbors,
             bandwidth=given,
             prominence=self.prominence,
-            min_cluster_size=input_min_size(self.min_cluster_size, Z.shape[1], float(Z.shape[0])),
+            min_cluster_size=input_min_size(self.min_cluster_size, X_c.shape[1], float(Z.shape[0])),
             memory_budget=self.memory_budget,
             low_levels=Z.shape[1] <= LOW_LEVELS_MAX_FEATURES,
         )

@@ -402,13 +402,24 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         """
         return self._fit_stepping(X, sample_weight, None)
 
-    def _fit_stepping(self, X: Any, sample_weight: Any, stepper: Stepper | None) -> MeanShift:
-        """`fit`, its steps run by ``stepper`` (None: in this process; `shiftkit.cluster.stages`)."""
+    def _fit_stepping(
+        self, X: Any, sample_weight: Any, stepper: Stepper | None, of_features: int | None = None
+    ) -> MeanShift:
+        """`fit`, its steps run by ``stepper`` (None: in this process; `shiftkit.cluster.stages`);
+        ``of_features``: ``X`` is a projection of data of that many features (the least cluster's rule,
+        `input_min_size`, is theirs)."""
         kernel = self._check_params()
         with cpu_threads(self.n_jobs):
-            return self._fit(X, sample_weight, kernel, stepper)
+            return self._fit(X, sample_weight, kernel, stepper, of_features)
 
-    def _fit(self, X: Any, sample_weight: Any, kernel: Kernel, stepper: Stepper | None) -> MeanShift:
+    def _fit(
+        self,
+        X: Any,
+        sample_weight: Any,
+        kernel: Kernel,
+        stepper: Stepper | None,
+        of_features: int | None = None,
+    ) -> MeanShift:
         X64, input_dtype = self._validate_X64(X, reset=True)
         w = check_weights(sample_weight, X64.shape[0], dtype=torch.float64, device=X64.device)
         taking_part = None if w is None else torch.nonzero(w > 0)[:, 0]
@@ -443,7 +454,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         elif space.name == "graph-layout":
             fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
         else:
-            fit = self._fit_input(X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper)
+            features = X_c.shape[1] if of_features is None else of_features
+            fit = self._fit_input(
+                X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper, features
+            )
         if stepper is not None:  # what it measured (Dask's traffic) is stored with the fit
             fit = replace(fit, extra={**fit.extra, **stepper.records()})
         return store(self, fit)
@@ -460,9 +474,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         taking_part: Tensor | None,
         space: Space,
         stepper: Stepper | None,
+        of_features: int,
     ) -> MeanShiftFit:
         """Mean shift in the input space: bandwidth, density graph (for the saddle merge), start, loop,
-        merge, labels."""
+        merge, labels (``of_features``: the data's features, which `input_min_size` reads)."""
         bandwidth = self._bandwidth_for(X_c, w_fit, kernel, frame.scale)  # in the frame's units
         merge = self._merge_for()
         saddles = None
@@ -530,7 +545,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 prominence=self.prominence,
                 min_cluster_size=input_min_size(
                     self.min_cluster_size,
-                    X_c.shape[1],
+                    of_features,
                     float(X_c.shape[0]) if w_fit is None else float(w_fit.sum()),
                 ),
                 weights=w_fit,
@@ -590,7 +605,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         of those axes through the data's mean)."""
         Z = project_axes(X_all, space).double()  # (n, 2), the frame's units
         inner = clone(self).set_params(space="input", n_jobs=None, callback=None, verbose=False)
-        inner._fit_stepping(Z * frame.scale, sample_weight, stepper)
+        inner._fit_stepping(Z * frame.scale, sample_weight, stepper, X_all.shape[1])
         assert space.axes is not None
         axes = torch.as_tensor(space.axes.axes[:, : Z.shape[1]], dtype=torch.float64)
         mean = torch.as_tensor(space.axes.mean, dtype=torch.float64)
