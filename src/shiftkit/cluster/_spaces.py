@@ -441,7 +441,8 @@ def input_min_size(min_cluster_size: float | None, n_features: int, total: float
     fraction, and for data of more than `INPUT_MAX_FEATURES` features the layout's rule
     (`_layout_min_size`: at least `LAYOUT_MIN_CLUSTER_POINTS` points, at most 5% of them). On the axes,
     the heavy tails of structureless clouds (Student's t, 5 to 12 features, 1,000 rows) fell into
-    knots of 5 to 8 rows, 7 of 432 clouds of ``benchmarks/bench_hidden.py --rival`` (2 with the rule);
+    knots of 5 to 8 rows, 6 of the 432 clouds of ``benchmarks/bench_hidden.py --rival`` (8 of them
+    split; 2 with the rule);
     in the input space the nearest-neighbor graph cuts knots of a few rows off the tails of a cloud:
     of 108 structureless samples (normal, uniform and Student's t with 3 degrees of freedom; 6 to 64
     features; 500 to 10,000 rows; three draws; ``benchmarks/bench_hidden.py --columns``) 12 were
