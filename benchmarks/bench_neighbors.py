@@ -1,6 +1,10 @@
 """Neighbor search: shiftkit's LSHIndex against exact torch, faiss flat, faiss HNSW and faiss LSH, one run.
 
-    python benchmarks/bench_neighbors.py [--n 100000] [--large]
+    python benchmarks/bench_neighbors.py [--n 100000] [--large] [--outliers]
+
+``--outliers`` (only): the grid index (`shiftkit.neighbors.GridIndex`, the one of 1 to 3 features) on
+5,000 normal points with and without 50 rows 1,000 times their spread away: the seconds of the k = 10
+graph of all the rows, and their ratio, against scikit-learn's ``NearestNeighbors`` (a k-d tree).
 
 128 features, 1,000 queries (held out, drawn like the data), k = 10. Two kinds
 of data: full-dimensional Gaussian blobs (100 blobs, where distances
@@ -79,6 +83,45 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     )
 
 
+def outliers() -> None:
+    """The --outliers table."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from shiftkit.neighbors import GridIndex
+
+    rows = []
+    rng = np.random.default_rng(0)
+    GridIndex().fit(torch.from_numpy(rng.normal(size=(100, 1)))).kneighbors(None, 10)  # numba compiled
+    for d in (1, 2, 3):
+        bulk = rng.normal(size=(5000, d))
+        times = []
+        for X in (bulk, np.vstack([bulk, rng.uniform(-1000, 1000, size=(50, d))])):
+            start = time.perf_counter()
+            GridIndex().fit(torch.from_numpy(X)).kneighbors(None, 10)
+            grid = time.perf_counter() - start
+            start = time.perf_counter()
+            NearestNeighbors(n_neighbors=10).fit(X).kneighbors()
+            times += [grid, time.perf_counter() - start]
+        rows.append(
+            [
+                f"{d}",
+                *(f"{t:.3f}" for t in times),
+                f"{times[2] / times[0]:.1f}x",
+                f"{times[3] / times[2]:.1f}x",
+            ]
+        )
+    header = [
+        "features",
+        "grid",
+        "scikit-learn",
+        "grid, 50 outliers",
+        "scikit-learn, 50 outliers",
+        "grid: outliers / none",
+        "scikit-learn / grid, outliers",
+    ]
+    print(markdown_table(header, rows))
+
+
 def main() -> None:
     from shiftkit.neighbors import LSHIndex
 
@@ -87,8 +130,12 @@ def main() -> None:
     parser.add_argument("--large", action="store_true", help="also 1,000,000 points")
     parser.add_argument("--only-large", action="store_true", help="1,000,000 points only")
     parser.add_argument("--kind", choices=["full", "low-rank", "both"], default="both")
+    parser.add_argument("--outliers", action="store_true", help="only the grid index with far outliers")
     args = parser.parse_args()
     print(machine())
+    if args.outliers:
+        outliers()
+        return
     sizes = [1_000_000] if args.only_large else [args.n] + ([1_000_000] if args.large else [])
     names = {"full": ["full-dimensional blobs"], "low-rank": ["low-rank (8 of 128)"]}
     kinds = names["full"] + names["low-rank"] if args.kind == "both" else names[args.kind]

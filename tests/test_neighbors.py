@@ -196,3 +196,17 @@ def test_partitioned_search_is_exact_with_few_cells_and_checks_k(rng):
     torch.testing.assert_close(d, d_exact)
     with pytest.raises(ValueError, match="k must be between 1 and the number of rows"):
         partitioned_kneighbors(X, Y, 501)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_grid_neighbors_of_far_outliers_agree_with_sklearn(d, rng):
+    """Rows 1,000 times the data's spread away: their rings of cells run far before they meet a
+    neighbor (in one feature the cells walked grow as the square of the rings), and the search scans
+    every row instead; the answer is the exact one."""
+    X = np.vstack([rng.normal(size=(3000, d)), rng.uniform(-1000, 1000, size=(30, d))])
+    dist, idx = GridIndex().fit(torch.from_numpy(X)).kneighbors(None, 10)
+    ref_dist, _ = NearestNeighbors(n_neighbors=10).fit(X).kneighbors()
+    np.testing.assert_allclose(dist.numpy(), ref_dist, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        np.linalg.norm(X[idx.numpy()] - X[:, None], axis=-1), ref_dist, rtol=1e-9, atol=1e-9
+    )
