@@ -331,9 +331,8 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             found = self._fit_density(X_c, frame, space)
             if space.rival is not None:  # a layout beside the axes' density (`shiftkit.cluster._spaces`)
                 layout = self._lay_out(X_c, space.rival, None)
-                on_axes = len(found.seeking.peaks)
-                if layout_wins(layout, on_axes):
-                    space = rival_space(space, on_axes, layout)
+                if layout_wins(layout, found.labels):
+                    space = rival_space(space, found.labels, layout)
                     found = self._fit_layout(X_c, frame, space, None, layout)
         # the modes are input rows: read from the input, not from its centered (float32) copy, they are
         # the rows as given (5.0, 3.4, not 5.0, 3.4000000059604645)

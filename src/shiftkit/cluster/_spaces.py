@@ -259,24 +259,36 @@ def _least_values(A: np.ndarray) -> int:
     return int((np.diff(ordered, axis=0) != 0).sum(0).min()) + 1
 
 
-def layout_wins(layout: LayoutFit, clusters_on_axes: int) -> bool:
-    """Whether the rival ``layout`` (`Space.rival`) replaces a density on the principal axes that found
-    ``clusters_on_axes`` clusters: where it finds more, each of them cut apart in the data's neighbor
-    graph (`LayoutFit.most_joined` below `LAYOUT_RIVAL_CUT`). Parallel analysis counts the directions
-    along which the columns depend on each other; clusters whose centers scatter over every feature
-    make little such dependence (make_blobs' 8 to 20 centers in 5 or 10 features: one to three axes),
-    and a density on those few axes joins them."""
-    return len(layout.seeking.peaks) > clusters_on_axes and layout.most_joined < LAYOUT_RIVAL_CUT
+def layout_wins(layout: LayoutFit, on_axes: np.ndarray) -> bool:
+    """Whether the rival ``layout`` (`Space.rival`) replaces a density on the principal axes whose labels
+    of the input rows are ``on_axes`` (n,): where each of the layout's clusters is cut apart in the data's
+    neighbor graph (`LayoutFit.most_joined` below `LAYOUT_RIVAL_CUT`) and it finds more clusters, or
+    as many where the axes' clusters are not cut apart in that graph (the laid-out rows' labels on the
+    axes). Parallel analysis counts the directions along which the columns depend on each other;
+    clusters whose centers scatter over every feature make little such dependence (make_blobs' 8 to 20
+    centers in 5 or 10 features: one to three axes), and a density on those few axes joins them; a
+    few rows far out (outliers) take the axes for themselves, and the density on them cuts the
+    clusters across."""
+    found, axes_found = len(layout.seeking.peaks), len(np.unique(on_axes))
+    if layout.most_joined >= LAYOUT_RIVAL_CUT or found < axes_found:
+        return False
+    if found > axes_found:
+        return True
+    _, axes_laid_out = np.unique(on_axes[layout.embedding_rows], return_inverse=True)
+    return found > 1 and most_joined(axes_laid_out, layout.neighbors) >= LAYOUT_RIVAL_CUT
 
 
-def rival_space(space: Space, clusters_on_axes: int, layout: LayoutFit) -> Space:
-    """The rival of ``space`` that won (`layout_wins`), with the reason."""
+def rival_space(space: Space, on_axes: np.ndarray, layout: LayoutFit) -> Space:
+    """The rival of ``space`` that won (`layout_wins` against the labels ``on_axes``), with the reason."""
     assert space.rival is not None
+    clusters_on_axes = len(np.unique(on_axes))
     found = len(layout.seeking.peaks)
+    tie = "" if found > clusters_on_axes else " where the axes' clusters are not"
     why = (
         f"{space.rival.reason}: a density on the axes found {clusters_on_axes} cluster"
         f"{'' if clusters_on_axes == 1 else 's'}, a layout of the neighbor graph {found}, cut apart in it"
-        f" (at most {layout.most_joined:.2f} of the smaller one's edges join two): mode seeking in the layout"
+        f"{tie} (at most {layout.most_joined:.2f} of the smaller one's edges join two): mode seeking in the"
+        " layout"
     )
     return replace(space.rival, reason=why)
 
@@ -395,6 +407,8 @@ class LayoutFit:
         The largest share of the smaller cluster's edges that join two clusters in the laid-out rows'
         neighbor graph (`shiftkit.cluster._cuts.most_joined`: 0 for one cluster, inf where a cluster is
         too small to be measured).
+    neighbors : ndarray of shape (m, k)
+        That graph: each laid-out row's nearest other laid-out rows in the data.
     """
 
     labels: np.ndarray
@@ -405,6 +419,7 @@ class LayoutFit:
     seeking: ModeSeeking
     model: LayoutModel
     most_joined: float
+    neighbors: np.ndarray
 
 
 def _vote(labels: np.ndarray) -> np.ndarray:
@@ -532,4 +547,5 @@ def fit_graph_layout(
         seeking,
         model,
         most_joined(seeking.labels, indices),
+        indices,
     )

@@ -447,9 +447,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             fit = self._fit_on_axes(X_all, frame, space, sample_weight, stepper)
             if space.rival is not None:  # a layout beside the axes' density (`shiftkit.cluster._spaces`)
                 layout = self._lay_out(X_c, w_fit, space.rival)
-                on_axes = len(fit.cluster_centers)
-                if layout_wins(layout, on_axes):
-                    won = rival_space(space, on_axes, layout)
+                if layout_wins(layout, fit.labels):
+                    won = rival_space(space, fit.labels, layout)
                     fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, won, layout)
         elif space.name == "graph-layout":
             fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
