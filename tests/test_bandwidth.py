@@ -185,3 +185,26 @@ def test_the_local_scale_in_one_feature_counts_more_neighbors_as_rows_grow():
     assert local_bandwidth(large) > 3 * local_bandwidth(large, n_neighbors=LOCAL_NEIGHBORS_1D)
     wide = rng.normal(size=(5000, 2))
     assert local_bandwidth(wide) == local_bandwidth(wide, n_neighbors=LOCAL_NEIGHBORS)
+
+
+def test_far_out_distances_are_left_out_of_the_local_scale():
+    """50 rows 1,000 times the spread away from 5,000 points: their distances to their neighbors made
+    the mean (a bandwidth 25 times the data's, and MeanShift joined four blobs into two); beyond the
+    far-out fence they are left out, and the scale is the data's."""
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score
+
+    import shiftkit.bandwidth as bandwidth_module
+    from shiftkit import MeanShift
+
+    X, y = make_blobs(n_samples=5000, centers=4, n_features=2, cluster_std=1.0, random_state=10)
+    far = np.vstack([X, np.random.default_rng(24).uniform(-1000, 1000, size=(50, 2))])
+    clean = local_bandwidth(X)
+    assert local_bandwidth(far) == pytest.approx(clean, rel=0.01)
+    fitted = MeanShift().fit(far)
+    assert adjusted_rand_score(y, fitted.labels_[:5000]) > 0.99
+    # without the fence: the outliers' distances make the scale
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bandwidth_module, "FAR_OUT_IQR", np.inf)
+        assert local_bandwidth(far) > 10 * clean
+        assert local_bandwidth(X) == clean  # nothing of the clean sample was far out

@@ -249,10 +249,45 @@ def local_bandwidth(
         k = min(4 * k, X_t.shape[0])
     first = torch.where(reached.any(1), reached.to(torch.int8).argmax(1), k - 1)
     r_i = dist.gather(1, first[:, None])[:, 0].double()
-    bandwidth = float((w * r_i).sum() / w.sum())
+    kept = w * _not_far_out(r_i, w)
+    bandwidth = float((kept * r_i).sum() / kept.sum())
     if bandwidth == 0:
         bandwidth = mean_gap_to_distinct(X_t, n_samples=None, sample_weight=w)
     return bandwidth * min(1.0, n / n_all) ** (1.0 / (d + 4))
+
+
+# A row's distance to its neighbors is far out where its log lies beyond the upper quartile of the rows'
+# logs by this many interquartile ranges (Tukey's far-out fence is 3; so far out, a normal sample in
+# two features loses about one row in 3,000, and rows 30 times the data's spread away are out).
+FAR_OUT_IQR = 6.0
+
+
+def _not_far_out(r: Tensor, w: Tensor) -> Tensor:
+    """1.0 for the distances ``r`` (m,) that are not far out among them (`FAR_OUT_IQR`; weights ``w``),
+    0.0 for those that are: a few rows far from the rest (outliers) have neighbors so far away that
+    their distances, not the data's, made the mean (50 rows 1,000 times the spread of 5,000 points
+    in two features: a bandwidth 25 times the data's, and MeanShift() joined the four blobs)."""
+    positive = r > 0
+    if int(positive.sum()) < 4:
+        return torch.ones_like(r)
+    logs, weights = torch.log(r[positive]), w[positive]
+    order = torch.argsort(logs)
+    logs, cumulative = logs[order], torch.cumsum(weights[order], 0)
+    total = float(cumulative[-1])
+    q1 = logs[
+        torch.searchsorted(cumulative, torch.tensor(0.25 * total, dtype=cumulative.dtype)).clamp_max(
+            len(logs) - 1
+        )
+    ]
+    q3 = logs[
+        torch.searchsorted(cumulative, torch.tensor(0.75 * total, dtype=cumulative.dtype)).clamp_max(
+            len(logs) - 1
+        )
+    ]
+    fence = float(q3 + FAR_OUT_IQR * (q3 - q1))
+    keep = torch.ones_like(r)
+    keep[positive] = (torch.log(r[positive]) <= fence).to(r.dtype)
+    return keep
 
 
 def _spread(X: Any, sample_weight: Any) -> tuple[float, float, int]:

@@ -266,9 +266,9 @@ def layout_wins(layout: LayoutFit, on_axes: np.ndarray) -> bool:
     as many where the axes' clusters are not cut apart in that graph (the laid-out rows' labels on the
     axes). Parallel analysis counts the directions along which the columns depend on each other;
     clusters whose centers scatter over every feature make little such dependence (make_blobs' 8 to 20
-    centers in 5 or 10 features: one to three axes), and a density on those few axes joins them; a
-    few rows far out (outliers) take the axes for themselves, and the density on them cuts the
-    clusters across."""
+    centers in 5 or 10 features: one to three axes), and a density on those few axes joins them or
+    cuts them across (four anisotropic Gaussians in five of ten features: three clusters on two axes,
+    ARI 0.82; the layout's three, 0.90)."""
     found, axes_found = len(layout.seeking.peaks), len(np.unique(on_axes))
     if layout.most_joined >= LAYOUT_RIVAL_CUT or found < axes_found:
         return False
