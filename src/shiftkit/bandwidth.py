@@ -270,23 +270,13 @@ def _not_far_out(r: Tensor, w: Tensor) -> Tensor:
     positive = r > 0
     if int(positive.sum()) < 4:
         return torch.ones_like(r)
-    logs, weights = torch.log(r[positive]), w[positive]
+    logs = torch.log(r[positive])
     order = torch.argsort(logs)
-    logs, cumulative = logs[order], torch.cumsum(weights[order], 0)
-    total = float(cumulative[-1])
-    q1 = logs[
-        torch.searchsorted(cumulative, torch.tensor(0.25 * total, dtype=cumulative.dtype)).clamp_max(
-            len(logs) - 1
-        )
-    ]
-    q3 = logs[
-        torch.searchsorted(cumulative, torch.tensor(0.75 * total, dtype=cumulative.dtype)).clamp_max(
-            len(logs) - 1
-        )
-    ]
-    fence = float(q3 + FAR_OUT_IQR * (q3 - q1))
+    cumulative = torch.cumsum(w[positive][order], 0)
+    quartiles = cumulative[-1] * torch.tensor([0.25, 0.75], dtype=cumulative.dtype)
+    q1, q3 = logs[order[torch.searchsorted(cumulative, quartiles).clamp_max(len(order) - 1)]].tolist()
     keep = torch.ones_like(r)
-    keep[positive] = (torch.log(r[positive]) <= fence).to(r.dtype)
+    keep[positive] = (logs <= q3 + FAR_OUT_IQR * (q3 - q1)).to(r.dtype)
     return keep
 
 
