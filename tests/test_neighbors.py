@@ -210,3 +210,15 @@ def test_grid_neighbors_of_far_outliers_agree_with_sklearn(d, rng):
     np.testing.assert_allclose(
         np.linalg.norm(X[idx.numpy()] - X[:, None], axis=-1), ref_dist, rtol=1e-9, atol=1e-9
     )
+
+
+def test_a_query_scans_the_rows_once_the_cells_walked_outnumber_them():
+    """In one feature each ring walks its whole cube: after 200 rings 40,000 cells (more than the 20,000
+    allowed and the 3,000 rows), though no ring alone holds more than 401."""
+    from shiftkit.neighbors._grid_kernels import scan_instead
+
+    walked = sum(2 * r + 1 for r in range(200))
+    assert walked == 40_000 and scan_instead(200, 1, walked, 3000)
+    assert not scan_instead(100, 1, sum(2 * r + 1 for r in range(100)), 3000)  # 10,000 cells walked
+    assert not scan_instead(100, 1, 40_000, 50_000)  # fewer cells walked than rows to scan
+    assert scan_instead(71, 2, 0, 10**6)  # a ring of 143^2 cells alone

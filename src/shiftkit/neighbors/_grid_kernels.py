@@ -76,7 +76,6 @@ def _search_one(
     margin = max(margin - 1e-6 * cell_size, 0.0)
     ring = 0
     visited = 0  # cells of the cubes enumerated so far (each ring walks its whole cube for the shell)
-    budget = max(_MAX_RING_CELLS, X.shape[0])
     while True:
         side = 2 * ring + 1
         visited += side**d
@@ -102,12 +101,7 @@ def _search_one(
         if (best_idx[k - 1] >= 0 and best_sq[k - 1] <= reach * reach) or ring >= last_ring:
             return
         ring += 1
-        if (2 * ring + 1) ** d > _MAX_RING_CELLS or visited > budget:
-            # a query far from its neighbors (an outlier, or a few points far from the rest): the rings
-            # would cost (2 ring + 1)^d cells each, and in one feature the rings walked so far grow as
-            # the square of their count (an outlier 1,000 times the data's spread away walked some 10^8
-            # cells: 50 of them made a QuickShift of 5,000 points take 8.7 s instead of 0.5 s); one pass
-            # over every row costs less
+        if scan_instead(ring, d, visited, X.shape[0]):
             best_sq[:] = np.inf
             best_idx[:] = -1
             _scan(y, X, 0, X.shape[0], skip, best_sq, best_idx)
@@ -115,8 +109,19 @@ def _search_one(
 
 
 # Beyond rings of this many cells (or cubes of rings of more cells, all told, than this or the rows), a
-# query scans every row instead (see _search_one).
+# query scans every row instead (`scan_instead`).
 _MAX_RING_CELLS = 20_000
+
+
+@numba.njit(cache=True)
+def scan_instead(ring: int, d: int, visited: int, n_rows: int) -> bool:
+    """Whether a query about to walk ring ``ring`` (its cube of ``(2 ring + 1)^d`` cells), having walked
+    cubes of ``visited`` cells, should scan the ``n_rows`` rows instead. A query far from its neighbors
+    (an outlier, or a few points far from the rest) would walk rings of ``(2 ring + 1)^d`` cells each,
+    and in one feature the cells walked so far grow as the square of the rings (an outlier 1,000 times
+    the data's spread away walked some 10^8 cells: 50 of them made a QuickShift of 5,000 points take
+    8.7 s instead of 0.5 s); one pass over every row costs less."""
+    return (2 * ring + 1) ** d > _MAX_RING_CELLS or visited > max(_MAX_RING_CELLS, n_rows)
 
 
 @numba.njit(cache=True, parallel=True)
