@@ -16,7 +16,7 @@
   scikit-learn's ``HDBSCAN()`` in the same run; then 36 structureless samples (normal, uniform,
   Student's t with 3 degrees of freedom; 6 to 64 features; 500 to 10,000 rows; three draws), split
   or not, with and without; and what the look costs (``choose_space``, and the look within it).
-- ``--rival``: a layout beside few principal axes (`shiftkit.cluster._spaces.layout_wins`):
+- ``--rival``: a layout beside few principal axes (`shiftkit.cluster._spaces.weigh_rival`):
   scikit-learn's ``make_blobs`` (3 to 20 centers; 5 to 100 features; standard deviation 1, 2, 3;
   500 and 2,000 rows; its default box of centers), clustered by ``QuickShift()`` without the rival
   layout, with it (the default), and by scikit-learn's ``HDBSCAN()`` in the same run (mean ARI and the

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
@@ -436,7 +437,7 @@ def test_no_rival_layout_beside_columns_of_few_values(monkeypatch):
     X = (X - X.mean(0)) / X.std(0)
     est = QuickShift().fit(X)
     assert est.space_ == "principal-axes" and adjusted_rand_score(y, est.labels_) > 0.95
-    assert spaces.choose_space(__import__("torch").as_tensor(X)).rival is None
+    assert spaces.choose_space(torch.as_tensor(X)).rival is None
     monkeypatch.setattr(spaces, "LAYOUT_RIVAL_LEAST_VALUES", 0)
     assert len(np.unique(QuickShift().fit(X).labels_)) > 16
 

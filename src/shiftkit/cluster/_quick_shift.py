@@ -53,9 +53,8 @@ from shiftkit.cluster._spaces import (
     fit_graph_layout,
     graph_coordinates,
     input_min_size,
-    layout_wins,
     project_axes,
-    rival_space,
+    weigh_rival,
 )
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import NeighborIndex
@@ -331,9 +330,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             found = self._fit_density(X_c, frame, space)
             if space.rival is not None:  # a layout beside the axes' density (`shiftkit.cluster._spaces`)
                 layout = self._lay_out(X_c, space.rival, None)
-                if layout_wins(layout, found.labels):
-                    space = rival_space(space, found.labels, layout)
-                    found = self._fit_layout(X_c, frame, space, None, layout)
+                won = weigh_rival(space, found.labels, layout)
+                if won is not None:
+                    space, found = won, self._fit_layout(X_c, frame, won, None, layout)
         # the modes are input rows: read from the input, not from its centered (float32) copy, they are
         # the rows as given (5.0, 3.4, not 5.0, 3.4000000059604645)
         exact = self._validate_X(_safe_indexing(X, found.mode_rows), reset=False, dtype=torch.float64)

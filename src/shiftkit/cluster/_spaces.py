@@ -20,7 +20,7 @@ first (``space='auto'``):
   features first (parallel analysis sees dependence between features, and
   clusters apart along one feature make none); beside the density on the axes,
   a layout (below) of the same rows, the *rival*, which wins where it finds more
-  clusters, each cut apart in the data's neighbor graph (`layout_wins`: clusters
+  clusters, each cut apart in the data's neighbor graph (`weigh_rival`: clusters
   whose centers scatter over every feature make little dependence, and a density
   on the few axes counted joins them); not where a column has fewer than
   ``LAYOUT_RIVAL_LEAST_VALUES`` distinct values;
@@ -97,10 +97,9 @@ __all__ = [
     "fit_graph_layout",
     "graph_coordinates",
     "input_min_size",
-    "layout_wins",
     "multimodal_features",
     "project_axes",
-    "rival_space",
+    "weigh_rival",
 ]
 
 SPACES = ("auto", "input", "principal-axes", "graph-layout")
@@ -178,7 +177,7 @@ class Space:
         looked for.
     rival : Space or None
         For ``'principal-axes'`` chosen by ``'auto'``: the ``'graph-layout'`` laid out beside the density
-        on the axes, which replaces it where `layout_wins`; None where there is none (too few distinct
+        on the axes, which replaces it where `weigh_rival`; None where there is none (too few distinct
         rows, a column of few values, a space asked for).
     """
 
@@ -216,12 +215,15 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
         return Space("graph-layout", f"space='graph-layout' ({signal})", p, axes, distinct)
     if p <= AXES_MAX_SIGNAL:
         features = multimodal_features(A)
-        rival = None
-        if distinct.n_distinct >= LAYOUT_MIN_ROWS and _least_values(A) >= LAYOUT_RIVAL_LEAST_VALUES:
-            rival = Space("graph-layout", f"{signal}", p, axes, distinct, ())
         if 0 < len(features) <= AXES_MAX_SIGNAL:
             space = Space(
-                "principal-axes", "", p, _features_and_axes(axes, features), distinct, features, rival
+                "principal-axes",
+                "",
+                p,
+                _features_and_axes(axes, features),
+                distinct,
+                features,
+                _rival(A, signal, p, axes, distinct),
             )
             one, beside = len(features) == 1, n_axes(space) - len(features)
             why = (
@@ -235,7 +237,7 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
             why = f"{signal}: no direction stands out, a density in the input space"
             return Space("input", why, p, None, None, ())
         why = f"{signal}: a density on the first {max(p, AXES_DIM)}"
-        return Space("principal-axes", why, p, axes, distinct, (), rival)
+        return Space("principal-axes", why, p, axes, distinct, (), _rival(A, signal, p, axes, distinct))
     if distinct.n_distinct < LAYOUT_MIN_ROWS:
         why = f"{signal}, but {distinct.n_distinct} distinct rows: too few for a graph layout"
         return Space("principal-axes", f"{why}; a density on the first {min(p, 3)}", p, axes, distinct)
@@ -251,6 +253,15 @@ def n_axes(space: Space) -> int:
     return min(max(wanted, AXES_DIM), AXES_MAX_SIGNAL, space.axes.axes.shape[1])
 
 
+def _rival(A: np.ndarray, reason: str, p: int, axes: PrincipalAxes, distinct: DistinctRows) -> Space | None:
+    """The layout weighed beside a density on the axes (`weigh_rival`) of the rows whose first distinct
+    ones are ``A``: none where they are too few for a layout or a column has fewer than
+    `LAYOUT_RIVAL_LEAST_VALUES` values."""
+    if distinct.n_distinct < LAYOUT_MIN_ROWS or _least_values(A) < LAYOUT_RIVAL_LEAST_VALUES:
+        return None
+    return Space("graph-layout", reason, p, axes, distinct, ())
+
+
 def _least_values(A: np.ndarray) -> int:
     """The fewest distinct values of a column of ``A`` (m, d)."""
     if A.shape[0] == 0:
@@ -259,36 +270,32 @@ def _least_values(A: np.ndarray) -> int:
     return int((np.diff(ordered, axis=0) != 0).sum(0).min()) + 1
 
 
-def layout_wins(layout: LayoutFit, on_axes: np.ndarray) -> bool:
-    """Whether the rival ``layout`` (`Space.rival`) replaces a density on the principal axes whose labels
-    of the input rows are ``on_axes`` (n,): where each of the layout's clusters is cut apart in the data's
-    neighbor graph (`LayoutFit.most_joined` below `LAYOUT_RIVAL_CUT`) and it finds more clusters, or
-    as many where the axes' clusters are not cut apart in that graph (the laid-out rows' labels on the
-    axes). Parallel analysis counts the directions along which the columns depend on each other;
-    clusters whose centers scatter over every feature make little such dependence (make_blobs' 8 to 20
-    centers in 5 or 10 features: one to three axes), and a density on those few axes joins them or
-    cuts them across (four anisotropic Gaussians in five of ten features: three clusters on two axes,
-    ARI 0.82; the layout's three, 0.90)."""
-    found, axes_found = len(layout.seeking.peaks), len(np.unique(on_axes))
-    if layout.most_joined >= LAYOUT_RIVAL_CUT or found < axes_found:
-        return False
-    if found > axes_found:
-        return True
-    _, axes_laid_out = np.unique(on_axes[layout.embedding_rows], return_inverse=True)
-    return found > 1 and most_joined(axes_laid_out, layout.neighbors) >= LAYOUT_RIVAL_CUT
-
-
-def rival_space(space: Space, on_axes: np.ndarray, layout: LayoutFit) -> Space:
-    """The rival of ``space`` that won (`layout_wins` against the labels ``on_axes``), with the reason."""
+def weigh_rival(space: Space, on_axes: np.ndarray, layout: LayoutFit) -> Space | None:
+    """The rival of ``space`` (`Space.rival`), with its reason, where its ``layout`` replaces the density
+    on the principal axes whose labels of the input rows are ``on_axes`` (n,); None where it does not.
+    It does where each of the layout's clusters is cut apart in the data's neighbor graph
+    (`LayoutFit.most_joined` below `LAYOUT_RIVAL_CUT`) and it finds more clusters, or as many where
+    the axes' clusters are not cut apart in that graph (the laid-out rows' labels on the axes).
+    Parallel analysis counts the directions along which the columns depend on each other; clusters
+    whose centers scatter over every feature make little such dependence (make_blobs' 8 to 20 centers
+    in 5 or 10 features: one to three axes), and a density on those few axes joins them or cuts them
+    across (four anisotropic Gaussians in five of ten features: three clusters on two axes, ARI 0.82;
+    the layout's three, 0.90)."""
     assert space.rival is not None
-    clusters_on_axes = len(np.unique(on_axes))
-    found = len(layout.seeking.peaks)
-    tie = "" if found > clusters_on_axes else " where the axes' clusters are not"
+    found, on_axes_found = len(layout.seeking.peaks), len(np.unique(on_axes))
+    joined = layout.most_joined
+    if joined >= LAYOUT_RIVAL_CUT or found < on_axes_found:
+        return None
+    tie = ""
+    if found == on_axes_found:
+        _, axes_laid_out = np.unique(on_axes[layout.embedding_rows], return_inverse=True)
+        if found < 2 or most_joined(axes_laid_out, layout.neighbors) < LAYOUT_RIVAL_CUT:
+            return None
+        tie = " where the axes' clusters are not"
     why = (
-        f"{space.rival.reason}: a density on the axes found {clusters_on_axes} cluster"
-        f"{'' if clusters_on_axes == 1 else 's'}, a layout of the neighbor graph {found}, cut apart in it"
-        f"{tie} (at most {layout.most_joined:.2f} of the smaller one's edges join two): mode seeking in the"
-        " layout"
+        f"{space.rival.reason}: a density on the axes found {on_axes_found} cluster"
+        f"{'' if on_axes_found == 1 else 's'}, a layout of the neighbor graph {found}, cut apart in it"
+        f"{tie} (at most {joined:.2f} of the smaller one's edges join two): mode seeking in the layout"
     )
     return replace(space.rival, reason=why)
 
@@ -403,12 +410,12 @@ class LayoutFit:
     seeking : ModeSeeking
         The mode seeking in the layout (bandwidth, levels, ...).
     model : LayoutModel
-    most_joined : float
-        The largest share of the smaller cluster's edges that join two clusters in the laid-out rows'
-        neighbor graph (`shiftkit.cluster._cuts.most_joined`: 0 for one cluster, inf where a cluster is
-        too small to be measured).
     neighbors : ndarray of shape (m, k)
-        That graph: each laid-out row's nearest other laid-out rows in the data.
+        Each laid-out row's nearest other laid-out rows in the data.
+    most_joined : float
+        The largest share of the smaller cluster's edges that join two clusters in that graph
+        (`shiftkit.cluster._cuts.most_joined`: 0 for one cluster, inf where a cluster is too small to
+        be measured).
     """
 
     labels: np.ndarray
@@ -418,8 +425,11 @@ class LayoutFit:
     embedding_rows: np.ndarray
     seeking: ModeSeeking
     model: LayoutModel
-    most_joined: float
     neighbors: np.ndarray
+
+    @property
+    def most_joined(self) -> float:
+        return most_joined(self.seeking.labels, self.neighbors)
 
 
 def _vote(labels: np.ndarray) -> np.ndarray:
@@ -546,6 +556,5 @@ def fit_graph_layout(
         distinct.first[:m],
         seeking,
         model,
-        most_joined(seeking.labels, indices),
         indices,
     )

@@ -79,9 +79,8 @@ from shiftkit.cluster._spaces import (
     fit_graph_layout,
     graph_coordinates,
     input_min_size,
-    layout_wins,
     project_axes,
-    rival_space,
+    weigh_rival,
 )
 from shiftkit.kernels import Kernel, get_kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, neighbors_for
@@ -447,8 +446,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             fit = self._fit_on_axes(X_all, frame, space, sample_weight, stepper)
             if space.rival is not None:  # a layout beside the axes' density (`shiftkit.cluster._spaces`)
                 layout = self._lay_out(X_c, w_fit, space.rival)
-                if layout_wins(layout, fit.labels):
-                    won = rival_space(space, fit.labels, layout)
+                won = weigh_rival(space, fit.labels, layout)
+                if won is not None:
                     fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, won, layout)
         elif space.name == "graph-layout":
             fit = self._fit_in_layout(X_all, X_c, frame, taking_part, w_fit, space)
