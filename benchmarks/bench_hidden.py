@@ -1,6 +1,6 @@
 """Clusters a default could invent or miss: one feature, and one column among many.
 
-    python benchmarks/bench_hidden.py [--one-feature] [--columns] [--rival]
+    python benchmarks/bench_hidden.py [--one-feature] [--columns] [--rival] [--outliers]
 
 - ``--one-feature``: one feature's density (`shiftkit.bandwidth.LOCAL_1D_ROWS`,
   `shiftkit.cluster._saddles.significance_for`). 48 samples with no clusters (normal and uniform,
@@ -24,7 +24,13 @@
   degrees of freedom, uniform, lognormal; one to three strong directions in 5 to 32 features; 200 to
   5,000 rows; two draws), split or not, without and with; and what the rival costs.
 
-All three by default.
+- ``--outliers``: rows far out (uniform in a box 10 or 100 times the blobs' box; 1% or 5% of the
+  rows) beside 4 or 8 make_blobs in 6 to 32 z-scored features (1,000 and 5,000 rows; 48 tables),
+  clustered by ``QuickShift()`` without the bandwidth's far-out fence (`shiftkit.bandwidth.FAR_OUT_IQR`),
+  with it (the default), and by scikit-learn's ``HDBSCAN()`` (ARI on the blobs' rows); then four blobs
+  in two features beside 50 such rows 1,000 times away, by ``MeanShift()`` and ``QuickShift()``.
+
+All four by default.
 """
 
 from __future__ import annotations
@@ -306,13 +312,66 @@ def rival() -> None:
     print(markdown_table(["data", "QuickShift() without the rival (clusters)", "QuickShift()"], cost))
 
 
+def _with_outliers(c: int, d: int, n: int, share: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=n, centers=c, n_features=d, cluster_std=1.0, random_state=c + d)
+    far = np.random.default_rng(c * d).uniform(-1, 1, size=(int(share * n), d)) * scale * 10
+    return np.vstack([X, far]), y
+
+
+def outliers() -> None:
+    import shiftkit.bandwidth as bandwidth
+    from shiftkit import MeanShift
+
+    def fit(estimator: type, X: np.ndarray, fence: bool) -> np.ndarray:
+        far_out = bandwidth.FAR_OUT_IQR if fence else np.inf
+        with warnings.catch_warnings(), patched(bandwidth, FAR_OUT_IQR=far_out):
+            warnings.simplefilter("ignore")
+            return estimator().fit(X).labels_
+
+    scores: dict[str, list[float]] = {"without": [], "with": [], "hdbscan": []}
+    for c in (4, 8):
+        for d in (6, 12, 32):
+            for n in (1000, 5000):
+                for share in (0.01, 0.05):
+                    for scale in (10.0, 100.0):
+                        X, y = _with_outliers(c, d, n, share, scale)
+                        X = (X - X.mean(0)) / X.std(0)
+                        scores["without"].append(adjusted_rand_score(y, fit(QuickShift, X, False)[:n]))
+                        scores["with"].append(adjusted_rand_score(y, fit(QuickShift, X, True)[:n]))
+                        hdbscan = HDBSCAN(copy=True).fit(X).labels_[:n]
+                        scores["hdbscan"].append(adjusted_rand_score(y, hdbscan))
+
+    def cell(values: list[float]) -> str:
+        return f"{statistics.fmean(values):.3f} ({sum(v < 0.9 for v in values)} under 0.9)"
+
+    header = [
+        "48 tables with outliers",
+        "QuickShift() without the fence",
+        "QuickShift()",
+        "scikit-learn HDBSCAN()",
+    ]
+    print(markdown_table(header, [["mean ARI", *(cell(scores[k]) for k in ("without", "with", "hdbscan"))]]))
+    X, y = _with_outliers(4, 2, 5000, 0.01, 100.0)  # 50 rows within 1,000 times the blobs' box
+    rows = []
+    for estimator in (MeanShift, QuickShift):
+        found = [fit(estimator, X, fence) for fence in (False, True)]
+        rows.append(
+            [estimator.__name__, *(f"{adjusted_rand_score(y, f[:5000]):.2f} ({_clusters(f)})" for f in found)]
+        )
+    print("\nfour blobs in two features, 50 rows 1,000 times away: ARI (clusters)\n")
+    print(markdown_table(["estimator", "without the fence", "with it (the default)"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one-feature", action="store_true", help="only the one-feature table")
     parser.add_argument("--columns", action="store_true", help="only the columns table")
     parser.add_argument("--rival", action="store_true", help="only the rival layout's tables")
+    parser.add_argument("--outliers", action="store_true", help="only the far-out fence's tables")
     args = parser.parse_args()
-    both = not (args.one_feature or args.columns or args.rival)
+    both = not (args.one_feature or args.columns or args.rival or args.outliers)
     print(f"machine: {machine()}")
     if args.one_feature or both:
         one_feature()
@@ -320,6 +379,8 @@ def main() -> None:
         columns()
     if args.rival or both:
         rival()
+    if args.outliers or both:
+        outliers()
 
 
 if __name__ == "__main__":
