@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.cluster import MeanShift as SkMeanShift
 from sklearn.cluster import estimate_bandwidth as sk_estimate_bandwidth
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, make_blobs
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
@@ -709,3 +709,19 @@ def test_constant_data_with_rows_of_weight_zero():
     ms = MeanShift(bandwidth=2.0, cluster_all=False).fit(X, sample_weight=[1, 1, 0, 0])
     np.testing.assert_array_equal(ms.labels_, [0, 0, 0, -1])  # the far row of weight 0 has no cluster
     np.testing.assert_array_equal(MeanShift(bandwidth=2.0).fit(X, sample_weight=[1, 1, 0, 0]).labels_, 0)
+
+
+def test_copies_of_rows_share_their_cluster(monkeypatch):
+    # equal rows compete for places in other rows' neighbor lists: their graph climbs differed and one
+    # of these 40 copies went to another cluster than its original
+    import shiftkit.cluster._mean_shift._seeds as seeds
+
+    X, _ = make_blobs(400, centers=3, cluster_std=1.5, random_state=14)
+    X = np.round(X, 2)
+    copied = np.random.default_rng(14).choice(len(X), 40, replace=False)
+    Z = np.vstack([X, X[copied]])
+    labels = MeanShift().fit(Z).labels_
+    np.testing.assert_array_equal(labels[len(X) :], labels[copied])
+    monkeypatch.setattr(seeds, "climb_together", lambda X_c, modes, log_density: modes)
+    apart = MeanShift().fit(Z).labels_
+    assert (apart[len(X) :] != apart[copied]).any()
