@@ -138,12 +138,11 @@ def recall(n: int) -> None:
 
     from shiftkit.cluster import _spaces
     from shiftkit.datasets import make_embedding_mixture
-    from shiftkit.embedding import principal_axes
     from shiftkit.neighbors import ExactIndex, _partition
 
     X, _ = make_embedding_mixture(n, random_state=0)
     X_t = torch.as_tensor(X - X.mean(0))
-    G = _spaces.graph_coordinates(X_t, principal_axes(X_t, np.arange(_spaces.AXES_MAX_ROWS)))
+    G = _spaces.graph_coordinates(X_t, _spaces.graph_axes(X_t, np.arange(n)))
     m = 10_000  # the layout's rows of a run asking for 0.2% clusters; 4,000 by default
     laid_out, rest = G[:m], G[m:]
     k = _spaces.ASSIGN_NEIGHBORS

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_digits, make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 import shiftkit.cluster._spaces as spaces
@@ -217,6 +217,33 @@ def test_a_layout_does_not_depend_on_the_units(estimator):
     assert ref.space_ == "graph-layout"
     for scale in (1e-30, 1e3, 1e30):
         np.testing.assert_array_equal(estimator().fit(X * scale).labels_, ref.labels_)
+
+
+def _frame(X: np.ndarray) -> torch.Tensor:
+    from shiftkit.cluster._base import Frame
+
+    T = torch.as_tensor(X)
+    return Frame.fit(T, compute=torch.float64, output=torch.float64).to(T, torch.float64)
+
+
+def test_graph_coordinates_are_the_same_bits_whatever_the_units():
+    # a column that sums three others and a constant one: two axes of no variance, whose coordinates
+    # were each scale's own rounding noise (uci/statlog, rescaled: 28 clusters, 46 at 1e-30)
+    X, _ = make_blobs(600, n_features=6, centers=5, random_state=0)
+    X = np.hstack([X, X[:, :3].sum(1, keepdims=True), np.full((600, 1), 7.0)])
+    rows = np.arange(600)
+    ref = _frame(X)
+    G = spaces.graph_coordinates(ref, spaces.graph_axes(ref, rows), rows)
+    old = spaces.principal_axes(ref.numpy())  # the axes the layout was given before
+    old_G = old.project(ref, 8) / float(np.sqrt(old.variances.sum()))
+    for scale in (3.0, 1e-30, 1e30):
+        X_s = _frame(X * scale)
+        np.testing.assert_array_equal(spaces.graph_coordinates(X_s, spaces.graph_axes(X_s, rows), rows), G)
+        old_s = spaces.principal_axes(X_s.numpy())
+        assert (old_s.project(X_s, 8) / float(np.sqrt(old_s.variances.sum()))).float().ne(old_G.float()).any()
+    labels = QuickShift(space="graph-layout").fit(X).labels_
+    for scale in (3.0, 1e-30):
+        np.testing.assert_array_equal(QuickShift(space="graph-layout").fit(X * scale).labels_, labels)
 
 
 @pytest.mark.slow

@@ -51,9 +51,10 @@ answer depends neither on the order of the rows nor on where they sit.
 
 A layout is a stochastic descent that moves with the last bit of its input:
 the order of the rows (their scale-free content order,
-`shiftkit._rows.scale_free_hashes`) and the graph coordinates (in units of the
-axes' spread, fixed in float64 before the cast to float32) are the same for the
-data scaled by any factor, and so are the layouts and the clusters. Its seed
+`shiftkit._rows.scale_free_hashes`) and the graph coordinates (`graph_axes`: of
+the rows in units of their own spread, rounded to a grid, `SnappedAxes`; in units
+of the axes' spread, fixed in float64 before the cast to float32) are the same
+bits for the data scaled by any factor, and so are the layouts and the clusters. Its seed
 still matters: one layout of digits (seeds 0 to 7) gave ARI 0.72 to 0.88 in 11
 to 22 clusters, three side by side 0.864 to 0.885 in 13 to 14 (six triples of
 seeds; ``LAYOUT_RUNS``), in about the time of one on two cores (they run in
@@ -77,6 +78,7 @@ from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes, seek_modes_o
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE, points_in
 from shiftkit.embedding import (
     PrincipalAxes,
+    SnappedAxes,
     dip_threshold,
     histogram_dips,
     layout_graph,
@@ -95,6 +97,7 @@ __all__ = [
     "assign",
     "choose_space",
     "fit_graph_layout",
+    "graph_axes",
     "graph_coordinates",
     "input_min_size",
     "multimodal_features",
@@ -360,15 +363,25 @@ def project_axes(X_c: Tensor, space: Space) -> Tensor:
     return space.axes.project(X_c, n_axes(space)).to(X_c.dtype)
 
 
-def graph_coordinates(X: Tensor, axes: PrincipalAxes, rows: np.ndarray | None = None) -> Tensor:
+def graph_axes(X: Tensor, rows: np.ndarray) -> SnappedAxes:
+    """The axes of `graph_coordinates`, of the rows ``rows`` of ``X`` (the first distinct ones in
+    content order: the first `AXES_MAX_ROWS` of them)."""
+    first = torch.as_tensor(rows[:AXES_MAX_ROWS], dtype=torch.long, device=X.device)
+    return SnappedAxes.fit(X[first].detach().double().cpu().numpy())
+
+
+def graph_coordinates(X: Tensor, axes: SnappedAxes, rows: np.ndarray | None = None) -> Tensor:
     """Where the neighbor graph is built: the first `GRAPH_MAX_FEATURES` principal coordinates (all of
     them, a rotation, when there are no more features), float32 on the CPU, in units of the axes' total
     spread (the root of their summed variances).
 
-    The units are the data's own, fixed in float64 before the cast: the estimators' frame scales by a
-    power of two, so data scaled by 1,000 reached the cast as other float32 numbers, and the layout, a
-    stochastic descent that amplifies the last bit, laid them out otherwise (digits: 11 to 22
-    clusters for the same rows scaled by 1e-30 to 1e30). ``rows``: of those rows of ``X`` only."""
+    The same numbers, bit for bit, for the data scaled by any factor (`SnappedAxes`): the estimators'
+    frame scales by a power of two, so data scaled by 1,000 reached the cast as other float32 numbers,
+    and the layout, a stochastic descent that amplifies the last bit, laid them out otherwise (digits:
+    11 to 22 clusters for the same rows scaled by 1e-30 to 1e30; that was mended by fixing the units in
+    float64 before the cast, but the axes of near-zero variance still carried each scale's own
+    rounding noise into the layout's start: uci/statlog 28 clusters, 46 at 1e-30). ``rows``: of those
+    rows of ``X`` only."""
     spread = float(np.sqrt(axes.variances.sum()))
     coordinates = axes.project(X, min(X.shape[1], GRAPH_MAX_FEATURES), rows)
     return (coordinates / (spread if spread > 0 else 1.0)).float().cpu()
@@ -386,7 +399,7 @@ def nearest_laid_out(laid_out: Tensor, G: Tensor, k: int, memory_budget: int) ->
 class LayoutModel:
     """What labels new rows in a graph layout: the laid-out rows' coordinates and clusters."""
 
-    axes: PrincipalAxes
+    axes: SnappedAxes  # of the graph coordinates
     laid_out: Tensor  # (m, q) float32: graph coordinates of the laid-out rows
     labels: np.ndarray  # (m,)
     memory_budget: int
@@ -501,11 +514,12 @@ def fit_graph_layout(
     """Mode seeking in a layout of the neighbor graph of ``X_c`` (n, d) (the module docstring);
     ``on_stage`` hears the name of each of `LAYOUT_STAGES` as it starts."""
     report = on_stage or (lambda name: None)
-    distinct, axes = space.distinct, space.axes
-    assert distinct is not None and axes is not None
+    distinct = space.distinct
+    assert distinct is not None
     n_distinct = distinct.n_distinct
     row_weights = np.ones(X_c.shape[0]) if weights is None else weights.double().cpu().numpy()
     copies = np.bincount(distinct.inverse, weights=row_weights, minlength=n_distinct)  # (u,)
+    axes = graph_axes(X_c, distinct.first)
     G = graph_coordinates(X_c, axes, distinct.first)  # (u, q)
     total = float(copies.sum())
     least = _layout_min_size(min_cluster_size, total)

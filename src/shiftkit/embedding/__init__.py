@@ -1,6 +1,7 @@
 """Where clustering happens when the data have many features: principal axes and graph layouts.
 
-- `principal_axes`: PCA, and how many axes carry signal (Horn's parallel analysis).
+- `principal_axes`: PCA, and how many axes carry signal (Horn's parallel analysis); `SnappedAxes`:
+  PCA that gives the same coordinates, bit for bit, for the data scaled by any factor.
 - `histogram_dips` / `dip_threshold`: how deep each feature's histogram dips (clusters apart along
   one feature, which parallel analysis does not see).
 - `membership_graph`: UMAP's membership weights of a k-nearest-neighbor graph, symmetrized.
@@ -14,10 +15,17 @@ three features (see `QuickShift`'s ``space``).
 
 from shiftkit.embedding._layout import default_epochs, graph_layout, layout_graph
 from shiftkit.embedding._membership import membership_graph
-from shiftkit.embedding._subspace import PrincipalAxes, dip_threshold, histogram_dips, principal_axes
+from shiftkit.embedding._subspace import (
+    PrincipalAxes,
+    SnappedAxes,
+    dip_threshold,
+    histogram_dips,
+    principal_axes,
+)
 
 __all__ = [
     "PrincipalAxes",
+    "SnappedAxes",
     "default_epochs",
     "dip_threshold",
     "graph_layout",

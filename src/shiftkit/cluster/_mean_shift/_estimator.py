@@ -661,9 +661,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             every[taking_part.cpu().numpy()] = fit.labels
             rest = np.ones(X_all.shape[0], dtype=bool)
             rest[taking_part.cpu().numpy()] = False
-            assert space.axes is not None
             if rest.any():
-                every[rest] = assign(fit.model, graph_coordinates(X_all[torch.as_tensor(rest)], space.axes))
+                G = graph_coordinates(X_all[torch.as_tensor(rest)], fit.model.axes)
+                every[rest] = assign(fit.model, G)
             labels = every
         modes = torch.as_tensor(fit.peak_rows, device=X_c.device)
         seeking = fit.seeking
