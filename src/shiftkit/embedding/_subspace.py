@@ -23,6 +23,7 @@ dip of its histogram, in Poisson standard errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,15 +76,7 @@ class PrincipalAxes:
         ``rows``: of those rows of ``X`` only, in that order (taken block by block: no copy of them)."""
         V = torch.as_tensor(self.axes[:, :n_axes], dtype=torch.float64, device=X.device)
         mean = torch.as_tensor(self.mean, dtype=torch.float64, device=X.device)
-        n = X.shape[0] if rows is None else len(rows)
-        out = torch.empty((n, n_axes), dtype=torch.float64, device=X.device)
-        for start in range(0, n, 1 << 15):
-            if rows is None:
-                block = X[start : start + (1 << 15)]
-            else:
-                block = X[torch.as_tensor(rows[start : start + (1 << 15)], device=X.device)]
-            out[start : start + (1 << 15)] = (block.to(torch.float64) - mean) @ V
-        return out
+        return _by_blocks(X, rows, n_axes, lambda block: (block.to(torch.float64) - mean) @ V)
 
 
 @dataclass(frozen=True)
@@ -137,18 +130,26 @@ class SnappedAxes:
         (n, n_axes). ``rows``: of those rows of ``X`` only, in that order (taken block by block)."""
         V = torch.as_tensor(self.axes[:, :n_axes], dtype=torch.float64, device=X.device)
         center = torch.as_tensor(self.center, dtype=torch.float64, device=X.device)
-        n = X.shape[0] if rows is None else len(rows)
-        out = torch.empty((n, n_axes), dtype=torch.float64, device=X.device)
-        for start in range(0, n, 1 << 15):
-            if rows is None:
-                block = X[start : start + (1 << 15)]
-            else:
-                block = X[torch.as_tensor(rows[start : start + (1 << 15)], device=X.device)]
-            snapped = torch.as_tensor(
-                _snap(block.detach().double().cpu().numpy(), self.mean, self.unit), device=X.device
-            )
-            out[start : start + (1 << 15)] = (snapped - center) @ V
-        return out
+
+        def coordinates(block: Tensor) -> Tensor:
+            snapped = _snap(block.detach().double().cpu().numpy(), self.mean, self.unit)
+            return (torch.as_tensor(snapped, device=X.device) - center) @ V
+
+        return _by_blocks(X, rows, n_axes, coordinates)
+
+
+def _by_blocks(X: Tensor, rows: np.ndarray | None, width: int, f: Callable[[Tensor], Tensor]) -> Tensor:
+    """``f`` of the rows ``rows`` of ``X`` (all when None), 32,768 at a time (no copy of them all):
+    (n, width), float64."""
+    n = X.shape[0] if rows is None else len(rows)
+    out = torch.empty((n, width), dtype=torch.float64, device=X.device)
+    for start in range(0, n, 1 << 15):
+        if rows is None:
+            block = X[start : start + (1 << 15)]
+        else:
+            block = X[torch.as_tensor(rows[start : start + (1 << 15)], device=X.device)]
+        out[start : start + (1 << 15)] = f(block)
+    return out
 
 
 def _snap(A: np.ndarray, mean: np.ndarray, unit: float) -> np.ndarray:
