@@ -121,6 +121,26 @@ PARAMETER_RULES: dict[str, Rule] = {
 }
 
 
+def _saddle_centers(
+    modes: Tensor, density: Tensor, peaks: Tensor, peak_density: Tensor, bandwidth: float
+) -> tuple[Tensor, Tensor]:
+    """The center of each cluster the saddles kept (highest first): the mode its top seed climbed to by
+    mean shift (``modes`` (k, d), ``density`` (k,)), or where that mode lies within ``bandwidth`` of a
+    higher cluster's center, the cluster's densest point (``peaks``, ``peak_density``).
+
+    Mean shift moves a seed to a mode of the kernel density, and the seed of a narrow cluster beside a
+    denser one can climb out of it to the other's mode: merged by that (two seeds' modes within a
+    bandwidth, scikit-learn's rule), MeanShift() joined clusters the density graph's saddles keep apart
+    (graves/zigzag_noisy 3 -> 2 clusters, wut/labirynth 5 -> 4, other/hdbscan 7 -> 6; the battery's 44
+    low-dimensional sets: median ARI 0.846, QuickShift() 0.964). Now the saddles alone decide, and such
+    a cluster's center is its own densest point."""
+    centers, heights = modes.clone(), density.clone()
+    for c in range(1, modes.shape[0]):
+        if bool(((centers[:c] - modes[c]).square().sum(1) <= bandwidth**2).any()):
+            centers[c], heights[c] = peaks[c], peak_density[c]
+    return centers, heights
+
+
 class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     """Mean shift clustering, exact, on CPU or GPU; the number of clusters is found, not given.
 
@@ -159,7 +179,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         cells, not the points. ``'auto'``: with
         ``merge='saddles'``, standard mean shift seeded at the modes of the
         nearest-neighbor graph (each point goes where the mode of its graph
-        basin goes); with seeds or ``bin_seeding``, standard; on 50,000 points
+        basin goes; the saddles alone decide which basins join, and a
+        cluster whose seed climbed within a bandwidth of a higher cluster's
+        mode is centered at its own densest point); with seeds or
+        ``bin_seeding``, standard; on 50,000 points
         or more in at most 6 dimensions whose cells hold 4 points or more on
         average, binned; else blurring.
     seeds : array-like of shape (n_seeds, n_features), default=None
@@ -525,7 +548,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         else:
             modes = climb(start.seeds, start.data, start.weights, bandwidth, kernel, settings)
         self._check_modes(modes, self._user_bandwidth(bandwidth, frame))
-        kept, cluster_of_mode = merge_modes(modes, bandwidth)
+        # merging through saddles, each seed's graph basin is a basin of its own: the saddles decide what
+        # joins (`_saddle_centers`)
+        kept, cluster_of_mode = merge_modes(modes, 0.0 if landscape is not None else bandwidth)
         centers_c = modes.positions[kept]  # (k, d)
         densities = modes.density[kept]
         # the cluster of each point taking part, through the mode it (or its seed) reached; -1: none
@@ -550,7 +575,13 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 low_levels=X_c.shape[1] <= LOW_LEVELS_MAX_FEATURES,
                 kernel=kernel,
             )
-            centers_c, densities = centers_c[merged.top_basins], densities[merged.top_basins]
+            centers_c, densities = _saddle_centers(
+                centers_c[merged.top_basins],
+                densities[merged.top_basins],
+                X_c[torch.as_tensor(merged.peak_points, device=X_c.device)],
+                landscape.density[torch.as_tensor(merged.peak_points, device=X_c.device)],
+                bandwidth,
+            )
             fit_labels = torch.as_tensor(merged.labels, device=X_c.device)
             landscape = None  # the graph's memory is free for what follows
             saddles = SaddleLevels(merged.level, merged.levels, merged.counts)
