@@ -471,6 +471,27 @@ def test_the_rival_layout_wins_where_its_clusters_are_cut_cleaner_than_halves_of
     assert len(np.unique(estimator().fit(X).labels_)) == 1
 
 
+def test_the_rival_counts_no_noise_label_as_a_cluster():
+    """With ``cluster_all=False`` the axes' labels hold -1 (noise): not a cluster of theirs."""
+    from sklearn.datasets import load_wine
+
+    X = load_wine().data
+    X_c = torch.as_tensor((X - X.mean(0)) / X.std(0))
+    space = spaces.choose_space(X_c)
+    assert space.rival is not None
+    layout = spaces.fit_graph_layout(
+        X_c, space.rival, None, prominence=None, min_cluster_size=None, memory_budget=1 << 26
+    )
+    assert len(layout.seeking.peaks) == 3
+    on_axes = np.full(len(X), -1)
+    on_axes[layout.embedding_rows] = np.where(layout.seeking.labels == 2, -1, layout.seeking.labels)
+    won = spaces.weigh_rival(space, on_axes, layout)
+    assert (
+        won is not None
+        and "a density on the axes found 2 clusters, a layout of the neighbor graph 3" in won.reason
+    )
+
+
 def test_a_cloud_torn_little_cleaner_than_its_halves_stays_one_cluster(monkeypatch):
     """Lognormal in two strong directions of five features, 200 rows: a layout's two pieces keep 0.79 of
     what the rows' halves keep, the nearest of the structureless clouds to `LAYOUT_RIVAL_HALVED`."""

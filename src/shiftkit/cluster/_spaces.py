@@ -303,7 +303,7 @@ def weigh_rival(space: Space, on_axes: np.ndarray, layout: LayoutFit) -> Space |
     across (four anisotropic Gaussians in five of ten features: three clusters on two axes, ARI 0.82;
     the layout's three, 0.90)."""
     assert space.rival is not None
-    found, on_axes_found = len(layout.seeking.peaks), len(np.unique(on_axes))
+    found, on_axes_found = len(layout.seeking.peaks), len(np.unique(on_axes[on_axes >= 0]))  # -1: noise
     joined = layout.most_joined
     halved = halved_cut(layout)
     if joined >= max(LAYOUT_RIVAL_CUT, LAYOUT_RIVAL_HALVED * halved) or found < on_axes_found:
