@@ -741,13 +741,15 @@ def test_the_saddles_alone_decide_the_partition():
     assert np.linalg.norm(ms.cluster_centers_[0] - ms.cluster_centers_[1]) > ms.bandwidth_
 
 
-def test_a_center_within_a_bandwidth_of_a_higher_one_is_its_clusters_densest_point():
+def test_a_center_whose_mode_lies_in_another_cluster_is_its_clusters_densest_row():
     from shiftkit.cluster._mean_shift._estimator import _saddle_centers
 
-    modes = torch.tensor([[0.0, 0.0], [0.5, 0.0], [3.0, 0.0]])
+    X_c = torch.tensor([[0.0, 0.0], [0.2, 0.0], [1.0, 0.0], [1.2, 0.0], [3.0, 0.0], [3.2, 0.0]])
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    modes = torch.tensor([[0.1, 0.0], [0.05, 0.0], [3.1, 0.0]])  # cluster 1's seed climbed into cluster 0
     density = torch.tensor([9.0, 8.0, 5.0])
-    peaks = torch.tensor([[0.1, 0.0], [1.5, 0.0], [3.1, 0.0]])
-    peak_density = torch.tensor([8.5, 6.0, 4.5])
-    centers, heights = _saddle_centers(modes, density, peaks, peak_density, 1.0)
-    np.testing.assert_array_equal(centers.numpy(), [[0.0, 0.0], [1.5, 0.0], [3.0, 0.0]])
-    np.testing.assert_array_equal(heights.numpy(), [9.0, 6.0, 5.0])
+    centers, heights = _saddle_centers(
+        modes, density, labels, X_c, torch.tensor([1, 3, 4]), torch.tensor([8.5, 6.0, 4.5]), 1 << 20
+    )
+    np.testing.assert_array_equal(centers, torch.tensor([[0.1, 0.0], [1.2, 0.0], [3.1, 0.0]]))
+    np.testing.assert_array_equal(heights, torch.tensor([9.0, 6.0, 5.0]))
