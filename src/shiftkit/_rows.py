@@ -14,13 +14,58 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from torch import Tensor
 
-__all__ = ["DistinctRows", "distinct_rows", "match_rows", "row_hashes", "scale_free_hashes"]
+__all__ = ["DistinctRows", "Snap", "distinct_rows", "match_rows", "row_hashes", "scale_free_hashes"]
 
 _ROWS_PER_BLOCK = 1 << 16
 # The grid of `scale_free_hashes`, in fractions of the data's spread.
 SCALE_FREE_BITS = 16
+# `Snap`: rows centered and divided by their root-mean-square spread are rounded to multiples of
+# 2^-SNAP_BITS (about 6e-8: float32's resolution at 1).
+SNAP_BITS = 24
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Rows in units of their own spread, rounded to a grid: the same numbers, bit for bit, for the rows
+    scaled by any factor.
+
+    Data scaled by 3 or 1e-30 reach a computation as other floating-point numbers (the estimators'
+    frame divides by a power of two), and where two values tie exactly (symmetric data, axes of no
+    variance) the rounding at each scale breaks the tie its own way. Centered on their mean and
+    divided by their root-mean-square distance from it in float64, scaled rows are the same numbers
+    to a few units in the last place, and rounded to multiples of ``2^-SNAP_BITS`` the same numbers
+    unless one lies within those few units of a rounding boundary (about 1 value in 10^8): what is
+    computed from them is computed from equal numbers. Rows closer than the grid become equal.
+
+    Attributes
+    ----------
+    mean : ndarray of shape (n_features,)
+        The mean of the rows fitted, in their own units.
+    unit : float
+        Their root-mean-square distance from it (1 where they are all equal).
+    """
+
+    mean: np.ndarray
+    unit: float
+
+    @classmethod
+    def fit(cls, A: np.ndarray) -> Snap:
+        """The snap of the rows ``A`` (m, d), float64."""
+        mean = A.mean(0) if len(A) else np.zeros(A.shape[1])
+        unit = float(np.sqrt(np.square(A - mean).sum(1).mean())) if len(A) else 0.0
+        return cls(mean, unit if unit > 0 else 1.0)
+
+    def __call__(self, A: np.ndarray) -> np.ndarray:
+        """``(A - mean) / unit`` rounded to multiples of ``2^-SNAP_BITS``, float64."""
+        return np.round((A - self.mean) / self.unit * 2.0**SNAP_BITS) * 2.0**-SNAP_BITS
+
+    def tensor_(self, T: Tensor) -> Tensor:
+        """The same numbers as `__call__`, in place in the float64 tensor ``T`` (no copy of it)."""
+        mean = torch.as_tensor(self.mean, dtype=T.dtype, device=T.device)
+        return T.sub_(mean).div_(self.unit).mul_(2.0**SNAP_BITS).round_().mul_(2.0**-SNAP_BITS)
 
 
 def row_hashes(X: np.ndarray) -> np.ndarray:

@@ -30,12 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from shiftkit._rows import Snap
+
 __all__ = ["PrincipalAxes", "SnappedAxes", "dip_threshold", "histogram_dips", "principal_axes"]
 
 MAX_ROWS = 5000
-# `SnappedAxes`: rows centered and divided by their root-mean-square spread are rounded to multiples of
-# 2^-SNAP_BITS (about 6e-8: float32's resolution at 1).
-SNAP_BITS = 24
 N_SHUFFLES = 5
 QUANTILE = 95.0
 # The histogram of `histogram_dips`: 2 n^(1/3) bins (Terrell and Scott's oversmoothed count, doubled), at
@@ -83,23 +82,16 @@ class PrincipalAxes:
 class SnappedAxes:
     """Principal axes that give the same coordinates, bit for bit, for the rows scaled by any factor.
 
-    Data scaled by 3 or 1e-30 reach a computation as other floating-point numbers (the estimators'
-    frame divides by a power of two), and so do their principal axes: the axes of near-zero variance
-    (a constant column, features that sum to another) are rounding noise, different noise for
-    each scale. A graph layout, a stochastic descent, moves with the last bit of its start:
-    uci/statlog, rescaled, fell into 28 clusters and into 46 once multiplied by 1e-30, from the
-    same neighbor graph. Here the rows are first centered on their mean and divided by their
-    root-mean-square distance from it (in float64: for scaled rows, the same numbers to a few units
-    in the last place), then rounded to multiples of ``2^-SNAP_BITS``; the scaled rows round to the
-    same numbers unless one lies within those few units of a rounding boundary (about 1 value in
-    10^8), and everything after (the axes, the coordinates) is computed from equal numbers.
+    The axes of near-zero variance (a constant column, features that sum to another) are rounding
+    noise, different noise for each scale, and a graph layout, a stochastic descent, moves with the
+    last bit of its start: uci/statlog, rescaled, fell into 28 clusters and into 46 once multiplied by
+    1e-30, from the same neighbor graph. Here the axes and the coordinates are computed from the rows
+    snapped to a grid in units of their own spread (`shiftkit._rows.Snap`): from equal numbers.
 
     Attributes
     ----------
-    mean : ndarray of shape (n_features,)
-        The mean of the rows fitted, in their own units.
-    unit : float
-        Their root-mean-square distance from it.
+    snap : Snap
+        The rows' mean and spread, and the grid.
     center : ndarray of shape (n_features,)
         The mean of the snapped rows.
     axes : ndarray of shape (n_features, n_features)
@@ -108,8 +100,7 @@ class SnappedAxes:
         The snapped rows' variance along each axis.
     """
 
-    mean: np.ndarray
-    unit: float
+    snap: Snap
     center: np.ndarray
     axes: np.ndarray
     variances: np.ndarray
@@ -117,13 +108,11 @@ class SnappedAxes:
     @classmethod
     def fit(cls, A: np.ndarray) -> SnappedAxes:
         """The axes of the rows ``A`` (m, d), float64 (e.g. the first distinct rows in content order)."""
-        mean = A.mean(0)
-        unit = float(np.sqrt(np.square(A - mean).sum(1).mean())) if len(A) else 0.0
-        unit = unit if unit > 0 else 1.0
-        S = _snap(A, mean, unit)
+        snap = Snap.fit(A)
+        S = snap(A)
         center = S.mean(0)
         variances, axes = _covariance_eigen(S - center)
-        return cls(mean, unit, center, axes, variances)
+        return cls(snap, center, axes, variances)
 
     def project(self, X: Tensor, n_axes: int, rows: np.ndarray | None = None) -> Tensor:
         """The snapped coordinates of the rows of ``X`` (n, d) on the first ``n_axes`` axes, float64;
@@ -132,7 +121,7 @@ class SnappedAxes:
         center = torch.as_tensor(self.center, dtype=torch.float64, device=X.device)
 
         def coordinates(block: Tensor) -> Tensor:
-            snapped = _snap(block.detach().double().cpu().numpy(), self.mean, self.unit)
+            snapped = self.snap(block.detach().double().cpu().numpy())
             return (torch.as_tensor(snapped, device=X.device) - center) @ V
 
         return _by_blocks(X, rows, n_axes, coordinates)
@@ -150,11 +139,6 @@ def _by_blocks(X: Tensor, rows: np.ndarray | None, width: int, f: Callable[[Tens
             block = X[torch.as_tensor(rows[start : start + (1 << 15)], device=X.device)]
         out[start : start + (1 << 15)] = f(block)
     return out
-
-
-def _snap(A: np.ndarray, mean: np.ndarray, unit: float) -> np.ndarray:
-    """``(A - mean) / unit`` rounded to multiples of ``2^-SNAP_BITS``, float64."""
-    return np.round((A - mean) / unit * 2.0**SNAP_BITS) * 2.0**-SNAP_BITS
 
 
 def _covariance_eigen(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
