@@ -13,7 +13,7 @@ import math
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 from typing import Any
 
@@ -30,6 +30,7 @@ from shiftkit._array import (
     resolve_dtype,
     to_numpy,
 )
+from shiftkit._rows import Snap
 from shiftkit._validation import Rule, integer_at_least, number_in
 
 # Rules every estimator's table shares.
@@ -156,12 +157,31 @@ class Frame:
     subtraction is exact for data on that grid); ``scale`` is a power of two near
     the root-mean-square spread (division and multiplication by it are exact),
     so that ``X_c`` has a spread near 1 whatever the data's magnitude and offset.
+
+    ``snap`` (`snapped`): the coordinates are then also taken in units of the rows' own spread and
+    rounded to a grid (`shiftkit._rows.Snap`), in float64 before the cast: the same numbers, bit for
+    bit, for the data scaled by any factor, so that exact ties are broken the same way at every scale.
+    `unit` is what one coordinate is in the input's units either way.
     """
 
     origin: Tensor  # (d,), float64
     scale: float
     dtype: torch.dtype  # the computation's
     output: torch.dtype  # the results' (the input's float dtype)
+    snap: Snap | None = None
+
+    @property
+    def unit(self) -> float:
+        """One unit of the frame's coordinates in the input's units: ``scale``, times the snap's unit."""
+        return self.scale if self.snap is None else self.scale * self.snap.unit
+
+    def snapped(self, X_c: Tensor, rows: Tensor | None = None) -> tuple[Frame, Tensor]:
+        """This frame with its coordinates snapped (`Snap`) to the spread of the rows ``X_c`` (n, d), the
+        frame's float64 coordinates of the data (of its rows ``rows`` only, where given); and ``X_c``
+        snapped, in place."""
+        fitted = X_c if rows is None else X_c[rows]
+        snap = Snap.fit(fitted.detach().cpu().numpy())
+        return replace(self, snap=snap), snap.tensor_(X_c)
 
     @classmethod
     def fit(
@@ -224,16 +244,24 @@ class Frame:
         dtype = self.dtype if dtype is None else dtype
         T = T.to(self.origin.device)
         if T.ndim != 2 or T.shape[0] <= _FRAME_ROWS:
-            return centered(T.to(torch.float64), self.origin, self.scale).to(dtype)
+            return self._snap(centered(T.to(torch.float64), self.origin, self.scale)).to(dtype)
         out = torch.empty(T.shape, dtype=dtype, device=T.device)
         for s in range(0, T.shape[0], _FRAME_ROWS):
             block = T[s : s + _FRAME_ROWS].to(torch.float64)
-            out[s : s + _FRAME_ROWS] = centered(block, self.origin, self.scale)
+            out[s : s + _FRAME_ROWS] = self._snap(centered(block, self.origin, self.scale))
         return out
+
+    def _snap(self, C: Tensor) -> Tensor:
+        """The frame's float64 coordinates ``C`` (a fresh tensor) snapped, in place, where it snaps."""
+        return C if self.snap is None else self.snap.tensor_(C)
 
     def back(self, T: Tensor) -> Tensor:
         """The frame's coordinates -> the input's, in float64 (halved on the way for a scale of 1 or more:
         ``T * scale`` can pass float64's largest where the result does not)."""
+        if self.snap is not None:  # the snapped coordinates -> the frame's own
+            T = T.double() * self.snap.unit + torch.as_tensor(
+                self.snap.mean, dtype=torch.float64, device=T.device
+            )
         if self.scale >= 1.0:
             return (T.double() * (self.scale * 0.5) + self.origin * 0.5) * 2.0
         return T.double() * self.scale + self.origin

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from shiftkit._array import to_numpy
 from shiftkit._ops import DEFAULT_MEMORY_BUDGET
-from shiftkit._rows import Snap, match_rows
+from shiftkit._rows import match_rows
 from shiftkit._shift import shift_tensors
 from shiftkit._validation import (
     Rule,
@@ -94,7 +94,6 @@ class _Fitted:
     density: Tensor | None  # (u,)
     layout: LayoutModel | None
     core_levels: np.ndarray | None = None  # (n_clusters,): log density of each core (noise below it)
-    snap: Snap | None = None  # the input space's rows snapped to their own spread (`QuickShift.fit`)
 
 
 PARAMETER_RULES: dict[str, Rule] = {
@@ -320,16 +319,13 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         report = self.callback or (lambda stage: None)
         report(Stage("choosing where to seek the modes", 1, 2))
         space = choose_space(X_c, sought)
-        snap = None
         if space.name == "input":
             if snapping:
-                # the rows in units of their own spread, on a grid (`shiftkit._rows.Snap`), before the cast:
-                # the same bits for the data scaled by any factor, so that exact ties (data symmetric
-                # about a point) are broken the same way at every scale (wut/twosplashes: a factor of
-                # 1e-30 moved 50 of its 400 rows between its two clusters). A bandwidth given is kept
-                # exactly, in the frame's units.
-                snap = Snap.fit(X_c.detach().cpu().numpy())
-                X_c = snap.tensor_(X_c)  # in float64, the frame's own copy
+                # the rows in units of their own spread, on a grid (`Frame.snapped`), before the cast: the
+                # same bits for the data scaled by any factor, so that exact ties (data symmetric about a
+                # point) are broken the same way at every scale (wut/twosplashes: a factor of 1e-30 moved
+                # 50 of its 400 rows between its two clusters). A bandwidth given is kept exactly.
+                frame, X_c = frame.snapped(X_c)
             X_c = X_c.to(frame.dtype)
         if space.name == "graph-layout":
             stages = LAYOUT_STAGES
@@ -340,7 +336,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             found = self._fit_layout(X_c, frame, space, layout_stage)
         else:
             report(Stage(f"mode seeking ({space.name}): neighbor graph, density, saddles", 2, 2))
-            found = self._fit_density(X_c, frame, space, snap)
+            found = self._fit_density(X_c, frame, space)
             if space.rival is not None:  # a layout beside the axes' density (`shiftkit.cluster._spaces`)
                 layout = self._lay_out(X_c, space.rival, None)
                 won = weigh_rival(space, found.labels, layout)
@@ -351,17 +347,15 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         exact = self._validate_X(_safe_indexing(X, found.mode_rows), reset=False, dtype=torch.float64)
         return self._store(found, to_numpy(exact.to(frame.output)), space)
 
-    def _fit_density(
-        self, X_c: Tensor, frame: Frame, space: Space, snap: Snap | None = None
-    ) -> QuickShiftFit:
+    def _fit_density(self, X_c: Tensor, frame: Frame, space: Space) -> QuickShiftFit:
         """Mode seeking on a density of the input space or of its principal axes.
 
         On the distinct rows, each weighted by its copies, in content order
         (`shiftkit._rows`): equal rows share a label and the row order of the
-        input changes nothing. ``snap``: ``X_c`` is the frame's rows snapped (in its units).
+        input changes nothing.
         """
         Z = X_c if space.name == "input" else project_axes(X_c, space).to(frame.dtype)  # axes: from float64
-        given = None if self.bandwidth is None else float(self.bandwidth) / frame.scale
+        given = None if self.bandwidth is None else float(self.bandwidth) / frame.unit
         sought = seek_modes_of_distinct(
             Z,
             n_neighbors=self.n_neighbors,
@@ -376,13 +370,13 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         inverse = sought.distinct.inverse
         density = to_numpy(found.density)[inverse]
         labels = found.labels_with_noise(not self.cluster_all)  # (u,)
-        embedding = to_numpy(Z.double() * frame.scale) if space.name != "input" else None
+        embedding = to_numpy(Z.double() * frame.unit) if space.name != "input" else None
         return QuickShiftFit(
             to_numpy(modes),
             labels[inverse],
             density,
             found,
-            frame.scale * (1.0 if snap is None else snap.unit),
+            frame.unit,
             embedding,
             None if embedding is None else np.arange(X_c.shape[0]),
             None if embedding is None else embedding[to_numpy(modes)],
@@ -396,7 +390,6 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 found.density,
                 None,
                 found.core_levels,
-                snap,
             ),
         )
 
@@ -488,10 +481,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         X_fit = fitted.X
         # as the fit computed: a training row lands where it did
         if fitted.space.name == "input":
-            if fitted.snap is None:
-                Y = fitted.frame.to(X64)
-            else:
-                Y = fitted.snap.tensor_(fitted.frame.to(X64, torch.float64)).to(fitted.frame.dtype)
+            Y = fitted.frame.to(X64)
         else:
             Y = project_axes(fitted.frame.to(X64, torch.float64), fitted.space)
         Y = Y.to(X_fit.device, X_fit.dtype)
@@ -500,7 +490,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         k = min(self.n_neighbors_, X_fit.shape[0])
         _, idx = fitted.index.kneighbors(Y, k)  # (m, k)
         idx = idx.to(X_fit.device).long()
-        h = self.bandwidth_ / (fitted.frame.scale * (1.0 if fitted.snap is None else fitted.snap.unit))
+        h = self.bandwidth_ / fitted.frame.unit
         own = density_at(Y, X_fit, h, fitted.weights, memory_budget=self.memory_budget)  # (m,)
         denser = fitted.density[idx] >= own[:, None]  # (m, k)
         first = torch.where(denser.any(1), denser.to(torch.int8).argmax(1), 0)

@@ -455,9 +455,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         else:
             frame = self._frame_for(X64[taking_part], input_dtype, w[taking_part])
         sought = self._requested_space()
+        snapping = self.bandwidth in (None, "auto")  # the default's rows in the input space are snapped
         # (n, d): centered and scaled in float64, then cast; kept in float64 while the space is chosen
         # (as QuickShift.fit: the axes and the layout are made from the rows' float64 values)
-        X_all = frame.to(X64, None if sought == "input" else torch.float64)
+        X_all = frame.to(X64, None if sought == "input" and not snapping else torch.float64)
         del X64
         X_c = X_all if taking_part is None else X_all[taking_part]
         # weights as a power of two times numbers near 1: their sums neither overflow nor underflow
@@ -466,6 +467,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         constant = bool((X_c == X_c[0]).all())
         space = None if constant else choose_space(X_c, sought)
         if space is None or space.name == "input":  # in the computation's dtype from here on
+            if snapping and space is not None:
+                # as QuickShift.fit: the rows in units of their own spread, on a grid (`Frame.snapped`),
+                # the same bits at every scale, so that exact ties break the same way
+                frame, X_all = frame.snapped(X_all, taking_part)
             X_all = X_all.to(frame.dtype)
             X_c = X_all if taking_part is None else X_all[taking_part]
         if space is None:
@@ -504,7 +509,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     ) -> MeanShiftFit:
         """Mean shift in the input space: bandwidth, density graph (for the saddle merge), start, loop,
         merge, labels (``of_features``: the data's features, which `input_min_size` reads)."""
-        bandwidth = self._bandwidth_for(X_c, w_fit, kernel, frame.scale)  # in the frame's units
+        bandwidth = self._bandwidth_for(X_c, w_fit, kernel, frame.unit)  # in the frame's units
         merge = self._merge_for()
         saddles = None
         landscape = None
@@ -642,11 +647,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         of those axes through the data's mean)."""
         Z = project_axes(X_all, space).double()  # (n, 2), the frame's units
         inner = clone(self).set_params(space="input", n_jobs=None, callback=None, verbose=False)
-        inner._fit_stepping(Z * frame.scale, sample_weight, stepper, X_all.shape[1])
+        inner._fit_stepping(Z * frame.unit, sample_weight, stepper, X_all.shape[1])
         assert space.axes is not None
         axes = torch.as_tensor(space.axes.axes[:, : Z.shape[1]], dtype=torch.float64)
         mean = torch.as_tensor(space.axes.mean, dtype=torch.float64)
-        on_plane = mean + torch.as_tensor(inner.cluster_centers_, dtype=torch.float64) / frame.scale @ axes.T
+        on_plane = mean + torch.as_tensor(inner.cluster_centers_, dtype=torch.float64) / frame.unit @ axes.T
         saddles = None
         if hasattr(inner, "prominence_"):
             saddles = SaddleLevels(inner.prominence_, inner.levels_, inner.n_clusters_by_level_)
@@ -664,7 +669,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             space.reason,
             space.n_signal,
             multimodal_features=space.features,
-            embedding=to_numpy(Z * frame.scale),
+            embedding=to_numpy(Z * frame.unit),
             embedding_rows=np.arange(X_all.shape[0]),
             embedding_centers=inner.cluster_centers_,
             saddles=saddles,
@@ -736,7 +741,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         labels = torch.zeros(X_all.shape[0], dtype=torch.long)
         if taking_part is not None and not self.cluster_all:  # rows of weight 0 farther than bandwidth_
             sq_dist = (X_all - X_c[0]).double().square().sum(1).cpu()
-            labels[sq_dist > (bandwidth / frame.scale) ** 2] = -1
+            labels[sq_dist > (bandwidth / frame.unit) ** 2] = -1
         return MeanShiftFit(
             frame,
             frame.out(X_c[:1]),
@@ -780,7 +785,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     def _user_bandwidth(self, bandwidth: float, frame: Frame) -> float:
         """The bandwidth as the user gave it, or ``bandwidth`` (the frame's units) in the input's units."""
         given = self.bandwidth is not None and not isinstance(self.bandwidth, str)
-        return check_bandwidth(self.bandwidth) if given else bandwidth * frame.scale
+        return check_bandwidth(self.bandwidth) if given else bandwidth * frame.unit
 
     def _merge_for(self) -> str:
         """'saddles' when the bandwidth is the default rule's (None or 'auto') and merge='auto'."""
@@ -845,12 +850,12 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             if callback is not None:
                 callback(
                     MeanShiftStep(
-                        iteration, positions, largest_move * frame.scale, n_moving, bandwidth * frame.scale
+                        iteration, positions, largest_move * frame.unit, n_moving, bandwidth * frame.unit
                     )
                 )
             if self.verbose:
                 print(
-                    f"MeanShift step {iteration}: largest move {largest_move * frame.scale:.4g} "
+                    f"MeanShift step {iteration}: largest move {largest_move * frame.unit:.4g} "
                     f"({largest_move / bandwidth:.3g} bandwidths), {n_moving} points moving",
                     file=sys.stderr,
                 )

@@ -100,7 +100,7 @@ def from_bins(X_c: Tensor, w: Tensor | None, frame: Frame, bandwidth: float, min
     The cells are laid in the input's coordinates, anchored at its origin, as
     scikit-learn's ``get_bin_seeds``.
     """
-    coords, freq, cell_of_point = bin_counts(frame.back(X_c), w, bandwidth * frame.scale)
+    coords, freq, cell_of_point = bin_counts(frame.back(X_c), w, bandwidth * frame.unit)
     seeds, seed_of_cell = seeds_from_bins(coords, freq, frame, bandwidth, min_bin_freq)
     return Start(seeds, seed_of_cell[cell_of_point], X_c, w)
 
@@ -118,7 +118,7 @@ def seeds_from_bins(
     cell's seed (-1: none). The counts come from the data here (`from_bins`) or are merged from blocks
     read elsewhere (`shiftkit.distributed`): the same rule either way."""
     # the centers in float64 in the input's coordinates, then into the frame
-    seeds, seed_of_cell = centers_holding(coords, freq, bandwidth * frame.scale, min_bin_freq, torch.float64)
+    seeds, seed_of_cell = centers_holding(coords, freq, bandwidth * frame.unit, min_bin_freq, torch.float64)
     if seeds.shape[0] == 0:
         raise ValueError(f"no grid cell holds min_bin_freq={min_bin_freq:g} points; {hint}")
     return frame.to(seeds), seed_of_cell
@@ -131,7 +131,7 @@ def seeds_over_summary(
     weights): the summary binned on the seeding grid anchored at the input's origin, as scikit-learn's;
     and each summary cell's seed (-1: none). The summary is the data's (`binned`) or merged from blocks
     read elsewhere (`shiftkit.distributed`)."""
-    coords, freq, cell_of_row = bin_counts(frame.back(data), weights, bandwidth * frame.scale)
+    coords, freq, cell_of_row = bin_counts(frame.back(data), weights, bandwidth * frame.unit)
     seeds, seed_of_cell = seeds_from_bins(coords, freq, frame, bandwidth, min_bin_freq, "lower min_bin_freq")
     return seeds, seed_of_cell[cell_of_row]
 
