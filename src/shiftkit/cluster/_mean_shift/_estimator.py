@@ -29,6 +29,7 @@ from torch import Tensor
 
 from shiftkit._array import to_numpy
 from shiftkit._ops import DEFAULT_MEMORY_BUDGET, nearest, nearest_far
+from shiftkit._rows import distinct_rows
 from shiftkit._shift import ENGINES, select_engine
 from shiftkit._shift._grid import MAX_FEATURES as GRID_MAX_FEATURES
 from shiftkit._validation import (
@@ -465,12 +466,24 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
         w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(frame.dtype)
         constant = bool((X_c == X_c[0]).all())
+        order = None  # the rows' content order, where the fit runs in it
         space = None if constant else choose_space(X_c, sought)
         if space is None or space.name == "input":  # in the computation's dtype from here on
             if snapping and space is not None:
                 # as QuickShift.fit: the rows in units of their own spread, on a grid (`Frame.snapped`),
-                # the same bits at every scale, so that exact ties break the same way
+                # the same bits at every scale, so that exact ties break the same way; and in content
+                # order (`shiftkit._rows`), so that sums and ties do not follow the order of the rows
                 frame, X_all = frame.snapped(X_all, taking_part)
+            if snapping and space is not None and self._graph_seeded():
+                order = torch.as_tensor(
+                    np.argsort(distinct_rows(X_all).inverse, kind="stable"), device=X_all.device
+                )
+                X_all = X_all[order]
+                if w is not None:
+                    w = w[order]
+                    taking_part = torch.nonzero(w > 0)[:, 0]
+                    if w_fit is not None:
+                        w_fit = (w[taking_part] / w_unit).to(frame.dtype)
             X_all = X_all.to(frame.dtype)
             X_c = X_all if taking_part is None else X_all[taking_part]
         if space is None:
@@ -489,6 +502,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             fit = self._fit_input(
                 X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper, features
             )
+        if order is not None:  # back to the input's order of rows (the history holds the graph's seeds)
+            fit = replace(fit, labels=fit.labels[torch.argsort(order).cpu().numpy()])
         if stepper is not None:  # what it measured (Dask's traffic) is stored with the fit
             fit = replace(fit, extra={**fit.extra, **stepper.records()})
         return store(self, fit)
@@ -786,6 +801,16 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         """The bandwidth as the user gave it, or ``bandwidth`` (the frame's units) in the input's units."""
         given = self.bandwidth is not None and not isinstance(self.bandwidth, str)
         return check_bandwidth(self.bandwidth) if given else bandwidth * frame.unit
+
+    def _graph_seeded(self) -> bool:
+        """Whether mean shift starts from the modes of the density graph (`_start`): merged through saddles,
+        with ``algorithm='auto'``, no seeds and no bin seeding."""
+        return (
+            self._merge_for() == "saddles"
+            and self.algorithm == "auto"
+            and self.seeds is None
+            and not self.bin_seeding
+        )
 
     def _merge_for(self) -> str:
         """'saddles' when the bandwidth is the default rule's (None or 'auto') and merge='auto'."""
