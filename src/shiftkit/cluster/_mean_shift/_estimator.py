@@ -159,9 +159,12 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     the modes are then merged through the saddles of the density: a mode
     survives when the density falls far enough below its peak before it meets
     a higher mode, at the level where the number of clusters is most stable
-    (``merge='saddles'``; see `QuickShift`, which shares it). With a numeric
+    (``merge='saddles'``; see `QuickShift`, which shares it). There the rows are
+    taken in units of their own spread on a fine grid and in content order, so
+    that exact ties (data symmetric about a point) are broken the same way
+    whatever the data's scale and the order of the rows. With a numeric
     bandwidth, modes closer than one bandwidth are merged, as in scikit-learn
-    (``merge='radius'``).
+    (``merge='radius'``), on the rows as given.
 
     Parameters
     ----------
