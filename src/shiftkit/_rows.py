@@ -58,12 +58,9 @@ class Snap:
         unit = float(np.sqrt(np.square(A - mean).sum(1).mean())) if len(A) else 0.0
         return cls(mean, unit if unit > 0 else 1.0)
 
-    def __call__(self, A: np.ndarray) -> np.ndarray:
-        """``(A - mean) / unit`` rounded to multiples of ``2^-SNAP_BITS``, float64."""
-        return np.round((A - self.mean) / self.unit * 2.0**SNAP_BITS) * 2.0**-SNAP_BITS
-
     def tensor_(self, T: Tensor) -> Tensor:
-        """The same numbers as `__call__`, in place in the float64 tensor ``T`` (no copy of it)."""
+        """``(T - mean) / unit`` rounded to multiples of ``2^-SNAP_BITS``, in place in the float64 tensor
+        ``T`` (no copy of it)."""
         mean = torch.as_tensor(self.mean, dtype=T.dtype, device=T.device)
         return T.sub_(mean).div_(self.unit).mul_(2.0**SNAP_BITS).round_().mul_(2.0**-SNAP_BITS)
 

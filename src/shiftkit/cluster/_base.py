@@ -258,13 +258,12 @@ class Frame:
     def back(self, T: Tensor) -> Tensor:
         """The frame's coordinates -> the input's, in float64 (halved on the way for a scale of 1 or more:
         ``T * scale`` can pass float64's largest where the result does not)."""
+        T = T.double()
         if self.snap is not None:  # the snapped coordinates -> the frame's own
-            T = T.double() * self.snap.unit + torch.as_tensor(
-                self.snap.mean, dtype=torch.float64, device=T.device
-            )
+            T = T * self.snap.unit + torch.as_tensor(self.snap.mean, dtype=torch.float64, device=T.device)
         if self.scale >= 1.0:
-            return (T.double() * (self.scale * 0.5) + self.origin * 0.5) * 2.0
-        return T.double() * self.scale + self.origin
+            return (T * (self.scale * 0.5) + self.origin * 0.5) * 2.0
+        return T * self.scale + self.origin
 
     def out(self, T: Tensor) -> np.ndarray:
         """The frame's coordinates -> the input's, as a numpy array of the output dtype."""

@@ -305,7 +305,7 @@ def weigh_rival(space: Space, on_axes: np.ndarray, layout: LayoutFit) -> Space |
     assert space.rival is not None
     found, on_axes_found = len(layout.seeking.peaks), len(np.unique(on_axes[on_axes >= 0]))  # -1: noise
     joined = layout.most_joined
-    halved = halved_cut(layout)
+    halved = halved_cut(layout) if joined >= LAYOUT_RIVAL_CUT else 0.0  # only asked where the 0.1 fails
     if joined >= max(LAYOUT_RIVAL_CUT, LAYOUT_RIVAL_HALVED * halved) or found < on_axes_found:
         return None
     tie = ""

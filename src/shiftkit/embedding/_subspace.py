@@ -109,7 +109,7 @@ class SnappedAxes:
     def fit(cls, A: np.ndarray) -> SnappedAxes:
         """The axes of the rows ``A`` (m, d), float64 (e.g. the first distinct rows in content order)."""
         snap = Snap.fit(A)
-        S = snap(A)
+        S = snap.tensor_(torch.tensor(A, dtype=torch.float64)).numpy()  # a copy of A, snapped
         center = S.mean(0)
         variances, axes = _covariance_eigen(S - center)
         return cls(snap, center, axes, variances)
@@ -121,8 +121,8 @@ class SnappedAxes:
         center = torch.as_tensor(self.center, dtype=torch.float64, device=X.device)
 
         def coordinates(block: Tensor) -> Tensor:
-            snapped = self.snap(block.detach().double().cpu().numpy())
-            return (torch.as_tensor(snapped, device=X.device) - center) @ V
+            # a float64 copy of the block (``to`` would hand back ``X``'s own rows), snapped in place
+            return (self.snap.tensor_(block.detach().to(torch.float64, copy=True)) - center) @ V
 
         return _by_blocks(X, rows, n_axes, coordinates)
 

@@ -467,26 +467,30 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         X_c = X_all if taking_part is None else X_all[taking_part]
         # weights as a power of two times numbers near 1: their sums neither overflow nor underflow
         w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
-        w_fit = None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(frame.dtype)
+
+        def fit_weights(w: Tensor | None, taking_part: Tensor | None) -> Tensor | None:
+            """The weights of the rows taking part, in units of ``w_unit`` (None where all are 1)."""
+            return None if w is None or bool((w == 1).all()) else (w[taking_part] / w_unit).to(frame.dtype)
+
+        w_fit = fit_weights(w, taking_part)
         constant = bool((X_c == X_c[0]).all())
         order = None  # the rows' content order, where the fit runs in it
         space = None if constant else choose_space(X_c, sought)
         if space is None or space.name == "input":  # in the computation's dtype from here on
             if snapping and space is not None:
-                # as QuickShift.fit: the rows in units of their own spread, on a grid (`Frame.snapped`),
-                # the same bits at every scale, so that exact ties break the same way; and in content
-                # order (`shiftkit._rows`), so that sums and ties do not follow the order of the rows
+                # the rows in units of their own spread, on a grid (`Frame.snapped`), the same bits at
+                # every scale, so that exact ties break the same way; and, seeded by the density graph,
+                # in content order (`shiftkit._rows`), so that sums and ties do not follow the row order
                 frame, X_all = frame.snapped(X_all, taking_part)
-            if snapping and space is not None and self._graph_seeded():
-                order = torch.as_tensor(
-                    np.argsort(distinct_rows(X_all).inverse, kind="stable"), device=X_all.device
-                )
-                X_all = X_all[order]
-                if w is not None:
-                    w = w[order]
-                    taking_part = torch.nonzero(w > 0)[:, 0]
-                    if w_fit is not None:
-                        w_fit = (w[taking_part] / w_unit).to(frame.dtype)
+                if self._graph_seeded():
+                    order = torch.as_tensor(
+                        np.argsort(distinct_rows(X_all).inverse, kind="stable"), device=X_all.device
+                    )
+                    X_all = X_all[order]
+                    if w is not None:
+                        w = w[order]
+                        taking_part = torch.nonzero(w > 0)[:, 0]
+                        w_fit = fit_weights(w, taking_part)
             X_all = X_all.to(frame.dtype)
             X_c = X_all if taking_part is None else X_all[taking_part]
         if space is None:
