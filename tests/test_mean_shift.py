@@ -757,9 +757,9 @@ def test_a_center_whose_mode_lies_in_another_cluster_is_its_clusters_densest_row
 
 def test_the_default_runs_on_the_rows_in_content_order(monkeypatch):
     """The density, its graph and its ties are computed over the rows in content order (`shiftkit._rows`),
-    so that the order of the rows changes no sum and no tie: wut/mk2 of the development battery moved 3%
-    of its rows when permuted, before. A probe records that the content order was taken; labels come
-    back in the input's order, with weights too."""
+    so that the order of the rows changes no sum and no tie: wut/mk2 of the development battery, permuted,
+    scored ARI 0.972 against its own labels before. A probe records that the content order was taken;
+    labels come back in the input's order, with weights too."""
     import shiftkit.cluster._mean_shift._estimator as estimator
 
     calls = []
