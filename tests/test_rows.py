@@ -119,3 +119,41 @@ def test_rows_nearer_than_the_scale_free_grid_stay_distinct():
     at = list(d.first)
     assert at.index(2) == at.index(1) - 1  # one grid cell: in the order of their values
     assert distinct_rows(np.zeros((5, 0)), scale_free=True).inverse.shape == (5,)
+
+
+def test_column_folds_are_the_correctly_rounded_sum_in_any_order_and_any_blocks():
+    """Order-free sums (`column_folds`): the rows permuted, or cut into blocks summed apart and their folds
+    added, give the same bits; here, the correctly rounded sum (math.fsum). The plain float sum of the same
+    rows in those orders does not (so the check can fail)."""
+    import math
+
+    from shiftkit._rows import column_folds, fold_total
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30_000, 3)) * [0.1, 3.0, 100.0] + [5.0, -7.0, 1e3]
+    bound, n = np.abs(A).max(0), len(A)
+    whole = fold_total(column_folds(A, bound, n))
+    np.testing.assert_array_equal(whole, [math.fsum(A[:, j]) for j in range(3)])
+    plain = set()
+    for seed in range(5):
+        P = A[np.random.default_rng(seed).permutation(n)]
+        blocks = np.split(P, np.sort(np.random.default_rng(seed).choice(n, 7, replace=False)))
+        np.testing.assert_array_equal(fold_total(column_folds(P, bound, n)), whole)
+        np.testing.assert_array_equal(fold_total(sum(column_folds(B, bound, n) for B in blocks)), whole)
+        plain.add(tuple(np.sum([B.sum(0) for B in blocks], axis=0)))
+    assert len(plain) > 1
+
+
+def test_the_snap_is_the_same_for_the_rows_in_any_order():
+    from shiftkit._rows import Snap
+
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((70_000, 2)) * [1.0, 1e-3] + [3.0, 0.5]  # over one block of rows
+    snap = Snap.fit(A)
+    for seed in range(3):
+        other = Snap.fit(A[np.random.default_rng(seed).permutation(len(A))])
+        np.testing.assert_array_equal(other.mean, snap.mean)
+        assert other.unit == snap.unit
+    np.testing.assert_allclose(snap.mean, A.mean(0), rtol=1e-14)
+    assert snap.unit == pytest.approx(np.sqrt(np.square(A - A.mean(0)).sum(1).mean()), rel=1e-14)
+    assert Snap.fit(np.zeros((0, 2))).unit == 1.0 and Snap.fit(np.ones((5, 2))).unit == 1.0

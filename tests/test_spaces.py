@@ -494,13 +494,15 @@ def test_the_rival_counts_no_noise_label_as_a_cluster():
 
 def test_a_cloud_torn_little_cleaner_than_its_halves_stays_one_cluster(monkeypatch):
     """Lognormal in two strong directions of five features, 200 rows: a layout's two pieces keep 0.79 of
-    what the rows' halves keep, the nearest of the structureless clouds to `LAYOUT_RIVAL_HALVED`."""
+    what the rows' halves keep on an Intel Xeon, 0.81 on an AMD EPYC (the layout's float arithmetic
+    differs by CPU), the nearest of the structureless clouds to `LAYOUT_RIVAL_HALVED`; at 0.85 it splits
+    on both."""
     rng = np.random.default_rng(1)  # benchmarks/bench_hidden.py's _cloud("lognormal", 5, 2, 200, 1)
     strong = rng.lognormal(0, 0.7, size=(200, 2)) * np.linspace(1, 0.6, 2)
     X = 3 * strong @ np.linalg.qr(rng.normal(size=(5, 2)))[0].T + rng.normal(size=(200, 5))
     X = (X - X.mean(0)) / X.std(0)
     assert len(np.unique(QuickShift().fit(X).labels_)) == 1
-    monkeypatch.setattr(spaces, "LAYOUT_RIVAL_HALVED", 0.8)
+    monkeypatch.setattr(spaces, "LAYOUT_RIVAL_HALVED", 0.85)
     assert len(np.unique(QuickShift().fit(X).labels_)) == 2
 
 

@@ -11,13 +11,24 @@ not their positions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["DistinctRows", "Snap", "distinct_rows", "match_rows", "row_hashes", "scale_free_hashes"]
+__all__ = [
+    "DistinctRows",
+    "Snap",
+    "column_folds",
+    "distinct_rows",
+    "fold_total",
+    "match_rows",
+    "row_hashes",
+    "scale_free_hashes",
+    "square_bounds",
+]
 
 _ROWS_PER_BLOCK = 1 << 16
 # The grid of `scale_free_hashes`, in fractions of the data's spread.
@@ -53,16 +64,89 @@ class Snap:
 
     @classmethod
     def fit(cls, A: np.ndarray) -> Snap:
-        """The snap of the rows ``A`` (m, d), float64."""
-        mean = A.mean(0) if len(A) else np.zeros(A.shape[1])
-        unit = float(np.sqrt(np.square(A - mean).sum(1).mean())) if len(A) else 0.0
-        return cls(mean, unit if unit > 0 else 1.0)
+        """The snap of the rows ``A`` (m, d), float64: its mean and spread are order-free sums
+        (`column_folds`), the same numbers, bit for bit, for the rows in any order or summed block by block
+        elsewhere (`from_folds`; the Dask path does so)."""
+        m, d = A.shape
+        if m == 0:
+            return cls(np.zeros(d), 1.0)
+        lo, hi = A.min(0), A.max(0)
+        mean = fold_total(_by_row_blocks(A, lambda B: column_folds(B, np.maximum(-lo, hi), m))) / m
+        bound = square_bounds(lo, hi, mean)
+        squares = _by_row_blocks(A, lambda B: column_folds(np.square(B - mean), bound, m))
+        return cls.from_folds(mean, squares, m)
+
+    @classmethod
+    def from_folds(cls, mean: np.ndarray, squares: np.ndarray, count: int) -> Snap:
+        """The snap from the rows' ``mean`` (d,) and the `column_folds` (2, d) of their squared deviations
+        from it, of ``count`` rows in all."""
+        total = float(np.sum(fold_total(squares)))  # d numbers in a fixed order: the same sum everywhere
+        unit = float(np.sqrt(total / count)) if count else 0.0
+        return cls(np.asarray(mean, dtype=np.float64), unit if unit > 0 else 1.0)
 
     def tensor_(self, T: Tensor) -> Tensor:
         """``(T - mean) / unit`` rounded to multiples of ``2^-SNAP_BITS``, in place in the float64 tensor
         ``T`` (no copy of it)."""
         mean = torch.as_tensor(self.mean, dtype=T.dtype, device=T.device)
         return T.sub_(mean).div_(self.unit).mul_(2.0**SNAP_BITS).round_().mul_(2.0**-SNAP_BITS)
+
+
+# `column_folds`: the bound is held at least this (a column of zeros and subnormal noise), so that the
+# second fold's offset is a normal number
+_LEAST_BOUND = 2.0**-900
+
+
+def column_folds(A: np.ndarray, bound: np.ndarray, count: int) -> np.ndarray:
+    """Column sums of ``A`` (m, d), float64, that do not depend on the order of the rows: two folds (2, d),
+    each an exact sum, their total (`fold_total`) the sum to about 2^-100 of ``bound``.
+
+    A floating-point sum depends on the order of its terms (each addition rounds), so the rows summed in
+    another order, or block by block on other machines and the blocks' sums added, give another last bit.
+    Here (Demmel and Nguyen's reproducible summation) every value ``a`` of a column is split into a part
+    ``q`` on a fixed grid and the rest: ``q = (s + a) - s`` with ``s = 1.5 * 2^e`` and ``2^e >= 2 count
+    bound``, so ``s + a`` stays in one binade and ``q`` is ``a`` rounded to its multiples of ``2^(e-52)``;
+    sums of up to ``count`` such parts are exact in any order. The rest ``a - q`` (exact, below half that
+    step) is split once more on a grid ``2^52`` times finer; what remains after it is dropped (a fixed
+    function of each value). ``bound`` (d,): at least every column's largest absolute value; ``count``: the
+    rows in all. Blocks summed apart, given the same ``bound`` and ``count``, add their folds exactly.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    bound = np.maximum(np.asarray(bound, dtype=np.float64), _LEAST_BOUND)
+    out = np.zeros((2, A.shape[1]))
+    exponent = np.frexp(2.0 * max(count, 1) * bound)[1]  # 2^e > 2 count bound
+    if int(exponent.max()) > 1000:  # the grid's offset would overflow: plain sums (not met in a frame)
+        out[0] = A.sum(0)
+        return out
+    rest = A
+    for fold in range(2):
+        offset = 1.5 * np.ldexp(1.0, exponent)
+        q = (offset + rest) - offset
+        out[fold] = q.sum(0)
+        rest = rest - q
+        # the rest is at most half a step of this fold's grid, 2^(e - 53)
+        exponent = np.frexp(2.0 * max(count, 1) * np.ldexp(1.0, np.maximum(exponent - 53, -960)))[1]
+    return out
+
+
+def fold_total(folds: np.ndarray) -> np.ndarray:
+    """The sums that `column_folds` (2, d) hold: their two folds added (one rounding, the same
+    everywhere)."""
+    return folds[0] + folds[1]
+
+
+def square_bounds(lo: np.ndarray, hi: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """The largest ``(a - mean)^2`` float64 computes for ``a`` in ``[lo, hi]`` per column: the bound of
+    `column_folds` of squared deviations (rounding is monotone, so the extremes' are the largest)."""
+    reach = np.maximum(hi - mean, mean - lo)
+    return reach * reach
+
+
+def _by_row_blocks(A: np.ndarray, f: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``f`` of blocks of the rows of ``A``, added: the `column_folds` of the blocks, exact."""
+    total = np.zeros((2, A.shape[1]))
+    for start in range(0, A.shape[0], _ROWS_PER_BLOCK):
+        total += f(A[start : start + _ROWS_PER_BLOCK])
+    return total
 
 
 def row_hashes(X: np.ndarray) -> np.ndarray:

@@ -312,14 +312,22 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         # the space is chosen, and the axes or the layout made, from the rows in float64: cast to float32
         # in the frame's units (a power of two near their spread), data scaled by 1,000 would reach them
         # as other numbers, and a layout amplifies the last bit (`shiftkit.cluster._spaces`)
-        X_c, frame = self._validate_framed(X, reset=True, dtype=None if sought == "input" else torch.float64)
+        snapping = self.bandwidth is None  # the default's rows in the input space are snapped (below)
+        X_c, frame = self._validate_framed(
+            X, reset=True, dtype=None if sought == "input" and not snapping else torch.float64
+        )
         report = self.callback or (lambda stage: None)
         report(Stage("choosing where to seek the modes", 1, 2))
         space = choose_space(X_c, sought)
         if space.name == "input":
-            # not snapped as MeanShift's default is (`Frame.snapped`: exact ties broken the same way at
-            # every scale): QuickShift on Dask gives one machine's labels bit for bit, and the snap's mean
-            # and spread, summed block by block in another order, would differ in the last bit
+            if snapping:
+                # the rows in units of their own spread, on a grid (`Frame.snapped`), before the cast: the
+                # same bits for the data scaled by any factor, so that exact ties (data symmetric about a
+                # point) are broken the same way at every scale (wut/twosplashes: a factor of 1e-30 moved
+                # 50 of its 400 rows between its two clusters). The snap's mean and spread are order-free
+                # sums (`shiftkit._rows.column_folds`): QuickShift on Dask, summing them block by block,
+                # snaps to the same bits. A bandwidth given is kept exactly.
+                frame, X_c = frame.snapped(X_c)
             X_c = X_c.to(frame.dtype)
         if space.name == "graph-layout":
             stages = LAYOUT_STAGES

@@ -261,6 +261,6 @@ def quick_shift_store(
         merged.core_levels,
     )
     model = _Fitted(frame, plan.space, None, None, None, None, None, None, merged.core_levels)
-    fit = QuickShiftFit(np.zeros(0, np.int64), labels, density, seeking, frame.scale, None, None, None, model)
+    fit = QuickShiftFit(np.zeros(0, np.int64), labels, density, seeking, frame.unit, None, None, None, model)
     estimator.n_features_in_ = n_features
     return estimator._store(fit, centers, plan.space)

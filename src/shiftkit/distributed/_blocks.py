@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from shiftkit._rows import Snap, column_folds, fold_total, square_bounds
 from shiftkit.cluster.stages import centered
 
 
@@ -31,9 +32,49 @@ def _block_stats(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray
     return n, mean, ((X - mean) ** 2).sum(0), X.min(0), X.max(0)
 
 
-def _framed_block(X: np.ndarray, origin: np.ndarray, scale: float, dtype: str) -> np.ndarray:
-    """A block in the frame's coordinates (a task)."""
-    return centered(X, origin, scale).astype(dtype)
+def _framed_block(
+    X: np.ndarray, origin: np.ndarray, scale: float, dtype: str, snap: Snap | None = None
+) -> np.ndarray:
+    """A block in the frame's coordinates (a task), snapped (`shiftkit.cluster.stages.Frame.snapped`) in
+    float64 before the cast where ``snap`` is given."""
+    Z = centered(X, origin, scale)  # a fresh array
+    if snap is not None:
+        snap.tensor_(torch.from_numpy(Z))
+    return Z.astype(dtype)
+
+
+def _framed_extremes(X: np.ndarray, origin: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The least and largest framed (float64) value per feature (a task); +-inf for a block of no rows."""
+    Z = centered(X, origin, scale)
+    if Z.shape[0] == 0:
+        return np.full(Z.shape[1], np.inf), np.full(Z.shape[1], -np.inf)
+    return Z.min(0), Z.max(0)
+
+
+def _framed_folds(
+    X: np.ndarray, origin: np.ndarray, scale: float, bound: np.ndarray, count: int, mean: np.ndarray | None
+) -> np.ndarray:
+    """`column_folds` of the framed (float64) rows of a block, or of their squared deviations from
+    ``mean`` where given (a task)."""
+    Z = centered(X, origin, scale)
+    return column_folds(Z if mean is None else np.square(Z - mean), bound, count)
+
+
+def _snap_of_blocks(client: Any, raw: list, origin: np.ndarray, scale: float, n: int) -> Snap:
+    """The `Snap` of the framed rows of data held in blocks: the same mean and spread, bit for bit, as
+    `Snap.fit` of all the rows on one machine (order-free sums, `column_folds`, added block by block)."""
+
+    def folds(bound: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
+        parts = client.gather(
+            [client.submit(_framed_folds, f, origin, scale, bound, n, mean, pure=False) for f in raw]
+        )
+        return np.sum(parts, axis=0)  # exact: sums on one grid, in any order
+
+    extremes = client.gather([client.submit(_framed_extremes, f, origin, scale, pure=False) for f in raw])
+    lo = np.min([e[0] for e in extremes], axis=0)
+    hi = np.max([e[1] for e in extremes], axis=0)
+    mean = fold_total(folds(np.maximum(-lo, hi), None)) / n
+    return Snap.from_folds(mean, folds(square_bounds(lo, hi, mean), mean), n)
 
 
 def _frame_of_blocks(client: Any, raw: list, compute: torch.dtype) -> tuple[Any, list, int, float]:

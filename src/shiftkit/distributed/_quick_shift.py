@@ -10,7 +10,9 @@ row (to its densest mutual neighbor if denser, ties by content order), the
 basins' tree through the saddles of the mutual edges, and the merge. Every step
 but the tree reads a row's neighborhood only, so here:
 
-- the workers frame their blocks (the frame from the blocks' statistics) and
+- the workers frame their blocks (the frame from the blocks' statistics; with no
+  bandwidth given, snapped as one machine's default is, `Frame.snapped`, from
+  order-free sums of the blocks, `shiftkit._rows.column_folds`) and
   send each block's distinct rows of the smallest hashes: the client keeps the
   first 10,000 (the rows one machine draws) and measures the bandwidth on them;
 - the space is cut along the first coordinate into slabs of whole cell columns
@@ -67,6 +69,7 @@ import torch
 from torch import Tensor
 
 from shiftkit import QuickShift
+from shiftkit._rows import Snap
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster.stages import (
     GRAPH_LEAST_NEIGHBORS,
@@ -91,7 +94,7 @@ from shiftkit.cluster.stages import (
     quick_shift_store,
     support_of,
 )
-from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block
+from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block, _snap_of_blocks
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import KNNGraph, mutual_mask
 
@@ -110,11 +113,11 @@ ENGINE = "grid"
 
 
 def _leading(
-    X: np.ndarray, origin: np.ndarray, scale: float, dtype: str, m: int
+    X: np.ndarray, origin: np.ndarray, scale: float, snap: Snap | None, dtype: str, m: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A block's ``m`` distinct rows of the smallest hashes (framed), their hashes and copies, and a sample
     of the first coordinate (a task)."""
-    Z = _framed_block(X, origin, scale, dtype)
+    Z = _framed_block(X, origin, scale, dtype, snap)
     if Z.shape[0] == 0:
         return np.zeros(0, np.uint64), Z, np.zeros(0), Z[:, 0]
     distinct = distinct_rows(Z)
@@ -132,6 +135,7 @@ def _cut(
     X: np.ndarray,
     origin: np.ndarray,
     scale: float,
+    snap: Snap | None,
     dtype: str,
     cell: float,
     offset: int,
@@ -139,7 +143,7 @@ def _cut(
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """One block's rows for each slab (a task): (framed rows, input rows, their indices in the whole data,
     in the slab itself), for ``ranges`` of columns (held from, held to, own from, own to; ends excluded)."""
-    Z = _framed_block(X, origin, scale, dtype)
+    Z = _framed_block(X, origin, scale, dtype, snap)
     col = _columns(torch.from_numpy(Z), cell)
     out = []
     for lo, hi, own_lo, own_hi in ranges:
@@ -480,11 +484,17 @@ def fit_quick_shift(
     frame, stats, n, _ = _frame_of_blocks(client, blocks, compute)
     dtype = str(compute).removeprefix("torch.")
     origin = frame.origin.numpy()
+    if plan.bandwidth is None:  # snapped as one machine's default is (`Frame.snapped`), to the same bits
+        frame = replace(frame, snap=_snap_of_blocks(client, blocks, origin, frame.scale, n))
+    snap = frame.snap
     received: dict[str, int] = {}
 
     report(QUICKSHIFT_STAGES[1])
     leading = client.gather(
-        [client.submit(_leading, b, origin, frame.scale, dtype, REFERENCE_ROWS, pure=False) for b in blocks]
+        [
+            client.submit(_leading, b, origin, frame.scale, snap, dtype, REFERENCE_ROWS, pure=False)
+            for b in blocks
+        ]
     )
     received["leading rows and a sample of the first coordinate"] = sum(
         sum(a.nbytes for a in part) for part in leading
@@ -498,7 +508,7 @@ def fit_quick_shift(
     sample = torch.from_numpy(rows[first][take].astype(np.float64))
     sample_weight = torch.from_numpy(totals[take])
     if plan.bandwidth is not None:
-        bandwidth = plan.bandwidth / frame.scale
+        bandwidth = plan.bandwidth / frame.unit
     else:
         bandwidth = local_bandwidth(
             sample, sample_weight=sample_weight, memory_budget=plan.memory_budget, n_total=float(n)
@@ -528,7 +538,9 @@ def fit_quick_shift(
     def build(slabs: list[int]) -> dict[int, Any]:
         ranges = [(*held(s), float(edges[s]), float(edges[s + 1])) for s in slabs]
         cut = [
-            client.submit(_cut, b, origin, frame.scale, dtype, cell, int(offsets[i]), ranges, pure=False)
+            client.submit(
+                _cut, b, origin, frame.scale, snap, dtype, cell, int(offsets[i]), ranges, pure=False
+            )
             for i, b in enumerate(blocks)
         ]
         out = {}
@@ -673,11 +685,14 @@ def fit_quick_shift(
             "labelled differently",
             stacklevel=3,
         )
-    scale = frame.scale * cell
+    # the slabs' edges on the first coordinate, in the frame's units, then the input's
+    at = np.asarray(edges[1:-1], dtype=np.float64) * cell
+    if snap is not None:
+        at = at * snap.unit + snap.mean[0]
     extra = {
         "traffic_": received,
-        "slab_edges_": edges[1:-1] * scale + float(origin[0]),
-        "slab_halos_": np.asarray(halo, dtype=np.float64) * scale,  # (slabs, 2): below, above
+        "slab_edges_": at * frame.scale + float(origin[0]),
+        "slab_halos_": np.asarray(halo, dtype=np.float64) * (frame.unit * cell),  # (slabs, 2): below, above
     }
     for name, value in extra.items():
         setattr(fitted, name, value)
