@@ -210,7 +210,10 @@ def test_cluster_all_false_marks_the_background_and_the_fringes_as_noise():
     assert (every.labels_ >= 0).all()
     noisy = QuickShift(cluster_all=False).fit(X)
     labels = noisy.labels_
-    assert (labels[-600:] == -1).mean() > 0.5  # most of the background
+    # about half the background (0.485; 0.507 while merged basins joined the highest cluster of their
+    # component, not the one they touch): the rest lies around the lower-left blob, which meets no other
+    # cluster above the background's density and keeps it
+    assert (labels[-600:] == -1).mean() > 0.45
     assert (labels[:-600] == -1).mean() < 0.03  # little of the blobs
     assert adjusted_rand_score(y, labels[:-600]) > 0.97
     # the same clusters, less their noise: every clustered point keeps its cluster_all=True label

@@ -15,21 +15,28 @@ def union_by_saddles(
     """Join basins along edges ``(a, b)`` taken from the highest ``level`` down (elder rule).
 
     When two components meet, the one whose top has the lower peak (ties: the
-    larger index) dies there: its top gets that saddle and the other top as elder.
+    larger index) dies there: its top gets that saddle, and as elder the basin
+    at the other end of the edge, in the higher component: the one it meets
+    there. (Not that component's top: where the component holds two clusters
+    that stay apart, a basin merged for want of prominence joins the cluster it
+    touches, as in ToMATo, not the one with the higher peak; two Gaussians 3.5
+    standard deviations apart in one feature had the far tail of the lower one
+    labelled with the higher one.)
     """
     parent = np.arange(n_basins)
     top = np.arange(n_basins)
     saddle = np.full(n_basins, -np.inf)
     elder = np.full(n_basins, -1, np.int64)
     for e in range(a.shape[0]):
-        ra, rb = _root(parent, a[e]), _root(parent, b[e])
+        ea, eb = a[e], b[e]
+        ra, rb = _root(parent, ea), _root(parent, eb)
         if ra == rb:
             continue
         ta, tb = top[ra], top[rb]
         if peak[ta] < peak[tb] or (peak[ta] == peak[tb] and ta > tb):
-            ra, rb, ta, tb = rb, ra, tb, ta
+            ra, rb, ta, tb, ea, eb = rb, ra, tb, ta, eb, ea
         saddle[tb] = level[e]
-        elder[tb] = ta
+        elder[tb] = ea
         parent[rb] = ra
     return saddle, elder
 

@@ -5,9 +5,9 @@ the points that climb to one mode of a density estimate). Most modes are
 noise. This module decides which modes are clusters, from two facts per mode:
 
 - its *peak* density ``p`` and the *saddle* ``s`` at which its basin first
-  joins the basin of a higher mode (its *elder*), along the edges of the
-  mutual k-nearest-neighbor graph (an edge's level is the lower density of its
-  two ends);
+  joins the basins of a higher mode, along the edges of the mutual
+  k-nearest-neighbor graph (an edge's level is the lower density of its two
+  ends); the basin it touches there is its *elder*, the one it merges into;
 - its *relative prominence* ``1 - s / p``: how far the density must fall
   below the peak before the mode meets a higher one.
 
@@ -133,7 +133,9 @@ class ModeTree:
         Log density at which the basin joins its elder (-inf: it joins across a
         gap, or it is the highest of all).
     elder : ndarray of shape (n_basins,)
-        The basin it joins (-1 for the highest basin).
+        The basin it joins: the one at the other end of the edge where it meets
+        a higher mode's basins (-1 for the highest basin). A basin merged joins
+        the cluster it touches, not the highest of those it meets.
     size : ndarray of shape (n_basins,)
         Points (or weight) in each basin.
     peak_point : ndarray of shape (n_basins,)
