@@ -57,6 +57,18 @@ def test_the_far_tail_of_the_lower_of_two_gaussians_stays_with_it():
     assert len(np.unique(labels)) == 2 and runs == 1
 
 
+def test_a_weak_cluster_follows_the_chain_of_weak_clusters_to_its_end():
+    """A uniform sample of 1,000 points in one feature: five clusters at the level chosen, four within
+    the noise of their saddles. A weak one joins the cluster its elder (the basin it touches) is in,
+    which can be weak itself and lower, so the merges are followed to their end: one cluster. Taken
+    highest peak first, one step each, a weak cluster stopped at a weak one merged after it (2
+    clusters)."""
+    from shiftkit import QuickShift
+
+    X = np.random.default_rng(0).uniform(size=1000)
+    assert len(np.unique(QuickShift().fit(X[:, None]).labels_)) == 1
+
+
 def test_merge_pass_merges_the_shallow_and_the_small_into_their_elders():
     elder = np.array([-1, 0, 0, 2])
     height = np.array([np.inf, 0.1, 2.0, 3.0])  # peak - saddle
