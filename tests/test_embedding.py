@@ -138,3 +138,22 @@ def test_layout_loop_is_compiled_without_reassociation():
     flags = set(re.findall(r"\b(?:fadd|fsub|fmul|fdiv) ((?:[a-z]+ )*)", ir))
     assert any("contract" in f for f in flags)  # fastmath is on, reassociation off
     assert not any("reassoc" in f or "fast" in f for f in flags), flags
+
+
+def test_snapped_axes_are_the_same_directions_at_every_scale_where_variances_tie():
+    """Two 5-D integer lattices: four principal variances tie exactly, and the eigenvectors within them are
+    any rotation of each other. From the rows as given each scale's rounding picked its own (the old axes
+    fail the check); from the rows snapped (`shiftkit._rows.Snap`) the same bits."""
+    g = np.stack(np.meshgrid(*[np.arange(4.0)] * 5), -1).reshape(-1, 5)
+    A = np.vstack([g, g + 6])
+    A = A - A.mean(0)
+    ref = principal_axes(A, snapped=True)
+    assert ref.n_signal == 1 and np.allclose(ref.variances, [46.25] + [1.25] * 4)
+    for scale in (1e-30, 3.0, 1e30):
+        scaled = principal_axes(A * scale, snapped=True)
+        np.testing.assert_array_equal(scaled.axes, ref.axes)
+        np.testing.assert_allclose(scaled.variances, ref.variances * scale**2, rtol=1e-12)
+        np.testing.assert_allclose(scaled.mean, ref.mean * scale, atol=1e-12 * scale)
+    assert any(
+        not np.array_equal(principal_axes(A * s).axes, principal_axes(A).axes) for s in (1e-30, 3.0, 1e30)
+    )

@@ -210,11 +210,11 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
     # the rows the axes, their count and the columns' look are measured on: the first distinct ones
     first = torch.as_tensor(distinct.first[:AXES_MAX_ROWS], device=X_c.device)
     A = X_c[first].detach().double().cpu().numpy()
-    axes = principal_axes(A)
+    axes = principal_axes(A, snapped=True)  # the same directions at every scale, tied variances too
     p = axes.n_signal
     signal = f"{d} features, {p} principal ax{'is' if p == 1 else 'es'} above shuffled columns"
     if requested == "auto" and p <= AXES_MAX_SIGNAL:  # more than three of the standardized columns: a layout
-        scaled = principal_axes(A, standardized=True).n_signal
+        scaled = principal_axes(A, standardized=True, snapped=True).n_signal
         if scaled > AXES_MAX_SIGNAL:
             p = scaled
             signal = f"{d} features, {p} principal axes of the standardized columns above shuffled columns"

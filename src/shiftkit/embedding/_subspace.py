@@ -159,6 +159,7 @@ def principal_axes(
     quantile: float = QUANTILE,
     seed: int = 0,
     standardized: bool = False,
+    snapped: bool = False,
 ) -> PrincipalAxes:
     """The principal axes of the rows ``rows`` of ``X`` (all rows when None), with parallel analysis.
 
@@ -175,6 +176,15 @@ def principal_axes(
         correlation matrix, Horn's own): shuffling keeps each column's variance,
         and where clusters inflate the variances of a few columns the null's
         axes are those variances, which the clusters' other axes must beat.
+    snapped : bool, default=False
+        The axes (and their count) computed from the rows snapped to a grid in
+        units of their own spread (`shiftkit._rows.Snap`): the same directions,
+        bit for bit, for the rows scaled by any factor. Where variances tie (a
+        lattice, a sphere of clusters) the eigenvectors within the tied
+        directions are any rotation of each other, and each scale's rounding
+        chose its own: two 5-D integer lattices fell into other clusters at
+        every scale (QuickShift, ARI 0.11 to 0.47 against the unscaled labels).
+        The mean, variances and null variances stay in the rows' own units.
     """
     if isinstance(X, Tensor):  # only the rows asked for are copied
         picked = X if rows is None else X[torch.as_tensor(rows, dtype=torch.long, device=X.device)]
@@ -182,6 +192,16 @@ def principal_axes(
     else:
         picked_rows = np.asarray(X) if rows is None else np.asarray(X)[rows]
         A = np.asarray(picked_rows, dtype=np.float64)
+    if snapped:
+        snap = Snap.fit(A)
+        found = principal_axes(
+            snap.tensor_(torch.tensor(A, dtype=torch.float64)).numpy(),  # a snapped copy
+            n_shuffles=n_shuffles, quantile=quantile, seed=seed, standardized=standardized,
+        )  # fmt: skip
+        squared = snap.unit * snap.unit
+        return PrincipalAxes(
+            A.mean(0), found.axes, found.variances * squared, found.null_variances * squared, found.n_signal
+        )
     mean = A.mean(0)
     A = A - mean
     if standardized:
