@@ -407,13 +407,18 @@ def test_exact_ties_are_broken_the_same_way_at_every_scale(estimator):
 def test_the_principal_axes_of_a_lattice_do_not_turn_with_the_scale():
     """Two 5-D integer lattices 6 apart (principal axes: four tied variances). Their axes came out rotated
     otherwise at each scale and QuickShift's partition with them (ARI 0.11 to 0.47 against the unscaled
-    labels); from the snapped rows, MeanShift's partition is the same at every scale (its density on the
-    axes is snapped too) and QuickShift's nearly (its density on the projections is not: exact ties in
-    them still break by the scale's rounding)."""
+    labels). Now the axes come from the rows snapped to their own spread, and the rows are projected
+    snapped (`PrincipalAxes.snap`): the same coordinates, bit for bit, and the same partition at every
+    scale (with the axes alone snapped QuickShift's still moved: ARI 0.998, the projections' exact ties
+    broken by each scale's rounding)."""
     g = np.stack(np.meshgrid(*[np.arange(4.0)] * 5), -1).reshape(-1, 5)
     X = np.vstack([g, g + 6])
     ms, qs = MeanShift().fit(X), QuickShift().fit(X)
     assert ms.space_ == qs.space_ == "principal-axes"
     for scale in (1e-30, 3.0, 1e30):
         np.testing.assert_array_equal(MeanShift().fit(X * scale).labels_, ms.labels_)
-        assert adjusted_rand_score(QuickShift().fit(X * scale).labels_, qs.labels_) > 0.99
+        scaled = QuickShift().fit(X * scale)
+        np.testing.assert_array_equal(scaled.labels_, qs.labels_)
+        assert scaled.bandwidth_ / scale == pytest.approx(qs.bandwidth_, rel=1e-12)
+        np.testing.assert_allclose(scaled.embedding_ / scale, qs.embedding_, rtol=1e-9, atol=1e-9)
+        np.testing.assert_array_equal(scaled.predict(X * scale), qs.labels_)

@@ -49,6 +49,7 @@ from shiftkit.cluster._spaces import (
     LayoutModel,
     Space,
     assign,
+    axes_unit,
     choose_space,
     fit_graph_layout,
     graph_coordinates,
@@ -357,7 +358,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         input changes nothing.
         """
         Z = X_c if space.name == "input" else project_axes(X_c, space).to(frame.dtype)  # axes: from float64
-        given = None if self.bandwidth is None else float(self.bandwidth) / frame.unit
+        # one unit of Z in the input's: on the axes, their coordinates are in units of the snapped rows'
+        # spread (`axes_unit`: the same numbers at every scale)
+        unit = frame.unit if space.name == "input" else frame.unit * axes_unit(space)
+        given = None if self.bandwidth is None else float(self.bandwidth) / unit
         sought = seek_modes_of_distinct(
             Z,
             n_neighbors=self.n_neighbors,
@@ -372,13 +376,13 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         inverse = sought.distinct.inverse
         density = to_numpy(found.density)[inverse]
         labels = found.labels_with_noise(not self.cluster_all)  # (u,)
-        embedding = to_numpy(Z.double() * frame.unit) if space.name != "input" else None
+        embedding = to_numpy(Z.double() * unit) if space.name != "input" else None
         return QuickShiftFit(
             to_numpy(modes),
             labels[inverse],
             density,
             found,
-            frame.unit,
+            unit,
             embedding,
             None if embedding is None else np.arange(X_c.shape[0]),
             None if embedding is None else embedding[to_numpy(modes)],

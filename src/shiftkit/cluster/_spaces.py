@@ -95,6 +95,7 @@ __all__ = [
     "LayoutModel",
     "Space",
     "assign",
+    "axes_unit",
     "choose_space",
     "fit_graph_layout",
     "graph_axes",
@@ -375,13 +376,21 @@ def _features_and_axes(axes: PrincipalAxes, features: tuple[int, ...]) -> Princi
             basis.append(rest * (1.0 if rest[np.abs(rest).argmax()] >= 0 else -1.0))  # the sign: the data's
     directions = np.stack(basis, 1)  # (d, k)
     k = directions.shape[1]
-    return PrincipalAxes(axes.mean, directions, np.full(k, np.nan), np.full(k, np.nan), axes.n_signal)
+    nan = np.full(k, np.nan)
+    return PrincipalAxes(axes.mean, directions, nan, nan, axes.n_signal, axes.snap, axes.snapped_center)
 
 
 def project_axes(X_c: Tensor, space: Space) -> Tensor:
-    """The rows of ``X_c`` on the first `n_axes` principal axes, in ``X_c``'s dtype; (n, n_axes)."""
+    """The rows of ``X_c`` on the first `n_axes` principal axes, in ``X_c``'s dtype; (n, n_axes), in units
+    of `axes_unit` (the axes' snap: the same coordinates at every scale)."""
     assert space.axes is not None
     return space.axes.project(X_c, n_axes(space)).to(X_c.dtype)
+
+
+def axes_unit(space: Space) -> float:
+    """One unit of `project_axes`' coordinates in ``X_c``'s units."""
+    assert space.axes is not None
+    return space.axes.unit
 
 
 def graph_axes(X: Tensor, rows: np.ndarray) -> SnappedAxes:

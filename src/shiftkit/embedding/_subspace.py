@@ -62,6 +62,12 @@ class PrincipalAxes:
         The same for the shuffled columns (the ``QUANTILE`` percentile).
     n_signal : int
         Leading axes whose variance exceeds the shuffled columns'.
+    snap : Snap or None
+        Where the axes were computed from the rows snapped (``principal_axes(snapped=True)``): that snap.
+        `project` then snaps the rows it projects the same way, and gives their coordinates in the
+        snap's units (`unit`), the same bits for the rows scaled by any factor.
+    snapped_center : ndarray of shape (n_features,) or None
+        The mean of the snapped rows (where ``snap`` is given): the origin of the coordinates.
     """
 
     mean: np.ndarray
@@ -69,13 +75,30 @@ class PrincipalAxes:
     variances: np.ndarray
     null_variances: np.ndarray
     n_signal: int
+    snap: Snap | None = None
+    snapped_center: np.ndarray | None = None
+
+    @property
+    def unit(self) -> float:
+        """One unit of `project`'s coordinates in the rows' own units (1 unless snapped)."""
+        return 1.0 if self.snap is None else self.snap.unit
 
     def project(self, X: Tensor, n_axes: int, rows: np.ndarray | None = None) -> Tensor:
-        """The coordinates of the rows of ``X`` (n, d) on the first ``n_axes`` axes, float64; (n, n_axes).
-        ``rows``: of those rows of ``X`` only, in that order (taken block by block: no copy of them)."""
+        """The coordinates of the rows of ``X`` (n, d) on the first ``n_axes`` axes, float64; (n, n_axes),
+        in units of `unit`. ``rows``: of those rows of ``X`` only, in that order (taken block by block: no
+        copy of them)."""
         V = torch.as_tensor(self.axes[:, :n_axes], dtype=torch.float64, device=X.device)
-        mean = torch.as_tensor(self.mean, dtype=torch.float64, device=X.device)
-        return _by_blocks(X, rows, n_axes, lambda block: (block.to(torch.float64) - mean) @ V)
+        snap = self.snap
+        if snap is None:
+            mean = torch.as_tensor(self.mean, dtype=torch.float64, device=X.device)
+            return _by_blocks(X, rows, n_axes, lambda block: (block.to(torch.float64) - mean) @ V)
+        assert self.snapped_center is not None
+        center = torch.as_tensor(self.snapped_center, dtype=torch.float64, device=X.device)
+
+        def coordinates(block: Tensor) -> Tensor:  # a float64 copy of the block, snapped in place
+            return (snap.tensor_(block.detach().to(torch.float64, copy=True)) - center) @ V
+
+        return _by_blocks(X, rows, n_axes, coordinates)
 
 
 @dataclass(frozen=True)
@@ -184,7 +207,8 @@ def principal_axes(
         directions are any rotation of each other, and each scale's rounding
         chose its own: two 5-D integer lattices fell into other clusters at
         every scale (QuickShift, ARI 0.11 to 0.47 against the unscaled labels).
-        The mean, variances and null variances stay in the rows' own units.
+        The mean, variances and null variances stay in the rows' own units; `PrincipalAxes.project`
+        snaps the rows it projects.
     """
     if isinstance(X, Tensor):  # only the rows asked for are copied
         picked = X if rows is None else X[torch.as_tensor(rows, dtype=torch.long, device=X.device)]
@@ -200,7 +224,13 @@ def principal_axes(
         )  # fmt: skip
         squared = snap.unit * snap.unit
         return PrincipalAxes(
-            A.mean(0), found.axes, found.variances * squared, found.null_variances * squared, found.n_signal
+            A.mean(0),
+            found.axes,
+            found.variances * squared,
+            found.null_variances * squared,
+            found.n_signal,
+            snap,
+            found.mean,
         )
     mean = A.mean(0)
     A = A - mean

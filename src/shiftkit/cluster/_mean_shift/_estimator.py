@@ -76,6 +76,7 @@ from shiftkit.cluster._spaces import (
     LayoutFit,
     Space,
     assign,
+    axes_unit,
     choose_space,
     fit_graph_layout,
     graph_coordinates,
@@ -667,9 +668,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     ) -> MeanShiftFit:
         """Mean shift on the first principal axes; the centers put back in the input space (on the plane
         of those axes through the data's mean)."""
-        Z = project_axes(X_all, space).double()  # (n, 2), the frame's units
+        Z = project_axes(X_all, space).double()  # (n, 2), in units of the axes' snap (`axes_unit`)
+        unit = frame.unit * axes_unit(space)  # one unit of Z in the input's
         inner = clone(self).set_params(space="input", n_jobs=None, callback=None, verbose=False)
-        inner._fit_stepping(Z * frame.unit, sample_weight, stepper, X_all.shape[1])
+        inner._fit_stepping(Z * unit, sample_weight, stepper, X_all.shape[1])
         assert space.axes is not None
         axes = torch.as_tensor(space.axes.axes[:, : Z.shape[1]], dtype=torch.float64)
         mean = torch.as_tensor(space.axes.mean, dtype=torch.float64)
@@ -691,7 +693,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             space.reason,
             space.n_signal,
             multimodal_features=space.features,
-            embedding=to_numpy(Z * frame.unit),
+            embedding=to_numpy(Z * unit),
             embedding_rows=np.arange(X_all.shape[0]),
             embedding_centers=inner.cluster_centers_,
             saddles=saddles,
