@@ -85,3 +85,16 @@ def test_most_joined_is_the_largest_ratio_and_refuses_what_it_cannot_measure():
     assert cuts.most_joined(np.zeros(40, dtype=np.int64), neighbors[:40] % 40) == 0.0  # one cluster
     small, near = _graph([5, 40], {(0, 1): 1, (1, 0): 1}, k=5)  # five points: not measured
     assert cuts.most_joined(small, near) == np.inf
+
+
+def test_noise_points_are_in_no_cluster_when_the_cut_is_measured():
+    """Two clusters that share no edge, and a group of noise points (-1, ``cluster_all=False``) between
+    them that lists points of both: cut apart (0). Taken as a third cluster (the rival layout's tie check
+    did so), the noise points' edges joined it to both."""
+    group, neighbors = _graph([30, 30, 20], {(2, 0): 2, (2, 1): 2, (0, 2): 1, (1, 2): 1}, k=5)
+    labels = np.where(group == 2, -1, group)
+    assert cuts.most_joined(labels, neighbors) == 0.0
+    assert cuts.most_joined(group, neighbors) > 0.1  # the noise as a cluster of its own
+    few = labels.copy()
+    few[5:30] = -1  # a cluster of five points besides its noise: not measured
+    assert cuts.most_joined(few, neighbors) == np.inf

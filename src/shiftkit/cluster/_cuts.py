@@ -72,15 +72,18 @@ def cut_ratios(cluster_of_point: np.ndarray, neighbors: np.ndarray, n_clusters: 
 
 
 def most_joined(labels: np.ndarray, neighbors: np.ndarray) -> float:
-    """The largest `cut_ratios` between two clusters of ``labels`` (n,), 0..c-1, in the graph of
-    ``neighbors`` (n, k): 0.0 for one cluster, inf where a cluster has no more points than each point has
-    neighbors (the graph does not tell it apart: not measured)."""
+    """The largest `cut_ratios` between two clusters of ``labels`` (n,), 0..c-1 (-1: a noise point, in no
+    cluster: its edges join none), in the graph of ``neighbors`` (n, k): 0.0 for one cluster, inf where
+    a cluster has no more points than each point has neighbors (the graph does not tell it apart: not
+    measured)."""
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
     if n_clusters < 2:
         return 0.0
-    if int(np.bincount(labels, minlength=n_clusters).min()) <= neighbors.shape[1]:
+    if int(np.bincount(labels[labels >= 0], minlength=n_clusters).min()) <= neighbors.shape[1]:
         return float("inf")
-    return float(cut_ratios(labels, neighbors, n_clusters).max())
+    # noise as one more group, whose row and column of the ratios are left out
+    grouped = np.where(labels >= 0, labels, n_clusters)
+    return float(cut_ratios(grouped, neighbors, n_clusters + 1)[:n_clusters, :n_clusters].max())
 
 
 def merge_uncut(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.ndarray:

@@ -311,7 +311,8 @@ def weigh_rival(space: Space, on_axes: np.ndarray, layout: LayoutFit) -> Space |
         return None
     tie = ""
     if found == on_axes_found:
-        _, axes_laid_out = np.unique(on_axes[layout.embedding_rows], return_inverse=True)
+        laid = on_axes[layout.embedding_rows]  # -1 (noise, cluster_all=False) stays in no cluster
+        axes_laid_out = np.where(laid >= 0, np.searchsorted(np.unique(laid[laid >= 0]), laid), -1)
         if found < 2 or most_joined(axes_laid_out, layout.neighbors) < LAYOUT_RIVAL_CUT:
             return None
         tie = " where the axes' clusters are not"
