@@ -137,7 +137,11 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     principal axes that carry signal, or in a layout of the nearest-neighbor
     graph (``space``; `shiftkit.cluster._spaces`). Equal rows are one row
     weighted by its copies, taken in an order set by the rows' values: equal
-    rows share a label, and the order of the rows changes nothing.
+    rows share a label, and the order of the rows changes nothing. The rows
+    are taken in units of their own spread on a fine grid (in the input space
+    where no bandwidth is given: a bandwidth given is kept exactly there; on
+    the principal axes always), so that exact ties (data symmetric about a
+    point, a lattice) are broken the same way whatever the data's scale.
 
     Parameters
     ----------
