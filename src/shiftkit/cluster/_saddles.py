@@ -505,22 +505,15 @@ def _kept_at_level(tree: ModeTree, level: float, min_size: float) -> np.ndarray:
         # first), and ends where that cluster ends: a chain, followed to its end (a union-find), as the
         # cluster joined may itself be weak and lower (an elder is the basin a top touches, and the
         # cluster holding it can have a lower peak than the top)
+        from shiftkit.neighbors.union_find import find, roots  # numba: imported where it runs
+
         parent = np.arange(len(target))
         for top in weak[np.lexsort((tree.peak[weak], -tree.saddle[weak]))]:
-            into = _root(parent, int(target[tree.elder[top]]))
+            into = find(parent, target[tree.elder[top]])
             if into != top:
                 parent[top] = into
-        for top in weak:
-            parent[top] = _root(parent, int(top))
-        target = parent[target]  # a strong top is its own root; a weak one now points at its root
+        target = roots(parent)[target]  # a strong top is its own root
     return target if tree.cuts is None else merge_uncut(target, tree.peak, tree.cuts)
-
-
-def _root(parent: np.ndarray, x: int) -> int:
-    """The root of ``x`` in the forest ``parent``."""
-    while parent[x] != x:
-        x = int(parent[x])
-    return x
 
 
 def clusters_of(tree: ModeTree, level: float, min_size: float) -> tuple[np.ndarray, np.ndarray]:
