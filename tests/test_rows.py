@@ -168,7 +168,7 @@ def test_the_snap_of_blocks_is_one_machines_snap_bit_for_bit():
 
     from shiftkit._rows import Snap
     from shiftkit.cluster.stages import centered
-    from shiftkit.distributed._blocks import _framed_block, _snap_of_blocks
+    from shiftkit.distributed._blocks import _block_stats, _framed_block, _snap_of_blocks
 
     class Inline:
         def submit(self, f, *args, pure=True):
@@ -183,7 +183,8 @@ def test_the_snap_of_blocks_is_one_machines_snap_bit_for_bit():
     origin, scale = np.round(X.mean(0)), 256.0
     framed = centered(X, origin, scale)
     one = Snap.fit(framed)
-    many = _snap_of_blocks(Inline(), blocks, origin, scale, len(X))
+    stats = [_block_stats(b) for b in blocks]
+    many = _snap_of_blocks(Inline(), blocks, stats, origin, scale, len(X))
     np.testing.assert_array_equal(many.mean, one.mean)
     assert many.unit == one.unit
     snapped = one.tensor_(torch.tensor(framed)).numpy()

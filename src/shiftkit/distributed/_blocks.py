@@ -43,14 +43,6 @@ def _framed_block(
     return Z.astype(dtype)
 
 
-def _framed_extremes(X: np.ndarray, origin: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """The least and largest framed (float64) value per feature (a task); +-inf for a block of no rows."""
-    Z = centered(X, origin, scale)
-    if Z.shape[0] == 0:
-        return np.full(Z.shape[1], np.inf), np.full(Z.shape[1], -np.inf)
-    return Z.min(0), Z.max(0)
-
-
 def _framed_folds(
     X: np.ndarray, origin: np.ndarray, scale: float, bound: np.ndarray, count: int, mean: np.ndarray | None
 ) -> np.ndarray:
@@ -60,9 +52,11 @@ def _framed_folds(
     return column_folds(Z if mean is None else np.square(Z - mean), bound, count)
 
 
-def _snap_of_blocks(client: Any, raw: list, origin: np.ndarray, scale: float, n: int) -> Snap:
-    """The `Snap` of the framed rows of data held in blocks: the same mean and spread, bit for bit, as
-    `Snap.fit` of all the rows on one machine (order-free sums, `column_folds`, added block by block)."""
+def _snap_of_blocks(client: Any, raw: list, stats: list, origin: np.ndarray, scale: float, n: int) -> Snap:
+    """The `Snap` of the framed rows of data held in blocks (``stats``: theirs, `_block_stats`): the same
+    mean and spread, bit for bit, as `Snap.fit` of all the rows on one machine (order-free sums,
+    `column_folds`, added block by block). The framed rows' extremes are the framed extremes (framing is
+    monotone, value by value): no pass over the blocks for them."""
 
     def folds(bound: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
         parts = client.gather(
@@ -70,9 +64,8 @@ def _snap_of_blocks(client: Any, raw: list, origin: np.ndarray, scale: float, n:
         )
         return np.sum(parts, axis=0)  # exact: sums on one grid, in any order
 
-    extremes = client.gather([client.submit(_framed_extremes, f, origin, scale, pure=False) for f in raw])
-    lo = np.min([e[0] for e in extremes], axis=0)
-    hi = np.max([e[1] for e in extremes], axis=0)
+    lo = centered(np.min([st[3] for st in stats], axis=0), origin, scale)
+    hi = centered(np.max([st[4] for st in stats], axis=0), origin, scale)
     mean = fold_total(folds(np.maximum(-lo, hi), None)) / n
     return Snap.from_folds(mean, folds(square_bounds(lo, hi, mean), mean), n)
 

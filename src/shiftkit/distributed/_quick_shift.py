@@ -485,7 +485,7 @@ def fit_quick_shift(
     dtype = str(compute).removeprefix("torch.")
     origin = frame.origin.numpy()
     if plan.bandwidth is None:  # snapped as one machine's default is (`Frame.snapped`), to the same bits
-        frame = replace(frame, snap=_snap_of_blocks(client, blocks, origin, frame.scale, n))
+        frame = replace(frame, snap=_snap_of_blocks(client, blocks, stats, origin, frame.scale, n))
     snap = frame.snap
     received: dict[str, int] = {}
 
