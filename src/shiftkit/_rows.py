@@ -84,6 +84,10 @@ class Snap:
         unit = float(np.sqrt(total / count)) if count else 0.0
         return cls(np.asarray(mean, dtype=np.float64), unit if unit > 0 else 1.0)
 
+    def array(self, A: np.ndarray) -> np.ndarray:
+        """A snapped copy of the rows ``A`` (m, d), float64 (`tensor_` on a copy)."""
+        return self.tensor_(torch.tensor(A, dtype=torch.float64)).numpy()
+
     def tensor_(self, T: Tensor) -> Tensor:
         """``(T - mean) / unit`` rounded to multiples of ``2^-SNAP_BITS``, in place in the float64 tensor
         ``T`` (no copy of it)."""

@@ -87,18 +87,12 @@ class PrincipalAxes:
         """The coordinates of the rows of ``X`` (n, d) on the first ``n_axes`` axes, float64; (n, n_axes),
         in units of `unit`. ``rows``: of those rows of ``X`` only, in that order (taken block by block: no
         copy of them)."""
+        if self.snap is not None:
+            assert self.snapped_center is not None
+            return _snapped_coordinates(X, rows, self.snap, self.snapped_center, self.axes[:, :n_axes])
         V = torch.as_tensor(self.axes[:, :n_axes], dtype=torch.float64, device=X.device)
-        snap = self.snap
-        if snap is None:
-            mean = torch.as_tensor(self.mean, dtype=torch.float64, device=X.device)
-            return _by_blocks(X, rows, n_axes, lambda block: (block.to(torch.float64) - mean) @ V)
-        assert self.snapped_center is not None
-        center = torch.as_tensor(self.snapped_center, dtype=torch.float64, device=X.device)
-
-        def coordinates(block: Tensor) -> Tensor:  # a float64 copy of the block, snapped in place
-            return (snap.tensor_(block.detach().to(torch.float64, copy=True)) - center) @ V
-
-        return _by_blocks(X, rows, n_axes, coordinates)
+        mean = torch.as_tensor(self.mean, dtype=torch.float64, device=X.device)
+        return _by_blocks(X, rows, n_axes, lambda block: (block.to(torch.float64) - mean) @ V)
 
 
 @dataclass(frozen=True)
@@ -132,7 +126,7 @@ class SnappedAxes:
     def fit(cls, A: np.ndarray) -> SnappedAxes:
         """The axes of the rows ``A`` (m, d), float64 (e.g. the first distinct rows in content order)."""
         snap = Snap.fit(A)
-        S = snap.tensor_(torch.tensor(A, dtype=torch.float64)).numpy()  # a copy of A, snapped
+        S = snap.array(A)
         center = S.mean(0)
         variances, axes = _covariance_eigen(S - center)
         return cls(snap, center, axes, variances)
@@ -140,14 +134,22 @@ class SnappedAxes:
     def project(self, X: Tensor, n_axes: int, rows: np.ndarray | None = None) -> Tensor:
         """The snapped coordinates of the rows of ``X`` (n, d) on the first ``n_axes`` axes, float64;
         (n, n_axes). ``rows``: of those rows of ``X`` only, in that order (taken block by block)."""
-        V = torch.as_tensor(self.axes[:, :n_axes], dtype=torch.float64, device=X.device)
-        center = torch.as_tensor(self.center, dtype=torch.float64, device=X.device)
+        return _snapped_coordinates(X, rows, self.snap, self.center, self.axes[:, :n_axes])
 
-        def coordinates(block: Tensor) -> Tensor:
-            # a float64 copy of the block (``to`` would hand back ``X``'s own rows), snapped in place
-            return (self.snap.tensor_(block.detach().to(torch.float64, copy=True)) - center) @ V
 
-        return _by_blocks(X, rows, n_axes, coordinates)
+def _snapped_coordinates(
+    X: Tensor, rows: np.ndarray | None, snap: Snap, center: np.ndarray, axes: np.ndarray
+) -> Tensor:
+    """The rows ``rows`` of ``X`` (all when None) snapped (``snap``), less ``center``, on ``axes`` (d, k):
+    (n, k), float64, block by block."""
+    V = torch.as_tensor(axes, dtype=torch.float64, device=X.device)
+    c = torch.as_tensor(center, dtype=torch.float64, device=X.device)
+
+    def coordinates(block: Tensor) -> Tensor:
+        # a float64 copy of the block (``to`` would hand back ``X``'s own rows), snapped in place
+        return (snap.tensor_(block.detach().to(torch.float64, copy=True)) - c) @ V
+
+    return _by_blocks(X, rows, axes.shape[1], coordinates)
 
 
 def _by_blocks(X: Tensor, rows: np.ndarray | None, width: int, f: Callable[[Tensor], Tensor]) -> Tensor:
@@ -219,9 +221,8 @@ def principal_axes(
     if snapped:
         snap = Snap.fit(A)
         found = principal_axes(
-            snap.tensor_(torch.tensor(A, dtype=torch.float64)).numpy(),  # a snapped copy
-            n_shuffles=n_shuffles, quantile=quantile, seed=seed, standardized=standardized,
-        )  # fmt: skip
+            snap.array(A), n_shuffles=n_shuffles, quantile=quantile, seed=seed, standardized=standardized
+        )
         squared = snap.unit * snap.unit
         return PrincipalAxes(
             A.mean(0),
