@@ -424,9 +424,14 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             on their device unless ``device`` says otherwise).
         y : Ignored
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; a weight of k counts as k copies of the row.
-            Rows of weight 0 take no part and are labelled as points without a
-            seed (see ``cluster_all``).
+            Non-negative weights; a weight of k counts as k copies of the row in
+            the density and the steps. The default bandwidth (``'auto'``) reads
+            them as shares of the rows taking part (so do the other rules, the
+            ``bandwidth`` given as a name): weights all equal change
+            nothing, and weights that sum to 1 are not one row (so integer
+            weights are not copies to it; `select_bandwidth` counts them as
+            copies). Rows of weight 0 take no part and are labelled as points
+            without a seed (see ``cluster_all``).
 
         Returns
         -------
@@ -466,6 +471,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         X_all = frame.to(X64, None if sought == "input" and not snapping else torch.float64)
         del X64
         X_c = X_all if taking_part is None else X_all[taking_part]
+        n_taking = X_c.shape[0]  # the input rows taking part (the default bandwidth's count of rows)
         # weights as a power of two times numbers near 1: their sums neither overflow nor underflow
         w_unit = 1.0 if w is None else power_of_two_near(float(w.max()))
 
@@ -475,22 +481,26 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
 
         w_fit = fit_weights(w, taking_part)
         constant = bool((X_c == X_c[0]).all())
-        order = None  # the rows' content order, where the fit runs in it
+        of_row = None  # where the fit runs on the distinct rows: the distinct row of each input row
         space = None if constant else choose_space(X_c, sought)
         if space is None or space.name == "input":  # in the computation's dtype from here on
             if snapping and space is not None:
                 # the rows in units of their own spread, on a grid (`Frame.snapped`), the same bits at
                 # every scale, so that exact ties break the same way; and, seeded by the density graph,
-                # in content order (`shiftkit._rows`), so that sums and ties do not follow the row order
+                # the distinct rows in content order (`shiftkit._rows`), each weighted by its copies (as
+                # QuickShift's), so that sums and ties do not follow the row order, and a row's copies
+                # are not its neighbors in the saddles' graph (there they cut every value repeated more
+                # than the graph's neighbors off from the rest: rounded blobs fell into 50 to 70 clusters)
                 frame, X_all = frame.snapped(X_all, taking_part)
                 if self._graph_seeded():
-                    order = torch.as_tensor(
-                        np.argsort(distinct_rows(X_all).inverse, kind="stable"), device=X_all.device
-                    )
-                    X_all = X_all[order]
+                    distinct = distinct_rows(X_all)
+                    of_row = distinct.inverse
+                    X_all = X_all[torch.as_tensor(distinct.first, device=X_all.device)]
+                    counts = np.bincount(of_row, weights=None if w is None else w.cpu().numpy())
+                    w = None if w is None and distinct.n_distinct == len(of_row) else torch.as_tensor(counts)
                     if w is not None:
-                        w = w[order]
                         taking_part = torch.nonzero(w > 0)[:, 0]
+                        w_unit = power_of_two_near(float(w.max()))
                         w_fit = fit_weights(w, taking_part)
             X_all = X_all.to(frame.dtype)
             X_c = X_all if taking_part is None else X_all[taking_part]
@@ -508,10 +518,22 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         else:
             features = X_c.shape[1] if of_features is None else of_features
             fit = self._fit_input(
-                X_all, X_c, frame, kernel, w, w_fit, w_unit, taking_part, space, stepper, features
+                X_all,
+                X_c,
+                frame,
+                kernel,
+                w,
+                w_fit,
+                w_unit,
+                taking_part,
+                space,
+                stepper,
+                features,
+                distinct=of_row is not None,
+                n_taking=n_taking,
             )
-        if order is not None:  # back to the input's order of rows (the history holds the graph's seeds)
-            fit = replace(fit, labels=fit.labels[torch.argsort(order).cpu().numpy()])
+        if of_row is not None:  # each input row's label: its distinct row's (the history holds the seeds)
+            fit = replace(fit, labels=fit.labels[of_row])
         if stepper is not None:  # what it measured (Dask's traffic) is stored with the fit
             fit = replace(fit, extra={**fit.extra, **stepper.records()})
         return store(self, fit)
@@ -529,10 +551,19 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         space: Space,
         stepper: Stepper | None,
         of_features: int,
+        *,
+        distinct: bool = False,
+        n_taking: int,
     ) -> MeanShiftFit:
         """Mean shift in the input space: bandwidth, density graph (for the saddle merge), start, loop,
-        merge, labels (``of_features``: the data's features, which `input_min_size` reads)."""
-        bandwidth = self._bandwidth_for(X_c, w_fit, kernel, frame.unit)  # in the frame's units
+        merge, labels (``of_features``: the data's features, which `input_min_size` reads; ``distinct``:
+        the rows are distinct, each weighted by its copies; ``n_taking``: the input rows taking part)."""
+        # in the frame's units. The rule counts neighbors by weight: the weights are read as shares of the
+        # input rows taking part (their sum made the rows' count), so that a row's copies count as copies
+        # and weights that are all equal change nothing (in units of w_unit, weights of 3 gave another
+        # bandwidth than none, the copies of rows another than the distinct rows weighted by them)
+        shares = None if w_fit is None else w_fit.double() * (n_taking / float(w_fit.double().sum()))
+        bandwidth = self._bandwidth_for(X_c, shares, kernel, frame.unit)
         merge = self._merge_for()
         saddles = None
         landscape = None
@@ -542,7 +573,7 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 bandwidth,
                 kernel,
                 w_fit,
-                n_neighbors=self._saddle_neighbors(X_c, w),
+                n_neighbors=self._saddle_neighbors(X_c, w, distinct),
                 memory_budget=self.memory_budget,
             )
         algorithm = self._algorithm_for(X_c, bandwidth, landscape)
@@ -795,10 +826,13 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
             )
 
     @staticmethod
-    def _saddle_neighbors(X_c: Tensor, w: Tensor | None) -> int:
-        """Neighbors per point in the saddles' graph: `SADDLE_NEIGHBORS`, at most a tenth of the points
-        (`neighbors_for`) unless rows are weighted or repeated: a row's copies would be its nearest
-        neighbors, and weights are repetitions, so both keep the full count."""
+    def _saddle_neighbors(X_c: Tensor, w: Tensor | None, distinct: bool = False) -> int:
+        """Neighbors per point in the saddles' graph: `SADDLE_NEIGHBORS`, at most a tenth of the distinct
+        rows (`neighbors_for`), as QuickShift's. Where the rows may repeat (``distinct`` False: not the
+        default's distinct rows), the full count for weighted or repeated rows: a row's copies would be its
+        nearest neighbors, and weights are repetitions."""
+        if distinct:
+            return neighbors_for(X_c, SADDLE_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
         if w is not None:
             return SADDLE_NEIGHBORS
         k = neighbors_for(X_c, SADDLE_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
