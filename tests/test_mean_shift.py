@@ -721,25 +721,18 @@ def test_constant_data_with_rows_of_weight_zero():
     np.testing.assert_array_equal(MeanShift(bandwidth=2.0).fit(X, sample_weight=[1, 1, 0, 0]).labels_, 0)
 
 
-def test_copies_of_rows_share_their_cluster(monkeypatch):
-    # equal rows compete for places in other rows' neighbor lists: their graph climbs differed and one
-    # of these 40 copies went to another cluster than its original. The default runs on the distinct
-    # rows (below); seeded by the graph with a bandwidth given, the rows stay as given and their copies
-    # climb together
-    import shiftkit.cluster._mean_shift._seeds as seeds
-
+def test_copies_of_rows_share_their_cluster():
+    # equal rows competed for places in other rows' neighbor lists: their graph climbs differed and one
+    # of these 40 copies went to another cluster than its original; merged through saddles, the fit runs
+    # on the distinct rows, so copies share their row's cluster by construction
     X, _ = make_blobs(400, centers=3, cluster_std=1.5, random_state=14)
     X = np.round(X, 2)
     copied = np.random.default_rng(14).choice(len(X), 40, replace=False)
     Z = np.vstack([X, X[copied]])
-    labels = MeanShift().fit(Z).labels_
-    np.testing.assert_array_equal(labels[len(X) :], labels[copied])
-    given = MeanShift(bandwidth=MeanShift().fit(Z).bandwidth_, merge="saddles")
-    labels = given.fit(Z).labels_
-    np.testing.assert_array_equal(labels[len(X) :], labels[copied])
-    monkeypatch.setattr(seeds, "climb_together", lambda X_c, modes, log_density: modes)
-    apart = given.fit(Z).labels_
-    assert (apart[len(X) :] != apart[copied]).any()
+    bandwidth = MeanShift().fit(Z).bandwidth_
+    for ms in (MeanShift(), MeanShift(bandwidth=bandwidth, merge="saddles"), MeanShift(algorithm="blurring")):
+        labels = ms.fit(Z).labels_
+        np.testing.assert_array_equal(labels[len(X) :], labels[copied])
 
 
 def test_rows_rounded_to_a_grid_are_not_split_at_their_copies():
@@ -753,6 +746,11 @@ def test_rows_rounded_to_a_grid_are_not_split_at_their_copies():
     assert len(ms.cluster_centers_) == 5
     assert adjusted_rand_score(y, ms.labels_) == 1.0
     np.testing.assert_array_equal(ms.labels_, QuickShift().fit(X).labels_)
+    # the saddles' graph of a bandwidth given (60 clusters before) and of the blurring algorithm (61)
+    for other in (MeanShift(bandwidth=1.0, merge="saddles"), MeanShift(algorithm="blurring")):
+        labels = other.fit(X).labels_
+        assert len(set(labels.tolist())) == 5
+        assert adjusted_rand_score(y, labels) == 1.0
 
 
 def test_the_default_bandwidth_reads_weights_as_shares_of_the_rows():

@@ -486,22 +486,28 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         if space is None or space.name == "input":  # in the computation's dtype from here on
             if snapping and space is not None:
                 # the rows in units of their own spread, on a grid (`Frame.snapped`), the same bits at
-                # every scale, so that exact ties break the same way; and, seeded by the density graph,
-                # the distinct rows in content order (`shiftkit._rows`), each weighted by its copies (as
-                # QuickShift's), so that sums and ties do not follow the row order, and a row's copies
-                # are not its neighbors in the saddles' graph (there they cut every value repeated more
-                # than the graph's neighbors off from the rest: rounded blobs fell into 50 to 70 clusters)
+                # every scale, so that exact ties break the same way
                 frame, X_all = frame.snapped(X_all, taking_part)
-                if self._graph_seeded():
-                    distinct = distinct_rows(X_all)
-                    of_row = distinct.inverse
-                    X_all = X_all[torch.as_tensor(distinct.first, device=X_all.device)]
-                    counts = np.bincount(of_row, weights=None if w is None else w.cpu().numpy())
-                    w = None if w is None and distinct.n_distinct == len(of_row) else torch.as_tensor(counts)
-                    if w is not None:
-                        taking_part = torch.nonzero(w > 0)[:, 0]
-                        w_unit = power_of_two_near(float(w.max()))
-                        w_fit = fit_weights(w, taking_part)
+            if space is not None and self._merge_for() == "saddles":
+                # merged through saddles, the distinct rows in content order (`shiftkit._rows`), each
+                # weighted by its copies (as QuickShift's), so that sums and ties do not follow the row
+                # order, and a row's copies are not its neighbors in the saddles' graph (there they cut
+                # every value repeated more than the graph's neighbors off from the rest: rounded blobs
+                # fell into 60 clusters) nor compete for places in other rows' lists (their climbs
+                # differed: 1 of 45 copied rows of wut/mk2 went to another cluster than its original)
+                distinct = distinct_rows(X_all)
+                of_row = distinct.inverse
+                X_all = X_all[torch.as_tensor(distinct.first, device=X_all.device)]
+                counts = np.bincount(of_row, weights=None if w is None else w.cpu().numpy())
+                w = (
+                    None
+                    if w is None and distinct.n_distinct == len(of_row)
+                    else torch.as_tensor(counts, device=X_all.device)
+                )
+                if w is not None:
+                    taking_part = torch.nonzero(w > 0)[:, 0]
+                    w_unit = power_of_two_near(float(w.max()))
+                    w_fit = fit_weights(w, taking_part)
             X_all = X_all.to(frame.dtype)
             X_c = X_all if taking_part is None else X_all[taking_part]
         if space is None:
@@ -529,7 +535,6 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 space,
                 stepper,
                 features,
-                distinct=of_row is not None,
                 n_taking=n_taking,
             )
         if of_row is not None:  # each input row's label: its distinct row's (the history holds the seeds)
@@ -552,12 +557,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         stepper: Stepper | None,
         of_features: int,
         *,
-        distinct: bool = False,
         n_taking: int,
     ) -> MeanShiftFit:
         """Mean shift in the input space: bandwidth, density graph (for the saddle merge), start, loop,
-        merge, labels (``of_features``: the data's features, which `input_min_size` reads; ``distinct``:
-        the rows are distinct, each weighted by its copies; ``n_taking``: the input rows taking part)."""
+        merge, labels (``of_features``: the data's features, which `input_min_size` reads; ``n_taking``: the
+        input rows taking part). Merging through saddles, the rows are distinct, weighted by their copies."""
         # in the frame's units. The rule counts neighbors by weight: the weights are read as shares of the
         # input rows taking part (their sum made the rows' count), so that a row's copies count as copies
         # and weights that are all equal change nothing (in units of w_unit, weights of 3 gave another
@@ -573,7 +577,8 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 bandwidth,
                 kernel,
                 w_fit,
-                n_neighbors=self._saddle_neighbors(X_c, w, distinct),
+                # as QuickShift's: at most a tenth of the rows (they are distinct here)
+                n_neighbors=neighbors_for(X_c, SADDLE_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS),
                 memory_budget=self.memory_budget,
             )
         algorithm = self._algorithm_for(X_c, bandwidth, landscape)
@@ -824,21 +829,6 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 f"No point was within bandwidth={user_bandwidth:g} of any "
                 "seed. Try a different seeding strategy or increase the bandwidth."
             )
-
-    @staticmethod
-    def _saddle_neighbors(X_c: Tensor, w: Tensor | None, distinct: bool = False) -> int:
-        """Neighbors per point in the saddles' graph: `SADDLE_NEIGHBORS`, at most a tenth of the distinct
-        rows (`neighbors_for`), as QuickShift's. Where the rows may repeat (``distinct`` False: not the
-        default's distinct rows), the full count for weighted or repeated rows: a row's copies would be its
-        nearest neighbors, and weights are repetitions."""
-        if distinct:
-            return neighbors_for(X_c, SADDLE_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
-        if w is not None:
-            return SADDLE_NEIGHBORS
-        k = neighbors_for(X_c, SADDLE_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS)
-        if k < SADDLE_NEIGHBORS and int(torch.unique(X_c, dim=0).shape[0]) < X_c.shape[0]:
-            return SADDLE_NEIGHBORS
-        return k
 
     def _user_bandwidth(self, bandwidth: float, frame: Frame) -> float:
         """The bandwidth as the user gave it, or ``bandwidth`` (the frame's units) in the input's units."""

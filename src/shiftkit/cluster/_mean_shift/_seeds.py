@@ -18,7 +18,6 @@ import torch
 from torch import Tensor
 
 from shiftkit._array import as_tensor
-from shiftkit._rows import distinct_rows
 from shiftkit._validation import check_bandwidth
 from shiftkit.cluster._base import Frame
 from shiftkit.cluster._saddles import DensityGraph, hill_climb
@@ -140,31 +139,12 @@ def from_graph(X_c: Tensor, w: Tensor | None, landscape: DensityGraph) -> Start:
     """One seed per mode of the graph, where every point climbs to its densest mutual neighbor.
 
     Mean shift then moves the seeds to the modes of the density, and a point
-    goes where the seed of its graph basin goes. Equal rows go together
-    (`climb_together`).
+    goes where the seed of its graph basin goes. The rows are distinct (`MeanShift` merging through
+    saddles runs on the distinct rows, each weighted by its copies).
     """
-    modes = climb_together(X_c, hill_climb(landscape.log_density, landscape.graph), landscape.log_density)
+    modes = hill_climb(landscape.log_density, landscape.graph)
     peaks, seed_of_point = torch.unique(modes, return_inverse=True)
     return Start(X_c[peaks], seed_of_point, X_c, w)
-
-
-def climb_together(X_c: Tensor, modes: Tensor, log_density: Tensor) -> Tensor:
-    """``modes`` (n,), the graph mode each row of ``X_c`` climbed to, with the rows of every set of equal
-    rows sent to the densest mode one of them reached (ties: the lowest). Equal rows compete for the
-    places in other rows' neighbor lists (a row's tenth neighbor, where two copies tie for it, is one of
-    them), so their mutual neighbors, and their climbs, can differ: ``MeanShift()`` put 1 of 45 copied
-    rows of wut/mk2 (and 3 of 500 of sipu/s4) in another cluster than its original."""
-    distinct = distinct_rows(X_c)
-    if distinct.n_distinct == X_c.shape[0]:
-        return modes
-    inverse = torch.as_tensor(distinct.inverse, device=modes.device)
-    height = log_density[modes]
-    best = torch.full((distinct.n_distinct,), -torch.inf, dtype=height.dtype, device=modes.device)
-    best = best.scatter_reduce(0, inverse, height, "amax")
-    reached = height == best[inverse]
-    chosen = torch.full((distinct.n_distinct,), X_c.shape[0], dtype=modes.dtype, device=modes.device)
-    chosen = chosen.scatter_reduce(0, inverse[reached], modes[reached], "amin")
-    return chosen[inverse]
 
 
 def binned(X_c: Tensor, w: Tensor | None, frame: Frame, bandwidth: float, min_bin_freq: float) -> Start:
