@@ -305,8 +305,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         Steps taken (blurring), or the most steps any seed took (standard).
     history_ : list of ndarray of shape (n_moving_points, n_features)
         With ``record_history=True``: the moving points (the data for blurring,
-        the seeds for standard) before the first step and after each of the
-        ``n_iter_`` steps.
+        its distinct rows where modes merge through saddles; the seeds for
+        standard) before the first step and after each of the ``n_iter_``
+        steps.
     space_, space_reason_, n_signal_features_ : str, str, int or None
         Where the modes were sought, why, and the principal axes above the
         shuffled columns (see `QuickShift`).
