@@ -23,7 +23,7 @@ from shiftkit.kernels import KERNELS
 @parametrize_with_checks(
     [MeanShift(), MeanShift(kernel="flat", algorithm="standard")],
     # the default bandwidth reads weights as shares of the rows (all equal weights change nothing, and
-    # weights summing to 1 are not one row): 12 rows weighted 1 to 4 are 12 rows to it, their 27 copies
+    # weights summing to 1 are not one row): 9 rows weighted 1 to 4 are 9 rows to it, their 27 copies
     # 27 (with a bandwidth given, weights are copies: test_sample_weight_equals_repetition)
     expected_failed_checks=lambda est: (
         {"check_sample_weight_equivalence_on_dense_data": "the default bandwidth reads weights as shares"}
@@ -755,8 +755,9 @@ def test_rows_rounded_to_a_grid_are_not_split_at_their_copies():
 
 def test_the_default_bandwidth_reads_weights_as_shares_of_the_rows():
     """Weights all equal change nothing, and weights summing to 1 are not one row: in units of a power
-    of two near the largest weight, weights of 3 gave the lesson's blobs another bandwidth than none, and
-    of 1/600 one cluster for four as select_bandwidth's counts do."""
+    of two near the largest weight, weights of 3 gave these blobs another bandwidth than none (0.47
+    against 0.56); read as counts, as select_bandwidth reads them, weights of 1/600 give a bandwidth 16
+    times larger (one cluster)."""
     X, _ = make_blobs(600, centers=4, random_state=0)
     ref = MeanShift().fit(X)
     for weight in (1 / 600, 3.0, 1e-50, 1e30):
