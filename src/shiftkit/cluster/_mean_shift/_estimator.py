@@ -1059,6 +1059,9 @@ def select_bandwidth(
         deviation; for a compact kernel the result is scaled to the support
         radius of the same spread (`Kernel.gaussian_equivalent_radius`).
     sample_weight : array-like of shape (n_samples,), optional
+        Non-negative weights, read as counts: a weight of k counts as k rows
+        (weights summing to 1 are one row). `MeanShift` reads them as shares of
+        its rows instead (scaled to sum to the rows with a weight above 0).
     random_state : int or None, default=0
         Seed of the subsamples.
 
