@@ -1,6 +1,6 @@
 """Clusters a default could invent or miss: one feature, and one column among many.
 
-    python benchmarks/bench_hidden.py [--one-feature] [--columns] [--rival] [--outliers]
+    python benchmarks/bench_hidden.py [--one-feature] [--columns] [--rival] [--outliers] [--rounded]
 
 - ``--one-feature``: one feature's density (`shiftkit.bandwidth.LOCAL_1D_ROWS`,
   `shiftkit.cluster._saddles.significance_for`). 48 samples with no clusters (normal and uniform,
@@ -31,7 +31,12 @@
   with it (the default), and by scikit-learn's ``HDBSCAN()`` (ARI on the blobs' rows); then four blobs
   in two features beside 50 such rows 1,000 times away, by ``MeanShift()`` and ``QuickShift()``.
 
-All four by default.
+- ``--rounded``: values on a grid. Five make_blobs blobs (10 apart) with both columns rounded
+  (their rows repeat), and three blobs with only the second column rounded beside a continuous first
+  one, clustered by ``QuickShift()``, ``MeanShift()`` and scikit-learn's ``HDBSCAN()`` (three
+  draws each). A rounded column beside a continuous one still falls into slices.
+
+All five by default.
 """
 
 from __future__ import annotations
@@ -381,14 +386,71 @@ def outliers() -> None:
     print(markdown_table(["estimator", "without the fence", "with it (the default)"], rows))
 
 
+FIVE_CENTERS = [[-10.0, -10.0], [0.0, 0.0], [10.0, 10.0], [-10.0, 10.0], [10.0, -10.0]]
+THREE_CENTERS = [[-6.0, 0.0], [6.0, 0.0], [0.0, 8.0]]
+
+
+def rounded() -> None:
+    """Values on a grid: rows that repeat, and a column rounded beside a continuous one."""
+    from sklearn.datasets import make_blobs
+
+    from shiftkit import MeanShift
+
+    def cell(X: np.ndarray, y: np.ndarray, make: object) -> tuple[int, float]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            labels = make().fit(X).labels_  # type: ignore[operator]
+        return _clusters(labels), adjusted_rand_score(y, labels)
+
+    methods = {
+        "QuickShift()": QuickShift,
+        "MeanShift()": MeanShift,
+        "scikit-learn HDBSCAN()": lambda: HDBSCAN(copy=True),
+    }
+    cases = [
+        ("five blobs, both columns rounded to 1", 1500, FIVE_CENTERS, 1.0, False),
+        ("the same, rounded to 0.5", 1500, FIVE_CENTERS, 0.5, False),
+        ("the same, 10,000 rows rounded to 1", 10_000, FIVE_CENTERS, 1.0, False),
+        ("three blobs, the second column rounded to 0.5", 1000, THREE_CENTERS, 0.5, True),
+        ("the same, 5,000 rows", 5000, THREE_CENTERS, 0.5, True),
+        ("three blobs, the second column rounded to 1", 1000, THREE_CENTERS, 1.0, True),
+        ("the same, rounded to 2", 1000, THREE_CENTERS, 2.0, True),
+    ]
+    rows = []
+    for name, n, centers, step, one_column in cases:
+        found: dict[str, list[tuple[int, float]]] = {m: [] for m in methods}
+        distinct = []
+        for seed in range(3):
+            X, y = make_blobs(n, centers=centers, random_state=seed)
+            if one_column:
+                X[:, 1] = np.round(X[:, 1] / step) * step
+            else:
+                X = np.round(X / step) * step
+            distinct.append(len(np.unique(X, axis=0)))
+            for m, make in methods.items():
+                found[m].append(cell(X, y, make))
+
+        def summary(results: list[tuple[int, float]]) -> str:
+            k = sorted({c for c, _ in results})
+            span = str(k[0]) if len(k) == 1 else f"{k[0]}-{k[-1]}"
+            return f"{statistics.fmean(a for _, a in results):.2f} ({span})"
+
+        few, most = min(distinct), max(distinct)
+        label = f"{name} ({few if few == most else f'{few}-{most}'} distinct rows of {n:,})"
+        rows.append([label, *(summary(found[m]) for m in methods)])
+    print("\nvalues on a grid (make_blobs, sd 1; three draws): mean ARI (clusters found)\n")
+    print(markdown_table(["data", *methods], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one-feature", action="store_true", help="only the one-feature table")
     parser.add_argument("--columns", action="store_true", help="only the columns table")
     parser.add_argument("--rival", action="store_true", help="only the rival layout's tables")
     parser.add_argument("--outliers", action="store_true", help="only the far-out fence's tables")
+    parser.add_argument("--rounded", action="store_true", help="only the table of values on a grid")
     args = parser.parse_args()
-    both = not (args.one_feature or args.columns or args.rival or args.outliers)
+    both = not (args.one_feature or args.columns or args.rival or args.outliers or args.rounded)
     print(f"machine: {machine()}")
     if args.one_feature or both:
         one_feature()
@@ -398,6 +460,8 @@ def main() -> None:
         rival()
     if args.outliers or both:
         outliers()
+    if args.rounded or both:
+        rounded()
 
 
 if __name__ == "__main__":
