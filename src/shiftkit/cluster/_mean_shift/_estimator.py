@@ -499,12 +499,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 distinct = distinct_rows(X_all)
                 of_row = distinct.inverse
                 X_all = X_all[torch.as_tensor(distinct.first, device=X_all.device)]
-                counts = np.bincount(of_row, weights=None if w is None else w.cpu().numpy())
-                w = (
-                    None
-                    if w is None and distinct.n_distinct == len(of_row)
-                    else torch.as_tensor(counts, device=X_all.device)
-                )
+                if w is not None:  # each distinct row's weight: its copies' summed
+                    summed = np.bincount(of_row, weights=w.cpu().numpy(), minlength=distinct.n_distinct)
+                    w = torch.as_tensor(summed, device=X_all.device)
+                elif distinct.n_distinct < len(of_row):  # rows that repeat: their copies
+                    w = torch.as_tensor(distinct.counts, dtype=torch.float64, device=X_all.device)
                 if w is not None:
                     taking_part = torch.nonzero(w > 0)[:, 0]
                     w_unit = power_of_two_near(float(w.max()))
@@ -529,7 +528,6 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
                 X_c,
                 frame,
                 kernel,
-                w,
                 w_fit,
                 w_unit,
                 taking_part,
@@ -550,7 +548,6 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         X_c: Tensor,
         frame: Frame,
         kernel: Kernel,
-        w: Tensor | None,
         w_fit: Tensor | None,
         w_unit: float,
         taking_part: Tensor | None,
