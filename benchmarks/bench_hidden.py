@@ -47,8 +47,9 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -396,13 +397,13 @@ def rounded() -> None:
 
     from shiftkit import MeanShift
 
-    def cell(X: np.ndarray, y: np.ndarray, make: object) -> tuple[int, float]:
+    def cell(X: np.ndarray, y: np.ndarray, make: Callable[[], Any]) -> tuple[int, float]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            labels = make().fit(X).labels_  # type: ignore[operator]
+            labels = make().fit(X).labels_
         return _clusters(labels), adjusted_rand_score(y, labels)
 
-    methods = {
+    methods: dict[str, Callable[[], Any]] = {
         "QuickShift()": QuickShift,
         "MeanShift()": MeanShift,
         "scikit-learn HDBSCAN()": lambda: HDBSCAN(copy=True),
