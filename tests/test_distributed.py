@@ -610,6 +610,22 @@ def test_quick_shift_by_slabs_tests_the_clusters_significance_as_one_machine(loc
     _same_as_one_machine(fit(QuickShift(), X, local_client, block_rows=4000), one_split)
 
 
+def test_quick_shift_by_slabs_spreads_rounded_columns_as_one_machine(local_client, monkeypatch):
+    """A column rounded beside a continuous one is spread over its cells on the workers as on one machine
+    (`Frame.spread`: the blocks' levels merged, the snap of the spread blocks): the same fit, bit for
+    bit, and the three blobs (not spread, one machine found 15 slices of them)."""
+    monkeypatch.setattr(sys.modules["shiftkit.distributed._quick_shift"], "MIN_SLAB_COLUMNS", 2)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 30_000)
+    X = np.array([[-6.0, 0.0], [6.0, 0.0], [0.0, 8.0]])[y] + rng.normal(size=(30_000, 2))
+    X[:, 1] = np.round(X[:, 1])
+    many = fit(QuickShift(), X, local_client, block_rows=4000)
+    one = QuickShift().fit(X)
+    _same_as_one_machine(many, one)
+    assert len(many.slab_edges_) >= 4  # the data were cut
+    assert one.labels_.max() == 2 and adjusted_rand_score(y, one.labels_) > 0.99
+
+
 def test_quick_shift_by_slabs_checks_its_halo(local_client, monkeypatch):
     """A halo too narrow is found and widened: the result stays one machine's. The first halos (guessed
     from the sample) are replaced by a column a side here, so that slabs must search again."""

@@ -422,3 +422,70 @@ def test_the_principal_axes_of_a_lattice_do_not_turn_with_the_scale():
         assert scaled.bandwidth_ / scale == pytest.approx(qs.bandwidth_, rel=1e-12)
         np.testing.assert_allclose(scaled.embedding_ / scale, qs.embedding_, rtol=1e-9, atol=1e-9)
         np.testing.assert_array_equal(scaled.predict(X * scale), qs.labels_)
+
+
+def _sliced_blobs(n=1000, seed=0):
+    """Three blobs in two features, the second rounded to whole numbers: the rows on slices."""
+    X, y = sk_make_blobs(n, centers=[[-6, 0], [6, 0], [0, 8]], random_state=seed)
+    X[:, 0] = np.round(X[:, 0] * 2**20) / 2**20  # exact when moved by 1e9
+    X[:, 1] = np.round(X[:, 1])
+    return X, y
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift])
+def test_a_column_rounded_beside_a_continuous_one_does_not_cut_the_clusters_into_slices(estimator):
+    """Inside a slice a row's nearest rows are in its own slice, and the neighbor graph joined the slices
+    only at their ends: 14 clusters (ARI 0.35) for both estimators. Spread over their cells
+    (`Frame.spread`): the three blobs, at every scale and place, in any row order."""
+    X, y = _sliced_blobs()
+    fitted = estimator().fit(X)
+    assert len(fitted.cluster_centers_) == 3
+    assert adjusted_rand_score(y, fitted.labels_) == 1.0
+    assert fitted.space_reason_.endswith("; column 1 rounded to a grid, spread over its cells")
+    if estimator is QuickShift:  # the rows given again move as they did: their own labels
+        np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+    for Z in (X * 1e-30, X * 3.0, X + 1e9):
+        assert adjusted_rand_score(fitted.labels_, estimator().fit(Z).labels_) == 1.0
+    P = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_array_equal(estimator().fit(X[P]).labels_, fitted.labels_[P])
+
+
+@pytest.mark.parametrize("estimator", [QuickShift, MeanShift])
+def test_rounded_columns_do_not_mislead_the_columns_look(estimator):
+    """Eight features rounded to 2 (make_blobs, sd 1, centers in a box of 30): a rounded column's
+    histogram has a dip between every two values, and the density on the principal axes took one in:
+    15 clusters (QuickShift, ARI 0.61) and 7 (MeanShift, 0.87). Spread: the five blobs, and predict
+    gives the rows their labels."""
+    X, y = sk_make_blobs(2000, n_features=8, centers=5, center_box=(-15, 15), random_state=1)
+    X = np.round(X / 2) * 2
+    fitted = estimator().fit(X)
+    assert fitted.space_ == "principal-axes"
+    assert len(fitted.cluster_centers_) == 5
+    assert adjusted_rand_score(y, fitted.labels_) == 1.0
+    if estimator is QuickShift:
+        np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+
+
+def test_a_graph_layout_takes_the_rows_as_given(monkeypatch):
+    """Digits' pixels are whole numbers, each column a grid; spread, the layout's clusters lost 0.06 ARI
+    (mean of six seeds): where the modes are sought in a layout the rows are not spread (a probe), and
+    where they are sought in a density they are."""
+    from sklearn.datasets import load_digits
+
+    from shiftkit._rows import RoundedColumns
+
+    calls = []
+    original = RoundedColumns.spread_
+
+    def probe(self, T):
+        calls.append(T.shape)
+        return original(self, T)
+
+    monkeypatch.setattr(RoundedColumns, "spread_", probe)
+    X = load_digits().data
+    X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)
+    assert RoundedColumns.fit(X) is not None
+    assert QuickShift().fit(X).space_ == "graph-layout"
+    assert calls == []
+    QuickShift().fit(_sliced_blobs()[0])
+    assert calls

@@ -196,3 +196,96 @@ def test_the_snap_of_blocks_is_one_machines_snap_bit_for_bit():
             block_mean = centered(b, origin, scale).mean(0)
             mean, n = mean + (block_mean - mean) * len(b) / (n + len(b)), n + len(b)
     assert not np.array_equal(mean, one.mean)
+
+
+def _rounded_table(n=3000, seed=0):
+    """A continuous column, one rounded to 0.5, a 0/1 column, a column of irregular levels, and one rounded
+    to 1 with a deviation of about 0.45 (its step over twice that)."""
+    rng = np.random.default_rng(seed)
+    return np.column_stack(
+        [
+            rng.normal(size=n) * 4.0,
+            np.round(rng.normal(size=n) * 4.0 / 0.5) * 0.5,
+            rng.integers(0, 2, n).astype(np.float64),
+            rng.choice([0.0, 1.0, 2.5, 7.0], n),
+            np.round(rng.normal(size=n) * 0.4),
+        ]
+    )
+
+
+def test_a_column_is_read_as_rounded_by_its_regular_grid_coarse_beside_its_spread():
+    from shiftkit._rows import RoundedColumns
+
+    A = _rounded_table()
+    rounded = RoundedColumns.fit(A)
+    np.testing.assert_allclose(rounded.steps, [0.0, 0.5, 0.0, 0.0, 0.0], rtol=1e-12)
+    assert RoundedColumns.fit(A[:, [0, 2, 3, 4]]) is None  # continuous, 0/1, irregular, too coarse
+    for m in (100, 400):  # a level for five rows at least: 400 rows hold 44 levels, 100 rows 37
+        levels = len(np.unique(A[:m, 1]))
+        assert (RoundedColumns.fit(A[:m]) is not None) == (levels <= m // 5)
+    assert RoundedColumns.fit(A[:400]) is not None and RoundedColumns.fit(A[:100]) is None
+    # the rows in another order, scaled or moved: the same columns, the steps scaled
+    P = np.random.default_rng(1).permutation(len(A))
+    np.testing.assert_array_equal(RoundedColumns.fit(A[P]).steps, rounded.steps)
+    np.testing.assert_allclose(RoundedColumns.fit(A * 1e-30).steps, rounded.steps * 1e-30, rtol=1e-12)
+    np.testing.assert_allclose(RoundedColumns.fit(A + 1e6).steps, rounded.steps, rtol=1e-9)
+
+
+def test_spreading_moves_rounded_values_uniformly_over_their_cells_and_equal_rows_alike():
+    import torch
+    from scipy.stats import kstest
+
+    from shiftkit._rows import RoundedColumns
+
+    A = _rounded_table()
+    copies = np.random.default_rng(2).choice(len(A), 300, replace=False)
+    A = np.concatenate([A, A[copies]])
+    rounded = RoundedColumns.fit(A)
+    S = rounded.spread_(torch.tensor(A)).numpy()
+    np.testing.assert_array_equal(np.delete(S, 1, axis=1), np.delete(A, 1, axis=1))  # the others as they were
+    moved = (S[:, 1] - A[:, 1]) / 0.5 + 0.5  # where in its cell, from 0 to 1
+    assert moved.min() >= 0.0 and moved.max() < 1.0
+    assert kstest(moved, "uniform").pvalue > 1e-3
+    np.testing.assert_array_equal(S[3000:], S[copies])  # copies stay copies
+    # the rows in another order move alike; scaled, they move by the scaled amounts
+    P = np.random.default_rng(3).permutation(len(A))
+    np.testing.assert_array_equal(RoundedColumns.fit(A[P]).spread_(torch.tensor(A[P])).numpy(), S[P])
+    scaled = RoundedColumns.fit(A * 3.0).spread_(torch.tensor(A * 3.0)).numpy()
+    np.testing.assert_allclose(scaled, S * 3.0, rtol=1e-12)
+
+
+def test_the_rounded_columns_of_blocks_are_one_machines_bit_for_bit():
+    """The Dask path's (`_rounded_of_blocks`: the blocks' levels merged, the snap of blocks) against
+    `RoundedColumns.fit` of all the rows, and the spread rows' snap (`_snap_of_blocks` with the spread,
+    their extremes a pass of their own) against `Snap.fit` of the spread rows."""
+    import torch
+
+    from shiftkit._rows import RoundedColumns, Snap
+    from shiftkit.cluster.stages import centered
+    from shiftkit.distributed._blocks import _block_stats, _framed_block, _rounded_of_blocks, _snap_of_blocks
+
+    class Inline:
+        def submit(self, f, *args, pure=True):
+            return f(*args)
+
+        def gather(self, futures):
+            return list(futures)
+
+    X = _rounded_table(n=20_000) * [3.0, 7.0, 1.0, 1.0, 1.0] + [1e3, -5.0, 0.0, 0.0, 0.25]
+    blocks = np.split(X, [0, 4000, 4001, 13_000])
+    origin, scale = np.round(X.mean(0)), 16.0
+    framed = centered(X, origin, scale)
+    one = RoundedColumns.fit(framed)
+    stats = [_block_stats(b) for b in blocks]
+    many = _rounded_of_blocks(Inline(), blocks, stats, origin, scale, len(X))
+    np.testing.assert_array_equal(many.steps, one.steps)
+    assert many.steps[1] > 0
+    np.testing.assert_array_equal(many.snap.mean, one.snap.mean)
+    assert many.snap.unit == one.snap.unit
+    spread = one.spread_(torch.tensor(framed)).numpy()
+    snap_one = Snap.fit(spread)
+    snap_many = _snap_of_blocks(Inline(), blocks, stats, origin, scale, len(X), many)
+    np.testing.assert_array_equal(snap_many.mean, snap_one.mean)
+    assert snap_many.unit == snap_one.unit
+    parts = [_framed_block(b, origin, scale, "float64", snap_many, many) for b in blocks]
+    np.testing.assert_array_equal(np.concatenate(parts), snap_one.tensor_(torch.tensor(spread)).numpy())

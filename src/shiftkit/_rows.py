@@ -20,11 +20,14 @@ from torch import Tensor
 
 __all__ = [
     "DistinctRows",
+    "RoundedColumns",
     "Snap",
     "column_folds",
+    "column_levels",
     "distinct_rows",
     "fold_total",
     "match_rows",
+    "merge_levels",
     "row_hashes",
     "scale_free_hashes",
     "square_bounds",
@@ -36,6 +39,18 @@ SCALE_FREE_BITS = 16
 # `Snap`: rows centered and divided by their root-mean-square spread are rounded to multiples of
 # 2^-SNAP_BITS (about 6e-8: float32's resolution at 1).
 SNAP_BITS = 24
+# `RoundedColumns`: a column is read as rounded where its values are at most this many levels, and at
+# most a fifth as many as the rows (each level held by five rows on average: the neighbor graph's slices)
+ROUNDED_MAX_LEVELS = 1024
+ROUNDED_ROWS_PER_LEVEL = 5
+# ... on a regular grid: every gap between two levels within this fraction of a whole number of steps
+ROUNDED_GRID_TOLERANCE = 0.01
+# ... whose step is at most this many of the column's standard deviations (spread over its cells, a
+# column gains at most a twelfth of its variance; a 0/1 column, its step twice its deviation or more,
+# is left as it is)
+ROUNDED_MAX_STEP = 1.0
+# the grid, in fractions of the rows' spread, whose cells draw where a rounded value moves
+SPREAD_BITS = 16
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,117 @@ class Snap:
         ``T`` (no copy of it)."""
         mean = torch.as_tensor(self.mean, dtype=T.dtype, device=T.device)
         return T.sub_(mean).div_(self.unit).mul_(2.0**SNAP_BITS).round_().mul_(2.0**-SNAP_BITS)
+
+
+@dataclass(frozen=True)
+class RoundedColumns:
+    """Columns whose values are rounded to a grid coarser than the rows' own scatter, and each value
+    moved to a point of its grid cell: the values such a column stood for before it was rounded.
+
+    A column rounded to a step (ages in years, counts, a measure to one decimal) beside continuous ones
+    puts the rows on parallel slices, one for each of its values. Inside a slice a row's nearest rows
+    are in its own slice, so a nearest-neighbor graph joins two slices only at their sparse ends, and
+    mode seeking on it finds each slice a cluster (three blobs in two features, the second rounded to
+    1: 14 clusters where there are 3). A rounded value ``x`` stands for one of ``[x - s/2, x + s/2)``:
+    here it is moved to a point of that cell drawn by a hash of its row's place (`spread_`), a fixed
+    function of the row, so that equal rows stay equal, the order of the rows changes nothing, and the
+    same row moves alike in `predict`. The draw is uniform in the cell (the row's hash, on a grid of
+    ``2^-SPREAD_BITS`` of the rows' spread, `snap`, mixed with the column).
+
+    A column is read as rounded (`from_levels`) where its values are at most `ROUNDED_MAX_LEVELS`
+    levels, each held by `ROUNDED_ROWS_PER_LEVEL` rows on average, on a regular grid (the gaps whole
+    multiples of the least, within `ROUNDED_GRID_TOLERANCE`) whose step is at most `ROUNDED_MAX_STEP`
+    of the column's standard deviation.
+
+    Attributes
+    ----------
+    steps : ndarray of shape (n_features,)
+        The step of each rounded column, in the units of the rows fitted; 0 for the others.
+    snap : Snap
+        The rows' mean and spread: the grid on which a row's place is hashed.
+    """
+
+    steps: np.ndarray
+    snap: Snap
+
+    @classmethod
+    def fit(cls, A: np.ndarray) -> RoundedColumns | None:
+        """The rounded columns of the rows ``A`` (m, d), float64; None where there are none."""
+        return cls.from_levels(column_levels(A), A.shape[0], lambda: Snap.fit(A))
+
+    @classmethod
+    def from_levels(
+        cls, levels: list[tuple[np.ndarray, np.ndarray] | None], count: int, snap: Callable[[], Snap]
+    ) -> RoundedColumns | None:
+        """The rounded columns from each column's `column_levels` (of ``count`` rows in all: those of
+        blocks held elsewhere, merged with `merge_levels`); ``snap``: the rows' `Snap`, made where a
+        column is rounded. None where none is."""
+        most = min(ROUNDED_MAX_LEVELS, count // ROUNDED_ROWS_PER_LEVEL)
+        steps = np.zeros(len(levels))
+        for j, found in enumerate(levels):
+            if found is not None and 2 <= len(found[0]) <= most:
+                steps[j] = _grid_step(*found)
+        return cls(steps, snap()) if steps.any() else None
+
+    def spread_(self, T: Tensor) -> Tensor:
+        """Each value of a rounded column of the float64 rows ``T`` (n, d), in the units fitted, moved to
+        its point of its cell, in place (block by block, on the CPU)."""
+        from shiftkit._rows_kernels import spread_on_cells
+
+        snap = self.snap
+        mean = np.ascontiguousarray(snap.mean / snap.unit)
+        for start in range(0, T.shape[0], _ROWS_PER_BLOCK):
+            block = T[start : start + _ROWS_PER_BLOCK]
+            values = np.ascontiguousarray(block.detach().cpu().numpy(), dtype=np.float64)
+            spread_on_cells(values, snap.unit, mean, 2.0**-SPREAD_BITS, self.steps)
+            block.copy_(torch.as_tensor(values, device=block.device))
+        return T
+
+
+def column_levels(A: np.ndarray) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Each column's distinct values and their counts, ascending, where it has at most
+    `ROUNDED_MAX_LEVELS` (else None): from the rows ``A`` (m, d), float64. A column of more is seen to be
+    one in its first rows (no sort of the whole of a continuous column)."""
+    out: list[tuple[np.ndarray, np.ndarray] | None] = []
+    for j in range(A.shape[1]):
+        if len(np.unique(A[: 2 * ROUNDED_MAX_LEVELS + 1, j])) > ROUNDED_MAX_LEVELS:
+            out.append(None)
+            continue
+        values, counts = np.unique(A[:, j] + 0.0, return_counts=True)  # -0.0 is 0.0
+        out.append((values, counts) if len(values) <= ROUNDED_MAX_LEVELS else None)
+    return out
+
+
+def merge_levels(
+    parts: list[list[tuple[np.ndarray, np.ndarray] | None]],
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """The `column_levels` of rows held in blocks, from each block's: the same arrays as one machine's."""
+    merged: list[tuple[np.ndarray, np.ndarray] | None] = []
+    for columns in zip(*parts, strict=True):
+        if any(c is None for c in columns):
+            merged.append(None)
+            continue
+        values = np.concatenate([c[0] for c in columns if c is not None])
+        counts = np.concatenate([c[1] for c in columns if c is not None])
+        distinct, at = np.unique(values, return_inverse=True)
+        summed = np.bincount(at, weights=counts, minlength=len(distinct)).astype(np.int64)
+        merged.append((distinct, summed) if len(distinct) <= ROUNDED_MAX_LEVELS else None)
+    return merged
+
+
+def _grid_step(values: np.ndarray, counts: np.ndarray) -> float:
+    """The step of the regular grid the ``values`` (ascending, distinct) lie on, where it is at most
+    `ROUNDED_MAX_STEP` of their standard deviation (each held ``counts`` times); else 0."""
+    gaps = np.diff(values)
+    steps = gaps / gaps.min()
+    whole = np.round(steps)
+    if float(np.abs(steps - whole).max()) > ROUNDED_GRID_TOLERANCE:
+        return 0.0
+    step = float((values[-1] - values[0]) / whole.sum())
+    weights = counts / counts.sum()
+    mean = float(np.sum(weights * values))
+    deviation = float(np.sqrt(np.sum(weights * np.square(values - mean))))
+    return step if step <= ROUNDED_MAX_STEP * deviation else 0.0
 
 
 # `column_folds`: the bound is held at least this (a column of zeros and subnormal noise), so that the

@@ -30,7 +30,7 @@ from shiftkit._array import (
     resolve_dtype,
     to_numpy,
 )
-from shiftkit._rows import Snap
+from shiftkit._rows import RoundedColumns, Snap
 from shiftkit._validation import Rule, integer_at_least, number_in
 
 # Rules every estimator's table shares.
@@ -162,6 +162,9 @@ class Frame:
     rounded to a grid (`shiftkit._rows.Snap`), in float64 before the cast: the same numbers, bit for
     bit, for the data scaled by any factor, so that exact ties are broken the same way at every scale.
     `unit` is what one coordinate is in the input's units either way.
+
+    ``rounded`` (`spread`): the values of columns rounded to a coarse grid moved over their grid cells
+    (`shiftkit._rows.RoundedColumns`), in the frame's float64 coordinates, before the snap.
     """
 
     origin: Tensor  # (d,), float64
@@ -169,6 +172,7 @@ class Frame:
     dtype: torch.dtype  # the computation's
     output: torch.dtype  # the results' (the input's float dtype)
     snap: Snap | None = None
+    rounded: RoundedColumns | None = None
 
     @property
     def unit(self) -> float:
@@ -182,6 +186,17 @@ class Frame:
         fitted = X_c if rows is None else X_c[rows]
         snap = Snap.fit(fitted.detach().cpu().numpy())
         return replace(self, snap=snap), snap.tensor_(X_c)
+
+    def spread(self, X_c: Tensor, rows: Tensor | None = None) -> tuple[Frame, Tensor]:
+        """This frame with the rounded columns of the rows ``X_c`` (n, d), the frame's float64 coordinates
+        of the data (of its rows ``rows`` only, where given), spread over their cells
+        (`shiftkit._rows.RoundedColumns`); and ``X_c`` spread, in place. The frame as it is where no
+        column is rounded."""
+        fitted = X_c if rows is None else X_c[rows]
+        rounded = RoundedColumns.fit(fitted.detach().cpu().numpy())
+        if rounded is None:
+            return self, X_c
+        return replace(self, rounded=rounded), rounded.spread_(X_c)
 
     @classmethod
     def fit(
@@ -244,12 +259,17 @@ class Frame:
         dtype = self.dtype if dtype is None else dtype
         T = T.to(self.origin.device)
         if T.ndim != 2 or T.shape[0] <= _FRAME_ROWS:
-            return self._snap(centered(T.to(torch.float64), self.origin, self.scale)).to(dtype)
+            return self._snap(self._spread(centered(T.to(torch.float64), self.origin, self.scale))).to(dtype)
         out = torch.empty(T.shape, dtype=dtype, device=T.device)
         for s in range(0, T.shape[0], _FRAME_ROWS):
             block = T[s : s + _FRAME_ROWS].to(torch.float64)
-            out[s : s + _FRAME_ROWS] = self._snap(centered(block, self.origin, self.scale))
+            out[s : s + _FRAME_ROWS] = self._snap(self._spread(centered(block, self.origin, self.scale)))
         return out
+
+    def _spread(self, C: Tensor) -> Tensor:
+        """The frame's float64 coordinates ``C`` (a fresh tensor) with its rounded columns spread, in
+        place, where it spreads them."""
+        return C if self.rounded is None else self.rounded.spread_(C)
 
     def _snap(self, C: Tensor) -> Tensor:
         """The frame's float64 coordinates ``C`` (a fresh tensor) snapped, in place, where it snaps."""

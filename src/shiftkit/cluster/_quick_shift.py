@@ -55,6 +55,7 @@ from shiftkit.cluster._spaces import (
     graph_coordinates,
     input_min_size,
     project_axes,
+    spread_reason,
     weigh_rival,
 )
 from shiftkit.kernels import get_kernel
@@ -142,6 +143,14 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     where no bandwidth is given: a bandwidth given is kept exactly there; on
     the principal axes always), so that exact ties (data symmetric about a
     point, a lattice) are broken the same way whatever the data's scale.
+    Where the modes are sought in a density (not in a layout) and no
+    bandwidth is given, a column rounded to a regular grid coarse beside the
+    rows' scatter (ages in years, counts, a measure to one decimal) has each
+    value moved to a point of its grid cell drawn by a hash of its row
+    (`shiftkit._rows.RoundedColumns`): rounded, the rows lie on slices, one for
+    each value, that the neighbor graph keeps apart (three blobs with one
+    column rounded to whole numbers fell into 14 clusters). Equal rows move
+    alike, and ``predict`` moves its rows the same way.
 
     Parameters
     ----------
@@ -324,6 +333,14 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         report = self.callback or (lambda stage: None)
         report(Stage("choosing where to seek the modes", 1, 2))
         space = choose_space(X_c, sought)
+        if snapping and space.name != "graph-layout":
+            # columns rounded to a coarse grid put the rows on slices that the neighbor graph keeps apart:
+            # their values are spread over their grid cells (`Frame.spread`), and the space chosen again.
+            # Not for a layout: there the slices were measured harmless, and the spread rows cost digits
+            # 0.88 -> 0.82 (mean of six seeds)
+            spread, X_c = frame.spread(X_c)
+            if spread is not frame:
+                frame, space = spread, spread_reason(choose_space(X_c, sought), spread.rounded)
         if space.name == "input":
             if snapping:
                 # the rows in units of their own spread, on a grid (`Frame.snapped`), before the cast: the

@@ -71,7 +71,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from shiftkit._rows import DistinctRows, distinct_rows
+from shiftkit._rows import DistinctRows, RoundedColumns, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster._cuts import most_joined
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes, seek_modes_of_distinct
@@ -103,6 +103,7 @@ __all__ = [
     "input_min_size",
     "multimodal_features",
     "project_axes",
+    "spread_reason",
     "weigh_rival",
 ]
 
@@ -253,6 +254,21 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
         return Space("principal-axes", f"{why}; a density on the first {min(p, 3)}", p, axes, distinct)
     why = f"{signal}: mode seeking in a layout of the neighbor graph"
     return Space("graph-layout", why, p, axes, distinct)
+
+
+def spread_reason(space: Space, rounded: RoundedColumns | None) -> Space:
+    """``space`` with its reason saying which columns were read as rounded and spread over their grid
+    cells (`shiftkit.cluster.stages.Frame.spread`), where any were."""
+    if rounded is None:
+        return space
+    columns = np.flatnonzero(rounded.steps)
+    one = len(columns) == 1
+    said = ", ".join(str(j) for j in columns[:8]) + (
+        f" and {len(columns) - 8} more" if len(columns) > 8 else ""
+    )
+    whose = "its" if one else "their"
+    why = f"{space.reason}; column{'' if one else 's'} {said} rounded to a grid, spread over {whose} cells"
+    return replace(space, reason=why)
 
 
 def n_axes(space: Space) -> int:

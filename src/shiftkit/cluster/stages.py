@@ -71,6 +71,7 @@ from shiftkit.cluster._spaces import (
     Space,
     choose_space,
     input_min_size,
+    spread_reason,
 )
 from shiftkit.kernels import Kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, make_index, neighbors_for
@@ -124,6 +125,7 @@ __all__ = [
     "quick_shift_store",
     "seeds_from_bins",
     "seeds_over_summary",
+    "spread_reason",
     "store",
     "support_of",
 ]

@@ -7,7 +7,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from shiftkit._rows import Snap, column_folds, fold_total, square_bounds
+from shiftkit._rows import (
+    RoundedColumns,
+    Snap,
+    column_folds,
+    column_levels,
+    fold_total,
+    merge_levels,
+    square_bounds,
+)
 from shiftkit.cluster.stages import centered
 
 
@@ -33,39 +41,96 @@ def _block_stats(X: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray
 
 
 def _framed_block(
-    X: np.ndarray, origin: np.ndarray, scale: float, dtype: str, snap: Snap | None = None
+    X: np.ndarray,
+    origin: np.ndarray,
+    scale: float,
+    dtype: str,
+    snap: Snap | None = None,
+    rounded: RoundedColumns | None = None,
 ) -> np.ndarray:
-    """A block in the frame's coordinates (a task), snapped (`shiftkit.cluster.stages.Frame.snapped`) in
-    float64 before the cast where ``snap`` is given."""
+    """A block in the frame's coordinates (a task), its rounded columns spread over their cells
+    (`shiftkit.cluster.stages.Frame.spread`) where ``rounded`` is given, and snapped
+    (`shiftkit.cluster.stages.Frame.snapped`) in float64 before the cast where ``snap`` is."""
     Z = centered(X, origin, scale)  # a fresh array
+    if rounded is not None:
+        rounded.spread_(torch.from_numpy(Z))
     if snap is not None:
         snap.tensor_(torch.from_numpy(Z))
     return Z.astype(dtype)
 
 
 def _framed_folds(
-    X: np.ndarray, origin: np.ndarray, scale: float, bound: np.ndarray, count: int, mean: np.ndarray | None
+    X: np.ndarray,
+    origin: np.ndarray,
+    scale: float,
+    bound: np.ndarray,
+    count: int,
+    mean: np.ndarray | None,
+    rounded: RoundedColumns | None = None,
 ) -> np.ndarray:
-    """`column_folds` of the framed (float64) rows of a block, or of their squared deviations from
-    ``mean`` where given (a task)."""
-    Z = centered(X, origin, scale)
+    """`column_folds` of the framed (float64) rows of a block (spread where ``rounded`` is given), or of
+    their squared deviations from ``mean`` where given (a task)."""
+    Z = _framed_block(X, origin, scale, "float64", None, rounded)
     return column_folds(Z if mean is None else np.square(Z - mean), bound, count)
 
 
-def _snap_of_blocks(client: Any, raw: list, stats: list, origin: np.ndarray, scale: float, n: int) -> Snap:
-    """The `Snap` of the framed rows of data held in blocks (``stats``: theirs, `_block_stats`): the same
-    mean and spread, bit for bit, as `Snap.fit` of all the rows on one machine (order-free sums,
-    `column_folds`, added block by block). The framed rows' extremes are the framed extremes (framing is
-    monotone, value by value): no pass over the blocks for them."""
+def _framed_extremes(
+    X: np.ndarray, origin: np.ndarray, scale: float, rounded: RoundedColumns
+) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest and largest framed, spread value of each column of a block (a task)."""
+    Z = _framed_block(X, origin, scale, "float64", None, rounded)
+    if Z.shape[0] == 0:
+        return np.full(Z.shape[1], np.inf), np.full(Z.shape[1], -np.inf)
+    return Z.min(0), Z.max(0)
+
+
+def _framed_levels(X: np.ndarray, origin: np.ndarray, scale: float) -> list:
+    """`column_levels` of the framed rows of a block (a task)."""
+    return column_levels(centered(X, origin, scale))
+
+
+def _rounded_of_blocks(
+    client: Any, raw: list, stats: list, origin: np.ndarray, scale: float, n: int
+) -> RoundedColumns | None:
+    """The `RoundedColumns` of the framed rows of data held in blocks: the same, bit for bit, as
+    `RoundedColumns.fit` of all the rows on one machine (the blocks' levels merged, `merge_levels`; the
+    snap of their rows, `_snap_of_blocks`)."""
+    parts = client.gather([client.submit(_framed_levels, f, origin, scale, pure=False) for f in raw])
+    levels = merge_levels(parts)
+    return RoundedColumns.from_levels(
+        levels, n, lambda: _snap_of_blocks(client, raw, stats, origin, scale, n)
+    )
+
+
+def _snap_of_blocks(
+    client: Any,
+    raw: list,
+    stats: list,
+    origin: np.ndarray,
+    scale: float,
+    n: int,
+    rounded: RoundedColumns | None = None,
+) -> Snap:
+    """The `Snap` of the framed rows of data held in blocks (``stats``: theirs, `_block_stats`), spread
+    where ``rounded`` is given: the same mean and spread, bit for bit, as `Snap.fit` of all the rows on
+    one machine (order-free sums, `column_folds`, added block by block). The framed rows' extremes are the
+    framed extremes (framing is monotone, value by value): no pass over the blocks for them, unless they
+    are spread."""
 
     def folds(bound: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
         parts = client.gather(
-            [client.submit(_framed_folds, f, origin, scale, bound, n, mean, pure=False) for f in raw]
+            [client.submit(_framed_folds, f, origin, scale, bound, n, mean, rounded, pure=False) for f in raw]
         )
         return np.sum(parts, axis=0)  # exact: sums on one grid, in any order
 
-    lo = centered(np.min([st[3] for st in stats], axis=0), origin, scale)
-    hi = centered(np.max([st[4] for st in stats], axis=0), origin, scale)
+    if rounded is None:
+        lo = centered(np.min([st[3] for st in stats], axis=0), origin, scale)
+        hi = centered(np.max([st[4] for st in stats], axis=0), origin, scale)
+    else:
+        ends = client.gather(
+            [client.submit(_framed_extremes, f, origin, scale, rounded, pure=False) for f in raw]
+        )
+        lo, hi = np.min([e[0] for e in ends], axis=0), np.max([e[1] for e in ends], axis=0)
     mean = fold_total(folds(np.maximum(-lo, hi), None)) / n
     return Snap.from_folds(mean, folds(square_bounds(lo, hi, mean), mean), n)
 

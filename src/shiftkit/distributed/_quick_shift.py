@@ -69,7 +69,7 @@ import torch
 from torch import Tensor
 
 from shiftkit import QuickShift
-from shiftkit._rows import Snap
+from shiftkit._rows import RoundedColumns, Snap
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster.stages import (
     GRAPH_LEAST_NEIGHBORS,
@@ -92,9 +92,10 @@ from shiftkit.cluster.stages import (
     neighbors_for,
     plan_quick_shift,
     quick_shift_store,
+    spread_reason,
     support_of,
 )
-from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block, _snap_of_blocks
+from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block, _rounded_of_blocks, _snap_of_blocks
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import KNNGraph, mutual_mask
 
@@ -113,11 +114,17 @@ ENGINE = "grid"
 
 
 def _leading(
-    X: np.ndarray, origin: np.ndarray, scale: float, snap: Snap | None, dtype: str, m: int
+    X: np.ndarray,
+    origin: np.ndarray,
+    scale: float,
+    snap: Snap | None,
+    rounded: RoundedColumns | None,
+    dtype: str,
+    m: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A block's ``m`` distinct rows of the smallest hashes (framed), their hashes and copies, and a sample
     of the first coordinate (a task)."""
-    Z = _framed_block(X, origin, scale, dtype, snap)
+    Z = _framed_block(X, origin, scale, dtype, snap, rounded)
     if Z.shape[0] == 0:
         return np.zeros(0, np.uint64), Z, np.zeros(0), Z[:, 0]
     distinct = distinct_rows(Z)
@@ -136,6 +143,7 @@ def _cut(
     origin: np.ndarray,
     scale: float,
     snap: Snap | None,
+    rounded: RoundedColumns | None,
     dtype: str,
     cell: float,
     offset: int,
@@ -143,7 +151,7 @@ def _cut(
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """One block's rows for each slab (a task): (framed rows, input rows, their indices in the whole data,
     in the slab itself), for ``ranges`` of columns (held from, held to, own from, own to; ends excluded)."""
-    Z = _framed_block(X, origin, scale, dtype, snap)
+    Z = _framed_block(X, origin, scale, dtype, snap, rounded)
     col = _columns(torch.from_numpy(Z), cell)
     out = []
     for lo, hi, own_lo, own_hi in ranges:
@@ -484,15 +492,19 @@ def fit_quick_shift(
     frame, stats, n, _ = _frame_of_blocks(client, blocks, compute)
     dtype = str(compute).removeprefix("torch.")
     origin = frame.origin.numpy()
-    if plan.bandwidth is None:  # snapped as one machine's default is (`Frame.snapped`), to the same bits
-        frame = replace(frame, snap=_snap_of_blocks(client, blocks, stats, origin, frame.scale, n))
-    snap = frame.snap
+    if plan.bandwidth is None:  # spread and snapped as one machine's default is (`Frame.spread`,
+        # `Frame.snapped`), to the same bits
+        rounded = _rounded_of_blocks(client, blocks, stats, origin, frame.scale, n)
+        snap = _snap_of_blocks(client, blocks, stats, origin, frame.scale, n, rounded)
+        frame = replace(frame, snap=snap, rounded=rounded)
+        plan = replace(plan, space=spread_reason(plan.space, rounded))
+    snap, rounded = frame.snap, frame.rounded
     received: dict[str, int] = {}
 
     report(QUICKSHIFT_STAGES[1])
     leading = client.gather(
         [
-            client.submit(_leading, b, origin, frame.scale, snap, dtype, REFERENCE_ROWS, pure=False)
+            client.submit(_leading, b, origin, frame.scale, snap, rounded, dtype, REFERENCE_ROWS, pure=False)
             for b in blocks
         ]
     )
@@ -539,7 +551,7 @@ def fit_quick_shift(
         ranges = [(*held(s), float(edges[s]), float(edges[s + 1])) for s in slabs]
         cut = [
             client.submit(
-                _cut, b, origin, frame.scale, snap, dtype, cell, int(offsets[i]), ranges, pure=False
+                _cut, b, origin, frame.scale, snap, rounded, dtype, cell, int(offsets[i]), ranges, pure=False
             )
             for i, b in enumerate(blocks)
         ]

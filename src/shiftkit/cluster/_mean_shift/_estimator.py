@@ -82,6 +82,7 @@ from shiftkit.cluster._spaces import (
     graph_coordinates,
     input_min_size,
     project_axes,
+    spread_reason,
     weigh_rival,
 )
 from shiftkit.kernels import Kernel, get_kernel
@@ -163,9 +164,11 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     (``merge='saddles'``; see `QuickShift`, which shares it). There the rows are
     taken in units of their own spread on a fine grid and in content order, so
     that exact ties (data symmetric about a point) are broken the same way
-    whatever the data's scale and the order of the rows. With a numeric
-    bandwidth, modes closer than one bandwidth are merged, as in scikit-learn
-    (``merge='radius'``), on the rows as given.
+    whatever the data's scale and the order of the rows; the values of a column
+    rounded to a grid coarse beside the rows' scatter (ages in years, counts)
+    are spread over their grid cells, as `QuickShift` spreads them. With a
+    numeric bandwidth, modes closer than one bandwidth are merged, as in
+    scikit-learn (``merge='radius'``), on the rows as given.
 
     Parameters
     ----------
@@ -484,6 +487,14 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         constant = bool((X_c == X_c[0]).all())
         of_row = None  # where the fit runs on the distinct rows: the distinct row of each input row
         space = None if constant else choose_space(X_c, sought)
+        if snapping and space is not None and space.name != "graph-layout":
+            # columns rounded to a coarse grid spread over their cells, and the space chosen again (as
+            # QuickShift.fit: `Frame.spread`)
+            spread, X_all = frame.spread(X_all, taking_part)
+            if spread is not frame:
+                frame = spread
+                X_c = X_all if taking_part is None else X_all[taking_part]
+                space = spread_reason(choose_space(X_c, sought), frame.rounded)
         if space is None or space.name == "input":  # in the computation's dtype from here on
             if snapping and space is not None:
                 # the rows in units of their own spread, on a grid (`Frame.snapped`), the same bits at
