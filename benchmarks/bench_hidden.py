@@ -32,9 +32,10 @@
   in two features beside 50 such rows 1,000 times away, by ``MeanShift()`` and ``QuickShift()``.
 
 - ``--rounded``: values on a grid. Five make_blobs blobs (10 apart) with both columns rounded
-  (their rows repeat), and three blobs with only the second column rounded beside a continuous first
-  one, clustered by ``QuickShift()``, ``MeanShift()`` and scikit-learn's ``HDBSCAN()`` (three
-  draws each). A rounded column beside a continuous one still falls into slices.
+  (their rows repeat), three blobs with only the second column rounded beside a continuous first
+  one, five blobs in 8 features all rounded, and ten in 12 features three of them rounded (there the
+  modes are sought in a layout, which takes the rows as given), clustered by ``QuickShift()``,
+  ``MeanShift()`` and scikit-learn's ``HDBSCAN()`` (three draws each).
 
 All five by default.
 """
@@ -408,28 +409,53 @@ def rounded() -> None:
         "MeanShift()": MeanShift,
         "scikit-learn HDBSCAN()": lambda: HDBSCAN(copy=True),
     }
-    cases = [
-        ("five blobs, both columns rounded to 1", 1500, FIVE_CENTERS, 1.0, False),
-        ("the same, rounded to 0.5", 1500, FIVE_CENTERS, 0.5, False),
-        ("the same, 10,000 rows rounded to 1", 10_000, FIVE_CENTERS, 1.0, False),
-        ("three blobs, the second column rounded to 0.5", 1000, THREE_CENTERS, 0.5, True),
-        ("the same, 5,000 rows", 5000, THREE_CENTERS, 0.5, True),
-        ("three blobs, the second column rounded to 1", 1000, THREE_CENTERS, 1.0, True),
-        ("the same, rounded to 2", 1000, THREE_CENTERS, 2.0, True),
-    ]
-    rows = []
-    for name, n, centers, step, one_column in cases:
-        found: dict[str, list[tuple[int, float]]] = {m: [] for m in methods}
-        distinct = []
-        for seed in range(3):
+
+    def blobs(n: int, centers: list[list[float]], step: float, one_column: bool) -> Callable[[int], Any]:
+        def make(seed: int) -> tuple[np.ndarray, np.ndarray]:
             X, y = make_blobs(n, centers=centers, random_state=seed)
             if one_column:
                 X[:, 1] = np.round(X[:, 1] / step) * step
             else:
                 X = np.round(X / step) * step
+            return X, y
+
+        return make
+
+    def eight(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        X, y = make_blobs(2000, n_features=8, centers=5, center_box=(-15, 15), random_state=seed)
+        return np.round(X / 2) * 2, y
+
+    def twelve(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        X, y = make_blobs(
+            3000, n_features=12, centers=10, cluster_std=1.5, center_box=(-6, 6), random_state=seed
+        )
+        X[:, :3] = np.round(X[:, :3] / X[:, :3].std(0)) * X[:, :3].std(0)
+        return (X - X.mean(0)) / X.std(0), y
+
+    cases: list[tuple[str, int, Callable[[int], Any]]] = [
+        ("five blobs, both columns rounded to 1", 1500, blobs(1500, FIVE_CENTERS, 1.0, False)),
+        ("the same, rounded to 0.5", 1500, blobs(1500, FIVE_CENTERS, 0.5, False)),
+        ("the same, 10,000 rows rounded to 1", 10_000, blobs(10_000, FIVE_CENTERS, 1.0, False)),
+        ("three blobs, the second column rounded to 0.5", 1000, blobs(1000, THREE_CENTERS, 0.5, True)),
+        ("the same, 5,000 rows", 5000, blobs(5000, THREE_CENTERS, 0.5, True)),
+        ("three blobs, the second column rounded to 1", 1000, blobs(1000, THREE_CENTERS, 1.0, True)),
+        ("the same, rounded to 2", 1000, blobs(1000, THREE_CENTERS, 2.0, True)),
+        ("five blobs in 8 features (a box of 30), all rounded to 2", 2000, eight),
+        (
+            "ten blobs in 12 features (sd 1.5, a box of 12), 3 rounded to their deviation, z-scored",
+            3000,
+            twelve,
+        ),
+    ]
+    rows = []
+    for name, n, make in cases:
+        found: dict[str, list[tuple[int, float]]] = {m: [] for m in methods}
+        distinct = []
+        for seed in range(3):
+            X, y = make(seed)
             distinct.append(len(np.unique(X, axis=0)))
-            for m, make in methods.items():
-                found[m].append(cell(X, y, make))
+            for m, method in methods.items():
+                found[m].append(cell(X, y, method))
 
         def summary(results: list[tuple[int, float]]) -> str:
             k = sorted({c for c, _ in results})
@@ -439,7 +465,7 @@ def rounded() -> None:
         few, most = min(distinct), max(distinct)
         label = f"{name} ({few if few == most else f'{few}-{most}'} distinct rows of {n:,})"
         rows.append([label, *(summary(found[m]) for m in methods)])
-    print("\nvalues on a grid (make_blobs, sd 1; three draws): mean ARI (clusters found)\n")
+    print("\nvalues on a grid (make_blobs, sd 1 unless said; three draws): mean ARI (clusters found)\n")
     print(markdown_table(["data", *methods], rows))
 
 
