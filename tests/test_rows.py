@@ -159,6 +159,27 @@ def test_the_snap_is_the_same_for_the_rows_in_any_order():
     assert Snap.fit(np.zeros((0, 2))).unit == 1.0 and Snap.fit(np.ones((5, 2))).unit == 1.0
 
 
+def _in_blocks(X, cuts, scale):
+    """``X`` split at ``cuts`` (an empty block and a block of one row among them, as the cuts say), its
+    origin (the mean rounded), its framed rows and the blocks' statistics."""
+    from shiftkit.cluster.stages import centered
+    from shiftkit.distributed._blocks import _block_stats
+
+    origin = np.round(X.mean(0))
+    blocks = np.split(X, cuts)
+    return blocks, origin, centered(X, origin, scale), [_block_stats(b) for b in blocks]
+
+
+class Inline:
+    """A client that runs its tasks where they are submitted."""
+
+    def submit(self, f, *args, pure=True):
+        return f(*args)
+
+    def gather(self, futures):
+        return list(futures)
+
+
 def test_the_snap_of_blocks_is_one_machines_snap_bit_for_bit():
     """The Dask path's snap (`_snap_of_blocks`: extremes, then folds, block by block) against `Snap.fit` of
     all the rows on one machine, with a client that runs its tasks where they are submitted: the same
@@ -168,22 +189,13 @@ def test_the_snap_of_blocks_is_one_machines_snap_bit_for_bit():
 
     from shiftkit._rows import Snap
     from shiftkit.cluster.stages import centered
-    from shiftkit.distributed._blocks import _block_stats, _framed_block, _snap_of_blocks
-
-    class Inline:
-        def submit(self, f, *args, pure=True):
-            return f(*args)
-
-        def gather(self, futures):
-            return list(futures)
+    from shiftkit.distributed._blocks import _framed_block, _snap_of_blocks
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((30_600, 3)) * [3.0, 0.01, 700.0] + [1e3, -5.0, 0.25]
-    blocks = np.split(X, [0, 4000, 4001, 17_000])  # an empty block and a block of one row among them
-    origin, scale = np.round(X.mean(0)), 256.0
-    framed = centered(X, origin, scale)
+    scale = 256.0
+    blocks, origin, framed, stats = _in_blocks(X, [0, 4000, 4001, 17_000], scale)
     one = Snap.fit(framed)
-    stats = [_block_stats(b) for b in blocks]
     many = _snap_of_blocks(Inline(), blocks, stats, origin, scale, len(X))
     np.testing.assert_array_equal(many.mean, one.mean)
     assert many.unit == one.unit
@@ -261,22 +273,12 @@ def test_the_rounded_columns_of_blocks_are_one_machines_bit_for_bit():
     import torch
 
     from shiftkit._rows import RoundedColumns, Snap
-    from shiftkit.cluster.stages import centered
-    from shiftkit.distributed._blocks import _block_stats, _framed_block, _rounded_of_blocks, _snap_of_blocks
-
-    class Inline:
-        def submit(self, f, *args, pure=True):
-            return f(*args)
-
-        def gather(self, futures):
-            return list(futures)
+    from shiftkit.distributed._blocks import _framed_block, _rounded_of_blocks, _snap_of_blocks
 
     X = _rounded_table(n=20_000) * [3.0, 7.0, 1.0, 1.0, 1.0] + [1e3, -5.0, 0.0, 0.0, 0.25]
-    blocks = np.split(X, [0, 4000, 4001, 13_000])
-    origin, scale = np.round(X.mean(0)), 16.0
-    framed = centered(X, origin, scale)
+    scale = 16.0
+    blocks, origin, framed, stats = _in_blocks(X, [0, 4000, 4001, 13_000], scale)
     one = RoundedColumns.fit(framed)
-    stats = [_block_stats(b) for b in blocks]
     many = _rounded_of_blocks(Inline(), blocks, stats, origin, scale, len(X))
     np.testing.assert_array_equal(many.steps, one.steps)
     assert many.steps[1] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,22 @@ def _framed_block(
     if snap is not None:
         snap.tensor_(torch.from_numpy(Z))
     return Z.astype(dtype)
+
+
+@dataclass(frozen=True)
+class BlockFrame:
+    """How the rows of a block reach the computation (`_framed_block`): the frame's origin and scale, the
+    computation's dtype, and the snap and the rounded columns of a default fit (None: not done)."""
+
+    origin: np.ndarray
+    scale: float
+    dtype: str
+    snap: Snap | None = None
+    rounded: RoundedColumns | None = None
+
+    def block(self, X: np.ndarray) -> np.ndarray:
+        """The rows ``X`` of a block framed (a fresh array)."""
+        return _framed_block(X, self.origin, self.scale, self.dtype, self.snap, self.rounded)
 
 
 def _framed_folds(

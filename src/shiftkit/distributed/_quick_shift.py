@@ -69,7 +69,6 @@ import torch
 from torch import Tensor
 
 from shiftkit import QuickShift
-from shiftkit._rows import RoundedColumns, Snap
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster.stages import (
     GRAPH_LEAST_NEIGHBORS,
@@ -95,7 +94,7 @@ from shiftkit.cluster.stages import (
     spread_reason,
     support_of,
 )
-from shiftkit.distributed._blocks import _frame_of_blocks, _framed_block, _rounded_of_blocks, _snap_of_blocks
+from shiftkit.distributed._blocks import BlockFrame, _frame_of_blocks, _rounded_of_blocks, _snap_of_blocks
 from shiftkit.kernels import get_kernel
 from shiftkit.neighbors import KNNGraph, mutual_mask
 
@@ -114,17 +113,11 @@ ENGINE = "grid"
 
 
 def _leading(
-    X: np.ndarray,
-    origin: np.ndarray,
-    scale: float,
-    snap: Snap | None,
-    rounded: RoundedColumns | None,
-    dtype: str,
-    m: int,
+    X: np.ndarray, framing: BlockFrame, m: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A block's ``m`` distinct rows of the smallest hashes (framed), their hashes and copies, and a sample
     of the first coordinate (a task)."""
-    Z = _framed_block(X, origin, scale, dtype, snap, rounded)
+    Z = framing.block(X)
     if Z.shape[0] == 0:
         return np.zeros(0, np.uint64), Z, np.zeros(0), Z[:, 0]
     distinct = distinct_rows(Z)
@@ -140,18 +133,14 @@ def _columns(Z: Tensor, cell: float) -> np.ndarray:
 
 def _cut(
     X: np.ndarray,
-    origin: np.ndarray,
-    scale: float,
-    snap: Snap | None,
-    rounded: RoundedColumns | None,
-    dtype: str,
+    framing: BlockFrame,
     cell: float,
     offset: int,
     ranges: list[tuple[float, float, float, float]],
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """One block's rows for each slab (a task): (framed rows, input rows, their indices in the whole data,
     in the slab itself), for ``ranges`` of columns (held from, held to, own from, own to; ends excluded)."""
-    Z = _framed_block(X, origin, scale, dtype, snap, rounded)
+    Z = framing.block(X)
     col = _columns(torch.from_numpy(Z), cell)
     out = []
     for lo, hi, own_lo, own_hi in ranges:
@@ -498,16 +487,12 @@ def fit_quick_shift(
         snap = _snap_of_blocks(client, blocks, stats, origin, frame.scale, n, rounded)
         frame = replace(frame, snap=snap, rounded=rounded)
         plan = replace(plan, space=spread_reason(plan.space, rounded))
-    snap, rounded = frame.snap, frame.rounded
+    snap = frame.snap
+    framing = BlockFrame(origin, frame.scale, dtype, snap, frame.rounded)
     received: dict[str, int] = {}
 
     report(QUICKSHIFT_STAGES[1])
-    leading = client.gather(
-        [
-            client.submit(_leading, b, origin, frame.scale, snap, rounded, dtype, REFERENCE_ROWS, pure=False)
-            for b in blocks
-        ]
-    )
+    leading = client.gather([client.submit(_leading, b, framing, REFERENCE_ROWS, pure=False) for b in blocks])
     received["leading rows and a sample of the first coordinate"] = sum(
         sum(a.nbytes for a in part) for part in leading
     )
@@ -550,9 +535,7 @@ def fit_quick_shift(
     def build(slabs: list[int]) -> dict[int, Any]:
         ranges = [(*held(s), float(edges[s]), float(edges[s + 1])) for s in slabs]
         cut = [
-            client.submit(
-                _cut, b, origin, frame.scale, snap, rounded, dtype, cell, int(offsets[i]), ranges, pure=False
-            )
+            client.submit(_cut, b, framing, cell, int(offsets[i]), ranges, pure=False)
             for i, b in enumerate(blocks)
         ]
         out = {}
