@@ -119,7 +119,7 @@ def test_mean_shift_on_worker_processes_with_a_worker_killed_mid_fit(client):
     many = fit(MeanShift(bandwidth=2.5, algorithm="standard", callback=kill_one), X, client, block_rows=200)
     assert kill_one.killed
     _same_mean_shift(one, many)
-    client.wait_for_workers(2, timeout=60)  # the nanny restarts it
+    client.wait_for_workers(2, timeout=180)  # the nanny restarts it
 
 
 def test_dask_array_and_files(local_client, tmp_path):
@@ -307,7 +307,7 @@ def test_binned_files_with_a_worker_killed_mid_fit(client, tmp_path):
     many = fit(MeanShift(bandwidth=0.7, algorithm="binned", callback=kill_one), paths, client)
     assert kill_one.killed
     _same_mean_shift(one, many)
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=180)
 
 
 @pytest.mark.parametrize(
@@ -506,7 +506,7 @@ def test_dbscan_on_worker_processes_with_a_worker_killed_mid_fit(client, tmp_pat
     est = fit(DBSCAN(eps=0.3, min_samples=5), paths, client, block_rows=2000, on_stage=kill_one)
     assert kill_one.killed
     _same_as_sklearn(est, X, 0.3, 5)
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=180)
 
 
 def test_an_index_given_travels_to_the_workers_with_its_engine(local_client):
@@ -705,7 +705,7 @@ def test_quick_shift_on_worker_processes_with_a_worker_killed_mid_fit(client, tm
     many = fit(QuickShift(), paths, client, on_stage=kill_one)
     assert kill_one.killed and len(many.slab_edges_) >= 3
     _same_as_one_machine(many, QuickShift().fit(X))
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=180)
 
 
 def test_quick_shift_can_leave_the_labels_on_the_workers(local_client, tmp_path):
