@@ -163,14 +163,15 @@ class RoundedColumns:
     def spread_(self, T: Tensor) -> Tensor:
         """Each value of a rounded column of the float64 rows ``T`` (n, d), in the units fitted, moved to
         its point of its cell, in place (block by block, on the CPU)."""
-        from shiftkit._rows_kernels import spread_on_cells
+        from shiftkit._rows_kernels import move_in_cells
 
         snap = self.snap
-        mean = np.ascontiguousarray(snap.mean / snap.unit)
         for start in range(0, T.shape[0], _ROWS_PER_BLOCK):
             block = T[start : start + _ROWS_PER_BLOCK]
             values = np.ascontiguousarray(block.detach().cpu().numpy(), dtype=np.float64)
-            spread_on_cells(values, snap.unit, mean, 2.0**-SPREAD_BITS, self.steps)
+            # each row's place: its hash on the snap's grid, before it moves
+            hashes = _hashes(values, snap.unit, snap.mean / snap.unit, 2.0**-SPREAD_BITS, on_grid=True)
+            move_in_cells(values, hashes, self.steps)
             block.copy_(torch.as_tensor(values, device=block.device))
         return T
 

@@ -48,19 +48,13 @@ def grid_row_hashes(
 
 
 @numba.njit(cache=True)
-def spread_on_cells(X: np.ndarray, unit: float, mean: np.ndarray, step: float, cells: np.ndarray) -> None:
+def move_in_cells(X: np.ndarray, hashes: np.ndarray, cells: np.ndarray) -> None:
     """Each value of a column ``j`` with ``cells[j] > 0`` moved, in place, to a point of its cell
-    ``[x - cells[j] / 2, x + cells[j] / 2)`` drawn by the hash of its row's place on a grid (as
-    `grid_row_hashes` with ``on_grid``, from the row before it moves) and ``j``: equal rows move alike."""
+    ``[x - cells[j] / 2, x + cells[j] / 2)`` drawn by its row's hash (``hashes[i]``, `grid_row_hashes`)
+    mixed with ``j``: rows of equal hashes move alike."""
     n, d = X.shape
-    value = np.empty(1)
-    bits = value.view(np.uint64)
     for i in range(n):
-        h = np.uint64(d)
-        for j in range(d):
-            value[0] = np.floor((X[i, j] / unit - mean[j]) / step) + 0.0
-            h = _mix((h ^ bits[0]) * _MULTIPLIER + np.uint64(j))
         for j in range(d):
             if cells[j] > 0:
-                draw = _mix(h + np.uint64(j + 1) * _MULTIPLIER) >> np.uint64(11)  # 53 bits
+                draw = _mix(hashes[i] + np.uint64(j + 1) * _MULTIPLIER) >> np.uint64(11)  # 53 bits
                 X[i, j] += cells[j] * (float(draw) * 2.0**-53 - 0.5)
