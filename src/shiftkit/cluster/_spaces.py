@@ -73,6 +73,7 @@ from torch import Tensor
 
 from shiftkit._rows import DistinctRows, RoundedColumns, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
+from shiftkit.cluster._base import Frame
 from shiftkit.cluster._cuts import most_joined
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes, seek_modes_of_distinct
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE, points_in
@@ -103,6 +104,7 @@ __all__ = [
     "input_min_size",
     "multimodal_features",
     "project_axes",
+    "spread_and_choose",
     "spread_reason",
     "weigh_rival",
 ]
@@ -254,6 +256,24 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
         return Space("principal-axes", f"{why}; a density on the first {min(p, 3)}", p, axes, distinct)
     why = f"{signal}: mode seeking in a layout of the neighbor graph"
     return Space("graph-layout", why, p, axes, distinct)
+
+
+def spread_and_choose(
+    frame: Frame, X: Tensor, rows: Tensor | None, requested: str, space: Space
+) -> tuple[Frame, Tensor, Space]:
+    """Where the modes are sought in a density (``space`` is not a layout, where the spread rows cost
+    digits 0.88 -> 0.82, mean of six seeds): the rounded columns of the rows ``X`` (the frame's float64
+    coordinates; fitted on its rows ``rows`` where given) spread over their cells (`Frame.spread`, in
+    place), and the space ``requested`` chosen again on them, its reason saying so. Rounded, the rows lie
+    on slices that the neighbor graph keeps apart. ``frame``, ``X`` and ``space`` as they are where no
+    column is rounded, or in a layout."""
+    if space.name == "graph-layout":
+        return frame, X, space
+    spread, X = frame.spread(X, rows)
+    if spread is frame:
+        return frame, X, space
+    chosen = choose_space(X if rows is None else X[rows], requested)
+    return spread, X, spread_reason(chosen, spread.rounded)
 
 
 def spread_reason(space: Space, rounded: RoundedColumns | None) -> Space:

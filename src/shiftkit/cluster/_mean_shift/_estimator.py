@@ -82,7 +82,7 @@ from shiftkit.cluster._spaces import (
     graph_coordinates,
     input_min_size,
     project_axes,
-    spread_reason,
+    spread_and_choose,
     weigh_rival,
 )
 from shiftkit.kernels import Kernel, get_kernel
@@ -487,14 +487,10 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         constant = bool((X_c == X_c[0]).all())
         of_row = None  # where the fit runs on the distinct rows: the distinct row of each input row
         space = None if constant else choose_space(X_c, sought)
-        if snapping and space is not None and space.name != "graph-layout":
-            # columns rounded to a coarse grid spread over their cells, and the space chosen again (as
-            # QuickShift.fit: `Frame.spread`)
-            spread, X_all = frame.spread(X_all, taking_part)
-            if spread is not frame:
-                frame = spread
+        if snapping and space is not None:  # columns rounded to a coarse grid spread, as QuickShift's
+            frame, X_all, space = spread_and_choose(frame, X_all, taking_part, sought, space)
+            if frame.rounded is not None:
                 X_c = X_all if taking_part is None else X_all[taking_part]
-                space = spread_reason(choose_space(X_c, sought), frame.rounded)
         if space is None or space.name == "input":  # in the computation's dtype from here on
             if snapping and space is not None:
                 # the rows in units of their own spread, on a grid (`Frame.snapped`), the same bits at
