@@ -430,7 +430,8 @@ def rounded() -> None:
         X, y = make_blobs(
             3000, n_features=12, centers=10, cluster_std=1.5, center_box=(-6, 6), random_state=seed
         )
-        X[:, :3] = np.round(X[:, :3] / X[:, :3].std(0)) * X[:, :3].std(0)
+        step = X[:, :3].std(0)  # each rounded to its own deviation
+        X[:, :3] = np.round(X[:, :3] / step) * step
         return (X - X.mean(0)) / X.std(0), y
 
     def six(seed: int) -> tuple[np.ndarray, np.ndarray]:
