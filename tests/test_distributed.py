@@ -682,8 +682,14 @@ def test_quick_shift_on_files_with_copies_across_them(local_client, tmp_path):
 
 def test_quick_shift_by_slabs_refuses_what_it_does_not_do(local_client):
     X = _quick_shift_data(n=3000)
-    with pytest.raises(ValueError, match="input space"):
-        fit(QuickShift(), np.hstack([X, X, X]), local_client)  # 6 features: one machine lays them out
+    with pytest.raises(
+        ValueError,
+        match=r"input space .* or in a graph layout; these data would be clustered in "
+        r"the space 'principal-axes'",
+    ):
+        fit(QuickShift(), np.hstack([X, X, X]), local_client)  # 6 features: one machine takes principal axes
+    with pytest.raises(ValueError, match="got space='principal-axes'"):
+        fit(QuickShift(space="principal-axes"), X, local_client)
     with pytest.raises(ValueError, match="no sample_weight"):
         fit(QuickShift(), X, local_client, sample_weight=np.ones(len(X)))
     with pytest.raises(ValueError, match="every row is the same"):
@@ -726,3 +732,88 @@ def test_quick_shift_can_leave_the_labels_on_the_workers(local_client, tmp_path)
     np.testing.assert_array_equal(kept.cluster_centers_, one.cluster_centers_)
     with pytest.raises(ValueError, match="QuickShift only"):
         fit(MeanShift(bandwidth=1.0), X, local_client, labels_on_workers=True)
+
+
+# -- QuickShift in a graph layout ----------------------------------------------------------------------------
+
+
+def _embeddings(n=9000, copies=600, seed=3):
+    """An embedding-like mixture (30 clusters in 64 features) with rows repeated at the end: copies in
+    other blocks than their first."""
+    from shiftkit.datasets import make_embedding_mixture
+
+    X, y = make_embedding_mixture(n, random_state=seed)
+    X = X.astype(np.float64)
+    return np.concatenate([X, X[:copies]]), np.concatenate([y, y[:copies]])
+
+
+def _same_layout_as_one_machine(many, one):
+    np.testing.assert_array_equal(many.labels_, one.labels_)
+    np.testing.assert_array_equal(many.density_, one.density_)
+    np.testing.assert_array_equal(many.cluster_centers_, one.cluster_centers_)
+    np.testing.assert_array_equal(many.cluster_densities_, one.cluster_densities_)
+    np.testing.assert_array_equal(many.embedding_, one.embedding_)  # the same rows laid out, bit for bit
+    np.testing.assert_array_equal(many.embedding_rows_, one.embedding_rows_)
+    assert many.bandwidth_ == one.bandwidth_ and many.prominence_ == one.prominence_
+    np.testing.assert_array_equal(many.n_clusters_by_level_, one.n_clusters_by_level_)
+    assert many.space_ == one.space_ == "graph-layout" and many.space_reason_ == one.space_reason_
+
+
+@pytest.mark.parametrize(
+    ("block_rows", "params"),
+    [(2000, {}), (4000, {"min_cluster_size": 0.01})],
+)
+def test_quick_shift_in_a_layout_gives_one_machines_labels(local_client, block_rows, params):
+    """Many features: the first distinct rows in content order gathered from the blocks, laid out where
+    ``fit`` is called, the other rows placed and labelled on the workers: one machine's fit."""
+    X, y = _embeddings()
+    stages = []
+    many = fit(QuickShift(**params), X, local_client, block_rows=block_rows, on_stage=stages.append)
+    one = QuickShift(**params).fit(X)
+    _same_layout_as_one_machine(many, one)
+    assert stages == list(distributed_module().LAYOUT_DASK_STAGES)
+    assert len(many.embedding_rows_) < len(X)  # rows not laid out were placed by the workers
+    assert adjusted_rand_score(y, many.labels_) > 0.99
+    new, _ = _embeddings(n=900, copies=0, seed=4)
+    np.testing.assert_array_equal(many.predict(new), one.predict(new))  # the laid-out rows came with it
+    np.testing.assert_array_equal(many.predict(X[:1000]), one.labels_[:1000])
+
+
+def test_quick_shift_in_a_layout_on_real_rows_with_copies(local_client):
+    """scikit-learn's digits, z-scored (constant columns among them), and 500 of its rows repeated in
+    another block: every row laid out, copies weighted across blocks as one machine weighs them; with
+    ``cluster_all=False`` the same rows are noise."""
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data
+    X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1.0)
+    X = np.concatenate([X, X[:500]])
+    many = fit(QuickShift(), X, local_client, block_rows=600)
+    _same_layout_as_one_machine(many, QuickShift().fit(X))
+    many = fit(QuickShift(cluster_all=False), X, local_client, block_rows=600)
+    _same_layout_as_one_machine(many, QuickShift(cluster_all=False).fit(X))
+    assert (many.labels_ == -1).any()
+
+
+def test_quick_shift_in_a_layout_gathers_only_the_first_rows(local_client, tmp_path):
+    """Blocks larger than the rows a layout needs send only their first 5,000 distinct rows (the client
+    merges them into the first of all); labels left on the workers, one machine's."""
+    X, _ = _embeddings(n=24000, copies=2000)
+    paths = _write_parts(X, tmp_path, 2)
+    kept = fit(QuickShift(), paths, local_client, labels_on_workers=True)
+    one = QuickShift().fit(X)
+    assert kept.labels_ is None and kept.density_ is None and "labels and densities" not in kept.traffic_
+    row = X.shape[1] * 8 + 24  # a row's values, hash, copies and first index
+    assert kept.traffic_["the first distinct rows"] == 2 * 5000 * row
+    assert sum(kept.traffic_.values()) < 0.5 * X.nbytes
+    parts = local_client.gather(kept.label_blocks_)
+    np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), one.labels_)
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), one.density_)
+    np.testing.assert_array_equal(kept.cluster_centers_, one.cluster_centers_)
+
+
+def test_quick_shift_in_a_layout_asked_for_in_few_features(local_client):
+    """space='graph-layout' on 3 features takes the layout path, as one machine does."""
+    X = _quick_shift_data(n=3000, d=3)
+    many = fit(QuickShift(space="graph-layout"), X, local_client, block_rows=1000)
+    _same_layout_as_one_machine(many, QuickShift(space="graph-layout").fit(X))

@@ -263,13 +263,13 @@ def test_predict_on_the_training_rows_gives_the_labels(embeddings, monkeypatch):
 def test_rows_not_laid_out_are_assigned_through_the_probe(embeddings, monkeypatch):
     X, _ = embeddings
     calls = []
-    vote = spaces._vote
+    vote = spaces.vote
 
     def probe(labels):
         calls.append(labels.shape)
         return vote(labels)
 
-    monkeypatch.setattr(spaces, "_vote", probe)
+    monkeypatch.setattr(spaces, "vote", probe)
     monkeypatch.setattr(spaces, "LAYOUT_MAX_ROWS", 1000)
     QuickShift().fit(X)
     assert calls and calls[0] == (2000, spaces.ASSIGN_NEIGHBORS)
@@ -277,7 +277,7 @@ def test_rows_not_laid_out_are_assigned_through_the_probe(embeddings, monkeypatc
 
 def test_vote_breaks_ties_towards_the_nearest():
     labels = np.array([[3, 1, 1, 3, 2], [0, 1, 2, 3, 4], [5, 5, 4, 4, 4]])
-    np.testing.assert_array_equal(spaces._vote(labels), [3, 0, 4])
+    np.testing.assert_array_equal(spaces.vote(labels), [3, 0, 4])
 
 
 def test_meanshift_weights_are_repetitions_in_a_layout(embeddings):

@@ -334,34 +334,62 @@ def scale_free_hashes(X: np.ndarray) -> np.ndarray:
     Data scaled (by any positive factor) or moved hash the same: their centered, spread-relative
     values differ from the original's in the last bits of float64 only, and a value lands on the
     other side of a grid line with odds of about 1e-11 (the grid is 2^36 float64 rounding errors
-    wide). Rows nearer than the grid hash the same: `distinct_rows` orders them by value.
+    wide). Rows nearer than the grid hash the same: `distinct_rows` orders them by value. So do rows
+    held in blocks (`ScaleFreeGrid` from the blocks' sums, QuickShift on Dask), whose sums differ from
+    these in the last bits.
     """
-    n, d = X.shape
+    n = X.shape[0]
     if X.size == 0:
         return row_hashes(X)
     blocks = range(0, n, _ROWS_PER_BLOCK)  # every pass by blocks: no temporary the size of the data
-    # scaled first by a power of two (exact) so that neither the mean nor the squares overflow
-    big = max(float(X.max()), -float(X.min()))
-    unit = np.ldexp(1.0, int(np.frexp(big)[1])) if big > 0 else 1.0
+    unit = ScaleFreeGrid.unit_of(max(float(X.max()), -float(X.min())))
     mean = sum((X[s : s + _ROWS_PER_BLOCK] / unit).sum(0) for s in blocks) / n
     squares = sum(float(np.square(X[s : s + _ROWS_PER_BLOCK] / unit - mean).sum()) for s in blocks)
-    rms = float(np.sqrt(squares / (n * d)))
-    step = rms * 2.0**-SCALE_FREE_BITS if rms > 0 else 1.0
-    # the hash of floor((x / unit - mean) / step): whole numbers below 2^SCALE_FREE_BITS * sqrt(n * d) in
-    # size, exact in float64
-    return _hashes(X, unit, mean, step, on_grid=True)
+    return ScaleFreeGrid.of(unit, mean, squares, n).hashes(X)
 
 
-def distinct_rows(X: Tensor | np.ndarray, *, scale_free: bool = False) -> DistinctRows:
+@dataclass(frozen=True)
+class ScaleFreeGrid:
+    """The grid of `scale_free_hashes`: the data scaled by ``unit`` (a power of two, so that neither the
+    mean nor the squares overflow), less ``mean``, on a grid of ``step``."""
+
+    unit: float
+    mean: np.ndarray
+    step: float
+
+    @staticmethod
+    def unit_of(largest: float) -> float:
+        """The power of two at or above the largest absolute value."""
+        return float(np.ldexp(1.0, int(np.frexp(largest)[1]))) if largest > 0 else 1.0
+
+    @classmethod
+    def of(cls, unit: float, mean: np.ndarray, squares: float, n: int) -> ScaleFreeGrid:
+        """From the mean of the rows over ``unit`` and the sum of their squared deviations from it."""
+        rms = float(np.sqrt(squares / (n * mean.shape[0])))
+        return cls(unit, mean, rms * 2.0**-SCALE_FREE_BITS if rms > 0 else 1.0)
+
+    def hashes(self, X: np.ndarray) -> np.ndarray:
+        """The hash of each row's cell, floor((x / unit - mean) / step): whole numbers below
+        2^SCALE_FREE_BITS * sqrt(n * d) in size, exact in float64."""
+        return _hashes(X, self.unit, self.mean, self.step, on_grid=True)
+
+
+def distinct_rows(
+    X: Tensor | np.ndarray, *, scale_free: bool = False, hashes: np.ndarray | None = None
+) -> DistinctRows:
     """The distinct rows of ``X`` (n, d) in content order: by hash, then by value where hashes collide.
 
     ``scale_free``: the hash of each row's place relative to the data (`scale_free_hashes`), so that
     the order (the first rows of it, a fair draw) is the same for the data scaled or moved; else of its
-    float64 values (`row_hashes`: equal hashes are, but for collisions, equal rows).
+    float64 values (`row_hashes`: equal hashes are, but for collisions, equal rows). ``hashes``: these
+    (n,) instead (rows gathered from blocks, hashed there).
     """
     # no copy of float64 data: the hashes read -0.0 as 0.0 (`row_hashes`), and so do comparisons
     data = X.detach().double().cpu().numpy() if isinstance(X, Tensor) else np.asarray(X, dtype=np.float64)
-    h = scale_free_hashes(data) if scale_free else row_hashes(data)
+    if hashes is not None:
+        h = np.asarray(hashes, dtype=np.uint64)
+    else:
+        h = scale_free_hashes(data) if scale_free else row_hashes(data)
     order = np.argsort(h, kind="stable")
     h_sorted = h[order]
     boundary = np.ones(len(order), dtype=bool)

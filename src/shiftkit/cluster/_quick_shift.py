@@ -124,6 +124,21 @@ class QuickShiftFit:
     model: _Fitted
 
 
+def layout_result(frame: Frame, space: Space, fit: LayoutFit) -> QuickShiftFit:
+    """What a fit in a graph layout found (``fit``, made here or on Dask), for `QuickShift._store`."""
+    return QuickShiftFit(
+        np.asarray(fit.peak_rows),
+        fit.labels,
+        fit.density,
+        fit.seeking,
+        1.0,
+        fit.embedding,
+        fit.embedding_rows,
+        fit.embedding[fit.seeking.peaks],
+        _Fitted(frame, space, None, None, None, None, None, fit.model),
+    )
+
+
 class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     """Mode-seeking clustering on a nearest-neighbor graph; the number of clusters is found, not given.
 
@@ -436,18 +451,7 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         fit: LayoutFit | None = None,
     ) -> QuickShiftFit:
         """Mode seeking in a layout of the neighbor graph (``fit``: one already made)."""
-        fit = self._lay_out(X_c, space, on_stage) if fit is None else fit
-        return QuickShiftFit(
-            np.asarray(fit.peak_rows),
-            fit.labels,
-            fit.density,
-            fit.seeking,
-            1.0,
-            fit.embedding,
-            fit.embedding_rows,
-            fit.embedding[fit.seeking.peaks],
-            _Fitted(frame, space, None, None, None, None, None, fit.model),
-        )
+        return layout_result(frame, space, self._lay_out(X_c, space, on_stage) if fit is None else fit)
 
     def _store(self, fit: QuickShiftFit, centers: np.ndarray, space: Space) -> QuickShift:
         """The one writer of the fitted attributes: ``fit``, the ``centers`` (the input's rows at the

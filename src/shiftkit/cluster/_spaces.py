@@ -214,6 +214,17 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
     # the rows the axes, their count and the columns' look are measured on: the first distinct ones
     first = torch.as_tensor(distinct.first[:AXES_MAX_ROWS], device=X_c.device)
     A = X_c[first].detach().double().cpu().numpy()
+    return space_of_rows(A, d, distinct.n_distinct, requested, distinct)
+
+
+def space_of_rows(
+    A: np.ndarray, d: int, n_distinct: int, requested: str, distinct: DistinctRows | None = None
+) -> Space:
+    """What `choose_space` chooses (``requested``: not 'input') for data of ``d`` features (more than
+    `INPUT_MAX_FEATURES` unless requested) and ``n_distinct`` distinct rows (or at least
+    `LAYOUT_MIN_ROWS` where there are more), from their first `AXES_MAX_ROWS` distinct rows in content
+    order, ``A`` (float64), as `choose_space` reads them (QuickShift on Dask gathers them from its
+    blocks). ``distinct``: the rows' `DistinctRows`, kept in the space (None where they stay in blocks)."""
     axes = principal_axes(A, snapped=True)  # the same directions at every scale, tied variances too
     p = axes.n_signal
     signal = f"{d} features, {p} principal ax{'is' if p == 1 else 'es'} above shuffled columns"
@@ -236,7 +247,7 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
                 _features_and_axes(axes, features),
                 distinct,
                 features,
-                _rival(A, signal, p, axes, distinct),
+                _rival(A, signal, p, axes, n_distinct, distinct),
             )
             one, beside = len(features) == 1, n_axes(space) - len(features)
             why = (
@@ -250,9 +261,10 @@ def choose_space(X_c: Tensor, requested: str = "auto") -> Space:
             why = f"{signal}: no direction stands out, a density in the input space"
             return Space("input", why, p, None, None, ())
         why = f"{signal}: a density on the first {max(p, AXES_DIM)}"
-        return Space("principal-axes", why, p, axes, distinct, (), _rival(A, signal, p, axes, distinct))
-    if distinct.n_distinct < LAYOUT_MIN_ROWS:
-        why = f"{signal}, but {distinct.n_distinct} distinct rows: too few for a graph layout"
+        rival = _rival(A, signal, p, axes, n_distinct, distinct)
+        return Space("principal-axes", why, p, axes, distinct, (), rival)
+    if n_distinct < LAYOUT_MIN_ROWS:
+        why = f"{signal}, but {n_distinct} distinct rows: too few for a graph layout"
         return Space("principal-axes", f"{why}; a density on the first {min(p, 3)}", p, axes, distinct)
     why = f"{signal}: mode seeking in a layout of the neighbor graph"
     return Space("graph-layout", why, p, axes, distinct)
@@ -299,11 +311,13 @@ def n_axes(space: Space) -> int:
     return min(max(wanted, AXES_DIM), AXES_MAX_SIGNAL, space.axes.axes.shape[1])
 
 
-def _rival(A: np.ndarray, reason: str, p: int, axes: PrincipalAxes, distinct: DistinctRows) -> Space | None:
+def _rival(
+    A: np.ndarray, reason: str, p: int, axes: PrincipalAxes, n_distinct: int, distinct: DistinctRows | None
+) -> Space | None:
     """The layout weighed beside a density on the axes (`weigh_rival`) of the rows whose first distinct
     ones are ``A``: none where they are too few for a layout or a column has fewer than
     `LAYOUT_RIVAL_LEAST_VALUES` values."""
-    if distinct.n_distinct < LAYOUT_MIN_ROWS or _least_values(A) < LAYOUT_RIVAL_LEAST_VALUES:
+    if n_distinct < LAYOUT_MIN_ROWS or _least_values(A) < LAYOUT_RIVAL_LEAST_VALUES:
         return None
     return Space("graph-layout", reason, p, axes, distinct, ())
 
@@ -512,7 +526,7 @@ class LayoutFit:
         return most_joined(self.seeking.labels, self.neighbors)
 
 
-def _vote(labels: np.ndarray) -> np.ndarray:
+def vote(labels: np.ndarray) -> np.ndarray:
     """Per row of ``labels`` (r, k), nearest first: the most frequent; ties to the nearest of them."""
     if labels.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
@@ -525,7 +539,7 @@ def assign(model: LayoutModel, G: Tensor) -> np.ndarray:
     else the vote of the `ASSIGN_NEIGHBORS` nearest laid-out rows."""
     k = min(ASSIGN_NEIGHBORS, model.laid_out.shape[0])
     distances, nearest = nearest_laid_out(model.laid_out, G, k, model.memory_budget)
-    labels = _vote(model.labels[nearest.cpu().numpy()])
+    labels = vote(model.labels[nearest.cpu().numpy()])
     same = (distances[:, 0] == 0).cpu().numpy()
     labels[same] = model.labels[nearest[:, 0].cpu().numpy()[same]]
     return labels
@@ -567,6 +581,62 @@ def layout_rows(n_distinct: int, least: float, total: float) -> int:
     return min(n_distinct, LAYOUT_MAX_ROWS, max(wanted, LAYOUT_ROWS))
 
 
+def layout_size(n_distinct: int, total: float, min_cluster_size: float | None) -> tuple[float, int]:
+    """The least cluster a layout keeps (`_layout_min_size`, in the units of ``total``, the rows' count or
+    weight) and how many of the ``n_distinct`` distinct rows it lays out (`layout_rows`)."""
+    least = _layout_min_size(min_cluster_size, total)
+    return least, layout_rows(n_distinct, points_in(least, total), total)
+
+
+def lay_out(
+    laid_out: Tensor, memory_budget: int, report: Callable[[str], Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `GRAPH_NEIGHBORS`-nearest-neighbor graph of the rows ``laid_out`` (m, q) (graph coordinates)
+    and its `LAYOUT_RUNS` layouts side by side: (each row's nearest other rows (m, k), the layouts
+    (m, LAYOUT_RUNS * LAYOUT_DIM)); ``report`` hears the first two of `LAYOUT_STAGES`."""
+    m = laid_out.shape[0]
+    report(LAYOUT_STAGES[0])
+    distances, indices = knn_of_distinct(laid_out, min(GRAPH_NEIGHBORS - 1, m - 1), memory_budget)
+    report(LAYOUT_STAGES[1])
+    embedding = layout_graph(
+        membership_graph(distances, indices),
+        laid_out.double().numpy(),
+        n_components=LAYOUT_DIM,
+        seed=LAYOUT_SEED,
+        runs=LAYOUT_RUNS,
+    )
+    return indices, embedding
+
+
+def seek_in_layout(
+    embedding: np.ndarray,
+    weight: np.ndarray,
+    neighbors: np.ndarray,
+    *,
+    least: float,
+    prominence: float | None,
+    memory_budget: int,
+) -> ModeSeeking:
+    """The modes of the ``embedding`` (m, q) of laid-out rows, each weighted by ``weight`` (m,) (its copies
+    and the rows nearest to it), whose clusters must be cut apart in the data's neighbor graph
+    ``neighbors`` (`lay_out`)."""
+    E = torch.as_tensor(embedding)
+    m = E.shape[0]
+    return seek_modes(
+        E,
+        None if bool((weight == 1).all()) else torch.as_tensor(weight),
+        n_neighbors=neighbors_for(E, LAYOUT_SEEK_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS),  # a tenth at most
+        # the local scale of the layout's points, whatever each stands for: with the rows' weights it
+        # would shrink to the nearest laid-out row where each stands for ten rows
+        bandwidth=local_bandwidth(E, memory_budget=memory_budget) if m > 1 else None,
+        prominence=prominence,
+        min_cluster_size=least,
+        memory_budget=memory_budget,
+        min_gap_points=LAYOUT_MIN_GAP_POINTS,
+        data_neighbors=neighbors,  # the layout tears clouds apart: its clusters must be cut apart in the data
+    )
+
+
 def fit_graph_layout(
     X_c: Tensor,
     space: Space,
@@ -579,7 +649,8 @@ def fit_graph_layout(
     on_stage: Callable[[str], Any] | None = None,
 ) -> LayoutFit:
     """Mode seeking in a layout of the neighbor graph of ``X_c`` (n, d) (the module docstring);
-    ``on_stage`` hears the name of each of `LAYOUT_STAGES` as it starts."""
+    ``on_stage`` hears the name of each of `LAYOUT_STAGES` as it starts. QuickShift on Dask runs the
+    same steps on rows held in blocks (`shiftkit.distributed._layout`)."""
     report = on_stage or (lambda name: None)
     distinct = space.distinct
     assert distinct is not None
@@ -588,20 +659,9 @@ def fit_graph_layout(
     copies = np.bincount(distinct.inverse, weights=row_weights, minlength=n_distinct)  # (u,)
     axes = graph_axes(X_c, distinct.first)
     G = graph_coordinates(X_c, axes, distinct.first)  # (u, q)
-    total = float(copies.sum())
-    least = _layout_min_size(min_cluster_size, total)
-    m = layout_rows(n_distinct, points_in(least, total), total)
+    least, m = layout_size(n_distinct, float(copies.sum()), min_cluster_size)
     laid_out = G[:m]
-    report(LAYOUT_STAGES[0])
-    distances, indices = knn_of_distinct(laid_out, min(GRAPH_NEIGHBORS - 1, m - 1), memory_budget)
-    report(LAYOUT_STAGES[1])
-    embedding = layout_graph(
-        membership_graph(distances, indices),
-        laid_out.double().numpy(),
-        n_components=LAYOUT_DIM,
-        seed=LAYOUT_SEED,
-        runs=LAYOUT_RUNS,
-    )
+    indices, embedding = lay_out(laid_out, memory_budget, report)
     nearest = np.zeros((0, ASSIGN_NEIGHBORS), dtype=np.int64)
     weight = copies[:m].copy()
     report(LAYOUT_STAGES[2])
@@ -609,23 +669,12 @@ def fit_graph_layout(
         _, found = nearest_laid_out(laid_out, G[m:], min(ASSIGN_NEIGHBORS, m), memory_budget)
         nearest = found.cpu().numpy().astype(np.int64)
         weight += np.bincount(nearest[:, 0], weights=copies[m:], minlength=m)
-    E = torch.as_tensor(embedding)
     report(LAYOUT_STAGES[3])
-    seeking = seek_modes(
-        E,
-        None if bool((weight == 1).all()) else torch.as_tensor(weight),
-        n_neighbors=neighbors_for(E, LAYOUT_SEEK_NEIGHBORS, least=GRAPH_LEAST_NEIGHBORS),  # a tenth at most
-        # the local scale of the layout's points, whatever each stands for: with the rows' weights it
-        # would shrink to the nearest laid-out row where each stands for ten rows
-        bandwidth=local_bandwidth(E, memory_budget=memory_budget) if m > 1 else None,
-        prominence=prominence,
-        min_cluster_size=least,
-        memory_budget=memory_budget,
-        min_gap_points=LAYOUT_MIN_GAP_POINTS,
-        data_neighbors=indices,  # the layout tears clouds apart: its clusters must be cut apart in the data
+    seeking = seek_in_layout(
+        embedding, weight, indices, least=least, prominence=prominence, memory_budget=memory_budget
     )
     laid_labels = seeking.labels_with_noise(not cluster_all)
-    labels = np.concatenate([laid_labels, _vote(laid_labels[nearest])])  # (u,)
+    labels = np.concatenate([laid_labels, vote(laid_labels[nearest])])  # (u,)
     density_laid_out = seeking.density.double().cpu().numpy()
     density = np.concatenate([density_laid_out, density_laid_out[nearest[:, 0]] if len(nearest) else []])
     model = LayoutModel(axes, laid_out, laid_labels, memory_budget)

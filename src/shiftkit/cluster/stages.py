@@ -51,7 +51,7 @@ from shiftkit.cluster._mean_shift._result import MeanShiftFit, store
 from shiftkit.cluster._mean_shift._seeds import BIN_SIZE, seeds_from_bins, seeds_over_summary
 from shiftkit.cluster._mode_seeking import NEIGHBORS, ModeSeeking
 from shiftkit.cluster._quick_shift import PARAMETER_RULES as QUICKSHIFT_PARAMETER_RULES
-from shiftkit.cluster._quick_shift import QuickShift, QuickShiftFit, _Fitted, density_at
+from shiftkit.cluster._quick_shift import QuickShift, QuickShiftFit, _Fitted, density_at, layout_result
 from shiftkit.cluster._saddles import (
     LOW_LEVELS_MAX_FEATURES,
     MIN_GAP_POINTS,
@@ -65,29 +65,49 @@ from shiftkit.cluster._saddles import (
     merge_tree,
 )
 from shiftkit.cluster._spaces import (
+    ASSIGN_NEIGHBORS,
+    AXES_MAX_ROWS,
     GRAPH_NEIGHBORS,
+    INPUT_MAX_FEATURES,
     LAYOUT_DIM,
     LAYOUT_SEEK_NEIGHBORS,
+    LAYOUT_STAGES,
+    LayoutFit,
+    LayoutModel,
     Space,
     choose_space,
+    graph_axes,
+    graph_coordinates,
     input_min_size,
+    lay_out,
+    layout_size,
+    nearest_laid_out,
+    seek_in_layout,
+    space_of_rows,
     spread_reason,
+    vote,
 )
 from shiftkit.kernels import Kernel
 from shiftkit.neighbors import GRAPH_LEAST_NEIGHBORS, make_index, neighbors_for
 
 __all__ = [
+    "ASSIGN_NEIGHBORS",
+    "AXES_MAX_ROWS",
     "BIN_SIZE",
     "CUT_FRACTION",
     "GRAPH_LEAST_NEIGHBORS",
     "GRAPH_NEIGHBORS",
+    "INPUT_MAX_FEATURES",
     "KMEANS_PARAMETER_RULES",
     "LAYOUT_DIM",
     "LAYOUT_SEEK_NEIGHBORS",
+    "LAYOUT_STAGES",
     "LOW_LEVELS_MAX_FEATURES",
     "MIN_GAP_POINTS",
     "NEIGHBORS",
     "Frame",
+    "LayoutFit",
+    "LayoutModel",
     "LoopSettings",
     "MeanShiftFit",
     "MeanShiftPlan",
@@ -109,6 +129,8 @@ __all__ = [
     "edges_between_basins",
     "fit_stepping",
     "follow",
+    "graph_axes",
+    "graph_coordinates",
     "inertia",
     "input_min_size",
     "join_by_saddles",
@@ -116,18 +138,26 @@ __all__ = [
     "kmeans_plusplus_indices",
     "kmeans_prepare",
     "kmeans_store",
+    "lay_out",
+    "layout_size",
     "make_index",
     "merge_modes",
     "merge_tree",
+    "nearest_laid_out",
     "neighbors_for",
     "plan_mean_shift",
     "plan_quick_shift",
+    "quick_shift_layout_store",
+    "quick_shift_sought",
     "quick_shift_store",
     "seeds_from_bins",
     "seeds_over_summary",
+    "seek_in_layout",
+    "space_of_rows",
     "spread_reason",
     "store",
     "support_of",
+    "vote",
 ]
 
 
@@ -208,6 +238,31 @@ class QuickShiftPlan:
     memory_budget: int
 
 
+def quick_shift_sought(estimator: QuickShift, n_features: int) -> str:
+    """Where a fit of ``estimator`` on data of ``n_features`` features seeks the modes, as one machine
+    decides before it looks at the data: 'input' (a bandwidth or a neighbor count given with
+    ``space='auto'``, or at most `INPUT_MAX_FEATURES` features), else the space requested ('auto' is then
+    chosen from the data, `space_of_rows`). The parameters are checked."""
+    check_params(estimator, QUICKSHIFT_PARAMETER_RULES)
+    if estimator.bandwidth is not None:
+        check_bandwidth(estimator.bandwidth)
+    tuned = estimator.bandwidth is not None or estimator.n_neighbors is not None
+    requested = "input" if tuned and estimator.space == "auto" else str(estimator.space)
+    if requested == "auto" and n_features <= INPUT_MAX_FEATURES:
+        return "input"
+    return requested
+
+
+def quick_shift_layout_store(
+    estimator: QuickShift, frame: Frame, space: Space, fit: LayoutFit, centers: np.ndarray, n_features: int
+) -> QuickShift:
+    """`QuickShift`'s one writer of the fitted attributes, for a fit in a graph layout made elsewhere
+    (``fit``, the rows' labels and densities None where they stayed on the workers): ``centers`` are the
+    input rows at the modes. ``predict`` works as after a fit here (the laid-out rows are in ``fit``)."""
+    estimator.n_features_in_ = n_features
+    return estimator._store(layout_result(frame, space, fit), centers, space)
+
+
 def plan_quick_shift(estimator: QuickShift, n_features: int) -> QuickShiftPlan:
     """``estimator``'s parameters checked for a fit in the input space of ``n_features`` features; a
     ValueError where one machine would seek the modes elsewhere (more than four features)."""
@@ -219,7 +274,8 @@ def plan_quick_shift(estimator: QuickShift, n_features: int) -> QuickShiftPlan:
     if requested not in ("auto", "input") or (requested == "auto" and n_features > 4):
         raise ValueError(
             f"QuickShift on Dask seeks the modes in the input space (space='input', or 'auto' with at most "
-            f"4 features); got space={estimator.space!r} with {n_features} features"
+            f"4 features) or in a graph layout (space='graph-layout', or 'auto' where the data choose one); "
+            f"got space={estimator.space!r} with {n_features} features"
         )
     space = choose_space(torch.zeros((2, n_features)), requested)  # the input space: only the shape is read
     return QuickShiftPlan(

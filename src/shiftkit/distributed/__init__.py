@@ -8,7 +8,7 @@
     ms = fit(MeanShift(bandwidth=2.5), X, client)  # X: numpy, a dask array, or a list of .npy / CSV files
     km = fit(KMeans(256, init="k-means||"), X, client)
     db = fit(DBSCAN(eps=0.3, min_samples=10), X, client)
-    qs = fit(QuickShift(), X, client)              # low dimension (the input space)
+    qs = fit(QuickShift(), X, client)              # few features (the input space) or many (a layout)
 
 Mean shift: every step is a map over blocks of query rows; each task runs
 shiftkit's own engine against the data, which are scattered to the workers
@@ -54,7 +54,14 @@ and each of its neighbors, must see its whole density and its whole k-nearest
 neighbors; a slab whose halo falls short is done again with twice the halo);
 the climbs followed across slabs, the basins' peaks and saddles merged where
 ``fit`` is called as on one machine, the labels made on the workers: one
-machine's labels (`shiftkit.distributed._quick_shift`; tested).
+machine's labels (`shiftkit.distributed._quick_shift`; tested). In more
+features (embeddings, wide tables), where one machine seeks the modes in a graph
+layout of its first distinct rows in content order: the blocks send their first
+distinct rows (5,000 to 100,000 of them in all), the client chooses the space
+and lays them out as one machine does, the workers place their other rows among
+the laid-out ones and label them: one machine's labels
+(`shiftkit.distributed._layout`; tested). Where the data choose the density on
+principal axes instead, it says so (a ValueError): fit those on one machine.
 
 There is no scheduler here: Dask's handles placement, retries (a task lost
 with a worker is recomputed from its inputs) and data transfer.
@@ -71,15 +78,16 @@ from typing import Any
 import numpy as np
 
 from shiftkit import DBSCAN, KMeans, MeanShift, QuickShift
-from shiftkit.cluster.stages import dbscan_store, fit_stepping
+from shiftkit.cluster.stages import dbscan_store, fit_stepping, quick_shift_sought
 from shiftkit.distributed._blocks import _load_block
 from shiftkit.distributed._dbscan import DBSCAN_STAGES, fit_dbscan
 from shiftkit.distributed._kmeans import _kmeans_dask, _kmeans_files
+from shiftkit.distributed._layout import LAYOUT_DASK_STAGES, fit_quick_shift_layout
 from shiftkit.distributed._mean_shift_files import _files_on_workers, _mean_shift_files
 from shiftkit.distributed._quick_shift import QUICKSHIFT_STAGES, fit_quick_shift
 from shiftkit.distributed._steps import DEFAULT_BLOCK_ROWS, DaskSteps
 
-__all__ = ["DBSCAN_STAGES", "QUICKSHIFT_STAGES", "DaskSteps", "fit"]
+__all__ = ["DBSCAN_STAGES", "LAYOUT_DASK_STAGES", "QUICKSHIFT_STAGES", "DaskSteps", "fit"]
 
 
 def _require_distributed() -> Any:
@@ -156,8 +164,9 @@ def fit(
         worker); the result is the same.
     sample_weight : array-like, default=None
     on_stage : callable, default=None
-        DBSCAN, QuickShift: called with the name of each of `DBSCAN_STAGES` or
-        `QUICKSHIFT_STAGES` as it starts.
+        DBSCAN, QuickShift: called with the name of each of `DBSCAN_STAGES`,
+        `QUICKSHIFT_STAGES` or (QuickShift in a graph layout)
+        `LAYOUT_DASK_STAGES` as it starts.
     labels_on_workers : bool, default=False
         QuickShift: leave every row's label and density on the workers, so that
         nothing of the size of the data comes to the client: ``labels_`` and
@@ -221,7 +230,16 @@ def _quick_shift_by_slabs(
     report = on_stage or (lambda name: None)
     report(QUICKSHIFT_STAGES[0])
     blocks, _ = _blocks_of(X, client, block_rows)
+    d = int(client.submit(_width, blocks[0], pure=False).result())
+    sought = quick_shift_sought(estimator, d)
+    if sought in ("auto", "graph-layout"):  # many features: the first distinct rows laid out
+        return fit_quick_shift_layout(estimator, blocks, client, sought, on_stage, labels_on_workers)
     return fit_quick_shift(estimator, blocks, client, block_rows, on_stage, labels_on_workers)
+
+
+def _width(X: np.ndarray) -> int:
+    """A block's columns (a task)."""
+    return int(X.shape[1])
 
 
 def _dbscan_by_slabs(
