@@ -19,8 +19,8 @@ the client received. Then QuickShift() by slabs on the same 8 files (``--only-qu
 checked equal to the one-machine fit's, the seconds, and the bytes the client received per stage.
 ``--only-layout``: QuickShift() on an embedding-like mixture (``--layout-n`` rows, default 1,000,000,
 x 64, `make_embedding_mixture`) in 8 ``.npy`` files, where one machine seeks the modes in a graph
-layout: the Dask fit's labels checked equal to the one-machine fit's, the seconds, the client's peak
-RSS growth and the bytes it received per stage. ``--client-memory``: the resident memory (before,
+layout: the Dask fit's labels checked equal to the one-machine fit's, the seconds and the bytes the
+client received per stage. ``--client-memory``: the resident memory (before,
 after, peak) of the process that calls
 ``fit(QuickShift(), files, client, labels_on_workers=True)`` on 250,000, 1,000,000 and 2,000,000 rows
 (each in a fresh process; the files written part by part): what the client holds does not grow with
@@ -259,9 +259,7 @@ def quick_shift_table(X2: np.ndarray) -> None:
 
 def layout_table(n: int) -> None:
     """QuickShift() in a graph layout on Dask (64 features, files read by 2 worker processes) against the
-    one-machine fit: the same labels, the seconds, what the client received and its RSS growth."""
-    import resource
-
+    one-machine fit: the same labels, the seconds and what the client received."""
     from sklearn.metrics import adjusted_rand_score
 
     from shiftkit import QuickShift
@@ -273,13 +271,11 @@ def layout_table(n: int) -> None:
     t = time.perf_counter()
     one = QuickShift().fit(X)
     t_one = time.perf_counter() - t
-    rows = [["shiftkit QuickShift(), one process (2 threads)", f"{t_one:.2f}", "-", "-"]]
+    rows = [["shiftkit QuickShift(), one process (2 threads)", f"{t_one:.2f}", "-"]]
     with _in_files_on_two_workers(X, 8) as (paths, client):
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t = time.perf_counter()
         many = fit(QuickShift(), paths, client, labels_on_workers=True)
         t_many = time.perf_counter() - t
-        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
         labels = np.concatenate([p[0] for p in client.gather(many.label_blocks_)])
         assert many.space_ == one.space_ == "graph-layout"
         assert np.array_equal(labels, one.labels_)
@@ -288,14 +284,13 @@ def layout_table(n: int) -> None:
             "shiftkit QuickShift() in a layout, Dask, 2 worker processes, 8 files, labels on the workers",
             f"{t_many:.2f}",
             f"{traffic} (the data: {X.nbytes / 2**20:.1f} MB)",
-            f"{grown:.0f}",
         ])  # fmt: skip
     print(
         f"\nQuickShift() on {n:,} x 64 (`make_embedding_mixture`; {one.labels_.max() + 1} clusters, ARI "
         f"{adjusted_rand_score(y, one.labels_):.4f}; {len(one.embedding_rows_):,} rows laid out): labels "
         "equal to the one-machine fit's in every row\n"
     )
-    print(markdown_table(["where", "s", "to the client", "client peak RSS growth, MB"], rows))
+    print(markdown_table(["where", "s", "to the client"], rows))
 
 
 def dbscan_table(X2: np.ndarray, eps: float = 0.05, min_samples: int = 10) -> None:

@@ -817,3 +817,23 @@ def test_quick_shift_in_a_layout_asked_for_in_few_features(local_client):
     X = _quick_shift_data(n=3000, d=3)
     many = fit(QuickShift(space="graph-layout"), X, local_client, block_rows=1000)
     _same_layout_as_one_machine(many, QuickShift(space="graph-layout").fit(X))
+
+
+def test_a_tasks_numba_threads_follow_the_workers():
+    """A Dask worker process runs torch on its own threads (OMP_NUM_THREADS), numba on every core unless
+    told: a task's kernels run on torch's thread count, and the setting is restored after."""
+    import numba
+
+    from shiftkit.distributed._blocks import worker_threads
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: nothing to cap")
+    torch_before, numba_before = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)  # as in a worker of one thread
+    try:
+        assert numba.get_num_threads() == numba_before > 1
+        with worker_threads():
+            assert numba.get_num_threads() == 1
+        assert numba.get_num_threads() == numba_before
+    finally:
+        torch.set_num_threads(torch_before)

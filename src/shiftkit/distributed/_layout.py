@@ -66,7 +66,7 @@ from shiftkit.cluster.stages import (
     space_of_rows,
     vote,
 )
-from shiftkit.distributed._blocks import BlockFrame, _frame_of_blocks
+from shiftkit.distributed._blocks import BlockFrame, _frame_of_blocks, worker_threads
 from shiftkit.embedding import SnappedAxes
 
 __all__ = ["LAYOUT_DASK_STAGES", "fit_quick_shift_layout"]
@@ -109,7 +109,8 @@ def _grid_squares(X: np.ndarray, framing: BlockFrame, unit: float, mean: np.ndar
 def _block_rows(X: np.ndarray, framing: BlockFrame, grid: ScaleFreeGrid) -> _BlockRows:
     """The block's distinct rows in content order (a task; kept on the worker)."""
     Z = framing.block(X)
-    distinct = distinct_rows(Z, hashes=grid.hashes(Z))
+    with worker_threads():
+        distinct = distinct_rows(Z, hashes=grid.hashes(Z))
     return _BlockRows(distinct.inverse, distinct.first, distinct.counts.astype(np.float64), distinct.hashes)
 
 
@@ -140,7 +141,8 @@ def _place(
     nearest = np.zeros((0, k), dtype=np.int64)
     if len(rest):
         Z = torch.from_numpy(framing.block(X[rows.first[rest]]))
-        _, found = nearest_laid_out(laid_out, graph_coordinates(Z, axes), k, memory_budget)
+        with worker_threads():
+            _, found = nearest_laid_out(laid_out, graph_coordinates(Z, axes), k, memory_budget)
         nearest = found.cpu().numpy().astype(np.int64)
     return _BlockNearest(rows.inverse, laid, nearest, rows.counts)
 
