@@ -812,6 +812,18 @@ def test_quick_shift_in_a_layout_gathers_only_the_first_rows(local_client, tmp_p
     np.testing.assert_array_equal(kept.cluster_centers_, one.cluster_centers_)
 
 
+def test_quick_shift_in_a_layout_with_a_worker_killed_mid_fit(client, tmp_path):
+    """Worker processes read 4 files; one dies as the rows not laid out are placed (its blocks' distinct
+    rows were held there): Dask recomputes them from the files, and the labels are one machine's."""
+    X, _ = _embeddings(n=12000, copies=1000)
+    paths = _write_parts(X, tmp_path, 4)
+    kill_one = _KillOne(client, lambda stage: stage == "the rows not laid out")
+    many = fit(QuickShift(), paths, client, on_stage=kill_one)
+    assert kill_one.killed
+    _same_layout_as_one_machine(many, QuickShift().fit(X))
+    client.wait_for_workers(2, timeout=180)
+
+
 def test_quick_shift_in_a_layout_asked_for_in_few_features(local_client):
     """space='graph-layout' on 3 features takes the layout path, as one machine does."""
     X = _quick_shift_data(n=3000, d=3)

@@ -264,16 +264,13 @@ def fit_quick_shift_layout(
         received["labels and densities"] = sum(p[0].nbytes + p[1].nbytes for p in parts)
     peaks = first[seeking.peaks]  # the input rows at the modes (their first copies)
     block_of = np.searchsorted(offsets, peaks, side="right") - 1
-    centers = (
-        np.stack(
-            [
-                client.submit(_rows_at, blocks[j], np.array([p - offsets[j]]), pure=False).result()[0]
-                for p, j in zip(peaks, block_of)
-            ]
-        )
-        if len(peaks)
-        else np.zeros((0, d))
+    held = np.unique(block_of)
+    found = client.gather(
+        [submit(_rows_at, blocks[j], peaks[block_of == j] - offsets[j], pure=False) for j in held]
     )
+    centers = np.zeros((len(peaks), d))
+    for j, rows_there in zip(held, found):
+        centers[block_of == j] = rows_there
     received["the modes' rows"] = centers.nbytes
     fit = LayoutFit(
         labels,
