@@ -779,6 +779,17 @@ def test_quick_shift_in_a_layout_gives_one_machines_labels(local_client, block_r
     np.testing.assert_array_equal(many.predict(X[:1000]), one.labels_[:1000])
 
 
+@pytest.mark.parametrize("factor", [1e-30, 3.0, 1e30])
+def test_quick_shift_in_a_layout_does_not_depend_on_the_units(local_client, factor):
+    """The blocks' hash grid and axes are scale-free as one machine's are: the data scaled give one
+    machine's partition of the data as they were."""
+    X, _ = _embeddings(n=6000, copies=300)
+    one = QuickShift().fit(X)
+    many = fit(QuickShift(), X * factor, local_client, block_rows=2500)
+    np.testing.assert_array_equal(many.labels_, one.labels_)
+    np.testing.assert_array_equal(many.embedding_rows_, one.embedding_rows_)
+
+
 def test_quick_shift_in_a_layout_on_real_rows_with_copies(local_client):
     """scikit-learn's digits, z-scored (constant columns among them), and 500 of its rows repeated in
     another block: every row laid out, copies weighted across blocks as one machine weighs them; with
@@ -796,15 +807,17 @@ def test_quick_shift_in_a_layout_on_real_rows_with_copies(local_client):
 
 
 def test_quick_shift_in_a_layout_gathers_only_the_first_rows(local_client, tmp_path):
-    """Blocks larger than the rows a layout needs send only their first 5,000 distinct rows (the client
-    merges them into the first of all); labels left on the workers, one machine's."""
+    """Blocks larger than the rows a layout needs send the hashes of their first 5,000 distinct rows, then
+    their rows of the 5,000 smallest hashes of all (with a row's copies in other blocks); labels left on
+    the workers, one machine's."""
     X, _ = _embeddings(n=24000, copies=2000)
     paths = _write_parts(X, tmp_path, 2)
     kept = fit(QuickShift(), paths, local_client, labels_on_workers=True)
     one = QuickShift().fit(X)
     assert kept.labels_ is None and kept.density_ is None and "labels and densities" not in kept.traffic_
+    assert kept.traffic_["the first distinct rows' hashes"] == 2 * 5000 * 8
     row = X.shape[1] * 8 + 24  # a row's values, hash, copies and first index
-    assert kept.traffic_["the first distinct rows"] == 2 * 5000 * row
+    assert 5000 * row <= kept.traffic_["the first distinct rows"] <= 1.2 * 5000 * row
     assert sum(kept.traffic_.values()) < 0.5 * X.nbytes
     parts = local_client.gather(kept.label_blocks_)
     np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), one.labels_)

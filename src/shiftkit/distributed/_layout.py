@@ -13,9 +13,11 @@ place, so here:
   statistics), sum them for the hash grid's mean and spread (two passes; the
   grid is 2^-16 of the spread wide, so sums that differ from one machine's in
   the last bits move a row to another cell with odds of about 1e-11 a value),
-  hash their rows and send their first ``cap`` distinct rows in content order
-  (with their copies and the index of their first copy): the client merges
-  them into the first ``cap`` distinct rows of all, in one machine's order;
+  hash their rows and send the hashes of their first ``cap`` distinct rows in
+  content order; the ``cap`` smallest of all are among those, and each block
+  sends its rows of those hashes (with their copies and the index of their
+  first copy): the client merges them into the first ``cap`` distinct rows of
+  all, in one machine's order;
 - the client chooses the space from the first 5,000 (`space_of_rows`; where it
   is not a layout, a clear error: the density on principal axes is not split
   into blocks), lays out the first ``m`` (`lay_out`: the same neighbor graph and
@@ -28,8 +30,9 @@ place, so here:
   rows' clusters and densities; the workers label their rows (a laid-out row's
   own, else the vote of its nearest laid-out rows).
 
-The client holds the first ``cap`` distinct rows (``cap`` = the larger of
-5,000 and ``m``: 4,000 to 100,000 rows) and their layout, and ``m`` numbers per
+The client holds ``cap`` hashes per block, the first ``cap`` distinct rows
+(``cap`` = the larger of 5,000 and ``m``: 5,000 to 100,000 rows; a row's copies
+in several blocks come from each) and their layout, and ``m`` numbers per
 block: nothing of the size of the data but the labels, and not those with
 ``labels_on_workers``. The same labels as one machine, but where a row's
 nearest laid-out rows tie in float32 (their distances are computed in batches
@@ -114,13 +117,19 @@ def _block_rows(X: np.ndarray, framing: BlockFrame, grid: ScaleFreeGrid) -> _Blo
     return _BlockRows(distinct.inverse, distinct.first, distinct.counts.astype(np.float64), distinct.hashes)
 
 
+def _first_hashes(rows: _BlockRows, cap: int) -> np.ndarray:
+    """The hashes of the block's first ``cap`` distinct rows (a task)."""
+    return rows.hashes[:cap]
+
+
 def _first_rows(
-    X: np.ndarray, framing: BlockFrame, rows: _BlockRows, cap: int, offset: int
+    X: np.ndarray, framing: BlockFrame, rows: _BlockRows, last: np.uint64, offset: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The block's first ``cap`` distinct rows (a task): their hashes, framed values, copies and the
-    index in all the rows of their first copy."""
-    take = rows.first[:cap]
-    return rows.hashes[:cap], framing.block(X[take]), rows.counts[:cap], offset + take
+    """The block's distinct rows of hashes up to ``last`` (a task): their hashes, framed values, copies
+    and the index in all the rows of their first copy."""
+    take = rows.first[: int(np.searchsorted(rows.hashes, last, side="right"))]
+    at = slice(0, len(take))
+    return rows.hashes[at], framing.block(X[take]), rows.counts[at], offset + take
 
 
 def _place(
@@ -203,17 +212,22 @@ def fit_quick_shift_layout(
     squares = sum(client.gather([submit(_grid_squares, b, framing, unit, mean, pure=False) for b in blocks]))
     grid = ScaleFreeGrid.of(unit, mean, float(squares), n)
     rows = [submit(_block_rows, b, framing, grid, pure=False) for b in blocks]
-    least, wanted = layout_size(n, float(n), estimator.min_cluster_size)  # as many as n distinct rows ask
+    _, wanted = layout_size(n, float(n), estimator.min_cluster_size)  # as many as n distinct rows ask
     cap = max(AXES_MAX_ROWS, wanted)
+    # the cap smallest hashes of all the distinct rows are among the cap smallest of each block: those
+    # first, then the rows of those hashes (all rows of a hash: where two differ, their values order them)
+    firsts_hashes = client.gather([submit(_first_hashes, r, cap, pure=False) for r in rows])
+    received["the first distinct rows' hashes"] = sum(h.nbytes for h in firsts_hashes)
+    smallest = np.unique(np.concatenate(firsts_hashes))[:cap]  # not empty: the frame found rows
     offsets = np.cumsum([0] + [int(st[0]) for st in stats])
     tasks = [
-        submit(_first_rows, b, framing, r, cap, int(at), pure=False)
+        submit(_first_rows, b, framing, r, smallest[-1], int(at), pure=False)
         for b, r, at in zip(blocks, rows, offsets)
     ]
     sent = client.gather(tasks)
     received["the first distinct rows"] = sum(sum(a.nbytes for a in part) for part in sent)
     merged = distinct_rows(np.concatenate([p[1] for p in sent]), hashes=np.concatenate([p[0] for p in sent]))
-    n_known = merged.n_distinct  # all of them where no block sent cap rows, else at least cap
+    n_known = merged.n_distinct  # all of them where fewer than cap hashes were found, else at least cap
     copies = np.bincount(merged.inverse, weights=np.concatenate([p[2] for p in sent]), minlength=n_known)
     first = np.full(n_known, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first, merged.inverse, np.concatenate([p[3] for p in sent]))
