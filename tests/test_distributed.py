@@ -812,6 +812,8 @@ def test_quick_shift_in_a_layout_gathers_only_the_first_rows(local_client, tmp_p
     the workers, one machine's."""
     X, _ = _embeddings(n=24000, copies=2000)
     paths = _write_parts(X, tmp_path, 2)
+    np.save(tmp_path / "empty.npy", X[:0])  # a file of no rows between them: no rows, no hashes
+    paths.insert(1, tmp_path / "empty.npy")
     kept = fit(QuickShift(), paths, local_client, labels_on_workers=True)
     one = QuickShift().fit(X)
     assert kept.labels_ is None and kept.density_ is None and "labels and densities" not in kept.traffic_
@@ -820,6 +822,7 @@ def test_quick_shift_in_a_layout_gathers_only_the_first_rows(local_client, tmp_p
     assert 5000 * row <= kept.traffic_["the first distinct rows"] <= 1.2 * 5000 * row
     assert sum(kept.traffic_.values()) < 0.5 * X.nbytes
     parts = local_client.gather(kept.label_blocks_)
+    assert [len(p[0]) for p in parts] == [13000, 0, 13000]
     np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), one.labels_)
     np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), one.density_)
     np.testing.assert_array_equal(kept.cluster_centers_, one.cluster_centers_)
