@@ -227,20 +227,23 @@ def client_memory_table() -> None:
     ))  # fmt: skip
 
 
+def _timed(call: Any) -> tuple[Any, float]:
+    """What ``call()`` returns, and the seconds it took."""
+    start = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - start
+
+
 def quick_shift_table(X2: np.ndarray) -> None:
     """QuickShift() by slabs on files read by 2 worker processes, against the one-machine fit."""
 
     from shiftkit import QuickShift
     from shiftkit.distributed import fit
 
-    t = time.perf_counter()
-    one = QuickShift().fit(X2)
-    t_one = time.perf_counter() - t
+    one, t_one = _timed(lambda: QuickShift().fit(X2))
     rows = [["shiftkit QuickShift(), one process (2 threads)", f"{t_one:.2f}", "-"]]
     with _in_files_on_two_workers(X2, 8) as (paths, client):
-        t = time.perf_counter()
-        many = fit(QuickShift(), paths, client)
-        t_many = time.perf_counter() - t
+        many, t_many = _timed(lambda: fit(QuickShift(), paths, client))
         assert np.array_equal(many.labels_, one.labels_)
         assert np.array_equal(many.density_, one.density_)
         traffic = "; ".join(f"{k}: {v / 2**20:.2f} MB" for k, v in many.traffic_.items())
@@ -268,14 +271,10 @@ def layout_table(n: int) -> None:
 
     X, y = make_embedding_mixture(n, random_state=0)
     X = X.astype(np.float64)
-    t = time.perf_counter()
-    one = QuickShift().fit(X)
-    t_one = time.perf_counter() - t
+    one, t_one = _timed(lambda: QuickShift().fit(X))
     rows = [["shiftkit QuickShift(), one process (2 threads)", f"{t_one:.2f}", "-"]]
     with _in_files_on_two_workers(X, 8) as (paths, client):
-        t = time.perf_counter()
-        many = fit(QuickShift(), paths, client, labels_on_workers=True)
-        t_many = time.perf_counter() - t
+        many, t_many = _timed(lambda: fit(QuickShift(), paths, client, labels_on_workers=True))
         labels = np.concatenate([p[0] for p in client.gather(many.label_blocks_)])
         assert many.space_ == one.space_ == "graph-layout"
         assert np.array_equal(labels, one.labels_)
