@@ -280,6 +280,18 @@ def test_vote_breaks_ties_towards_the_nearest():
     np.testing.assert_array_equal(spaces.vote(labels), [3, 0, 4])
 
 
+def test_vote_agrees_with_counting_each_label():
+    """The compiled vote against the plain count: for each row, each entry's count among the row, the
+    first of the largest (noise, -1, votes too)."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(-1, 4, (10_000, 10))
+    labels[::7] = labels[::7, :1]  # rows of one label
+    counts = np.stack([(labels == labels[:, [j]]).sum(1) for j in range(10)], 1)
+    expected = labels[np.arange(len(labels)), counts.argmax(1)]
+    np.testing.assert_array_equal(spaces.vote(labels), expected)
+    np.testing.assert_array_equal(spaces.vote(labels[:, :1]), labels[:, 0])  # one neighbor
+
+
 def test_meanshift_weights_are_repetitions_in_a_layout(embeddings):
     X, _ = embeddings
     X = X[:1200]

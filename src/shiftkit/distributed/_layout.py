@@ -171,7 +171,8 @@ def _labels(placed: _BlockNearest, laid_labels: np.ndarray, laid_density: np.nda
     labels[own] = laid_labels[placed.laid[own]]
     density[own] = laid_density[placed.laid[own]]
     if len(placed.nearest):
-        labels[~own] = vote(laid_labels[placed.nearest])
+        with worker_threads():
+            labels[~own] = vote(laid_labels[placed.nearest])
         density[~own] = laid_density[placed.nearest[:, 0]]
     return labels[placed.inverse], density[placed.inverse]
 
