@@ -68,7 +68,7 @@ def test_spectral_start_separates_weakly_joined_groups_and_spans_ten():
 def test_spectral_start_gives_up_on_a_crowded_spectrum_early(monkeypatch):
     """Many clusters that barely touch crowd the Laplacian's eigenvalues near 0 and eigsh never
     converges: the start falls back to the principal coordinates after `EIGSH_MAX_RESTARTS` restarts, not
-    5 n (887,439 products, 114 s, for 300 clusters of 100,000 embeddings). The graph is the layout's
+    5 n (887,439 products, 114 s, for 300 clusters of 30,000 embeddings). The graph is the layout's
     own: 100 clusters of 10,000 embeddings, 4,000 rows laid out (its largest component needed 55,274
     products before it gave up)."""
     import scipy.sparse.linalg as sla

@@ -19,12 +19,13 @@ __all__ = ["spectral_start"]
 
 # Components up to this size are embedded with a dense eigendecomposition (exact, no iteration).
 DENSE_MAX = 500
-# The Lanczos restarts allowed before the principal coordinates start a component instead. Where the
-# eigenvalues near 0 are few apart, eigsh converges in 96 to 354 products with the Laplacian (about 5 to
-# 15 restarts: the development sets, digits, embedding mixtures of 5 to 30 clusters laid out on 537 to
-# 18,982 rows); where many clusters barely touch (300 clusters of 100,000 embeddings, 3,413 rows of a
-# component), hundreds of eigenvalues crowd 0 and it never converged: 887,439 products (5 n restarts,
-# UMAP's bound) took 114 s of a 115 s fit before the same fallback.
+# The Lanczos restarts allowed before the principal coordinates start a component instead. Where few
+# eigenvalues lie near 0, eigsh converges in 96 to 354 products with the Laplacian (about 5 to 15
+# restarts: the development sets, digits, embedding mixtures of 5 to 30 clusters laid out on 537 to
+# 18,982 rows); where many clusters barely touch, hundreds of eigenvalues crowd 0 and it never
+# converged: with 5 n restarts (UMAP's bound) 300 clusters of 30,000 embeddings (a component of 3,413
+# rows) took 887,439 products, 114 s of a 115 s fit, and of 100,000 embeddings 107 s, before the same
+# fallback.
 EIGSH_MAX_RESTARTS = 50
 
 
