@@ -23,9 +23,8 @@ from shiftkit.distributed import fit  # noqa: E402
 pytestmark = pytest.mark.slow  # see pyproject.toml: make test-fast leaves these out
 
 
-@pytest.fixture(scope="module")
-def client():
-    """Two worker processes on the loopback interface, one thread each."""
+def _two_worker_processes():
+    """A client of two worker processes on the loopback interface, one thread each."""
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
@@ -33,6 +32,12 @@ def client():
         distributed.Client(cluster) as c,
     ):
         yield c
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes on the loopback interface, one thread each."""
+    yield from _two_worker_processes()
 
 
 @pytest.fixture
@@ -40,13 +45,7 @@ def killable_client():
     """Two worker processes of their own for a test that kills one: the nanny's restart of a SIGKILLed
     worker is not waited for (on a slow spell of this 2-core machine it did not arrive in 180 s, and the
     tests after it ran on one worker), and no later test shares the cluster."""
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as c,
-    ):
-        yield c
+    yield from _two_worker_processes()
 
 
 @pytest.fixture(scope="module")
