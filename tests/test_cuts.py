@@ -51,6 +51,21 @@ def test_clusters_not_cut_apart_merge_into_the_highest_peak():
     np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, chain)), [2, 2, 2, 2])
 
 
+def test_clusters_merged_are_measured_again_against_the_rest():
+    """A and B share 3 and 2 of 10 edges (0.5: they merge); each shares 1 of 10 with C both ways (0.2:
+    not merged in one pass), but A and B together share 0.4 of C's edges: one cluster in the end."""
+    sizes = [40, 40, 40]
+    share = {(0, 1): 3, (1, 0): 2, (0, 2): 1, (2, 0): 1, (1, 2): 1, (2, 1): 1}
+    basin, neighbors = _graph(sizes, share, k=10)
+    ratios = cut_ratios(basin, neighbors, 3)
+    np.testing.assert_allclose([ratios[0, 1], ratios[0, 2], ratios[1, 2]], [0.5, 0.2, 0.2])
+    merged_ab = np.where(basin == 2, 1, 0)
+    assert cut_ratios(merged_ab, neighbors, 2)[0, 1] == pytest.approx(0.4)
+    target, peak = np.array([0, 1, 2]), np.array([3.0, 2.0, 1.0])
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, neighbors)), [0, 0, 0])
+    assert len(np.unique(cuts._merge_once(target, peak, DataGraph(basin, neighbors)))) == 2  # one pass
+
+
 def _correlated_cloud(n: int, d: int, seed: int) -> np.ndarray:
     """One Gaussian of correlated, z-scored features: no clusters, many principal axes above chance."""
     rng = np.random.default_rng(seed)

@@ -89,7 +89,21 @@ def most_joined(labels: np.ndarray, neighbors: np.ndarray) -> float:
 def merge_uncut(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.ndarray:
     """``target`` (the top basin of every basin's cluster) once the clusters that are not cut apart in
     ``graph`` (more than `CUT_FRACTION` of the smaller one's edges between them) have merged; a merged
-    cluster's top is the one with the highest ``peak`` (log density of each basin)."""
+    cluster's top is the one with the highest ``peak`` (log density of each basin).
+
+    Merging is repeated until no two clusters left are joined by more than that fraction: a cluster
+    merged from two can be joined to a third by more than the fraction where neither part was (a
+    structureless cloud of 50,000 rows laid out on 10,000 fell into two pieces whose edges between
+    them were 0.42 of the smaller one's after one pass)."""
+    while True:
+        merged = _merge_once(target, peak, graph)
+        if len(np.unique(merged)) == len(np.unique(target)):
+            return merged
+        target = merged
+
+
+def _merge_once(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.ndarray:
+    """One pass of `merge_uncut`: every pair of clusters joined by more than `CUT_FRACTION`, merged."""
     tops, cluster_of_basin = np.unique(target, return_inverse=True)
     if len(tops) < 2 or graph.neighbors.shape[1] == 0:
         return target
