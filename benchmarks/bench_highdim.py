@@ -1,6 +1,7 @@
 """Clustering embeddings with no parameters: speed and quality against the anchors, in the same run.
 
     python benchmarks/bench_highdim.py [--n 100000] [--no-large] [--no-peers] [--switch] [--variants] [--cuts]
+                                       [--many]
 
 - **Speed** (default): an embedding-like mixture (`shiftkit.datasets.make_embedding_mixture`:
   30 anisotropic clusters of unequal size on a 16-dimensional subspace of 64 features, plus
@@ -26,6 +27,12 @@
   (`shiftkit.cluster._cuts`): clouds of correlated features with no clusters (normal, Student's t,
   uniform) found as one cluster or split, the sphere sets of ``bench_image.py`` and the
   development sets, with no such test and at three fractions.
+- ``--many``: the least cluster a layout keeps by default (`shiftkit.cluster._spaces.layout_size`):
+  0.5% of the rows (as before), half their square root past 10,000 rows (the default), or 100 rows
+  asked for: embeddings in many small clusters (``make_embedding_mixture`` with 150 clusters in
+  20,000 rows and 300 in 100,000, on 32-dimensional subspaces; fast_hdbscan's ``HDBSCAN()`` beside
+  them, warm), the 30-cluster mixture of 100,000 rows, and structureless clouds of 50,000 and 200,000
+  rows (normal, Student's t, uniform; 20, 32, 64 features) found as one cluster or torn.
 """
 
 from __future__ import annotations
@@ -375,6 +382,80 @@ def cut_test(battery: Path) -> None:
     print(markdown_table(header + (["--high-dim mean ARI", "digits", "uci/wdbc"] if sets else []), rows))
 
 
+MANY_CLOUDS = [
+    (kind, d, spectrum)
+    for kind in ("normal", "t3", "uniform")
+    for d, spectrum in ((20, (3.0, 0.3)), (64, (3.0, 0.3)), (32, (10.0, 0.1)))
+]
+
+
+def many_clusters() -> None:
+    """The --many table: the layout's default least cluster against the fraction and a fixed count."""
+    import warnings
+
+    import fast_hdbscan
+    from sklearn.metrics import adjusted_rand_score
+
+    from shiftkit import QuickShift
+    from shiftkit.cluster import _spaces
+    from shiftkit.datasets import make_embedding_mixture
+
+    warnings.simplefilter("ignore")
+    mixtures = {
+        "20,000 rows, 150 clusters": make_embedding_mixture(
+            20_000, n_clusters=150, n_subspace=32, random_state=0
+        ),
+        "100,000 rows, 300 clusters": make_embedding_mixture(
+            100_000, n_clusters=300, n_subspace=32, random_state=0
+        ),
+        "100,000 rows, 30 clusters": make_embedding_mixture(100_000, random_state=0),
+    }
+    fast_hdbscan.HDBSCAN().fit(mixtures["20,000 rows, 150 clusters"][0][:2000])  # compiled before it is timed
+    rules = {
+        "0.5% of the rows (before)": (np.inf, None),
+        "half the square root past 10,000 rows (default)": (_spaces.LAYOUT_LEAST_PER_ROOT, None),
+        "min_cluster_size=100": (_spaces.LAYOUT_LEAST_PER_ROOT, 100),
+    }
+    default_root, rows = _spaces.LAYOUT_LEAST_PER_ROOT, []
+
+    def found(X: np.ndarray, y: np.ndarray, fit) -> str:
+        start = time.perf_counter()
+        labels = fit(X)
+        seconds = time.perf_counter() - start
+        return f"{len(np.unique(labels[labels >= 0]))}, {adjusted_rand_score(y, labels):.3f}, {seconds:.1f} s"
+
+    try:
+        for name, (root, asked) in rules.items():
+            _spaces.LAYOUT_LEAST_PER_ROOT = root
+            row = [name] + [
+                found(X, y, lambda X, asked=asked: QuickShift(min_cluster_size=asked).fit(X).labels_)
+                for X, y in mixtures.values()
+            ]
+            for n in (50_000, 200_000):
+                torn = [
+                    len(np.unique(QuickShift(min_cluster_size=asked).fit(_cloud(*c, n, 0)).labels_))
+                    for c in MANY_CLOUDS
+                ]
+                row.append(
+                    f"{sum(k > 1 for k in torn)} of {len(torn)}"
+                    + (f" ({max(torn)} at most)" if max(torn) > 1 else "")
+                )
+            rows.append(row)
+            print(" | ".join(row), flush=True)
+    finally:
+        _spaces.LAYOUT_LEAST_PER_ROOT = default_root
+    rows.append(
+        ["fast_hdbscan HDBSCAN() (warm)"]
+        + [found(X, y, lambda X: fast_hdbscan.HDBSCAN().fit_predict(X)) for X, y in mixtures.values()]
+        + ["", ""]
+    )
+    print(
+        "\nQuickShift() with each least cluster (clusters found, ARI, seconds); structureless clouds torn\n"
+    )
+    header = ["least cluster", *mixtures, "clouds of 50,000 torn", "clouds of 200,000 torn"]
+    print(markdown_table(header, rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
@@ -383,6 +464,7 @@ def main() -> None:
     parser.add_argument("--switch", action="store_true", help="only the space table")
     parser.add_argument("--variants", action="store_true", help="only the layout's variants")
     parser.add_argument("--cuts", action="store_true", help="only the cut test's table")
+    parser.add_argument("--many", action="store_true", help="only the least cluster's table")
     parser.add_argument("--battery", type=Path, default=BATTERY)
     args = parser.parse_args()
     print(f"machine: {machine()}")
@@ -394,6 +476,9 @@ def main() -> None:
         return
     if args.cuts:
         cut_test(args.battery)
+        return
+    if args.many:
+        many_clusters()
         return
     speed(args.n, not args.no_peers)
     recall(args.n)

@@ -66,6 +66,41 @@ def test_clusters_merged_are_measured_again_against_the_rest():
     assert len(np.unique(cuts._merge_once(target, peak, DataGraph(basin, neighbors)))) == 2  # one pass
 
 
+def test_clusters_joined_in_the_sample_graph_are_not_cut_apart():
+    """Two groups of 40 points apart in the graph of every point (1 of 10 edges each way: 0.2), but the first
+    30 of each, the sample, share 4 of 10 edges in the sample's own graph (0.8): one cluster."""
+    basin, neighbors = _graph([40, 40], {(0, 1): 1, (1, 0): 1}, k=10)
+    order = np.r_[0:30, 40:70, 30:40, 70:80]  # the sample first, as the laid-out rows are
+    rank = np.argsort(order)
+    basin, neighbors = basin[order], rank[neighbors[order]]
+    sample_group, sample = _graph([30, 30], {(0, 1): 4, (1, 0): 4}, k=10)
+    assert (basin[:60] == sample_group).all()
+    target, peak = np.array([0, 1]), np.array([2.0, 1.0])
+    assert cut_ratios(basin, neighbors, 2)[0, 1] == pytest.approx(0.2)
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, neighbors)), [0, 1])
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, neighbors, sample)), [0, 0])
+
+
+def test_a_large_layout_is_cut_apart_in_the_graph_of_a_sample(monkeypatch):
+    """20,000 rows of a cloud with no clusters (Student's t, 32 correlated features), laid out on all of
+    them (a least cluster of 40 rows asked): the whole graph keeps four torn pieces apart, the graph of
+    the first 4,000 laid-out rows does not."""
+    from shiftkit.cluster import _spaces
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(32, 32)) * np.geomspace(10.0, 0.1, 32)[:, None]
+    X = rng.standard_t(3, size=(20_000, 32)) @ A
+    X = (X - X.mean(0)) / X.std(0)
+    sampled = []
+    real = _spaces.knn_of_distinct
+    monkeypatch.setattr(_spaces, "knn_of_distinct", lambda G, *a: sampled.append(G.shape[0]) or real(G, *a))
+    qs = QuickShift(min_cluster_size=40).fit(X)
+    assert len(qs.embedding_rows_) == 10_000 and sampled == [10_000, cuts.CUT_SAMPLE_ROWS]
+    assert len(np.unique(qs.labels_)) == 1
+    monkeypatch.setattr(_spaces, "CUT_SAMPLE_ROWS", 10**9)  # no sample: the whole graph only
+    assert len(np.unique(QuickShift(min_cluster_size=40).fit(X).labels_)) > 1
+
+
 def _correlated_cloud(n: int, d: int, seed: int) -> np.ndarray:
     """One Gaussian of correlated, z-scored features: no clusters, many principal axes above chance."""
     rng = np.random.default_rng(seed)

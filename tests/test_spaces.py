@@ -387,6 +387,28 @@ def test_layout_rows_follow_the_least_cluster_kept():
     assert spaces.layout_rows(3000, 15.0, 3000.0) == 3000
 
 
+def test_a_layouts_default_least_cluster_grows_as_the_square_root_past_ten_thousand_rows():
+    """0.5% of the rows up to 10,000, then half their square root; the rows laid out follow it."""
+    assert spaces.layout_size(3000, 3000.0, None) == (15.0, 3000)
+    assert spaces.layout_size(10_000, 10_000.0, None) == (50.0, spaces.LAYOUT_ROWS)
+    least, m = spaces.layout_size(100_000, 100_000.0, None)
+    assert least == pytest.approx(0.5 * 100_000**0.5) and m == 12_650  # 20 x 100,000 / 158.1
+    assert spaces.layout_size(10**6, 10**6, None) == (500.0, 40_000)
+    assert spaces.layout_size(10**6, 10**6, 0.005) == (0.005, spaces.LAYOUT_ROWS)  # a size given: kept
+    assert spaces.input_min_size(None, 64, 100_000.0) == 500.0  # the axes and the input space: the fraction
+
+
+def test_many_small_clusters_in_many_rows_are_found(monkeypatch):
+    """20,000 embeddings in 150 clusters of 24 to 537 rows (median 116): the least cluster of 0.5% of the
+    rows (100) merged them into 95 (ARI 0.86); half the square root (71) finds most of them."""
+    X, y = make_embedding_mixture(20_000, n_clusters=150, n_subspace=32, random_state=0)
+    qs = QuickShift().fit(X)
+    assert len(np.unique(qs.labels_)) >= 115 and adjusted_rand_score(y, qs.labels_) > 0.92
+    monkeypatch.setattr(spaces, "LAYOUT_LEAST_PER_ROOT", np.inf)  # the fraction alone, as before
+    before = QuickShift().fit(X)
+    assert len(np.unique(before.labels_)) < 100 and adjusted_rand_score(y, before.labels_) < 0.9
+
+
 def test_a_smaller_least_cluster_lays_out_more_rows(embeddings, monkeypatch):
     X, _ = embeddings
     monkeypatch.setattr(spaces, "LAYOUT_ROWS", 1000)

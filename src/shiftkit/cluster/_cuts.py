@@ -33,9 +33,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CUT_FRACTION", "DataGraph", "merge_uncut", "most_joined"]
+__all__ = ["CUT_FRACTION", "CUT_SAMPLE_ROWS", "CutGraph", "DataGraph", "merge_uncut", "most_joined"]
 
 CUT_FRACTION = 0.3
+# The fraction was measured on graphs of at most 4,000 rows (a layout's rows by default). In the graph of
+# more rows the edges are shorter and a cloud's torn pieces share fewer of them (a correlated Gaussian of
+# 200,000 rows in 32 features, laid out on 17,889 rows, kept two pieces apart); so where more rows are laid
+# out, the clusters must also be cut apart in the graph of the first CUT_SAMPLE_ROWS of them (a fair sample:
+# they are in content order), where a cluster of no more sample rows than each has neighbors is not
+# measured (as in the whole graph: small clusters are measured there only).
+CUT_SAMPLE_ROWS = 4_000
+
+
+@dataclass(frozen=True)
+class CutGraph:
+    """The graphs the clusters of a layout must be cut apart in.
+
+    Attributes
+    ----------
+    neighbors : ndarray of shape (n_points, k)
+        The ``k`` nearest other points of each point in the data.
+    sample : ndarray of shape (n_sample, k) or None
+        The ``k`` nearest other points of each of the first ``n_sample`` points among them only
+        (`CUT_SAMPLE_ROWS`); None where that would be all the points.
+    """
+
+    neighbors: np.ndarray
+    sample: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -48,10 +72,14 @@ class DataGraph:
         The basin (0..n_basins-1) of each point.
     neighbors : ndarray of shape (n_points, k)
         The ``k`` nearest other points of each point in the data.
+    sample : ndarray of shape (n_sample, k) or None
+        The nearest other points of each of the first ``n_sample`` points among them only
+        (`CutGraph.sample`).
     """
 
     basin: np.ndarray
     neighbors: np.ndarray
+    sample: np.ndarray | None = None
 
 
 def cut_ratios(cluster_of_point: np.ndarray, neighbors: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -88,7 +116,8 @@ def most_joined(labels: np.ndarray, neighbors: np.ndarray) -> float:
 
 def merge_uncut(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.ndarray:
     """``target`` (the top basin of every basin's cluster) once the clusters that are not cut apart in
-    ``graph`` (more than `CUT_FRACTION` of the smaller one's edges between them) have merged; a merged
+    ``graph`` (more than `CUT_FRACTION` of the smaller one's edges between them, in the graph of all the
+    points or in that of the sample where it has one) have merged; a merged
     cluster's top is the one with the highest ``peak`` (log density of each basin).
 
     Merging is repeated until no two clusters left are joined by more than that fraction: a cluster
@@ -110,6 +139,9 @@ def _merge_once(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.nd
     from shiftkit.neighbors.union_find import roots, union_pairs  # numba: imported where it runs
 
     ratios = cut_ratios(cluster_of_basin[graph.basin], graph.neighbors, len(tops))
+    if graph.sample is not None:  # joined in either graph: not cut apart
+        in_sample = cluster_of_basin[graph.basin[: len(graph.sample)]]
+        ratios = np.maximum(ratios, cut_ratios(in_sample, graph.sample, len(tops)))
     a, b = np.nonzero(np.triu(ratios > CUT_FRACTION))
     group = np.arange(len(tops))  # union-find over the clusters, by their index in tops
     union_pairs(group, a.astype(np.int64), b.astype(np.int64))

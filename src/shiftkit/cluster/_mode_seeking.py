@@ -17,6 +17,7 @@ from torch import Tensor
 
 from shiftkit._rows import DistinctRows, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
+from shiftkit.cluster._cuts import CutGraph
 from shiftkit.cluster._saddles import (
     LEVELS,
     MIN_GAP_POINTS,
@@ -87,7 +88,7 @@ def seek_modes(
     min_gap_points: float = MIN_GAP_POINTS,
     content_ordered: bool = False,
     low_levels: bool = True,
-    data_neighbors: np.ndarray | None = None,
+    data_neighbors: CutGraph | None = None,
 ) -> ModeSeeking:
     """Cluster the rows of ``X`` (n, d) by mode seeking on their k-nearest-neighbor graph.
 
@@ -95,9 +96,9 @@ def seek_modes(
     ``bandwidth`` None: the local scale; ``weights`` (n,): a row of weight 3
     counts as three rows; ``min_gap_points``: the least group the mutual graph cuts off that stays a
     cluster; ``content_ordered``: the rows are distinct and in content order, and the local scale is
-    measured on the first of them (`shiftkit.bandwidth.local_bandwidth`); ``data_neighbors`` (n, k): where
+    measured on the first of them (`shiftkit.bandwidth.local_bandwidth`); ``data_neighbors``: where
     ``X`` is not the data (a layout), each row's nearest rows in the data, in which the clusters must
-    be cut apart (`shiftkit.cluster._cuts`).
+    be cut apart (`shiftkit.cluster._cuts.CutGraph`).
     """
     n = X.shape[0]
     index, k = None, 1

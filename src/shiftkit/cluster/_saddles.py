@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 
 from shiftkit._shift import shift_tensors
-from shiftkit.cluster._cuts import DataGraph, merge_uncut
+from shiftkit.cluster._cuts import CutGraph, DataGraph, merge_uncut
 from shiftkit.kernels import Kernel
 from shiftkit.neighbors import KNNGraph, NeighborIndex, knn_graph
 
@@ -301,13 +301,13 @@ def mode_tree(
     weights: Tensor | None = None,
     min_gap_points: float = MIN_GAP_POINTS,
     kernel: Kernel | None = None,
-    data_neighbors: np.ndarray | None = None,
+    data_neighbors: CutGraph | None = None,
 ) -> tuple[ModeTree, Tensor]:
     """The merge tree of the basins ``basin_of_point`` (any labels) through the saddles of ``graph``;
     ``kernel``: the one the density was summed with, whose noise (`density_noise`, in ``X``'s
     dimensions, with ``weights``) the clusters kept must rise above (None: no significance test);
-    ``data_neighbors`` (n, k): each point's nearest points in the data, where the clusters kept must
-    be cut apart (`shiftkit.cluster._cuts`; None: no such test).
+    ``data_neighbors``: each point's nearest points in the data, where the clusters kept must be cut
+    apart (`shiftkit.cluster._cuts`; None: no such test).
 
     Returns the tree and the basin index (0..n_basins-1) of every point.
     """
@@ -327,7 +327,15 @@ def mode_tree(
     saddle, elder = join_by_saddles(a, b, level, peak)
     _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
     noise = 0.0 if kernel is None else density_noise(kernel, X.shape[1], weights)
-    cuts = None if data_neighbors is None else DataGraph(basin_np, np.asarray(data_neighbors, dtype=np.int64))
+    cuts = (
+        None
+        if data_neighbors is None
+        else DataGraph(
+            basin_np,
+            np.asarray(data_neighbors.neighbors, dtype=np.int64),
+            None if data_neighbors.sample is None else np.asarray(data_neighbors.sample, dtype=np.int64),
+        )
+    )
     tree = ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), noise, cuts, X.shape[1])
     return tree, basin
 
@@ -574,7 +582,7 @@ def merge_through_saddles(
     min_gap_points: float = MIN_GAP_POINTS,
     low_levels: bool = True,
     kernel: Kernel | None = None,
-    data_neighbors: np.ndarray | None = None,
+    data_neighbors: CutGraph | None = None,
 ) -> SaddleMerge:
     """Merge the basins ``basin_of_point`` into clusters; ``prominence=None`` chooses the level.
 

@@ -74,7 +74,7 @@ from torch import Tensor
 from shiftkit._rows import DistinctRows, RoundedColumns, distinct_rows
 from shiftkit.bandwidth import local_bandwidth
 from shiftkit.cluster._base import Frame
-from shiftkit.cluster._cuts import most_joined
+from shiftkit.cluster._cuts import CUT_SAMPLE_ROWS, CutGraph, most_joined
 from shiftkit.cluster._mode_seeking import ModeSeeking, seek_modes, seek_modes_of_distinct
 from shiftkit.cluster._saddles import DEFAULT_MIN_CLUSTER_SIZE, points_in
 from shiftkit.embedding import (
@@ -133,6 +133,15 @@ LAYOUT_SEEK_NEIGHBORS = 12
 # On 100,000 x 64 (benchmarks/bench_highdim.py) laying out 4,000 rows instead of 10,000 gives the same
 # ARI (0.9994) in half the time; a size asked for below 1/5,000 of the rows lays out more rows.
 LAYOUT_ROWS_PER_LEAST_CLUSTER = 20
+# ... and by default a layout's least cluster is 0.5% of the rows up to 10,000 rows, then half their square
+# root (158 of 100,000 rows, 12,650 of them laid out; 500 of 1,000,000, 40,000 laid out): 0.5% of 100,000
+# embeddings in 300 clusters of 37 to 1,378 rows (median 289) merged them into 112 (ARI 0.62; with the
+# root 248, 0.95), where the rows are plenty to tell them apart. A least cluster that grows as the root
+# keeps the rows laid out growing as the root too (a fixed 100 rows: 282 clusters, 0.99, but 20,000 rows
+# laid out at 100,000 and all 100,000 at 1,000,000). The clusters of more than `CUT_SAMPLE_ROWS` rows
+# laid out are also cut apart in a sample's graph (`shiftkit.cluster._cuts`): structureless clouds torn,
+# benchmarks/bench_highdim.py --many.
+LAYOUT_LEAST_PER_ROOT = 0.5
 LAYOUT_ROWS = 4_000
 LAYOUT_MAX_ROWS = 100_000
 ASSIGN_NEIGHBORS = 10
@@ -549,13 +558,16 @@ def assign(model: LayoutModel, G: Tensor) -> np.ndarray:
     return labels
 
 
-def _layout_min_size(min_cluster_size: float | None, total: float) -> float:
+def _layout_min_size(min_cluster_size: float | None, total: float, *, root: bool = False) -> float:
     """A size given (a fraction or a count); None: the default fraction, but at least
-    `LAYOUT_MIN_CLUSTER_POINTS` (and at most 5% of the points)."""
+    `LAYOUT_MIN_CLUSTER_POINTS` (and at most 5% of the points); ``root``: and at most
+    `LAYOUT_LEAST_PER_ROOT` times the square root of the points (a layout's least cluster)."""
     if min_cluster_size is not None:
         return min_cluster_size
-    fraction = DEFAULT_MIN_CLUSTER_SIZE
-    return float(max(fraction * total, min(LAYOUT_MIN_CLUSTER_POINTS, 0.05 * total), 1.0))
+    least = DEFAULT_MIN_CLUSTER_SIZE * total
+    if root:
+        least = min(least, LAYOUT_LEAST_PER_ROOT * float(np.sqrt(total)))
+    return float(max(least, min(LAYOUT_MIN_CLUSTER_POINTS, 0.05 * total), 1.0))
 
 
 def input_min_size(min_cluster_size: float | None, n_features: int, total: float) -> float:
@@ -588,19 +600,24 @@ def layout_rows(n_distinct: int, least: float, total: float) -> int:
 def layout_size(n_distinct: int, total: float, min_cluster_size: float | None) -> tuple[float, int]:
     """The least cluster a layout keeps (`_layout_min_size`, in the units of ``total``, the rows' count or
     weight) and how many of the ``n_distinct`` distinct rows it lays out (`layout_rows`)."""
-    least = _layout_min_size(min_cluster_size, total)
+    least = _layout_min_size(min_cluster_size, total, root=True)
     return least, layout_rows(n_distinct, points_in(least, total), total)
 
 
 def lay_out(
     laid_out: Tensor, memory_budget: int, report: Callable[[str], Any]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[CutGraph, np.ndarray]:
     """The `GRAPH_NEIGHBORS`-nearest-neighbor graph of the rows ``laid_out`` (m, q) (graph coordinates)
-    and its `LAYOUT_RUNS` layouts side by side: (each row's nearest other rows (m, k), the layouts
+    and its `LAYOUT_RUNS` layouts side by side: (each row's nearest other rows (m, k), and the first
+    `CUT_SAMPLE_ROWS` rows' among themselves where there are more; the layouts
     (m, LAYOUT_RUNS * LAYOUT_DIM)); ``report`` hears the first two of `LAYOUT_STAGES`."""
     m = laid_out.shape[0]
     report(LAYOUT_STAGES[0])
-    distances, indices = knn_of_distinct(laid_out, min(GRAPH_NEIGHBORS - 1, m - 1), memory_budget)
+    k = min(GRAPH_NEIGHBORS - 1, m - 1)
+    distances, indices = knn_of_distinct(laid_out, k, memory_budget)
+    sample = None
+    if m > CUT_SAMPLE_ROWS:
+        sample = knn_of_distinct(laid_out[:CUT_SAMPLE_ROWS], k, memory_budget)[1]
     report(LAYOUT_STAGES[1])
     embedding = layout_graph(
         membership_graph(distances, indices),
@@ -609,13 +626,13 @@ def lay_out(
         seed=LAYOUT_SEED,
         runs=LAYOUT_RUNS,
     )
-    return indices, embedding
+    return CutGraph(indices, sample), embedding
 
 
 def seek_in_layout(
     embedding: np.ndarray,
     weight: np.ndarray,
-    neighbors: np.ndarray,
+    neighbors: CutGraph,
     *,
     least: float,
     prominence: float | None,
@@ -665,7 +682,7 @@ def fit_graph_layout(
     G = graph_coordinates(X_c, axes, distinct.first)  # (u, q)
     least, m = layout_size(n_distinct, float(copies.sum()), min_cluster_size)
     laid_out = G[:m]
-    indices, embedding = lay_out(laid_out, memory_budget, report)
+    graph, embedding = lay_out(laid_out, memory_budget, report)
     nearest = np.zeros((0, ASSIGN_NEIGHBORS), dtype=np.int64)
     weight = copies[:m].copy()
     report(LAYOUT_STAGES[2])
@@ -675,7 +692,7 @@ def fit_graph_layout(
         weight += np.bincount(nearest[:, 0], weights=copies[m:], minlength=m)
     report(LAYOUT_STAGES[3])
     seeking = seek_in_layout(
-        embedding, weight, indices, least=least, prominence=prominence, memory_budget=memory_budget
+        embedding, weight, graph, least=least, prominence=prominence, memory_budget=memory_budget
     )
     laid_labels = seeking.labels_with_noise(not cluster_all)
     labels = np.concatenate([laid_labels, vote(laid_labels[nearest])])  # (u,)
@@ -690,5 +707,5 @@ def fit_graph_layout(
         distinct.first[:m],
         seeking,
         model,
-        indices,
+        graph.neighbors,
     )

@@ -247,7 +247,7 @@ def fit_quick_shift_layout(
     least, m = layout_size(keep, float(n), estimator.min_cluster_size)
     axes = graph_axes(torch.from_numpy(A), np.arange(A.shape[0]))
     laid_out = graph_coordinates(torch.from_numpy(firsts[:m]), axes)  # (m, q) float32
-    neighbors, embedding = lay_out(laid_out, memory_budget, report)
+    graph, embedding = lay_out(laid_out, memory_budget, report)
 
     report(LAYOUT_STAGES[2])
     k = min(ASSIGN_NEIGHBORS, m)
@@ -264,7 +264,7 @@ def fit_quick_shift_layout(
     report(LAYOUT_STAGES[3])
     prominence = estimator.prominence
     seeking = seek_in_layout(
-        embedding, weight, neighbors, least=least, prominence=prominence, memory_budget=memory_budget
+        embedding, weight, graph, least=least, prominence=prominence, memory_budget=memory_budget
     )
     laid_labels = seeking.labels_with_noise(not estimator.cluster_all)
     laid_density = seeking.density.double().cpu().numpy()
@@ -295,7 +295,7 @@ def fit_quick_shift_layout(
         first[:m],
         seeking,
         LayoutModel(axes, laid_out, laid_labels, memory_budget),
-        neighbors,
+        graph.neighbors,
     )
     fitted = quick_shift_layout_store(estimator, frame, space, fit, centers.astype(np.float64), d)
     fitted.traffic_ = received
