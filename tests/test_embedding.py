@@ -163,6 +163,59 @@ def test_graph_layout_checks_its_input():
     np.testing.assert_array_equal(graph_layout(np.ones((4, 3))), np.zeros((4, 2)))  # one distinct row
 
 
+def _two_blobs_graph(n: int = 150) -> tuple[sp.csr_matrix, np.ndarray]:
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(size=(n, 10)), rng.normal(size=(n, 10)) + 8.0])
+    distances, indices = knn_of_distinct(torch.as_tensor(X, dtype=torch.float32), 14, 2**26)
+    return membership_graph(distances, indices), X
+
+
+def test_the_layouts_epochs_called_in_parts_move_the_rows_as_one_call():
+    from shiftkit.embedding import _sgd_kernels as k
+
+    W, X = _two_blobs_graph()
+    edges = W.tocoo()
+    head, tail = edges.row.astype(np.int64), edges.col.astype(np.int64)
+    per_sample = edges.data.max() / edges.data
+    start = np.random.default_rng(0).normal(size=(300, 2))
+    whole = start.copy()
+    k.optimize_layout(whole, head, tail, per_sample, 50, 7)
+    parts = start.copy()
+    state = k.layout_state(per_sample, 7)
+    for first, last in ((0, 3), (3, 4), (4, 30), (30, 50)):
+        k.optimize_epochs(parts, head, tail, per_sample, *state, first, last, 50)
+    np.testing.assert_array_equal(parts, whole)
+    assert not np.array_equal(whole, start)
+
+
+def test_a_ctrl_c_during_the_layouts_stops_their_threads_at_their_next_call(monkeypatch):
+    """Three layouts in three threads; SIGINT reaches the thread waiting for them after the first call of the
+    loop: its KeyboardInterrupt propagates, and no thread makes more than two more calls (of 20)."""
+    import signal
+    import threading
+
+    from shiftkit.embedding import _layout, _sgd_kernels
+
+    W, X = _two_blobs_graph()
+    real, calls = _sgd_kernels.optimize_epochs, []
+
+    def probe(*args):
+        calls.append(args[-3])
+        if len(calls) == 1:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C, to the waiting thread
+        real(*args)
+
+    monkeypatch.setattr(_sgd_kernels, "optimize_epochs", probe)
+    with pytest.raises(KeyboardInterrupt):
+        layout_graph(W, X, n_components=2, n_epochs=200, runs=3, threads=3)
+    epochs_per_call = _layout.CHUNK_EPOCHS
+    assert 200 // epochs_per_call == 20 and len(calls) <= 3 * 3
+    calls.clear()
+    monkeypatch.setattr(_sgd_kernels, "optimize_epochs", lambda *a: calls.append(a[-3]) or real(*a))
+    layout_graph(W, X, n_components=2, n_epochs=200, runs=3, threads=3)
+    assert len(calls) == 3 * 20  # uninterrupted: every call made
+
+
 def test_layout_loop_is_compiled_without_reassociation():
     """The layout was one of two from run to run on the same graph, start and seed (digits: 13 or 14
     clusters): with fastmath=True LLVM reordered the sums over the coordinates by where the scratch
@@ -171,12 +224,14 @@ def test_layout_loop_is_compiled_without_reassociation():
 
     from shiftkit.embedding import _sgd_kernels
 
-    options = _sgd_kernels.optimize_layout.targetoptions
+    options = _sgd_kernels.optimize_epochs.targetoptions
     assert options["fastmath"] == _sgd_kernels._clip.targetoptions["fastmath"]
+    assert _sgd_kernels.optimize_layout.targetoptions["fastmath"] == options["fastmath"]
     # the cached machine code cannot be inspected: the same function compiled afresh with its options
-    fresh = numba.njit(fastmath=options["fastmath"])(_sgd_kernels.optimize_layout.py_func)
+    fresh = numba.njit(fastmath=options["fastmath"])(_sgd_kernels.optimize_epochs.py_func)
     head = np.arange(29, dtype=np.int64)
-    fresh(np.ones((30, 5)), head, head + 1, np.ones(29), 3, 5.0, 0)
+    per_sample = np.ones(29)
+    fresh(np.ones((30, 5)), head, head + 1, per_sample, *_sgd_kernels.layout_state(per_sample, 0), 0, 3, 3)
     ir = "\n".join(fresh.inspect_llvm().values())
     flags = set(re.findall(r"\b(?:fadd|fsub|fmul|fdiv) ((?:[a-z]+ )*)", ir))
     assert any("contract" in f for f in flags)  # fastmath is on, reassociation off

@@ -5,7 +5,7 @@ distance is about the same); the k-nearest-neighbor graph still can. The layout
 moves the points of a few-dimensional space so that each graph edge is short
 and unconnected points are apart (the stages: the membership graph,
 `membership_graph`; the spectral start, `spectral_start`; the stochastic
-gradient loop, `_sgd_kernels.optimize_layout`), after which the clusters of
+gradient loop, `_sgd_kernels.optimize_epochs`), after which the clusters of
 the graph are dense regions of the layout, separated by sparse ones, which
 mode seeking in few dimensions finds.
 
@@ -15,6 +15,7 @@ Its cost is the graph plus ``n_epochs`` passes over the edges: about 0.1 s per
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,11 +31,14 @@ from shiftkit.neighbors import ExactIndex
 
 __all__ = ["graph_layout", "layout_graph"]
 
-NEGATIVE_RATE = 5.0
+# Epochs of the layout's compiled loop per call (`_sgd_kernels.optimize_epochs`): between calls a Ctrl-C is
+# heard (the loop holds it for the length of a call: 200 epochs of 17,889 rows took 3 s, AMD EPYC).
+CHUNK_EPOCHS = 10
 # UMAP's epochs are 500 up to 10,000 points, 200 beyond; 200 from 2,500 on here: on the development
 # sets (at most 2,310 rows) 200 and 500 give the same mean ARI over six seeds, and at 10,000 rows the
 # loop takes 2.2 s instead of 5.6 s (benchmarks/bench_highdim.py --variants). The estimators lay out
-# 4,000 rows of larger data by default (shiftkit.cluster._spaces): 200 epochs there.
+# 4,000 rows of larger data by default, 40 times the root of the rows past 10,000 (12,650 of 100,000;
+# shiftkit.cluster._spaces): 200 epochs there.
 SMALL_GRAPH = 2500
 
 
@@ -67,16 +71,22 @@ def layout_graph(
     start = spectral_start(W, n_components, coordinates)
     if n < 2 or W.nnz == 0 or epochs == 0:
         return np.concatenate([start] * runs, axis=1)
-    from shiftkit.embedding._sgd_kernels import optimize_layout
+    from shiftkit.embedding._sgd_kernels import layout_state, optimize_epochs
 
     edges = W.tocoo()
     keep = edges.data >= edges.data.max() / epochs  # edges sampled less than once in the run: dropped
     head, tail, weight = edges.row[keep].astype(np.int64), edges.col[keep].astype(np.int64), edges.data[keep]
     per_sample = weight.max() / weight
+    stop = threading.Event()
 
     def one(run: int) -> np.ndarray:
         Y = np.array(start, dtype=np.float64, order="C", copy=True)  # each run moves its own copy
-        optimize_layout(Y, head, tail, per_sample, epochs, NEGATIVE_RATE, seed + run)
+        next_sample, next_negative, state = layout_state(per_sample, seed + run)
+        for first in range(0, epochs, CHUNK_EPOCHS):
+            if stop.is_set():  # the caller was interrupted: this layout is dropped
+                break
+            last = min(first + CHUNK_EPOCHS, epochs)
+            optimize_epochs(Y, head, tail, per_sample, next_sample, next_negative, state, first, last, epochs)
         return Y
 
     if threads is None:
@@ -87,7 +97,11 @@ def layout_graph(
     if workers == 1:
         return np.concatenate([one(run) for run in range(runs)], axis=1)
     with ThreadPoolExecutor(workers) as pool:  # the loop releases the GIL
-        return np.concatenate(list(pool.map(one, range(runs))), axis=1)
+        try:
+            return np.concatenate(list(pool.map(one, range(runs))), axis=1)
+        except BaseException:  # a Ctrl-C (KeyboardInterrupt) in this thread: the runs stop at their next call
+            stop.set()
+            raise
 
 
 def knn_of_distinct(X: Tensor, n_neighbors: int, memory_budget: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ compiled on first use and cached on disk (``cache=True``).
 UMAP's optimiser (McInnes et al. 2018, ``optimize_layout_euclidean``) with the
 heavy-tailed similarity ``1 / (1 + d^2)`` (t-SNE's, UMAP's curve at ``a = b = 1``):
 each edge is sampled in proportion to its weight and pulls its two ends
-together; each sample also pushes its head away from ``negative_rate`` random
+together; each sample also pushes its head away from ``NEGATIVE_RATE`` random
 points. With ``b = 1`` a step needs no power function: on digits (500 epochs)
 this loop took 0.75 s where the same loop with UMAP's curve for ``min_dist=0``
 (``b = 0.79``: an ``exp`` and a ``log`` per sample) took 2.4 s (a scratch
@@ -25,6 +25,8 @@ import numba
 import numpy as np
 
 CLIP = 4.0
+# Random points each sample of an edge pushes its head away from (UMAP's default).
+NEGATIVE_RATE = 5.0
 # fastmath without "reassoc": LLVM may not reorder a sum, so a sum over the layout's few coordinates
 # does not depend on where the scratch arrays y_j and diff were allocated (with fastmath=True the same
 # graph, start and seed gave one of two layouts from run to run, 3 runs in 8 the other one, and
@@ -37,6 +39,16 @@ def _clip(v: float) -> float:
     return CLIP if v > CLIP else (-CLIP if v < -CLIP else v)
 
 
+@numba.njit(cache=True)
+def layout_state(epochs_per_sample: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What `optimize_epochs` carries from one call to the next, at the start: each edge's next epoch to
+    be sampled in, its next negative samples' (with ``NEGATIVE_RATE`` of them per sample), and the random
+    stream's state (1,) of ``seed``."""
+    state = np.empty(1, dtype=np.uint64)
+    state[0] = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x2545F4914F6CDD1D)
+    return epochs_per_sample.copy(), epochs_per_sample / NEGATIVE_RATE, state
+
+
 @numba.njit(cache=True, fastmath=FASTMATH, nogil=True)  # layouts of several seeds run in threads
 def optimize_layout(
     Y: np.ndarray,
@@ -44,24 +56,45 @@ def optimize_layout(
     tail: np.ndarray,
     epochs_per_sample: np.ndarray,
     n_epochs: int,
-    negative_rate: float,
     seed: int,
 ) -> None:
-    """Move the rows of ``Y`` (n, dim) in place: ``n_epochs`` passes over the edges ``head -> tail``.
+    """Move the rows of ``Y`` (n, dim) in place: ``n_epochs`` passes over the edges ``head -> tail``
+    (`optimize_epochs`, all of them in one call)."""
+    next_sample, next_negative, state = layout_state(epochs_per_sample, seed)
+    optimize_epochs(
+        Y, head, tail, epochs_per_sample, next_sample, next_negative, state, 0, n_epochs, n_epochs
+    )
+
+
+@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
+def optimize_epochs(
+    Y: np.ndarray,
+    head: np.ndarray,
+    tail: np.ndarray,
+    epochs_per_sample: np.ndarray,
+    next_sample: np.ndarray,
+    next_negative: np.ndarray,
+    state_of_stream: np.ndarray,
+    first: int,
+    last: int,
+    n_epochs: int,
+) -> None:
+    """Move the rows of ``Y`` (n, dim) in place: the passes ``first`` to ``last - 1`` of ``n_epochs`` over
+    the edges ``head -> tail``; ``next_sample``, ``next_negative`` and ``state_of_stream``
+    (`layout_state`) are carried from one call to the next, so that calls over consecutive epochs move
+    the rows as one call over them all does (a caller can stop between them: an interrupt).
 
     ``epochs_per_sample[e]``: an edge of the largest weight is sampled every
     epoch, one of half its weight every other epoch.
     """
     n, dim = Y.shape
     n_edges = head.shape[0]
-    next_sample = epochs_per_sample.copy()
-    epochs_per_negative = epochs_per_sample / negative_rate
-    next_negative = epochs_per_negative.copy()
-    state = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x2545F4914F6CDD1D)
+    epochs_per_negative = epochs_per_sample / NEGATIVE_RATE
+    state = state_of_stream[0]
     n_points = np.uint64(n)
     y_j = np.empty(dim)
     diff = np.empty(dim)
-    for epoch in range(n_epochs):
+    for epoch in range(first, last):
         rate = 1.0 - epoch / n_epochs
         for e in range(n_edges):
             if next_sample[e] > epoch:
@@ -99,3 +132,4 @@ def optimize_layout(
             for c in range(dim):
                 Y[j, c] = y_j[c]
             next_negative[e] += n_negative * epochs_per_negative[e]
+    state_of_stream[0] = state
