@@ -817,9 +817,12 @@ def test_quick_shift_in_a_layout_on_real_rows_with_copies(local_client):
 
 
 def test_quick_shift_in_a_layout_gathers_only_the_first_rows(local_client, tmp_path):
-    """Blocks larger than the rows a layout needs send the hashes of their first 5,000 distinct rows, then
-    their rows of the 5,000 smallest hashes of all (with a row's copies in other blocks); labels left on
-    the workers, one machine's."""
+    """Blocks larger than the rows a layout needs send the hashes of their first 6,450 distinct rows (what a
+    layout of 26,000 rows needs: 20 rows of the least cluster, half the root of 26,000), then their rows
+    of the 6,450 smallest hashes of all (with a row's copies in other blocks); labels left on the
+    workers, one machine's."""
+    from shiftkit.cluster._spaces import layout_size
+
     X, _ = _embeddings(n=24000, copies=2000)
     paths = _write_parts(X, tmp_path, 2)
     np.save(tmp_path / "empty.npy", X[:0])  # a file of no rows between them: no rows, no hashes
@@ -827,9 +830,11 @@ def test_quick_shift_in_a_layout_gathers_only_the_first_rows(local_client, tmp_p
     kept = fit(QuickShift(), paths, local_client, labels_on_workers=True)
     one = QuickShift().fit(X)
     assert kept.labels_ is None and kept.density_ is None and "labels and densities" not in kept.traffic_
-    assert kept.traffic_["the first distinct rows' hashes"] == 2 * 5000 * 8
+    cap = 6450
+    assert layout_size(len(X), float(len(X)), None)[1] == cap
+    assert kept.traffic_["the first distinct rows' hashes"] == 2 * cap * 8
     row = X.shape[1] * 8 + 24  # a row's values, hash, copies and first index
-    assert 5000 * row <= kept.traffic_["the first distinct rows"] <= 1.2 * 5000 * row
+    assert cap * row <= kept.traffic_["the first distinct rows"] <= 1.2 * cap * row
     assert sum(kept.traffic_.values()) < 0.5 * X.nbytes
     parts = local_client.gather(kept.label_blocks_)
     assert [len(p[0]) for p in parts] == [13000, 0, 13000]
