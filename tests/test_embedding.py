@@ -173,7 +173,7 @@ def _two_blobs_graph(n: int = 150) -> tuple[sp.csr_matrix, np.ndarray]:
 def test_the_layouts_epochs_called_in_parts_move_the_rows_as_one_call():
     from shiftkit.embedding import _sgd_kernels as k
 
-    W, X = _two_blobs_graph()
+    W, _ = _two_blobs_graph()
     edges = W.tocoo()
     head, tail = edges.row.astype(np.int64), edges.col.astype(np.int64)
     per_sample = edges.data.max() / edges.data

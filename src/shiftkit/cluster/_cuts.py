@@ -25,6 +25,12 @@ where all 72 were, into 2 to 15; the development sets, the sphere sets and the
 embedding mixtures keep every cluster (mean ARI 0.404 against 0.405, digits 0.88
 in 14 clusters). At 0.2 every cloud is one cluster, but uci/wdbc loses its
 clusters (0.69 -> 0.46).
+
+Two clusters merged are measured again against the rest, until no two left are
+joined by more than the fraction. Where more than `CUT_SAMPLE_ROWS` rows are
+laid out (data of more than 10,000 rows by default), the clusters must also be
+cut apart in the graph of the first `CUT_SAMPLE_ROWS` of them, the size the
+fraction was measured at (``python benchmarks/bench_highdim.py --many``).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ first (``space='auto'``):
   of more distinct rows than the layout needs
   (`layout_rows`: enough that the least cluster the fit keeps has
   ``LAYOUT_ROWS_PER_LEAST_CLUSTER`` rows in it, 4,000 with the default
-  ``min_cluster_size``), that many, the first in content order, are laid out,
+  ``min_cluster_size`` up to 10,000 rows, 40 times their square root
+  beyond), that many, the first in content order, are laid out,
   each weighted by the rows nearest to it; every other row takes the cluster
   most of its ``ASSIGN_NEIGHBORS`` nearest laid-out rows have (the nearest
   breaks ties).
@@ -129,7 +130,8 @@ LAYOUT_SEED = 0
 # 0.885 in 13 to 14 clusters (0.856 to 0.882 in 12 to 14); uci/wdbc 0.69 in 3 where it was 0.77 in 2.
 LAYOUT_SEEK_NEIGHBORS = 12
 # How many rows a layout needs: a cluster the size of the least the fit keeps has this many rows in it
-# on average (4,000 rows with the default fraction 0.005); at least LAYOUT_ROWS, at most LAYOUT_MAX_ROWS.
+# on average (4,000 rows with the default fraction 0.005, more past 10,000 rows: LAYOUT_LEAST_PER_ROOT);
+# at least LAYOUT_ROWS, at most LAYOUT_MAX_ROWS.
 # On 100,000 x 64 (benchmarks/bench_highdim.py) laying out 4,000 rows instead of 10,000 gives the same
 # ARI (0.9994) in half the time; a size asked for below 1/5,000 of the rows lays out more rows.
 LAYOUT_ROWS_PER_LEAST_CLUSTER = 20
