@@ -42,6 +42,7 @@ above).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,20 @@ def _first_rows(
     take = rows.first[: int(np.searchsorted(rows.hashes, last, side="right"))]
     at = slice(0, len(take))
     return rows.hashes[at], framing.block(X[take]), rows.counts[at], offset + take
+
+
+def _value(value: Any) -> Any:
+    return value
+
+
+def _sent_once(client: Any, value: Any) -> Any:
+    """``value`` as the result of a task of its own: sent to the cluster once, not inside every block's task
+    that reads it (40,000 laid-out rows of 64 coordinates are 10 MB; 8 blocks sent them 8 times, and Dask
+    warned of a large graph), and recomputed from the scheduler's copy where the worker holding it is lost
+    (data scattered to a worker killed while it arrived were lost with it)."""
+    with warnings.catch_warnings():  # the one large graph, on purpose
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        return client.submit(_value, value, pure=False)
 
 
 def _place(
@@ -251,11 +266,12 @@ def fit_quick_shift_layout(
 
     report(LAYOUT_STAGES[2])
     k = min(ASSIGN_NEIGHBORS, m)
+    axes_f, laid_out_f = _sent_once(client, axes), _sent_once(client, laid_out)
     placed = []
     for b, r, part, inverse_at in zip(blocks, rows, sent, np.cumsum([0] + [len(p[0]) for p in sent])):
         of_sent = merged.inverse[inverse_at : inverse_at + len(part[0])]
         laid_of_sent = np.where(of_sent < m, of_sent, -1)
-        task = submit(_place, b, framing, r, laid_of_sent, axes, laid_out, k, memory_budget, pure=False)
+        task = submit(_place, b, framing, r, laid_of_sent, axes_f, laid_out_f, k, memory_budget, pure=False)
         placed.append(task)
     nearest_counts = client.gather([submit(_nearest_counts, p, m, pure=False) for p in placed])
     received["the rows nearest to each laid-out row"] = sum(c.nbytes for c in nearest_counts)
@@ -270,7 +286,8 @@ def fit_quick_shift_layout(
     laid_density = seeking.density.double().cpu().numpy()
 
     report(LAYOUT_DASK_STAGES[-1])
-    label_blocks = [submit(_labels, p, laid_labels, laid_density, pure=False) for p in placed]
+    labels_f, density_f = _sent_once(client, laid_labels), _sent_once(client, laid_density)
+    label_blocks = [submit(_labels, p, labels_f, density_f, pure=False) for p in placed]
     labels = density = np.zeros(0)
     if not labels_on_workers:
         parts = client.gather(label_blocks)
