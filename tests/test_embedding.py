@@ -206,8 +206,14 @@ def test_a_ctrl_c_during_the_layouts_stops_their_threads_at_their_next_call(monk
         real(*args)
 
     monkeypatch.setattr(_sgd_kernels, "optimize_epochs", probe)
-    with pytest.raises(KeyboardInterrupt):
-        layout_graph(W, X, n_components=2, n_epochs=200, runs=3, threads=3)
+    # Python's own Ctrl-C handler, as the CLI installs its own: a background job (`make test &`, CI) inherits
+    # SIGINT ignored, and Python then installs none
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            layout_graph(W, X, n_components=2, n_epochs=200, runs=3, threads=3)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     epochs_per_call = _layout.CHUNK_EPOCHS
     assert 200 // epochs_per_call == 20 and len(calls) <= 3 * 3
     calls.clear()
