@@ -5,7 +5,7 @@ import pytest
 
 import shiftkit.cluster._cuts as cuts
 from shiftkit import MeanShift, QuickShift
-from shiftkit.cluster._cuts import DataGraph, cut_ratios, merge_uncut
+from shiftkit.cluster._cuts import CutGraph, DataGraph, cut_ratios, merge_uncut
 
 
 def _graph(sizes: list[int], share: dict[tuple[int, int], int], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,15 +40,15 @@ def test_clusters_not_cut_apart_merge_into_the_highest_peak():
     basin = np.repeat([0, 1, 2, 3], 20)
     cluster = np.array([0, 0, 1, 2])[basin]  # the graph's groups: the clusters' points
     apart_graph = _graph([40, 20, 20], {}, k=5)[1]
-    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, apart_graph)), target)
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, CutGraph(apart_graph))), target)
     # the first two share 2 of 5 edges each way (a ratio of 1.2): one cluster, topped by basin 2's peak
     _, shared = _graph([40, 20, 20], {(0, 1): 2, (1, 0): 2}, k=5)
     assert cut_ratios(cluster, shared, 3)[0, 1] > cuts.CUT_FRACTION
-    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, shared)), [2, 2, 2, 3])
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, CutGraph(shared))), [2, 2, 2, 3])
     # a chain: the third shares with the second only, and still joins the first through it
     _, chain = _graph([40, 20, 20], {(0, 1): 2, (1, 0): 2, (1, 2): 2, (2, 1): 2}, k=5)
     assert cut_ratios(cluster, chain, 3)[0, 2] == 0
-    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, chain)), [2, 2, 2, 2])
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, CutGraph(chain))), [2, 2, 2, 2])
 
 
 def test_clusters_merged_are_measured_again_against_the_rest():
@@ -62,8 +62,9 @@ def test_clusters_merged_are_measured_again_against_the_rest():
     merged_ab = np.where(basin == 2, 1, 0)
     assert cut_ratios(merged_ab, neighbors, 2)[0, 1] == pytest.approx(0.4)
     target, peak = np.array([0, 1, 2]), np.array([3.0, 2.0, 1.0])
-    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, neighbors)), [0, 0, 0])
-    assert len(np.unique(cuts._merge_once(target, peak, DataGraph(basin, neighbors)))) == 2  # one pass
+    graph = DataGraph(basin, CutGraph(neighbors))
+    np.testing.assert_array_equal(merge_uncut(target, peak, graph), [0, 0, 0])
+    assert len(np.unique(cuts._merge_once(target, peak, graph))) == 2  # one pass
 
 
 def test_clusters_joined_in_the_sample_graph_are_not_cut_apart():
@@ -77,8 +78,9 @@ def test_clusters_joined_in_the_sample_graph_are_not_cut_apart():
     assert (basin[:60] == sample_group).all()
     target, peak = np.array([0, 1]), np.array([2.0, 1.0])
     assert cut_ratios(basin, neighbors, 2)[0, 1] == pytest.approx(0.2)
-    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, neighbors)), [0, 1])
-    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, neighbors, sample)), [0, 0])
+    np.testing.assert_array_equal(merge_uncut(target, peak, DataGraph(basin, CutGraph(neighbors))), [0, 1])
+    with_sample = DataGraph(basin, CutGraph(neighbors, sample))
+    np.testing.assert_array_equal(merge_uncut(target, peak, with_sample), [0, 0])
 
 
 def test_a_large_layout_is_cut_apart_in_the_graph_of_a_sample(monkeypatch):

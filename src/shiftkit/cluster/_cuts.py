@@ -57,9 +57,10 @@ class CutGraph:
 
     Attributes
     ----------
-    neighbors : ndarray of shape (n_points, k)
-        The ``k`` nearest other points of each point in the data.
-    sample : ndarray of shape (n_sample, k) or None
+    neighbors : ndarray of shape (n_points, k), int64
+        The ``k`` nearest other points of each point in the data (not in the space the modes were
+        sought in).
+    sample : ndarray of shape (n_sample, k), int64, or None
         The ``k`` nearest other points of each of the first ``n_sample`` points among them only
         (`CUT_SAMPLE_ROWS`); None where that would be all the points.
     """
@@ -70,22 +71,17 @@ class CutGraph:
 
 @dataclass(frozen=True)
 class DataGraph:
-    """Each point's nearest points in the data (not in the space the modes were sought in).
+    """The graphs the clusters must be cut apart in, and the basin of each of their points.
 
     Attributes
     ----------
     basin : ndarray of shape (n_points,)
         The basin (0..n_basins-1) of each point.
-    neighbors : ndarray of shape (n_points, k)
-        The ``k`` nearest other points of each point in the data.
-    sample : ndarray of shape (n_sample, k) or None
-        The nearest other points of each of the first ``n_sample`` points among them only
-        (`CutGraph.sample`).
+    graph : CutGraph
     """
 
     basin: np.ndarray
-    neighbors: np.ndarray
-    sample: np.ndarray | None = None
+    graph: CutGraph
 
 
 def cut_ratios(cluster_of_point: np.ndarray, neighbors: np.ndarray, n_clusters: int) -> np.ndarray:
@@ -130,24 +126,27 @@ def merge_uncut(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.nd
     merged from two can be joined to a third by more than the fraction where neither part was (a
     structureless cloud of 50,000 rows laid out on 10,000 fell into two pieces whose edges between
     them were 0.42 of the smaller one's after one pass)."""
+    n_clusters = len(np.unique(target))
     while True:
-        merged = _merge_once(target, peak, graph)
-        if len(np.unique(merged)) == len(np.unique(target)):
-            return merged
-        target = merged
+        target = _merge_once(target, peak, graph)
+        merged = len(np.unique(target))
+        if merged == n_clusters:
+            return target
+        n_clusters = merged
 
 
 def _merge_once(target: np.ndarray, peak: np.ndarray, graph: DataGraph) -> np.ndarray:
     """One pass of `merge_uncut`: every pair of clusters joined by more than `CUT_FRACTION`, merged."""
     tops, cluster_of_basin = np.unique(target, return_inverse=True)
-    if len(tops) < 2 or graph.neighbors.shape[1] == 0:
+    cuts = graph.graph
+    if len(tops) < 2 or cuts.neighbors.shape[1] == 0:
         return target
     from shiftkit.neighbors.union_find import roots, union_pairs  # numba: imported where it runs
 
-    ratios = cut_ratios(cluster_of_basin[graph.basin], graph.neighbors, len(tops))
-    if graph.sample is not None:  # joined in either graph: not cut apart
-        in_sample = cluster_of_basin[graph.basin[: len(graph.sample)]]
-        ratios = np.maximum(ratios, cut_ratios(in_sample, graph.sample, len(tops)))
+    ratios = cut_ratios(cluster_of_basin[graph.basin], cuts.neighbors, len(tops))
+    if cuts.sample is not None:  # joined in either graph: not cut apart
+        in_sample = cluster_of_basin[graph.basin[: len(cuts.sample)]]
+        ratios = np.maximum(ratios, cut_ratios(in_sample, cuts.sample, len(tops)))
     a, b = np.nonzero(np.triu(ratios > CUT_FRACTION))
     group = np.arange(len(tops))  # union-find over the clusters, by their index in tops
     union_pairs(group, a.astype(np.int64), b.astype(np.int64))

@@ -327,15 +327,7 @@ def mode_tree(
     saddle, elder = join_by_saddles(a, b, level, peak)
     _join_across_gaps(saddle, elder, peak, peak_point, basin_np, f, graph, X)
     noise = 0.0 if kernel is None else density_noise(kernel, X.shape[1], weights)
-    cuts = (
-        None
-        if data_neighbors is None
-        else DataGraph(
-            basin_np,
-            np.asarray(data_neighbors.neighbors, dtype=np.int64),
-            None if data_neighbors.sample is None else np.asarray(data_neighbors.sample, dtype=np.int64),
-        )
-    )
+    cuts = None if data_neighbors is None else DataGraph(basin_np, data_neighbors)
     tree = ModeTree(peak, saddle, elder, size, peak_point, float(min_gap_points), noise, cuts, X.shape[1])
     return tree, basin
 
