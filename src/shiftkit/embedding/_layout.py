@@ -32,7 +32,8 @@ from shiftkit.neighbors import ExactIndex
 __all__ = ["graph_layout", "layout_graph"]
 
 # Epochs of the layout's compiled loop per call (`_sgd_kernels.optimize_epochs`): between calls a Ctrl-C is
-# heard (the loop holds it for the length of a call: 200 epochs of 17,889 rows took 3 s, AMD EPYC).
+# heard (the loop holds it for the length of a call: the three layouts of 17,889 rows, 200 epochs each in
+# its thread, took 2.8 s with their spectral start, AMD EPYC, two cores).
 CHUNK_EPOCHS = 10
 # UMAP's epochs are 500 up to 10,000 points, 200 beyond; 200 from 2,500 on here: on the development
 # sets (at most 2,310 rows) 200 and 500 give the same mean ARI over six seeds, and at 10,000 rows the

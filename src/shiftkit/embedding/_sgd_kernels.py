@@ -50,23 +50,6 @@ def layout_state(epochs_per_sample: np.ndarray, seed: int) -> tuple[np.ndarray, 
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, nogil=True)  # layouts of several seeds run in threads
-def optimize_layout(
-    Y: np.ndarray,
-    head: np.ndarray,
-    tail: np.ndarray,
-    epochs_per_sample: np.ndarray,
-    n_epochs: int,
-    seed: int,
-) -> None:
-    """Move the rows of ``Y`` (n, dim) in place: ``n_epochs`` passes over the edges ``head -> tail``
-    (`optimize_epochs`, all of them in one call)."""
-    next_sample, next_negative, state = layout_state(epochs_per_sample, seed)
-    optimize_epochs(
-        Y, head, tail, epochs_per_sample, next_sample, next_negative, state, 0, n_epochs, n_epochs
-    )
-
-
-@numba.njit(cache=True, fastmath=FASTMATH, nogil=True)
 def optimize_epochs(
     Y: np.ndarray,
     head: np.ndarray,
