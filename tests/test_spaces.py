@@ -355,12 +355,15 @@ def test_the_input_space_of_many_features_keeps_no_knot_of_a_few_rows(estimator,
 
 def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default(monkeypatch):
     """ionosphere fell into 7 clusters (3.5x its 2) with knots of 10 and 21 rows: in a layout the default
-    least cluster is 15 rows (5% of very few), where the default fraction asks for fewer."""
+    least cluster is 15 rows (5% of very few), where its rule (half the root of the rows) asks for fewer;
+    in the input space and on the axes of more than four features, where the default fraction does."""
     from sklearn.datasets import load_digits
 
     from shiftkit.cluster._spaces import LAYOUT_MIN_CLUSTER_POINTS, _layout_min_size
 
     assert _layout_min_size(None, 1797) == LAYOUT_MIN_CLUSTER_POINTS == 15
+    assert _layout_min_size(None, 800, root=True) == 15  # half the root: 14.1
+    assert _layout_min_size(None, 1797, root=True) == pytest.approx(0.5 * 1797**0.5)  # 21.2
     assert _layout_min_size(None, 100_000) == 500  # the fraction, where it asks for more
     assert _layout_min_size(None, 60) == 3.0  # at most 5% of the rows
     assert _layout_min_size(0.02, 1797) == 0.02 and _layout_min_size(4, 1797) == 4  # given: kept
@@ -377,7 +380,26 @@ def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default(monkeypa
     )
     QuickShift().fit(X)
     QuickShift(min_cluster_size=5).fit(X)  # a size given is kept
-    assert asked == [15.0, 5]
+    assert asked == [pytest.approx(0.5 * 1797**0.5), 5]
+
+
+def test_digits_are_found_in_at_most_twelve_clusters_by_default(monkeypatch):
+    """Issue 20's target, digits in 8 to 12 clusters at ARI >= 0.85: 12 (ARI 0.86) with a least cluster of
+    half the root of the rows (21.2 rows); 14 (0.88) with 0.5% of them (15 rows, the floor), digit 1 in
+    three clusters and knots of 21 and 28 images apart."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X - X.mean(0)) / np.where(X.std(0) > 0, X.std(0), 1)
+    labels = QuickShift().fit(X).labels_
+    assert 8 <= len(np.unique(labels)) <= 12 and adjusted_rand_score(y, labels) >= 0.85
+    least = spaces._layout_min_size
+    monkeypatch.setattr(  # the rule before: 0.5% of the rows up to 10,000
+        spaces,
+        "_layout_min_size",
+        lambda size, total, root=False: least(size, total, root=root and total > 10_000),
+    )
+    assert len(np.unique(QuickShift().fit(X).labels_)) > 12
 
 
 def test_layout_rows_follow_the_least_cluster_kept():
@@ -387,9 +409,11 @@ def test_layout_rows_follow_the_least_cluster_kept():
     assert spaces.layout_rows(3000, 15.0, 3000.0) == 3000
 
 
-def test_a_layouts_default_least_cluster_grows_as_the_square_root_past_ten_thousand_rows():
-    """0.5% of the rows up to 10,000, then half their square root; the rows laid out follow it."""
-    assert spaces.layout_size(3000, 3000.0, None) == (15.0, 3000)
+def test_a_layouts_default_least_cluster_grows_as_the_square_root_of_the_rows():
+    """Half their square root (at least 15 rows); the rows laid out follow it."""
+    assert spaces.layout_size(600, 600.0, None) == (15.0, 600)
+    least, m = spaces.layout_size(3000, 3000.0, None)
+    assert least == pytest.approx(0.5 * 3000**0.5) and m == 3000  # 27.4, where 0.5% was 15
     assert spaces.layout_size(10_000, 10_000.0, None) == (50.0, spaces.LAYOUT_ROWS)
     least, m = spaces.layout_size(100_000, 100_000.0, None)
     assert least == pytest.approx(0.5 * 100_000**0.5) and m == 12_650  # 20 x 100,000 / 158.1
@@ -404,7 +428,10 @@ def test_many_small_clusters_in_many_rows_are_found(monkeypatch):
     X, y = make_embedding_mixture(20_000, n_clusters=150, n_subspace=32, random_state=0)
     qs = QuickShift().fit(X)
     assert len(np.unique(qs.labels_)) >= 115 and adjusted_rand_score(y, qs.labels_) > 0.92
-    monkeypatch.setattr(spaces, "LAYOUT_LEAST_PER_ROOT", np.inf)  # the fraction alone, as before
+    least = spaces._layout_min_size
+    monkeypatch.setattr(
+        spaces, "_layout_min_size", lambda size, total, root=False: least(size, total)
+    )  # 0.5%
     before = QuickShift().fit(X)
     assert len(np.unique(before.labels_)) < 100 and adjusted_rand_score(y, before.labels_) < 0.9
 

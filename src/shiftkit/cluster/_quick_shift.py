@@ -190,9 +190,10 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         and in a graph layout or the input space of more than four features
         at least 15 of them (at most 5%): there the neighbor graph cuts a
         cluster's tail into knots of a few to ten or so points. In a graph
-        layout also at most half the square root of the points (less than
-        0.5% past 10,000 points: 158 of 100,000, 500 of 1,000,000), so that
-        many small clusters in many rows are told apart.
+        layout half the square root of the points instead of 0.5% (at least
+        15: 21 of 1,797, 50 of 10,000, 158 of 100,000, 500 of 1,000,000), so
+        that many small clusters in many rows are told apart and knots of a
+        few dozen rows in a few thousand are not.
     cluster_all : bool, default=True
         False: a point whose density is below its cluster's core level (the
         highest saddle at which the cluster meets another, as Quickshift++'s

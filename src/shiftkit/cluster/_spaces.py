@@ -33,9 +33,9 @@ first (``space='auto'``):
   from ``LAYOUT_MIN_ROWS`` distinct rows (fewer: the first three axes). On data
   of more distinct rows than the layout needs
   (`layout_rows`: enough that the least cluster the fit keeps has
-  ``LAYOUT_ROWS_PER_LEAST_CLUSTER`` rows in it, 4,000 with the default
-  ``min_cluster_size`` up to 10,000 rows, 40 times their square root
-  beyond), that many, the first in content order, are laid out,
+  ``LAYOUT_ROWS_PER_LEAST_CLUSTER`` rows in it: with the default
+  ``min_cluster_size`` 40 times the square root of the rows, at least
+  4,000), that many, the first in content order, are laid out,
   each weighted by the rows nearest to it; every other row takes the cluster
   most of its ``ASSIGN_NEIGHBORS`` nearest laid-out rows have (the nearest
   breaks ties).
@@ -130,19 +130,23 @@ LAYOUT_SEED = 0
 # 0.885 in 13 to 14 clusters (0.856 to 0.882 in 12 to 14); uci/wdbc 0.69 in 3 where it was 0.77 in 2.
 LAYOUT_SEEK_NEIGHBORS = 12
 # How many rows a layout needs: a cluster the size of the least the fit keeps has this many rows in it
-# on average (4,000 rows with the default fraction 0.005, more past 10,000 rows: LAYOUT_LEAST_PER_ROOT);
-# at least LAYOUT_ROWS, at most LAYOUT_MAX_ROWS.
+# on average (40 times the root of the rows with the default, LAYOUT_LEAST_PER_ROOT); at least
+# LAYOUT_ROWS, at most LAYOUT_MAX_ROWS.
 # On 100,000 x 64 (benchmarks/bench_highdim.py) laying out 4,000 rows instead of 10,000 gives the same
 # ARI (0.9994) in half the time; a size asked for below 1/5,000 of the rows lays out more rows.
 LAYOUT_ROWS_PER_LEAST_CLUSTER = 20
-# ... and by default a layout's least cluster is 0.5% of the rows up to 10,000 rows, then half their square
-# root (158 of 100,000 rows, 12,650 of them laid out; 500 of 1,000,000, 40,000 laid out): 0.5% of 100,000
-# embeddings in 300 clusters of 37 to 1,378 rows (median 289) merged them into 112 (ARI 0.62; with the
-# root 248, 0.95), where the rows are plenty to tell them apart. A least cluster that grows as the root
-# keeps the rows laid out growing as the root too (a fixed 100 rows: 282 clusters, 0.99, but 20,000 rows
-# laid out at 100,000 and all 100,000 at 1,000,000). The clusters of more than `CUT_SAMPLE_ROWS` rows
-# laid out are also cut apart in a sample's graph (`shiftkit.cluster._cuts`): structureless clouds torn,
-# benchmarks/bench_highdim.py --many.
+# ... and by default a layout's least cluster is half the square root of the rows, at least
+# LAYOUT_MIN_CLUSTER_POINTS (21 of scikit-learn's 1,797 digits, 50 of 10,000, 158 of 100,000 rows, 12,650
+# of them laid out; 500 of 1,000,000, 40,000 laid out). Past 10,000 rows that is less than 0.5% of them:
+# 0.5% of 100,000 embeddings in 300 clusters of 37 to 1,378 rows (median 289) merged them into 112 (ARI
+# 0.62; with the root 248, 0.95), where the rows are plenty to tell them apart. A least cluster that grows
+# as the root keeps the rows laid out growing as the root too (a fixed 100 rows: 282 clusters, 0.99, but
+# 20,000 rows laid out at 100,000 and all 100,000 at 1,000,000). The clusters of more than
+# `CUT_SAMPLE_ROWS` rows laid out are also cut apart in a sample's graph (`shiftkit.cluster._cuts`):
+# structureless clouds torn, benchmarks/bench_highdim.py --many. Below 10,000 rows it is more than
+# 0.5% (more than 15 from 900 rows): digits fell into 14 clusters (ARI 0.88; digit 1 in three, knots
+# of 21 and 28 images apart) with 15, and into 12 with the root (0.86; the same over eight triples of
+# seeds), issue 20's 8 to 12; the development battery changed in uci/statlog alone (23 -> 22 clusters).
 LAYOUT_LEAST_PER_ROOT = 0.5
 LAYOUT_ROWS = 4_000
 LAYOUT_MAX_ROWS = 100_000
@@ -561,14 +565,15 @@ def assign(model: LayoutModel, G: Tensor) -> np.ndarray:
 
 
 def _layout_min_size(min_cluster_size: float | None, total: float, *, root: bool = False) -> float:
-    """A size given (a fraction or a count); None: the default fraction, but at least
-    `LAYOUT_MIN_CLUSTER_POINTS` (and at most 5% of the points); ``root``: and at most
-    `LAYOUT_LEAST_PER_ROOT` times the square root of the points (a layout's least cluster)."""
+    """A size given (a fraction or a count); None: the default fraction (``root``, a layout's least
+    cluster: `LAYOUT_LEAST_PER_ROOT` times the square root of the points instead), but at least
+    `LAYOUT_MIN_CLUSTER_POINTS` (and at most 5% of the points)."""
     if min_cluster_size is not None:
         return min_cluster_size
-    least = DEFAULT_MIN_CLUSTER_SIZE * total
     if root:
-        least = min(least, LAYOUT_LEAST_PER_ROOT * float(np.sqrt(total)))
+        least = LAYOUT_LEAST_PER_ROOT * float(np.sqrt(total))
+    else:
+        least = DEFAULT_MIN_CLUSTER_SIZE * total
     return float(max(least, min(LAYOUT_MIN_CLUSTER_POINTS, 0.05 * total), 1.0))
 
 

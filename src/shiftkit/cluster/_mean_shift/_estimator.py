@@ -232,9 +232,9 @@ class MeanShift(TensorInputMixin, ClusterMixin, BaseEstimator):
     min_cluster_size : float or int, default=None
         With ``merge='saddles'``: clusters smaller than this fraction of the
         points (below 1) or number of points are merged into their neighbors.
-        None: 0.5% of the points (in a graph layout or the input space of more
-        than four features at least 15 points, at most 5%, and in a graph
-        layout at most half the square root of the points, as `QuickShift`'s).
+        None: 0.5% of the points (in the input space of more than four
+        features at least 15 points, at most 5%; in a graph layout half the
+        square root of the points, at least 15, as `QuickShift`'s).
     space : {'auto', 'input', 'principal-axes', 'graph-layout'}, default='auto'
         Where the modes are sought (see `QuickShift`): with the defaults of
         every parameter that shapes the density, ``'auto'`` looks at data of
