@@ -286,3 +286,32 @@ def test_resume_reads_a_csv_with_a_field_longer_than_csv_allows(tmp_path):
     limit = csv.field_size_limit()
     rows = _previous_rows(out, "fast")
     assert rows["img/1.png"][1] == huge and csv.field_size_limit() == limit  # the limit is put back
+
+
+def test_a_csv_that_cannot_be_resumed_is_said_before_the_model_loads(folder, tmp_path, monkeypatch):
+    """--resume reads the earlier CSV once, before the encoder is built (it was read after, and again for
+    the sidecars); with --sidecar its prompts tell shiftkit's sidecars from the user's."""
+    from shiftkit.cli._image_options import ImageOptions
+    from shiftkit.cli._interrogate import CSV_COLUMNS
+
+    out = tmp_path / "prompts.csv"
+    image = sorted(folder.glob("*.png"))[0]
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        w.writerow([str(image), "a red square", "0.3", "", "", "fast"])
+    image.with_suffix(".txt").write_text("a red square\n", encoding="utf-8")  # shiftkit's, by the CSV
+    built = []
+    monkeypatch.setattr(
+        ImageOptions, "encoder", lambda self: built.append(1) or (_ for _ in ()).throw(OSError)
+    )
+    args = ["interrogate", str(folder), "--out", str(out), "--sidecar", "--resume"]
+    other = runner.invoke(app, [*args, "--mode", "classic"])
+    assert other.exit_code == 1 and "holds prompts of mode 'fast', not 'classic'" in other.output
+    assert built == []  # said before the model loads
+    image.with_suffix(".txt").write_text("my own caption\n", encoding="utf-8")  # now the user's
+    theirs = runner.invoke(app, [*args, "--mode", "fast"])
+    assert theirs.exit_code == 1 and "shiftkit did not write it" in theirs.output and built == []
+    image.with_suffix(".txt").write_text("a red square\n", encoding="utf-8")
+    ours = runner.invoke(app, [*args, "--mode", "fast"])
+    assert built == [1] and ours.exit_code != 0  # past the checks, to the (failing) encoder

@@ -83,10 +83,9 @@ def _previous_rows(out: Path, mode: str) -> dict[str, tuple[str, ...]]:
     return rows
 
 
-def _not_ours(paths: list[Path], out: Path) -> list[Path]:
-    """The sidecars of ``paths`` that exist and that shiftkit did not write: a sidecar is shiftkit's when
-    it holds exactly the prompt ``out`` (an earlier run's CSV) records for its image; any other file of
-    that name (hand-written captions, a link) is the user's."""
+def _recorded_prompts(out: Path) -> dict[str, str]:
+    """The prompt an earlier run's CSV ``out`` records for each image; none where there is no such CSV
+    (without --resume it need not be one: it is only read to tell shiftkit's sidecars from the user's)."""
     recorded: dict[str, str] = {}
     if out.is_file():
         with (
@@ -97,6 +96,13 @@ def _not_ours(paths: list[Path], out: Path) -> list[Path]:
             reader = csv.reader(f)
             if tuple(next(reader, ())) == CSV_COLUMNS:
                 recorded = {r[0]: r[1] for r in reader if len(r) == len(CSV_COLUMNS)}
+    return recorded
+
+
+def _not_ours(paths: list[Path], recorded: dict[str, str]) -> list[Path]:
+    """The sidecars of ``paths`` that exist and that shiftkit did not write: a sidecar is shiftkit's when
+    it holds exactly the prompt an earlier run's CSV records for its image (``recorded``,
+    `_recorded_prompts`); any other file of that name (hand-written captions, a link) is the user's."""
     theirs = []
     for path in paths:
         txt = path.with_suffix(".txt")
@@ -184,11 +190,14 @@ def interrogate(
         raise fail(f"--out {out} is one of the input images; choose another file")
     if out.is_dir():  # found before the images are read, not after
         raise fail(f"--out {out} is a folder; give the CSV file to write")
+    # read once, and before the model loads: a CSV that cannot be resumed is said at once
+    rows = _previous_rows(out, mode) if resume else {}
     if sidecar:
         shared = [s for s, n in Counter(p.with_suffix(".txt") for p in paths).items() if n > 1]
         if shared:
             raise fail(f"two images would share the sidecar {shared[0]}; rename one")
-        theirs = [] if overwrite else _not_ours(paths, out)
+        recorded = {path: row[1] for path, row in rows.items()} if resume else _recorded_prompts(out)
+        theirs = [] if overwrite else _not_ours(paths, recorded)
         if theirs:
             raise fail(
                 f"{theirs[0]} exists and shiftkit did not write it ({len(theirs)} such sidecar"
@@ -202,7 +211,6 @@ def interrogate(
         else None
     )
     interrogator = options.interrogator(encoder, captioner)
-    rows = _previous_rows(out, mode) if resume else {}
     todo = [p for p in paths if str(p) not in rows]
     n_skipped, written = 0, time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
