@@ -28,7 +28,7 @@
   uniform) found as one cluster or split, the sphere sets of ``bench_image.py`` and the
   development sets, with no such test and at three fractions.
 - ``--many``: the least cluster a layout keeps by default (`shiftkit.cluster._spaces.layout_size`):
-  0.5% of the rows (as before), half their square root past 10,000 rows (the default), or 100 rows
+  0.5% of the rows (as before), half their square root (the default), or 100 rows
   asked for: embeddings in many small clusters (``make_embedding_mixture`` with 150 clusters in
   20,000 rows and 300 in 100,000, on 32-dimensional subspaces; fast_hdbscan's ``HDBSCAN()`` beside
   them, warm), the 30-cluster mixture of 100,000 rows, and structureless clouds of 50,000 and 200,000
@@ -411,12 +411,16 @@ def many_clusters() -> None:
         "100,000 rows, 30 clusters": make_embedding_mixture(100_000, random_state=0),
     }
     fast_hdbscan.HDBSCAN().fit(mixtures["20,000 rows, 150 clusters"][0][:2000])  # compiled before it is timed
+    default_rule, rows = _spaces._layout_min_size, []
+
+    def fraction(size: float | None, total: float, root: bool = False) -> float:
+        return default_rule(size, total)  # the rule of the axes and the input space: 0.5%
+
     rules = {
-        "0.5% of the rows (before)": (np.inf, None),
-        "half the square root past 10,000 rows (default)": (_spaces.LAYOUT_LEAST_PER_ROOT, None),
-        "min_cluster_size=100": (_spaces.LAYOUT_LEAST_PER_ROOT, 100),
+        "0.5% of the rows (before)": (fraction, None),
+        "half the square root of the rows (default)": (default_rule, None),
+        "min_cluster_size=100": (default_rule, 100),
     }
-    default_root, rows = _spaces.LAYOUT_LEAST_PER_ROOT, []
 
     def found(X: np.ndarray, y: np.ndarray, fit) -> str:
         start = time.perf_counter()
@@ -425,8 +429,8 @@ def many_clusters() -> None:
         return f"{len(np.unique(labels[labels >= 0]))}, {adjusted_rand_score(y, labels):.3f}, {seconds:.1f} s"
 
     try:
-        for name, (root, asked) in rules.items():
-            _spaces.LAYOUT_LEAST_PER_ROOT = root
+        for name, (rule, asked) in rules.items():
+            _spaces._layout_min_size = rule
             row = [name] + [
                 found(X, y, lambda X, asked=asked: QuickShift(min_cluster_size=asked).fit(X).labels_)
                 for X, y in mixtures.values()
@@ -443,7 +447,7 @@ def many_clusters() -> None:
             rows.append(row)
             print(" | ".join(row), flush=True)
     finally:
-        _spaces.LAYOUT_LEAST_PER_ROOT = default_root
+        _spaces._layout_min_size = default_rule
     rows.append(
         ["fast_hdbscan HDBSCAN() (warm)"]
         + [found(X, y, lambda X: fast_hdbscan.HDBSCAN().fit_predict(X)) for X, y in mixtures.values()]
