@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import shiftkit.cluster._cuts as cuts
+import shiftkit.cluster._saddles as _saddles
 from shiftkit import MeanShift, QuickShift
 from shiftkit.cluster._cuts import CutGraph, DataGraph, cut_ratios, merge_uncut
 
@@ -100,6 +101,7 @@ def test_a_large_layout_is_cut_apart_in_the_graph_of_a_sample(monkeypatch):
     assert len(qs.embedding_rows_) == 10_000 and sampled == [10_000, cuts.CUT_SAMPLE_ROWS]
     assert len(np.unique(qs.labels_)) == 1
     monkeypatch.setattr(_spaces, "CUT_SAMPLE_ROWS", 10**9)  # no sample: the whole graph only
+    monkeypatch.setattr(_saddles, "_one_if_it_outlives", lambda levels, counts, level: level)  # nor one's run
     assert len(np.unique(QuickShift(min_cluster_size=40).fit(X).labels_)) > 1
 
 
@@ -118,6 +120,9 @@ def test_a_cloud_torn_by_the_layout_is_one_cluster(estimator, monkeypatch):
     assert est.space_ == "graph-layout"
     assert len(np.unique(est.labels_)) == 1
     monkeypatch.setattr(cuts, "CUT_FRACTION", np.inf)  # no cut test: the layout's pieces are clusters
+    monkeypatch.setattr(
+        _saddles, "_one_if_it_outlives", lambda levels, counts, level: level
+    )  # (nor one's run)
     assert len(np.unique(estimator().fit(X).labels_)) > 1
 
 
@@ -150,3 +155,42 @@ def test_noise_points_are_in_no_cluster_when_the_cut_is_measured():
     few = labels.copy()
     few[5:30] = -1  # a cluster of five points besides its noise: not measured
     assert cuts.most_joined(few, neighbors) == np.inf
+
+
+def test_one_cluster_is_the_answer_where_it_outlives_every_split():
+    from shiftkit.cluster._saddles import _one_if_it_outlives
+
+    levels = np.geomspace(0.1, 0.9, 40)
+    torn = np.array([7] * 3 + [1] * 37)  # a uniform cloud of 2,000 rows in 32 features: 7 at the lowest
+    assert _one_if_it_outlives(levels, torn, levels[1]) == levels[21]  # the middle of the run of one
+    kept = np.array([2] * 8 + [1] * 32)  # uci/sonar
+    assert _one_if_it_outlives(levels, kept, levels[3]) == levels[23]
+    clusters = np.array([1] * 2 + [2] * 36 + [1] * 2)  # g2mg_32_30: the two clusters live longer
+    assert _one_if_it_outlives(levels, clusters, levels[19]) == levels[19]
+    tie = np.array([3] * 20 + [1] * 20)  # half a step at each end: 19.5 against 19.5, the split kept
+    assert _one_if_it_outlives(levels, tie, levels[9]) == levels[9]
+    assert _one_if_it_outlives(levels, np.array([4] * 40), levels[5]) == levels[5]
+
+
+def _uniform_cloud(n: int, seed: int) -> np.ndarray:
+    """A uniform cloud in 32 correlated, z-scored features of a steep spectrum (bench_highdim --cuts)."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(32, 32)) * np.geomspace(10.0, 0.1, 32)[:, None]
+    X = rng.uniform(size=(n, 32)) @ A
+    return (X - X.mean(0)) / X.std(0)
+
+
+def test_uniform_clouds_the_layout_tears_at_a_few_levels_are_one_cluster(monkeypatch):
+    """Uniform clouds of 2,000 rows in 32 features, torn into 2 and 7 pieces by the layouts at the lowest
+    levels (one cluster at most of the others): one cluster each, by the run of one cluster."""
+    chosen = []
+    real = _saddles._one_if_it_outlives
+    monkeypatch.setattr(
+        _saddles,
+        "_one_if_it_outlives",
+        lambda lv, c, level: chosen.append(real(lv, c, level) != level) or real(lv, c, level),
+    )
+    for seed in (0, 1):
+        qs = QuickShift().fit(_uniform_cloud(2000, seed))
+        assert qs.space_ == "graph-layout" and len(np.unique(qs.labels_)) == 1
+    assert any(chosen)  # the rule decided at least one of them (each, on the machines measured)
