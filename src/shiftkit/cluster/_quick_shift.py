@@ -181,7 +181,9 @@ class QuickShift(TensorInputMixin, ClusterMixin, BaseEstimator):
         The level: modes whose density falls by less than this fraction before
         meeting a higher mode are merged (0.5: the saddle is above half the
         peak). None: chosen from the data by the lifetime criterion (see
-        ``levels_`` and ``n_clusters_by_level_``). Either way a cluster whose
+        ``levels_`` and ``n_clusters_by_level_``; in a graph layout one
+        cluster where it lives longer than any number of clusters, elsewhere
+        one only where no level keeps two). Either way a cluster whose
         peak is within two standard errors of the density estimate of its
         saddle (the noise of a kernel-weighted count) is merged too.
     min_cluster_size : float or int, default=None
