@@ -386,7 +386,7 @@ def test_the_layout_keeps_no_knot_of_fewer_than_fifteen_rows_by_default(monkeypa
 def test_digits_are_found_in_at_most_twelve_clusters_by_default(monkeypatch):
     """Issue 20's target, digits in 8 to 12 clusters at ARI >= 0.85: 12 (ARI 0.86) with a least cluster of
     half the root of the rows (21.2 rows); 14 (0.88) with 0.5% of them (15 rows, the floor), digit 1 in
-    three clusters and knots of 21 and 28 images apart."""
+    three clusters and knots of 21 and 32 images apart."""
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)

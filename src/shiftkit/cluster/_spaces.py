@@ -145,7 +145,7 @@ LAYOUT_ROWS_PER_LEAST_CLUSTER = 20
 # `CUT_SAMPLE_ROWS` rows laid out are also cut apart in a sample's graph (`shiftkit.cluster._cuts`):
 # structureless clouds torn, benchmarks/bench_highdim.py --many. Below 10,000 rows it is more than
 # 0.5% (more than 15 from 900 rows): digits fell into 14 clusters (ARI 0.88; digit 1 in three, knots
-# of 21 and 28 images apart) with 15, and into 12 with the root (0.86; the same over eight triples of
+# of 21 and 32 images apart) with 15, and into 12 with the root (0.86; the same over eight triples of
 # seeds), issue 20's 8 to 12; the development battery changed in uci/statlog alone (23 -> 22 clusters).
 LAYOUT_LEAST_PER_ROOT = 0.5
 LAYOUT_ROWS = 4_000
