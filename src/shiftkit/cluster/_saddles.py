@@ -48,6 +48,7 @@ clusters, the answer is one cluster (`_one_if_it_outlives`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -440,17 +441,23 @@ def _n_clusters(merged_sizes: np.ndarray, min_size: float) -> int:
     return int(((merged_sizes > 0) & (merged_sizes >= min_size)).sum())
 
 
-def _longest_lived(counts: np.ndarray) -> int | None:
-    """Index of the middle of the longest run of equal counts of at least 2 (ties: the later run)."""
-    best: tuple[float, int] | None = None
+def _runs(counts: np.ndarray) -> Iterator[tuple[int, float, int]]:
+    """Each run of equal ``counts``: the count, its lifetime (the levels are log-spaced: its number of
+    steps, half a step at the ends) and the index of its middle."""
     start = 0
     for stop in range(1, len(counts) + 1):
         if stop == len(counts) or counts[stop] != counts[start]:
-            # the levels are log-spaced: a run's lifetime is its number of steps (half a step at the ends)
             span = stop - start - 0.5 * (start == 0) - 0.5 * (stop == len(counts))
-            if counts[start] >= 2 and (best is None or span >= best[0]):
-                best = (span, (start + stop - 1) // 2)
+            yield int(counts[start]), span, (start + stop - 1) // 2
             start = stop
+
+
+def _longest_lived(counts: np.ndarray) -> int | None:
+    """Index of the middle of the longest run of equal counts of at least 2 (ties: the later run)."""
+    best: tuple[float, int] | None = None
+    for count, span, middle in _runs(counts):
+        if count >= 2 and (best is None or span >= best[0]):
+            best = (span, middle)
     return None if best is None else best[1]
 
 
@@ -467,18 +474,10 @@ def _one_if_it_outlives(levels: np.ndarray, counts: np.ndarray, level: float) ->
     500 rows, is two clusters over 17 levels, one over 16). The clusters of the development sets sought
     in a layout outlive one cluster (the one set that changes, uci/sonar, is one cluster over 32
     levels and two, ARI 0.00, over 8)."""
-    start, best_one, best_more = 0, None, -1.0
-    for stop in range(1, len(counts) + 1):
-        if stop == len(counts) or counts[stop] != counts[start]:
-            span = stop - start - 0.5 * (start == 0) - 0.5 * (stop == len(counts))  # as `_longest_lived`
-            if counts[start] >= 2:
-                best_more = max(best_more, span)
-            elif counts[start] == 1 and (best_one is None or span >= best_one[0]):
-                best_one = (span, (start + stop - 1) // 2)
-            start = stop
-    if best_one is not None and best_one[0] > best_more:
-        return float(levels[best_one[1]])
-    return level
+    runs = list(_runs(counts))
+    one = max(((span, middle) for count, span, middle in runs if count == 1), default=None)
+    more = max((span for count, span, _ in runs if count >= 2), default=-1.0)
+    return float(levels[one[1]]) if one is not None and one[0] > more else level
 
 
 def choose_level(
