@@ -82,12 +82,12 @@ def layout_graph(
 
     def one(run: int) -> np.ndarray:
         Y = np.array(start, dtype=np.float64, order="C", copy=True)  # each run moves its own copy
-        next_sample, next_negative, state = layout_state(per_sample, seed + run)
+        state = layout_state(per_sample, seed + run)
         for first in range(0, epochs, CHUNK_EPOCHS):
             if stop.is_set():  # the caller was interrupted: this layout is dropped
                 break
             last = min(first + CHUNK_EPOCHS, epochs)
-            optimize_epochs(Y, head, tail, per_sample, next_sample, next_negative, state, first, last, epochs)
+            optimize_epochs(Y, head, tail, per_sample, *state, first, last, epochs)
         return Y
 
     if threads is None:

@@ -40,13 +40,16 @@ def _clip(v: float) -> float:
 
 
 @numba.njit(cache=True)
-def layout_state(epochs_per_sample: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What `optimize_epochs` carries from one call to the next, at the start: each edge's next epoch to
-    be sampled in, its next negative samples' (with ``NEGATIVE_RATE`` of them per sample), and the random
-    stream's state (1,) of ``seed``."""
+def layout_state(
+    epochs_per_sample: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What `optimize_epochs` carries from one call to the next, at the start: the epochs between an edge's
+    negative samples (``NEGATIVE_RATE`` of them per sample; fixed), each edge's next epoch to be sampled
+    in, its next negative samples', and the random stream's state (1,) of ``seed``."""
     state = np.empty(1, dtype=np.uint64)
     state[0] = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x2545F4914F6CDD1D)
-    return epochs_per_sample.copy(), epochs_per_sample / NEGATIVE_RATE, state
+    epochs_per_negative = epochs_per_sample / NEGATIVE_RATE
+    return epochs_per_negative, epochs_per_sample.copy(), epochs_per_negative.copy(), state
 
 
 @numba.njit(cache=True, fastmath=FASTMATH, nogil=True)  # layouts of several seeds run in threads
@@ -55,6 +58,7 @@ def optimize_epochs(
     head: np.ndarray,
     tail: np.ndarray,
     epochs_per_sample: np.ndarray,
+    epochs_per_negative: np.ndarray,
     next_sample: np.ndarray,
     next_negative: np.ndarray,
     state_of_stream: np.ndarray,
@@ -63,16 +67,16 @@ def optimize_epochs(
     n_epochs: int,
 ) -> None:
     """Move the rows of ``Y`` (n, dim) in place: the passes ``first`` to ``last - 1`` of ``n_epochs`` over
-    the edges ``head -> tail``; ``next_sample``, ``next_negative`` and ``state_of_stream``
-    (`layout_state`) are carried from one call to the next, so that calls over consecutive epochs move
-    the rows as one call over them all does (a caller can stop between them: an interrupt).
+    the edges ``head -> tail``; ``epochs_per_negative``, ``next_sample``, ``next_negative`` and
+    ``state_of_stream`` (`layout_state`) are carried from one call to the next, so that calls over
+    consecutive epochs move the rows as one call over them all does (a caller can stop between them: an
+    interrupt).
 
     ``epochs_per_sample[e]``: an edge of the largest weight is sampled every
     epoch, one of half its weight every other epoch.
     """
     n, dim = Y.shape
     n_edges = head.shape[0]
-    epochs_per_negative = epochs_per_sample / NEGATIVE_RATE
     state = state_of_stream[0]
     n_points = np.uint64(n)
     y_j = np.empty(dim)
